@@ -1,0 +1,359 @@
+/* config.c -- defaults, INI (inih) and flags into one config struct (see config.h).
+ * Owns:  the conversion and validation of every configured value.
+ * Never: exits or prints; keeps state between calls. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <ini.h>
+
+static void *field(void *cfg, const struct config_key *k) { return (char *)cfg + k->offset; }
+
+int config_parse_size(const char *text, long long *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || errno || v < 0)
+        return -1;
+    while (*end == ' ')
+        end++;
+    double mult = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': mult = 1024.0; end++; break;
+    case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (toupper((unsigned char)*end) == 'I')
+        end++;
+    if (toupper((unsigned char)*end) == 'B')
+        end++;
+    if (*end != '\0' || v * mult > 9.0e18)
+        return -1;
+    *out = (long long)(v * mult);
+    return 0;
+}
+
+static int parse_bool(const char *text, bool *out)
+{
+    static const char *const yes[] = { "true", "yes", "1", "on" };
+    static const char *const no[] = { "false", "no", "0", "off" };
+    for (size_t i = 0; i < ASH_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(text, yes[i]) == 0) { *out = true; return 0; }
+        if (strcasecmp(text, no[i]) == 0) { *out = false; return 0; }
+    }
+    return -1;
+}
+
+static int strlist_add(struct config_strlist *l, const char *text)
+{
+    char **v = realloc(l->v, (l->n + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    l->v = v;
+    if (!(l->v[l->n] = strdup(text)))
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static void strlist_clear(struct config_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* Set one key from text. `where` names the source ("ashiato.ini:12" or "--snaplen"). */
+static int set_value(const struct config_key *k, void *cfg, const char *text, bool split_list,
+                     const char *where, char err[ASH_ERR_LEN])
+{
+    void *f = field(cfg, k);
+    long long v;
+    char *end;
+
+    switch (k->type) {
+    case CONFIG_STR:
+        if (strlen(text) >= k->size) {
+            snprintf(err, ASH_ERR_LEN, "%s: %s: expected at most %zu characters, got %zu",
+                     where, k->key, k->size - 1, strlen(text));
+            return -1;
+        }
+        memcpy(f, text, strlen(text) + 1);
+        return 0;
+    case CONFIG_INT:
+    case CONFIG_SIZE:
+        if (k->type == CONFIG_INT) {
+            errno = 0;
+            v = strtoll(text, &end, 0);
+            if (end == text || *end != '\0' || errno) {
+                snprintf(err, ASH_ERR_LEN, "%s: %s: expected a whole number, got '%s'", where, k->key, text);
+                return -1;
+            }
+        } else if (config_parse_size(text, &v) < 0) {
+            snprintf(err, ASH_ERR_LEN, "%s: %s: expected a size such as 512M or 1G, got '%s'",
+                     where, k->key, text);
+            return -1;
+        }
+        if (v < k->min || v > k->max) {
+            snprintf(err, ASH_ERR_LEN, "%s: %s: expected %lld..%lld, got %lld", where, k->key, k->min,
+                     k->max, v);
+            return -1;
+        }
+        *(long long *)f = v;
+        return 0;
+    case CONFIG_BOOL:
+        if (parse_bool(text, (bool *)f) < 0) {
+            snprintf(err, ASH_ERR_LEN, "%s: %s: expected true or false, got '%s'", where, k->key, text);
+            return -1;
+        }
+        return 0;
+    case CONFIG_STRLIST: {
+        struct config_strlist *l = f;
+        if (!split_list)
+            return strlist_add(l, text);
+        char buf[4096];
+        if (strlen(text) >= sizeof buf) {
+            snprintf(err, ASH_ERR_LEN, "%s: %s: value too long", where, k->key);
+            return -1;
+        }
+        strcpy(buf, text);
+        for (char *save, *tok = strtok_r(buf, ",;", &save); tok; tok = strtok_r(NULL, ",;", &save)) {
+            while (isspace((unsigned char)*tok))
+                tok++;
+            size_t n = strlen(tok);
+            while (n && isspace((unsigned char)tok[n - 1]))
+                tok[--n] = '\0';
+            if (n && strlist_add(l, tok) < 0) {
+                snprintf(err, ASH_ERR_LEN, "%s: %s: out of memory", where, k->key);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    }
+    return -1;
+}
+
+struct ini_ctx {
+    const struct config_key *keys;
+    size_t nkeys;
+    void *cfg;
+    const char *path;
+    char *err;
+    bool failed;
+    bool *touched_lists;     /* a list key from the file replaces its default */
+    FILE *file;
+    int lineno;
+};
+
+/* inih as Debian builds it passes no line number to the handler, so the reader counts lines:
+ * the handler runs while the line just read is current. */
+static char *counting_reader(char *str, int num, void *stream)
+{
+    struct ini_ctx *ctx = stream;
+    char *r = fgets(str, num, ctx->file);
+    if (r)
+        ctx->lineno++;
+    return r;
+}
+
+static int config_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *ctx = user;
+    char where[ASH_ERR_LEN];
+    snprintf(where, sizeof where, "%.200s:%d", ctx->path, ctx->lineno);
+    if (ctx->failed)
+        return 0;
+    for (size_t i = 0; i < ctx->nkeys; i++) {
+        const struct config_key *k = &ctx->keys[i];
+        if (strcmp(k->key, name) != 0)
+            continue;
+        if (strcmp(section, k->section) != 0 && strcmp(section, "default") != 0)
+            continue;
+        if (k->type == CONFIG_STRLIST && !ctx->touched_lists[i]) {
+            strlist_clear(field(ctx->cfg, k));
+            ctx->touched_lists[i] = true;
+        }
+        if (set_value(k, ctx->cfg, value, true, where, ctx->err) < 0) {
+            ctx->failed = true;
+            return 0;
+        }
+        return 1;
+    }
+    /* keys of other binaries' sections are theirs; an unknown key in ours is an error */
+    for (size_t i = 0; i < ctx->nkeys; i++) {
+        if (strcmp(section, ctx->keys[i].section) == 0) {
+            snprintf(ctx->err, ASH_ERR_LEN, "%s: [%s] %s: unknown key", where, section, name);
+            ctx->failed = true;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int config_load_file(const struct config_key *keys, size_t nkeys, void *cfg, const char *path,
+                     char err[ASH_ERR_LEN])
+{
+    bool touched[nkeys ? nkeys : 1];
+    memset(touched, 0, sizeof touched);
+    struct ini_ctx ctx = { keys, nkeys, cfg, path, err, false, touched, NULL, 0 };
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, ASH_ERR_LEN, "%s: cannot open config: %s", path, strerror(errno));
+        return -1;
+    }
+    ctx.file = f;
+    int rc = ini_parse_stream(counting_reader, &ctx, config_ini_handler, &ctx);
+    fclose(f);
+    if (ctx.failed)
+        return -1;
+    if (rc != 0) {
+        snprintf(err, ASH_ERR_LEN, "%s:%d: not an INI line (expected 'key = value' or '[section]')",
+                 path, rc);
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_defaults(const struct config_key *keys, size_t nkeys, void *cfg,
+                          char err[ASH_ERR_LEN])
+{
+    for (size_t i = 0; i < nkeys; i++) {
+        if (keys[i].def && set_value(&keys[i], cfg, keys[i].def, true, "default", err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+enum config_result config_load(const struct config_key *keys, size_t nkeys, void *cfg,
+                               int argc, char **argv, char err[ASH_ERR_LEN])
+{
+    struct option *opts = NULL;
+    char shortopts[256];
+    size_t sp = 0, nopt = 0;
+    enum config_result result = CONFIG_ERR;
+    const char *config_path = NULL;
+    bool list_touched[nkeys ? nkeys : 1];
+
+    memset(list_touched, 0, sizeof list_touched);
+    opts = calloc(nkeys + 4, sizeof *opts);
+    if (!opts) {
+        snprintf(err, ASH_ERR_LEN, "config: out of memory");
+        return CONFIG_ERR;
+    }
+    shortopts[sp++] = ':';
+    shortopts[sp++] = 'h';
+    shortopts[sp++] = 'c';
+    shortopts[sp++] = ':';
+    opts[nopt++] = (struct option){ "help", no_argument, NULL, 'h' };
+    opts[nopt++] = (struct option){ "config", required_argument, NULL, 'c' };
+    opts[nopt++] = (struct option){ "version", no_argument, NULL, 'V' };
+    for (size_t i = 0; i < nkeys; i++) {
+        if (!keys[i].flag)
+            continue;
+        int has_arg = keys[i].type == CONFIG_BOOL ? no_argument : required_argument;
+        opts[nopt++] = (struct option){ keys[i].flag, has_arg, NULL, 1000 + (int)i };
+        if (keys[i].short_flag && sp + 3 < sizeof shortopts) {
+            shortopts[sp++] = keys[i].short_flag;
+            if (has_arg == required_argument)
+                shortopts[sp++] = ':';
+        }
+    }
+    shortopts[sp] = '\0';
+
+    if (apply_defaults(keys, nkeys, cfg, err) < 0)
+        goto done;
+
+    /* pass 1: find --help, --version and the config file */
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1;) {
+        if (c == 'h') { result = CONFIG_HELP; goto done; }
+        if (c == 'V') { result = CONFIG_VERSION; goto done; }
+        if (c == 'c')
+            config_path = optarg;
+        if (c == '?') {
+            snprintf(err, ASH_ERR_LEN, "unknown option '%s' (see --help)", argv[optind - 1]);
+            goto done;
+        }
+        if (c == ':') {
+            snprintf(err, ASH_ERR_LEN, "option '%s' needs a value", argv[optind - 1]);
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, ASH_ERR_LEN, "unexpected argument '%s' (see --help)", argv[optind]);
+        goto done;
+    }
+    if (config_path && config_load_file(keys, nkeys, cfg, config_path, err) < 0)
+        goto done;
+
+    /* pass 2: flags override the file */
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1;) {
+        int idx = -1;
+        if (c >= 1000)
+            idx = c - 1000;
+        else if (c != 'c')
+            for (size_t i = 0; i < nkeys; i++)
+                if (keys[i].short_flag == c && keys[i].flag)
+                    idx = (int)i;
+        if (idx < 0)
+            continue;
+        const struct config_key *k = &keys[idx];
+        char where[128];
+        snprintf(where, sizeof where, "--%s", k->flag);
+        if (k->type == CONFIG_STRLIST && !list_touched[idx]) {
+            strlist_clear(field(cfg, k));
+            list_touched[idx] = true;
+        }
+        if (set_value(k, cfg, k->type == CONFIG_BOOL ? "true" : optarg, false, where, err) < 0)
+            goto done;
+    }
+    result = CONFIG_OK;
+done:
+    free(opts);
+    return result;
+}
+
+void config_usage(FILE *out, const char *prog, const char *summary,
+                  const struct config_key *keys, size_t nkeys)
+{
+    fprintf(out, "Usage: %s [options]\n%s\n\nOptions (flag, INI [section] key, default):\n",
+            prog, summary);
+    fprintf(out, "  -h, --help                     this text\n");
+    fprintf(out, "      --version                  print the version\n");
+    fprintf(out, "  -c, --config FILE              INI file; flags override it\n");
+    for (size_t i = 0; i < nkeys; i++) {
+        const struct config_key *k = &keys[i];
+        char left[64];
+        if (k->flag)
+            snprintf(left, sizeof left, "%c%c%s--%s %s", k->short_flag ? '-' : ' ',
+                     k->short_flag ? k->short_flag : ' ', k->short_flag ? ", " : "  ", k->flag,
+                     k->type == CONFIG_BOOL ? "" : (k->metavar ? k->metavar : "VALUE"));
+        else
+            snprintf(left, sizeof left, "    (INI only)");
+        fprintf(out, "  %-30s %s\n  %-30s [%s] %s%s%s%s\n", left, k->help, "", k->section, k->key,
+                k->type == CONFIG_STRLIST ? " (repeatable)" : "", k->def ? ", default " : "",
+                k->def ? k->def : "");
+    }
+}
+
+void config_free(const struct config_key *keys, size_t nkeys, void *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < nkeys; i++)
+        if (keys[i].type == CONFIG_STRLIST)
+            strlist_clear(field(cfg, &keys[i]));
+}

@@ -1,0 +1,214 @@
+/* record_json.c -- SessionRecord to ECS JSON (see record_json.h), built with json-c.
+ * Owns:  field names and shapes of the session document.
+ * Never: keeps state; is used per packet. */
+#include "record_json.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <json-c/json.h>
+
+void record_json_ip(const uint8_t *ip, size_t len, char out[48])
+{
+    out[0] = '\0';
+    if (len == 4)
+        inet_ntop(AF_INET, ip, out, 48);
+    else if (len == 16)
+        inet_ntop(AF_INET6, ip, out, 48);
+}
+
+void record_json_time(int64_t us, char out[40])
+{
+    time_t secs = (time_t)(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
+    long frac = (long)(us - (int64_t)secs * 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 40 - n, ".%06ldZ", frac);
+}
+
+const char *record_json_transport(uint32_t iana, char buf[8])
+{
+    switch (iana) {
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 1: return "icmp";
+    case 58: return "ipv6-icmp";
+    case 132: return "sctp";
+    case 47: return "gre";
+    case 50: return "esp";
+    default: snprintf(buf, 8, "%u", iana); return buf;
+    }
+}
+
+static json_object *obj(json_object *parent, const char *key)
+{
+    json_object *o;
+    if (json_object_object_get_ex(parent, key, &o))
+        return o;
+    o = json_object_new_object();
+    json_object_object_add(parent, key, o);
+    return o;
+}
+
+static void add_str(json_object *o, const char *key, const char *v)
+{
+    if (v && *v)
+        json_object_object_add(o, key, json_object_new_string(v));
+}
+
+static void add_int(json_object *o, const char *key, int64_t v)
+{
+    json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+static void add_str_array(json_object *o, const char *key, char **v, size_t n)
+{
+    if (!n)
+        return;
+    json_object *a = json_object_new_array_ext((int)n);
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(a, json_object_new_string(v[i] ? v[i] : ""));
+    json_object_object_add(o, key, a);
+}
+
+static void add_endpoint(json_object *root, const char *key, const Ashiato__Endpoint *e)
+{
+    char ip[48];
+    json_object *o = obj(root, key);
+    if (!e)
+        return;
+    record_json_ip(e->ip.data, e->ip.len, ip);
+    add_str(o, "ip", ip);
+    add_int(o, "port", e->port);
+    add_int(o, "bytes", (int64_t)e->bytes);
+    add_int(o, "packets", (int64_t)e->packets);
+    if (e->mac.len == 6) {
+        char mac[18];
+        const uint8_t *m = e->mac.data;
+        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+                 m[5]);
+        add_str(o, "mac", mac);
+    }
+}
+
+static void add_bytes_text(json_object *o, const char *key, ProtobufCBinaryData b)
+{
+    if (!b.len)
+        return;
+    json_object_object_add(o, key, json_object_new_string_len((const char *)b.data, (int)b.len));
+}
+
+char *record_json_render(const Ashiato__SessionRecord *r, const char *observer, size_t *len)
+{
+    json_object *root = json_object_new_object();
+    char t1[40], t2[40], buf[8];
+    if (!root)
+        return NULL;
+
+    record_json_time(r->start_us, t1);
+    record_json_time(r->end_us, t2);
+    add_str(root, "@timestamp", t1);
+    json_object *ev = obj(root, "event");
+    add_str(ev, "start", t1);
+    add_str(ev, "end", t2);
+    add_int(ev, "duration", (r->end_us - r->start_us) * 1000);
+
+    add_endpoint(root, "source", r->source);
+    add_endpoint(root, "destination", r->destination);
+
+    json_object *net = obj(root, "network");
+    add_str(net, "transport", record_json_transport(r->iana_number, buf));
+    snprintf(buf, sizeof buf, "%u", r->iana_number);
+    add_str(net, "iana_number", buf);
+    add_str(net, "type", r->ip_version == 6 ? "ipv6" : "ipv4");
+    uint64_t bytes = (r->source ? r->source->bytes : 0) + (r->destination ? r->destination->bytes : 0);
+    uint64_t pkts = (r->source ? r->source->packets : 0) + (r->destination ? r->destination->packets : 0);
+    add_int(net, "bytes", (int64_t)bytes);
+    add_int(net, "packets", (int64_t)pkts);
+    add_str(net, "community_id", r->community_id);
+    if (r->n_vlan) {
+        json_object *a = json_object_new_array_ext((int)r->n_vlan);
+        for (size_t i = 0; i < r->n_vlan; i++)
+            json_object_array_add(a, json_object_new_int64(r->vlan[i]));
+        json_object_object_add(obj(net, "vlan"), "id", a);
+    }
+    add_str(net, "protocol", r->protocol);
+
+    add_str(obj(root, "observer"), "name", observer ? observer : r->observer_name);
+
+    if (r->n_http_host)
+        add_str_array(obj(root, "url"), "domain", r->http_host, r->n_http_host);
+    if (r->n_http_method || r->n_http_status) {
+        json_object *http = obj(root, "http");
+        if (r->n_http_method)
+            add_str_array(obj(http, "request"), "method", r->http_method, r->n_http_method);
+        if (r->n_http_status) {
+            json_object *a = json_object_new_array_ext((int)r->n_http_status);
+            for (size_t i = 0; i < r->n_http_status; i++)
+                json_object_array_add(a, json_object_new_int64(r->http_status[i]));
+            json_object_object_add(obj(http, "response"), "status_code", a);
+        }
+    }
+    if (r->n_user_agent)
+        add_str_array(obj(root, "user_agent"), "original", r->user_agent, r->n_user_agent);
+    if (r->n_dns_query || (r->dns_rcode && *r->dns_rcode)) {
+        json_object *dns = obj(root, "dns");
+        if (r->n_dns_query)
+            add_str_array(obj(dns, "question"), "name", r->dns_query, r->n_dns_query);
+        add_str(dns, "response_code", r->dns_rcode);
+    }
+    if (r->n_tls_sni || (r->tls_version && *r->tls_version)) {
+        json_object *tls = obj(root, "tls");
+        if (r->n_tls_sni)
+            add_str_array(obj(tls, "client"), "server_name", r->tls_sni, r->n_tls_sni);
+        add_str(tls, "version", r->tls_version);
+    }
+
+    json_object *ash = obj(root, "ashiato");
+    add_bytes_text(ash, "session_id", r->id);
+    add_bytes_text(ash, "root_id", r->root_id);
+    add_int(ash, "segment", r->segment);
+    add_str(ash, "conn_state", r->conn_state);
+    add_str(ash, "history", r->history);
+    if (r->tcp_flags) {
+        json_object *f = obj(ash, "tcp_flags");
+        add_int(f, "syn", r->tcp_flags->syn);
+        add_int(f, "syn_ack", r->tcp_flags->syn_ack);
+        add_int(f, "ack", r->tcp_flags->ack);
+        add_int(f, "psh", r->tcp_flags->psh);
+        add_int(f, "fin", r->tcp_flags->fin);
+        add_int(f, "rst", r->tcp_flags->rst);
+        add_int(f, "urg", r->tcp_flags->urg);
+    }
+    json_object *db = obj(ash, "data_bytes");
+    add_int(db, "source", r->source ? (int64_t)r->source->data_bytes : 0);
+    add_int(db, "destination", r->destination ? (int64_t)r->destination->data_bytes : 0);
+    if (r->n_tags)
+        add_str_array(ash, "protocols", r->tags, r->n_tags);
+    if ((r->ssh_client && *r->ssh_client) || (r->ssh_server && *r->ssh_server)) {
+        json_object *ssh = obj(ash, "ssh");
+        add_str(ssh, "client", r->ssh_client);
+        add_str(ssh, "server", r->ssh_server);
+    }
+    if (r->truncated_fields)
+        json_object_object_add(ash, "truncated", json_object_new_boolean(1));
+    add_str(ash, "segment_name", r->segment_name);
+    if (r->n_linked) {
+        json_object *a = json_object_new_array_ext((int)r->n_linked);
+        for (size_t i = 0; i < r->n_linked; i++)
+            json_object_array_add(a, json_object_new_string_len((const char *)r->linked[i].data,
+                                                                (int)r->linked[i].len));
+        json_object_object_add(ash, "linked", a);
+    }
+
+    size_t n;
+    const char *text = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    char *out = text ? strndup(text, n) : NULL;
+    if (out && len)
+        *len = n;
+    json_object_put(root);
+    return out;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# install-deps.sh -- install the Debian packages ashiato needs, only those missing.
+#   scripts/install-deps.sh          build + run dependencies
+#   scripts/install-deps.sh --test   also what the test suite and benchmarks use
+# Runs apt-get as root (or through sudo). Safe to run again: it installs nothing twice.
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libpcap-dev libzmq3-dev protobuf-c-compiler
+  libprotobuf-c-dev libcurl4-openssl-dev libsqlite3-dev libmicrohttpd-dev libinih-dev
+  libjson-c-dev nettle-dev python3)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3-pytest tcpdump tshark tcpreplay
+  iproute2 openjdk-17-jdk-headless maven curl procps time nfdump argus-server argus-client)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+  want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer no without a prompt
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

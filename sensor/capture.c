@@ -1,0 +1,175 @@
+/* capture.c -- packets from files or an interface through libpcap (see capture.h).
+ * Owns:  the pcap_t, its filter program and error text.
+ * Never: decodes or allocates per packet. */
+#include "capture.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <pcap/pcap.h>
+
+struct capture {
+    pcap_t *p;
+    char name[512];
+    bool live;
+    uint64_t file_size;
+    char err[ASH_ERR_LEN];
+};
+
+static int apply_filter(struct capture *c, const char *bpf, char err[ASH_ERR_LEN])
+{
+    struct bpf_program prog;
+    if (!bpf || !*bpf)
+        return 0;
+    if (pcap_compile(c->p, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+        snprintf(err, ASH_ERR_LEN, "bpf '%s': %s", bpf, pcap_geterr(c->p));
+        return -1;
+    }
+    int rc = pcap_setfilter(c->p, &prog);
+    pcap_freecode(&prog);
+    if (rc < 0) {
+        snprintf(err, ASH_ERR_LEN, "bpf '%s': %s", bpf, pcap_geterr(c->p));
+        return -1;
+    }
+    return 0;
+}
+
+struct capture *capture_open_file(const char *path, const char *bpf, char err[ASH_ERR_LEN])
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    struct stat st;
+    struct capture *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, ASH_ERR_LEN, "%s: out of memory", path);
+        return NULL;
+    }
+    snprintf(c->name, sizeof c->name, "%s", path);
+    if (stat(path, &st) < 0) {
+        snprintf(err, ASH_ERR_LEN, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    c->file_size = (uint64_t)st.st_size;
+    c->p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, perr);
+    if (!c->p) {
+        snprintf(err, ASH_ERR_LEN, "%s: %s", path, perr);
+        goto fail;
+    }
+    if (apply_filter(c, bpf, err) < 0)
+        goto fail;
+    return c;
+fail:
+    capture_close(c);
+    return NULL;
+}
+
+struct capture *capture_open_live(const struct capture_live_config *cfg, char err[ASH_ERR_LEN])
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    struct capture *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, ASH_ERR_LEN, "%s: out of memory", cfg->interface);
+        return NULL;
+    }
+    c->live = true;
+    snprintf(c->name, sizeof c->name, "%s", cfg->interface);
+    c->p = pcap_create(cfg->interface, perr);
+    if (!c->p) {
+        snprintf(err, ASH_ERR_LEN, "interface %s: %s", cfg->interface, perr);
+        goto fail;
+    }
+    if (pcap_set_snaplen(c->p, (int)cfg->snaplen) != 0 ||
+        pcap_set_promisc(c->p, cfg->promisc) != 0 ||
+        pcap_set_buffer_size(c->p, (int)cfg->buffer_size) != 0 ||
+        pcap_set_timeout(c->p, (int)cfg->timeout_ms) != 0 ||
+        pcap_set_tstamp_precision(c->p, PCAP_TSTAMP_PRECISION_NANO) != 0) {
+        /* nanosecond stamps are optional: fall back quietly to microseconds */
+        pcap_set_tstamp_precision(c->p, PCAP_TSTAMP_PRECISION_MICRO);
+    }
+    int rc = pcap_activate(c->p);
+    if (rc < 0) {
+        const char *why = rc == PCAP_ERROR_NO_SUCH_DEVICE ? "no such interface"
+                        : rc == PCAP_ERROR_PERM_DENIED   ? "permission denied (run as root or "
+                                                           "grant CAP_NET_RAW)"
+                        : rc == PCAP_ERROR_IFACE_NOT_UP   ? "interface is down"
+                                                          : pcap_geterr(c->p);
+        snprintf(err, ASH_ERR_LEN, "interface %s: %s", cfg->interface, why);
+        goto fail;
+    }
+    if (apply_filter(c, cfg->bpf, err) < 0)
+        goto fail;
+    return c;
+fail:
+    capture_close(c);
+    return NULL;
+}
+
+void capture_close(struct capture *c)
+{
+    if (!c)
+        return;
+    if (c->p)
+        pcap_close(c->p);
+    free(c);
+}
+
+int capture_dlt(const struct capture *c) { return pcap_datalink(c->p); }
+const char *capture_name(const struct capture *c) { return c->name; }
+const char *capture_error(const struct capture *c) { return c->err; }
+
+enum capture_next_result capture_next(struct capture *c, struct capture_packet *pkt)
+{
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    int rc = pcap_next_ex(c->p, &h, &data);
+    if (rc == 1) {
+        /* the handle was opened for nanoseconds: tv_usec holds ns */
+        int precision = pcap_get_tstamp_precision(c->p);
+        int64_t frac = precision == PCAP_TSTAMP_PRECISION_NANO ? h->ts.tv_usec / 1000 : h->ts.tv_usec;
+        pkt->ts_us = (int64_t)h->ts.tv_sec * 1000000 + frac;
+        pkt->caplen = h->caplen;
+        pkt->wirelen = h->len;
+        pkt->data = data;
+        return CAPTURE_PACKET;
+    }
+    if (rc == 0)
+        return CAPTURE_TIMEOUT;
+    if (rc == PCAP_ERROR_BREAK)
+        return CAPTURE_EOF;
+    snprintf(c->err, sizeof c->err, "%s: %s", c->name, pcap_geterr(c->p));
+    return CAPTURE_ERROR;
+}
+
+int capture_stats(struct capture *c, struct capture_stats *out)
+{
+    struct pcap_stat ps;
+    memset(out, 0, sizeof *out);
+    if (!c->live)
+        return 0;
+    if (pcap_stats(c->p, &ps) < 0) {
+        snprintf(c->err, sizeof c->err, "%s: %s", c->name, pcap_geterr(c->p));
+        return -1;
+    }
+    out->received = ps.ps_recv;
+    out->dropped = ps.ps_drop;
+    out->if_dropped = ps.ps_ifdrop;
+    return 0;
+}
+
+uint64_t capture_file_offset(struct capture *c)
+{
+    if (c->live)
+        return 0;
+    FILE *f = pcap_file(c->p);
+    long off = f ? ftell(f) : -1;
+    return off > 0 ? (uint64_t)off : 0;
+}
+
+uint64_t capture_file_size(const struct capture *c) { return c->file_size; }
+
+void capture_breakloop(struct capture *c)
+{
+    if (c && c->p)
+        pcap_breakloop(c->p);
+}

@@ -1,0 +1,58 @@
+/* capture.h -- where packets come from: pcap/pcapng files or a live interface, via libpcap.
+ * Owns:  the pcap_t handle, nanosecond timestamps, the BPF filter, drop statistics.
+ * Lends: packet bytes and header from capture_next(), valid until the next call (libpcap's
+ *        own rule for pcap_next_ex).
+ * Never: decodes; allocates per packet; prints. Errors go to err / capture_error().
+ * Trap:  live capture on Linux gets TPACKET_V3 from libpcap itself; buffer_size sets the
+ *        ring size, and the timeout lets the caller run timers while the link is quiet. */
+#ifndef ASHIATO_CAPTURE_H
+#define ASHIATO_CAPTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "ashiato.h"
+
+struct capture;
+
+struct capture_live_config {
+    const char *interface;
+    const char *bpf;                 /* "" or NULL for none */
+    long long snaplen;
+    long long buffer_size;           /* bytes of kernel ring */
+    bool promisc;
+    long long timeout_ms;            /* how long capture_next waits before returning 0 */
+};
+
+struct capture_packet {
+    int64_t ts_us;                   /* microseconds since the epoch (ns files are truncated) */
+    uint32_t caplen, wirelen;
+    const uint8_t *data;
+};
+
+struct capture_stats {
+    uint64_t received, dropped, if_dropped;   /* pcap_stats; zero for files */
+};
+
+enum capture_next_result {
+    CAPTURE_PACKET = 1,
+    CAPTURE_TIMEOUT = 0,             /* live: nothing in timeout_ms */
+    CAPTURE_EOF = -2,
+    CAPTURE_ERROR = -1,              /* capture_error() says what; a truncated file ends here */
+};
+
+struct capture *capture_open_file(const char *path, const char *bpf, char err[ASH_ERR_LEN]);
+struct capture *capture_open_live(const struct capture_live_config *cfg, char err[ASH_ERR_LEN]);
+void capture_close(struct capture *c);
+
+int capture_dlt(const struct capture *c);
+const char *capture_name(const struct capture *c);
+enum capture_next_result capture_next(struct capture *c, struct capture_packet *pkt);
+const char *capture_error(const struct capture *c);
+int capture_stats(struct capture *c, struct capture_stats *out);
+/* files only: bytes read so far and the file's size (progress); 0 for live */
+uint64_t capture_file_offset(struct capture *c);
+uint64_t capture_file_size(const struct capture *c);
+/* interrupt a blocking capture_next from a signal handler */
+void capture_breakloop(struct capture *c);
+
+#endif

@@ -1,0 +1,55 @@
+/* decode_events.h -- every way a packet can fail to decode, as one X-macro list.
+ * Owns:  the list that generates both enum decode_event and the counter names
+ *        ("decoder.ipv4.truncated"), so the two cannot drift (Suricata's decode-events.c).
+ * Never: holds state. Add an event here and nowhere else.
+ * Rule:  DECODE_OK stays first (0); names are "decoder.<layer>.<what>". */
+#ifndef ASHIATO_DECODE_EVENTS_H
+#define ASHIATO_DECODE_EVENTS_H
+
+#define DECODE_EVENTS(X)                                              \
+    X(OK,                   "decoder.ok")                             \
+    X(LINK_UNSUPPORTED,     "decoder.link.unsupported")               \
+    X(ETHER_TRUNCATED,      "decoder.ether.truncated")                \
+    X(ETHER_UNKNOWN_TYPE,   "decoder.ether.unknown_type")             \
+    X(VLAN_TRUNCATED,       "decoder.vlan.truncated")                 \
+    X(VLAN_TOO_MANY,        "decoder.vlan.too_many")                  \
+    X(SLL_TRUNCATED,        "decoder.sll.truncated")                  \
+    X(SLL2_TRUNCATED,       "decoder.sll2.truncated")                 \
+    X(FR_TRUNCATED,         "decoder.frame_relay.truncated")          \
+    X(FR_UNSUPPORTED,       "decoder.frame_relay.unsupported")        \
+    X(PPP_TRUNCATED,        "decoder.ppp.truncated")                  \
+    X(PPP_UNSUPPORTED,      "decoder.ppp.unsupported")                \
+    X(MPLS_TRUNCATED,       "decoder.mpls.truncated")                 \
+    X(IPV4_TRUNCATED,       "decoder.ipv4.truncated")                 \
+    X(IPV4_BAD_VERSION,     "decoder.ipv4.bad_version")               \
+    X(IPV4_BAD_HLEN,        "decoder.ipv4.bad_header_length")         \
+    X(IPV4_BAD_TOTAL_LEN,   "decoder.ipv4.bad_total_length")          \
+    X(IPV6_TRUNCATED,       "decoder.ipv6.truncated")                 \
+    X(IPV6_BAD_VERSION,     "decoder.ipv6.bad_version")               \
+    X(IPV6_EXTHDR_TRUNCATED,"decoder.ipv6.exthdr_truncated")          \
+    X(IPV6_TOO_MANY_EXTHDRS,"decoder.ipv6.too_many_exthdrs")          \
+    X(TCP_TRUNCATED,        "decoder.tcp.truncated")                  \
+    X(TCP_BAD_HLEN,         "decoder.tcp.bad_header_length")          \
+    X(UDP_TRUNCATED,        "decoder.udp.truncated")                  \
+    X(UDP_BAD_LEN,          "decoder.udp.bad_length")                 \
+    X(ICMP_TRUNCATED,       "decoder.icmp.truncated")                 \
+    X(ICMPV6_TRUNCATED,     "decoder.icmpv6.truncated")               \
+    X(SCTP_TRUNCATED,       "decoder.sctp.truncated")                 \
+    X(GRE_TRUNCATED,        "decoder.gre.truncated")                  \
+    X(GRE_UNSUPPORTED,      "decoder.gre.unsupported")                \
+    X(VXLAN_TRUNCATED,      "decoder.vxlan.truncated")                \
+    X(GENEVE_TRUNCATED,     "decoder.geneve.truncated")               \
+    X(TUNNEL_TOO_DEEP,      "decoder.tunnel.too_deep")                \
+    X(NOT_IP,               "decoder.not_ip")
+
+enum decode_event {
+#define DECODE_EVENT_ENUM(sym, name) DECODE_##sym,
+    DECODE_EVENTS(DECODE_EVENT_ENUM)
+#undef DECODE_EVENT_ENUM
+    DECODE_EVENT_COUNT
+};
+
+/* "decoder.ipv4.truncated" for DECODE_IPV4_TRUNCATED */
+const char *decode_event_name(enum decode_event e);
+
+#endif

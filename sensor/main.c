@@ -1,0 +1,343 @@
+/* main.c -- ashiato-sensor: reads packets (files or a live interface), makes sessions, and
+ *           writes their records.
+ * Owns:  the process: configuration, signals, the choice of input, progress and the final
+ *        totals, and the exit status. The only sensor file that prints or exits.
+ * Never: decodes or keeps sessions itself (pipeline.c does). */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "capture.h"
+#include "decode.h"
+#include "log.h"
+#include "pipeline.h"
+#include "sensor_config.h"
+
+static volatile sig_atomic_t stop_requested;
+static struct capture *live_capture;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    capture_breakloop(live_capture);
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_capture_name(const char *n)
+{
+    const char *dot = strrchr(n, '.');
+    return dot && (!strcmp(dot, ".pcap") || !strcmp(dot, ".pcapng") || !strcmp(dot, ".cap"));
+}
+
+/* the --read files, then --read-dir's capture files in name order */
+static int input_files(const struct sensor_config *cfg, struct config_strlist *out, char err[ASH_ERR_LEN])
+{
+    for (size_t i = 0; i < cfg->read.n; i++) {
+        struct stat st;
+        if (stat(cfg->read.v[i], &st) < 0) {
+            snprintf(err, ASH_ERR_LEN, "%s: %s", cfg->read.v[i], strerror(errno));
+            return -1;
+        }
+        if (!(out->v = realloc(out->v, (out->n + 1) * sizeof *out->v)) ||
+            !(out->v[out->n++] = strdup(cfg->read.v[i])))
+            goto nomem;
+    }
+    if (!cfg->read_dir[0])
+        return 0;
+    DIR *d = opendir(cfg->read_dir);
+    if (!d) {
+        snprintf(err, ASH_ERR_LEN, "%s: %s", cfg->read_dir, strerror(errno));
+        return -1;
+    }
+    size_t first = out->n;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!is_capture_name(e->d_name))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", cfg->read_dir, e->d_name);
+        if (!(out->v = realloc(out->v, (out->n + 1) * sizeof *out->v)) ||
+            !(out->v[out->n++] = strdup(path))) {
+            closedir(d);
+            goto nomem;
+        }
+    }
+    closedir(d);
+    qsort(out->v + first, out->n - first, sizeof *out->v, cmp_str);
+    if (out->n == first) {
+        snprintf(err, ASH_ERR_LEN, "%s: no .pcap, .pcapng or .cap files", cfg->read_dir);
+        return -1;
+    }
+    return 0;
+nomem:
+    snprintf(err, ASH_ERR_LEN, "out of memory listing inputs");
+    return -1;
+}
+
+struct progress {
+    bool on;
+    double started, last;
+    uint64_t total_bytes, done_bytes;
+};
+
+static void progress_show(struct progress *pr, struct pipeline *p, uint64_t file_off, bool final)
+{
+    double t = now_mono();
+    if (!pr->on || (!final && t - pr->last < 0.5))
+        return;
+    pr->last = t;
+    struct pipeline_stats st;
+    pipeline_stats(p, &st);
+    double pct = pr->total_bytes ? 100.0 * (double)(pr->done_bytes + file_off) / (double)pr->total_bytes : 0;
+    double el = t - pr->started;
+    fprintf(stderr, "\rashiato-sensor: %5.1f%%  %llu packets  %.2f Mpps  %llu sessions (%llu active)%s",
+            pct > 100 ? 100 : pct, (unsigned long long)st.packets,
+            el > 0 ? (double)st.packets / el / 1e6 : 0.0, (unsigned long long)st.table.created,
+            (unsigned long long)st.table.active, final ? "\n" : "   ");
+}
+
+static int run_files(const struct sensor_config *cfg, struct pipeline *p, const struct config_strlist *files,
+                     struct progress *pr, uint64_t *truncated, char err[ASH_ERR_LEN])
+{
+    struct capture_packet pkt;
+    for (size_t i = 0; i < files->n; i++) {
+        struct stat st;
+        if (stat(files->v[i], &st) == 0)
+            pr->total_bytes += (uint64_t)st.st_size;
+    }
+    for (size_t i = 0; i < files->n && !stop_requested; i++) {
+        struct capture *c = capture_open_file(files->v[i], cfg->bpf, err);
+        if (!c)
+            return -1;
+        int dlt = capture_dlt(c);
+        if (!decode_dlt_supported(dlt)) {
+            snprintf(err, ASH_ERR_LEN, "%s: unsupported link type %d", files->v[i], dlt);
+            capture_close(c);
+            return -1;
+        }
+        enum capture_next_result rc = CAPTURE_EOF;
+        uint64_t n = 0;
+        while (!stop_requested && (rc = capture_next(c, &pkt)) == CAPTURE_PACKET) {
+            pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
+            if (pr->on && (++n & 0xffff) == 0)
+                progress_show(pr, p, capture_file_offset(c), false);
+        }
+        if (rc == CAPTURE_ERROR) {
+            /* a file cut short (crash, copy in progress): what was read counts, the rest
+             * is reported once */
+            log_warn("sensor", "input ended early: %s", capture_error(c));
+            (*truncated)++;
+        }
+        pr->done_bytes += capture_file_size(c);
+        capture_close(c);
+    }
+    return 0;
+}
+
+static int run_live(const struct sensor_config *cfg, struct pipeline *p, char err[ASH_ERR_LEN])
+{
+    struct capture_live_config lc = { cfg->interface, cfg->bpf, cfg->snaplen, cfg->buffer_size,
+                                      cfg->promisc, 100 };
+    struct capture_packet pkt;
+    struct capture *c = capture_open_live(&lc, err);
+    if (!c)
+        return -1;
+    int dlt = capture_dlt(c);
+    if (!decode_dlt_supported(dlt)) {
+        snprintf(err, ASH_ERR_LEN, "interface %s: unsupported link type %d", cfg->interface, dlt);
+        capture_close(c);
+        return -1;
+    }
+    live_capture = c;
+    log_info("sensor", "capturing interface=%s snaplen=%lld buffer=%lld bpf='%s'", cfg->interface,
+             cfg->snaplen, cfg->buffer_size, cfg->bpf);
+    double last_stats = now_mono();
+    uint64_t last_drop = 0;
+    int rc = 0;
+    while (!stop_requested) {
+        enum capture_next_result r = capture_next(c, &pkt);
+        if (r == CAPTURE_PACKET) {
+            pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
+        } else if (r == CAPTURE_TIMEOUT) {
+            pipeline_tick(p, now_us());
+        } else if (r == CAPTURE_EOF) {
+            break;
+        } else {
+            snprintf(err, ASH_ERR_LEN, "%s", capture_error(c));
+            rc = -1;
+            break;
+        }
+        double t = now_mono();
+        if (t - last_stats >= 5) {
+            struct capture_stats cs;
+            last_stats = t;
+            pipeline_tick(p, now_us());
+            if (capture_stats(c, &cs) == 0 && cs.dropped > last_drop) {
+                log_warn("sensor", "capture drops interface=%s dropped=%llu received=%llu",
+                         cfg->interface, (unsigned long long)cs.dropped, (unsigned long long)cs.received);
+                last_drop = cs.dropped;
+            }
+        }
+    }
+    struct capture_stats cs;
+    if (capture_stats(c, &cs) == 0)
+        log_info("sensor", "capture stopped interface=%s received=%llu dropped=%llu if_dropped=%llu",
+                 cfg->interface, (unsigned long long)cs.received, (unsigned long long)cs.dropped,
+                 (unsigned long long)cs.if_dropped);
+    live_capture = NULL;
+    capture_close(c);
+    return rc;
+}
+
+static void print_stats(struct pipeline *p, uint64_t truncated)
+{
+    struct pipeline_stats st;
+    pipeline_stats(p, &st);
+    fprintf(stderr, "packets: %llu (%llu bytes), ip: %llu, not ip: %llu, malformed: %llu, "
+            "truncated inputs: %llu\n",
+            (unsigned long long)st.packets, (unsigned long long)st.bytes,
+            (unsigned long long)st.ip_packets, (unsigned long long)st.not_ip,
+            (unsigned long long)st.malformed, (unsigned long long)truncated);
+    fprintf(stderr, "sessions: %llu (records %llu, segments %llu, evicted %llu), fragment orphans: %llu\n",
+            (unsigned long long)st.table.created, (unsigned long long)st.table.emitted +
+            st.table.segments, (unsigned long long)st.table.segments,
+            (unsigned long long)st.table.evicted, (unsigned long long)st.frag_orphans);
+    fprintf(stderr, "packets by transport:");
+    for (int i = 0; i < 256; i++)
+        if (st.by_transport[i])
+            fprintf(stderr, " %d=%llu", i, (unsigned long long)st.by_transport[i]);
+    fprintf(stderr, "\nsessions by application:");
+    for (int i = 0; i < APP_PROTO_COUNT && i < 32; i++)
+        if (st.sessions_by_app[i])
+            fprintf(stderr, " %s=%llu", i ? app_proto_name((enum app_proto)i) : "unknown",
+                    (unsigned long long)st.sessions_by_app[i]);
+    fprintf(stderr, "\n");
+    for (int e = 1; e < DECODE_EVENT_COUNT; e++)
+        if (st.events[e])
+            fprintf(stderr, "%s: %llu\n", decode_event_name((enum decode_event)e),
+                    (unsigned long long)st.events[e]);
+    if (st.output_errors)
+        fprintf(stderr, "output errors: %llu\n", (unsigned long long)st.output_errors);
+}
+
+int main(int argc, char **argv)
+{
+    struct sensor_config cfg = { 0 };
+    char err[ASH_ERR_LEN] = "";
+    struct config_strlist files = { 0 };
+    struct pipeline *p = NULL;
+    FILE *json = NULL;
+    int status = 1;
+    uint64_t truncated = 0;
+
+    switch (config_load(sensor_config_keys, sensor_config_nkeys, &cfg, argc, argv, err)) {
+    case CONFIG_HELP:
+        config_usage(stdout, "ashiato-sensor",
+                     "Capture packets (live or from files), assemble sessions, write their records.",
+                     sensor_config_keys, sensor_config_nkeys);
+        status = 0;
+        goto out;
+    case CONFIG_VERSION:
+        printf("ashiato-sensor %s\n", ASHIATO_VERSION);
+        status = 0;
+        goto out;
+    case CONFIG_ERR:
+        goto fail;
+    case CONFIG_OK:
+        break;
+    }
+    int lvl = log_level_parse(cfg.log_level);
+    if (lvl < 0) {
+        snprintf(err, sizeof err, "log_level: expected error, warn, info or debug, got '%s'", cfg.log_level);
+        goto fail;
+    }
+    log_set_level((enum log_level)lvl);
+    int sources = (cfg.interface[0] != 0) + (cfg.read.n > 0 || cfg.read_dir[0] != 0);
+    if (sources != 1) {
+        snprintf(err, sizeof err, sources ? "give either --interface or --read/--read-dir, not both"
+                                          : "nothing to read: give --interface, --read or --read-dir");
+        goto fail;
+    }
+    if (!cfg.name[0] && gethostname(cfg.name, sizeof cfg.name - 1) < 0)
+        snprintf(cfg.name, sizeof cfg.name, "sensor");
+    if (!cfg.interface[0] && input_files(&cfg, &files, err) < 0)
+        goto fail;
+
+    struct pipeline_config pc = {
+        .table = { cfg.max_sessions, cfg.tcp_timeout, cfg.udp_timeout, cfg.icmp_timeout,
+                   cfg.sctp_timeout, cfg.other_timeout, cfg.tcp_close_timeout,
+                   cfg.tcp_save_timeout, cfg.max_packets, cfg.session_key_vlan },
+        .app_fields_max = cfg.app_fields_max,
+        .sensor_name = cfg.name,
+    };
+    if (!(p = pipeline_new(&pc, err)))
+        goto fail;
+    if (cfg.emit_json[0]) {
+        json = strcmp(cfg.emit_json, "-") == 0 ? stdout : fopen(cfg.emit_json, "w");
+        if (!json) {
+            snprintf(err, sizeof err, "%s: %s", cfg.emit_json, strerror(errno));
+            goto fail;
+        }
+        setvbuf(json, NULL, _IOFBF, 1 << 20);
+        pipeline_add_output(p, pipeline_output_json, json);
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct progress pr = { cfg.progress || isatty(STDERR_FILENO), now_mono(), 0, 0, 0 };
+    int rc = cfg.interface[0] ? run_live(&cfg, p, err) : run_files(&cfg, p, &files, &pr, &truncated, err);
+    pipeline_flush(p);
+    if (!cfg.interface[0])
+        progress_show(&pr, p, 0, true);
+    if (json && fflush(json) != 0) {
+        snprintf(err, sizeof err, "%s: %s", cfg.emit_json, strerror(errno));
+        goto fail;
+    }
+    if (cfg.stats)
+        print_stats(p, truncated);
+    if (rc < 0)
+        goto fail;
+    status = 0;
+    goto out;
+fail:
+    fprintf(stderr, "ashiato-sensor: %s\n", err);
+out:
+    if (json && json != stdout)
+        fclose(json);
+    pipeline_free(p);
+    for (size_t i = 0; i < files.n; i++)
+        free(files.v[i]);
+    free(files.v);
+    config_free(sensor_config_keys, sensor_config_nkeys, &cfg);
+    return status;
+}

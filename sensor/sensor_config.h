@@ -1,0 +1,36 @@
+/* sensor_config.h -- the sensor's one config struct and the key table that fills it.
+ * Owns:  every setting of ashiato-sensor: its INI key ([sensor] section), flag, default,
+ *        range and help line (the table also prints --help).
+ * Never: reads files or the environment itself (common/config.c does, once, at start). */
+#ifndef ASHIATO_SENSOR_CONFIG_H
+#define ASHIATO_SENSOR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "config.h"
+
+struct sensor_config {
+    char name[128];
+    char interface[64];
+    struct config_strlist read;
+    char read_dir[1024];
+    char bpf[2048];
+    long long snaplen;
+    long long buffer_size;
+    bool promisc;
+    char emit_json[1024];
+    bool stats;
+    bool progress;
+    char log_level[16];
+    /* sessions */
+    long long max_sessions;
+    long long app_fields_max;
+    long long tcp_timeout, udp_timeout, icmp_timeout, sctp_timeout, other_timeout;
+    long long tcp_close_timeout, tcp_save_timeout, max_packets;
+    bool session_key_vlan;
+};
+
+extern const struct config_key sensor_config_keys[];
+extern const size_t sensor_config_nkeys;
+
+#endif
