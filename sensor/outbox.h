@@ -1,0 +1,64 @@
+/* outbox.h -- the sensor's durable spool of session batches (the journal).
+ * Owns:  the journal directory: segment files of length-prefixed, CRC-checked entries (one
+ *        packed Batch each, with its sequence number), the acknowledged watermark file, the
+ *        epoch (random id of this journal), and the size bound with its drop accounting.
+ * Lends: nothing; outbox_read() returns a malloc'd copy the caller frees.
+ * Never: loses an entry silently: a torn tail from a crash is cut and counted, the size bound
+ *        drops the oldest unacknowledged batches and counts them (batches and records), and
+ *        both reach sensor stats. Never touches sockets (ship.c does).
+ * Trap:  sequence numbers continue across restarts from the journal and the ack file; a wiped
+ *        journal gets a new epoch so the aggregator does not take its seq 1 for a replay. */
+#ifndef ASHIATO_OUTBOX_H
+#define ASHIATO_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "ashiato.h"
+
+#define OUTBOX_ERR_IO   -2           /* a write or fsync failed: the batch is not durable */
+#define OUTBOX_ERR_GONE -3           /* outbox_read: acknowledged or dropped */
+
+struct outbox_config {
+    char dir[1024];
+    long long max_bytes;             /* journal bound; past it the oldest unacked are dropped */
+    long long segment_bytes;         /* a segment file is closed past this size */
+    bool sync;                       /* fdatasync each append (durable across power loss) */
+};
+
+struct outbox_stats {
+    uint64_t epoch;
+    uint64_t next_seq;               /* the seq the next append gets */
+    uint64_t acked;                  /* watermark: every seq <= acked is acknowledged */
+    uint64_t pending_batches, pending_bytes, pending_records;
+    uint64_t dropped_batches, dropped_records;   /* size bound hit */
+    uint64_t torn_entries;           /* cut at open: a crash mid-append */
+    uint64_t segments;
+};
+
+struct outbox;
+
+struct outbox *outbox_open(const struct outbox_config *cfg, char err[ASH_ERR_LEN]);
+void outbox_close(struct outbox *ob);
+const char *outbox_error(const struct outbox *ob);
+
+/* Append one packed Batch holding `records` records; *seq gets its sequence number (the
+ * caller packs the batch with that seq: call outbox_next_seq() first). 0 once durable. */
+uint64_t outbox_next_seq(const struct outbox *ob);
+uint64_t outbox_epoch(const struct outbox *ob);
+int outbox_append(struct outbox *ob, uint64_t seq, const uint8_t *data, size_t len,
+                  uint32_t records);
+
+/* Everything <= seq is committed at the aggregator: persist the watermark, remove segments
+ * that hold nothing newer. Acks below the watermark are ignored. */
+int outbox_ack(struct outbox *ob, uint64_t seq);
+
+/* The first unacknowledged seq greater than `after`, 0 if none. */
+uint64_t outbox_next_pending(const struct outbox *ob, uint64_t after);
+
+/* Copy of entry seq (malloc'd into *data). OUTBOX_ERR_GONE if acked or dropped. */
+int outbox_read(struct outbox *ob, uint64_t seq, uint8_t **data, size_t *len);
+
+void outbox_stats(const struct outbox *ob, struct outbox_stats *out);
+
+#endif
