@@ -77,6 +77,7 @@ struct session {
 
 #define SESSION_F_HAS_MAC     0x01
 #define SESSION_F_MIDSTREAM   0x02   /* first packet was not a SYN (TCP) */
+#define SESSION_F_NO_PORTS    0x04   /* TCP/UDP/SCTP whose ports could not be read */
 
 /* 0 if a packet going from key side (a or b) `from_b` is sent by the initiator, 1 otherwise */
 static inline int session_dir(const struct session *s, int from_b)

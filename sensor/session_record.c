@@ -148,9 +148,13 @@ void session_record_fill(struct session_record_buf *b, const char *sensor,
      * and code; the key's ports are 0 for ICMP */
     bool icmp = s->key.proto == 1 || s->key.proto == 58;
     bool ports = icmp || s->key.proto == 6 || s->key.proto == 17 || s->key.proto == 132;
-    community_id_v1(s->key.ip_version, sa, da, s->key.proto, icmp ? s->icmp_type : sp,
-                    icmp ? s->icmp_code : dp, ports, 0, b->community_id);
-    r->community_id = b->community_id;
+    if (s->flags & SESSION_F_NO_PORTS) {
+        r->community_id = (char *)"";     /* a flow without readable ports has no ID */
+    } else {
+        community_id_v1(s->key.ip_version, sa, da, s->key.proto, icmp ? s->icmp_type : sp,
+                        icmp ? s->icmp_code : dp, ports, 0, b->community_id);
+        r->community_id = b->community_id;
+    }
 
     for (int i = 0; i < s->vlan_count; i++)
         b->vlan[i] = s->vlan[i];

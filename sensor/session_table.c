@@ -266,8 +266,11 @@ static void session_finish(struct session_table *t, struct session *s, enum sess
  * packet time and the key stay (Arkime's mid-save keeps firstPacket). */
 static void session_segment(struct session_table *t, struct session *s, int64_t now_us)
 {
-    t->emit(t->emit_ctx, s, SESSION_END_SEGMENT);
-    t->stats.segments++;
+    /* a segment with no packets says nothing: only the save clock moves on */
+    if (s->packets[0] || s->packets[1]) {
+        t->emit(t->emit_ctx, s, SESSION_END_SEGMENT);
+        t->stats.segments++;
+    }
     memset(s->bytes, 0, sizeof s->bytes);
     memset(s->data_bytes, 0, sizeof s->data_bytes);
     memset(s->packets, 0, sizeof s->packets);
@@ -314,12 +317,19 @@ static struct session *session_create(struct session_table *t, const struct sess
     s->hash = h;
     s->first_us = s->last_us = ts_us;
     s->segment = 1;
-    /* the initiator: the SYN sender; a SYN-ACK seen first was sent by the responder */
-    bool synack = d->ip_proto == 6 && (d->tcp_flags & (DECODE_TCP_SYN | DECODE_TCP_ACK)) ==
-                                          (DECODE_TCP_SYN | DECODE_TCP_ACK);
-    s->src_is_b = (uint8_t)(synack ? !from_b : from_b);
-    if (d->ip_proto == 6 && !(d->tcp_flags & DECODE_TCP_SYN))
+    /* the initiator: the SYN sender; a SYN-ACK seen first was sent by the responder; a TCP
+     * session picked up mid-stream from a well-known port to an ephemeral one was started by
+     * the receiver (Arkime makes the client the source of a lone HTTP response) */
+    bool tcp = d->ip_proto == 6;
+    bool synack = tcp && (d->tcp_flags & (DECODE_TCP_SYN | DECODE_TCP_ACK)) ==
+                             (DECODE_TCP_SYN | DECODE_TCP_ACK);
+    bool from_server = tcp && !(d->tcp_flags & DECODE_TCP_SYN) && d->has_ports &&
+                       d->sport < 1024 && d->dport >= 1024;
+    s->src_is_b = (uint8_t)(synack || from_server ? !from_b : from_b);
+    if (tcp && !(d->tcp_flags & DECODE_TCP_SYN))
         s->flags |= SESSION_F_MIDSTREAM;
+    if (proto_has_key_ports(d->ip_proto) && !d->has_ports)
+        s->flags |= SESSION_F_NO_PORTS;
     if (d->ip_proto == 1 || d->ip_proto == 58) {
         s->icmp_type = (uint8_t)d->sport;
         s->icmp_code = (uint8_t)d->dport;
