@@ -4,7 +4,7 @@
  *        Relay, PPP, null/loopback), IPv4 (fragments flagged) and IPv6 (extension headers),
  *        the tunnels GRE (incl. PPP inside), VXLAN, Geneve, IP-in-IP and 6in4 down to the
  *        innermost flow, and TCP, UDP, ICMP, ICMPv6 and SCTP headers.
- * Lends: d->payload and d->l2 point into the caller's frame, valid as long as the frame.
+ * Lends: d->payload points into the caller's frame, valid as long as the frame.
  * Never: allocates, logs, or reads outside [data, data + caplen); reads a length field
  *        without checking it against what is there. Tunnel nesting stops at DECODE_MAX_LAYERS.
  * Trap:  IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d) so every key is 16 bytes;
@@ -41,6 +41,7 @@ enum decode_tunnel {
     DECODE_TUNNEL_6IN4   = 1 << 5,   /* IPv6 in IPv4 (protocol 41) */
     DECODE_TUNNEL_IP6IP  = 1 << 6,   /* anything in IPv6 (4in6, 6in6) */
     DECODE_TUNNEL_MPLS   = 1 << 7,
+    DECODE_TUNNEL_GTP    = 1 << 8,   /* GTP-U (UDP 2152) */
 };
 
 #define DECODE_TCP_FIN 0x01

@@ -15,6 +15,7 @@
     X(VLAN_TOO_MANY,        "decoder.vlan.too_many")                  \
     X(SLL_TRUNCATED,        "decoder.sll.truncated")                  \
     X(SLL2_TRUNCATED,       "decoder.sll2.truncated")                 \
+    X(NULL_TRUNCATED,       "decoder.null.truncated")                 \
     X(FR_TRUNCATED,         "decoder.frame_relay.truncated")          \
     X(FR_UNSUPPORTED,       "decoder.frame_relay.unsupported")        \
     X(PPP_TRUNCATED,        "decoder.ppp.truncated")                  \
@@ -39,6 +40,7 @@
     X(GRE_UNSUPPORTED,      "decoder.gre.unsupported")                \
     X(VXLAN_TRUNCATED,      "decoder.vxlan.truncated")                \
     X(GENEVE_TRUNCATED,     "decoder.geneve.truncated")               \
+    X(GTP_TRUNCATED,        "decoder.gtp.truncated")                  \
     X(TUNNEL_TOO_DEEP,      "decoder.tunnel.too_deep")                \
     X(NOT_IP,               "decoder.not_ip")
 

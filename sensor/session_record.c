@@ -91,7 +91,7 @@ static void history_text(uint16_t h, char out[16])
 }
 
 static const char *const tunnel_names[] = { "gre", "ppp", "vxlan", "geneve", "ipip", "6in4",
-                                            "ip6ip", "mpls" };
+                                            "ip6ip", "mpls", "gtp" };
 
 void session_record_fill(struct session_record_buf *b, const char *sensor,
                          const struct session *s, const struct app_fields *f)

@@ -1,0 +1,133 @@
+/* decode_l4.c -- what follows the IP header: TCP, UDP, ICMP, ICMPv6 and SCTP headers, and the
+ *                hand-off to the tunnel decoders (GRE, IP in IP, UDP tunnels).
+ * Owns:  the L4 fields of struct decoded (ports or ICMP type/code, TCP flags and numbers,
+ *        payload).
+ * Never: allocates or logs; reports a payload longer than the capture or than the IP layer.
+ * Trap:  for ICMP and ICMPv6 sport/dport are type/code and the payload is the whole message,
+ *        header included (Arkime counts it so). TCP options cut by the snaplen are not an
+ *        event: nothing here needs them; the payload is then empty in the capture. UDP
+ *        tunnels are recognised by destination port only, as Arkime does. */
+#include "decode_internal.h"
+
+#define PROTO_ICMP    1
+#define PROTO_IPIP    4
+#define PROTO_TCP     6
+#define PROTO_UDP     17
+#define PROTO_IPV6    41
+#define PROTO_GRE     47
+#define PROTO_ICMPV6  58
+#define PROTO_SCTP    132
+
+static int decode_tcp(struct decode_ctx *x, struct cursor *c, uint32_t wire)
+{
+    struct decoded *d = x->d;
+    const uint8_t *h = cursor_bytes(c, 20);
+    if (h == NULL)
+        return decode_fail(x, DECODE_TCP_TRUNCATED);
+    uint32_t doff = (uint32_t)(h[12] >> 4) * 4;
+    if (doff < 20 || doff > wire)
+        return decode_fail(x, DECODE_TCP_BAD_HLEN);
+
+    d->has_ports = true;
+    d->sport = (uint16_t)(h[0] << 8 | h[1]);
+    d->dport = (uint16_t)(h[2] << 8 | h[3]);
+    d->tcp_seq = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
+    d->tcp_ack = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
+    d->tcp_flags = h[13];
+    d->tcp_window = (uint16_t)(h[14] << 8 | h[15]);
+
+    cursor_skip(c, doff - 20);                /* options; may be past the snaplen */
+    decode_set_payload(d, c, wire - doff);
+    return 0;
+}
+
+static int decode_udp(struct decode_ctx *x, struct cursor *c, uint32_t wire)
+{
+    struct decoded *d = x->d;
+    const uint8_t *h = cursor_bytes(c, 8);
+    if (h == NULL)
+        return decode_fail(x, DECODE_UDP_TRUNCATED);
+    uint32_t ulen = (uint32_t)h[4] << 8 | h[5];
+    if (ulen < 8)
+        return decode_fail(x, DECODE_UDP_BAD_LEN);
+    if (!d->is_fragment) {
+        /* a first fragment's UDP length covers the datagram, not this fragment */
+        if (ulen > wire)
+            return decode_fail(x, DECODE_UDP_BAD_LEN);
+        wire = ulen;
+        *c = cursor_sub(c, ulen - 8);
+    }
+
+    uint16_t dport = (uint16_t)(h[2] << 8 | h[3]);
+    d->has_ports = true;
+    d->sport = (uint16_t)(h[0] << 8 | h[1]);
+    d->dport = dport;
+    decode_set_payload(d, c, wire - 8);
+
+    if (!d->is_fragment && (dport == 4789 || dport == 4790 || dport == 6081 || dport == 2152))
+        decode_udp_tunnel(x, dport, c, wire - 8);
+    return 0;
+}
+
+/* ICMP and ICMPv6 share a layout: type, code, checksum, then the message. */
+static int decode_icmp(struct decode_ctx *x, struct cursor *c, uint32_t wire,
+                       enum decode_event trunc)
+{
+    struct decoded *d = x->d;
+    const uint8_t *h = c->p;
+    if (cursor_left(c) < 4)
+        return decode_fail(x, trunc);
+    d->has_ports = true;
+    d->sport = h[0];
+    d->dport = h[1];
+    decode_set_payload(d, c, wire);
+    return 0;
+}
+
+static int decode_sctp(struct decode_ctx *x, struct cursor *c, uint32_t wire)
+{
+    struct decoded *d = x->d;
+    const uint8_t *h = cursor_bytes(c, 12);   /* ports, verification tag, checksum */
+    if (h == NULL)
+        return decode_fail(x, DECODE_SCTP_TRUNCATED);
+    d->has_ports = true;
+    d->sport = (uint16_t)(h[0] << 8 | h[1]);
+    d->dport = (uint16_t)(h[2] << 8 | h[3]);
+    decode_set_payload(d, c, wire - 12);
+    return 0;
+}
+
+int decode_ip_payload(struct decode_ctx *x, uint8_t proto, struct cursor *c, uint32_t wire)
+{
+    struct decoded *d = x->d;
+
+    switch (proto) {
+    case PROTO_TCP:
+        return decode_tcp(x, c, wire);
+    case PROTO_UDP:
+        return decode_udp(x, c, wire);
+    case PROTO_ICMP:
+        return decode_icmp(x, c, wire, DECODE_ICMP_TRUNCATED);
+    case PROTO_ICMPV6:
+        return decode_icmp(x, c, wire, DECODE_ICMPV6_TRUNCATED);
+    case PROTO_SCTP:
+        return decode_sctp(x, c, wire);
+    default:
+        break;
+    }
+
+    /* any other protocol: the packet keys on addresses and protocol, its payload is the
+     * rest; for the tunnels that stays so when what is inside cannot be decoded */
+    decode_set_payload(d, c, wire);
+    if (d->is_fragment)
+        return 0;
+    switch (proto) {
+    case PROTO_GRE:
+        return decode_gre(x, c, wire);
+    case PROTO_IPIP:
+    case PROTO_IPV6:
+        return decode_ip_in_ip(x, proto, c, wire);
+    default:
+        return 0;
+    }
+}
