@@ -53,7 +53,11 @@ struct capture *capture_open_file(const char *path, const char *bpf, char err[AS
     c->file_size = (uint64_t)st.st_size;
     c->p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, perr);
     if (!c->p) {
-        snprintf(err, ASH_ERR_LEN, "%s: %s", path, perr);
+        /* libpcap names the file itself in some messages: do not say it twice */
+        if (strncmp(perr, path, strlen(path)) == 0)
+            snprintf(err, ASH_ERR_LEN, "%s", perr);
+        else
+            snprintf(err, ASH_ERR_LEN, "%s: %s", path, perr);
         goto fail;
     }
     if (apply_filter(c, bpf, err) < 0)

@@ -59,6 +59,8 @@ int decode_packet(int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirele
     }
 
     struct decode_ctx x = { d, data };
+    if (wirelen < caplen)                     /* a record claiming more than the wire had */
+        d->event = DECODE_FRAME_BAD_LENGTH;
     struct cursor c = cursor_make(data, caplen);
     uint32_t wire = wirelen > caplen ? wirelen : caplen;
 

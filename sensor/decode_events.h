@@ -9,6 +9,7 @@
 #define DECODE_EVENTS(X)                                              \
     X(OK,                   "decoder.ok")                             \
     X(LINK_UNSUPPORTED,     "decoder.link.unsupported")               \
+    X(FRAME_BAD_LENGTH,     "decoder.frame.caplen_exceeds_len")       \
     X(ETHER_TRUNCATED,      "decoder.ether.truncated")                \
     X(ETHER_UNKNOWN_TYPE,   "decoder.ether.unknown_type")             \
     X(VLAN_TRUNCATED,       "decoder.vlan.truncated")                 \

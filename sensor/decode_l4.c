@@ -36,9 +36,10 @@ static int decode_tcp(struct decode_ctx *x, struct cursor *c, uint32_t wire)
     d->tcp_flags = h[13];
     d->tcp_window = (uint16_t)(h[14] << 8 | h[15]);
 
-    cursor_skip(c, doff - 20);                /* options; may be past the snaplen */
+    cursor_skip(c, doff - 20);                /* options */
+    bool cut = c->bad;                        /* the snaplen cut the header itself */
     decode_set_payload(d, c, wire - doff);
-    return 0;
+    return cut ? decode_fail(x, DECODE_TCP_TRUNCATED) : 0;
 }
 
 static int decode_udp(struct decode_ctx *x, struct cursor *c, uint32_t wire)
