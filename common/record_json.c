@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <json-c/json.h>
@@ -42,6 +43,61 @@ const char *record_json_transport(uint32_t iana, char buf[8])
     }
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not one. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) { n = 2; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { n = 3; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { n = 4; cp = c & 0x07; }
+    else return 0;
+    if (n > left) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+/* A JSON string from bytes that came off the wire: invalid UTF-8 becomes U+FFFD, so the
+ * document stays valid JSON for every consumer (Elasticsearch rejects it otherwise). */
+static json_object *new_text(const char *v, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)v;
+    size_t i = 0, bad = 0;
+    while (i < len) {
+        size_t n = utf8_seq(s + i, len - i);
+        if (!n) { bad++; n = 1; }
+        i += n;
+    }
+    if (!bad)
+        return json_object_new_string_len(v, (int)len);
+    char *buf = malloc(len + bad * 2 + 1);
+    if (!buf)
+        return json_object_new_string("");
+    size_t o = 0;
+    for (i = 0; i < len;) {
+        size_t n = utf8_seq(s + i, len - i);
+        if (n) {
+            memcpy(buf + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(buf + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    json_object *r = json_object_new_string_len(buf, (int)o);
+    free(buf);
+    return r;
+}
+
 static json_object *obj(json_object *parent, const char *key)
 {
     json_object *o;
@@ -55,7 +111,7 @@ static json_object *obj(json_object *parent, const char *key)
 static void add_str(json_object *o, const char *key, const char *v)
 {
     if (v && *v)
-        json_object_object_add(o, key, json_object_new_string(v));
+        json_object_object_add(o, key, new_text(v, strlen(v)));
 }
 
 static void add_int(json_object *o, const char *key, int64_t v)
@@ -69,7 +125,7 @@ static void add_str_array(json_object *o, const char *key, char **v, size_t n)
         return;
     json_object *a = json_object_new_array_ext((int)n);
     for (size_t i = 0; i < n; i++)
-        json_object_array_add(a, json_object_new_string(v[i] ? v[i] : ""));
+        json_object_array_add(a, new_text(v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0));
     json_object_object_add(o, key, a);
 }
 
@@ -97,7 +153,7 @@ static void add_bytes_text(json_object *o, const char *key, ProtobufCBinaryData 
 {
     if (!b.len)
         return;
-    json_object_object_add(o, key, json_object_new_string_len((const char *)b.data, (int)b.len));
+    json_object_object_add(o, key, new_text((const char *)b.data, b.len));
 }
 
 char *record_json_render(const Ashiato__SessionRecord *r, const char *observer, size_t *len)
@@ -198,8 +254,7 @@ char *record_json_render(const Ashiato__SessionRecord *r, const char *observer, 
     if (r->n_linked) {
         json_object *a = json_object_new_array_ext((int)r->n_linked);
         for (size_t i = 0; i < r->n_linked; i++)
-            json_object_array_add(a, json_object_new_string_len((const char *)r->linked[i].data,
-                                                                (int)r->linked[i].len));
+            json_object_array_add(a, new_text((const char *)r->linked[i].data, r->linked[i].len));
         json_object_object_add(ash, "linked", a);
     }
 

@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 scripts/install-deps.sh --test
+# pytest runs the integration suites; pyzmq lets a test speak raw ZeroMQ to the aggregator
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
+python3 -c 'import zmq' 2>/dev/null || python3 -m pip install -q pyzmq
 
 scripts/build.sh build
 scripts/build.sh build-asan -DASHIATO_SANITIZE=ON

@@ -19,9 +19,13 @@
 #include "log.h"
 #include "pipeline.h"
 #include "sensor_config.h"
+#include "shipping.h"
 
 static volatile sig_atomic_t stop_requested;
 static struct capture *live_capture;
+static struct shipping *shipping;
+static struct capture_stats live_totals;     /* pcap_stats at the end of a live capture */
+static bool live_ran;
 
 static void on_signal(int sig)
 {
@@ -121,10 +125,41 @@ static void progress_show(struct progress *pr, struct pipeline *p, uint64_t file
             (unsigned long long)st.table.active, final ? "\n" : "   ");
 }
 
+/* --realtime: sleep until packet time (scaled) catches up with the wall clock */
+struct pacing {
+    double factor;
+    int64_t first_ts;
+    double started;
+};
+
+static void pace(struct pacing *pc, int64_t ts_us)
+{
+    if (pc->factor <= 0)
+        return;
+    if (!pc->first_ts) {
+        pc->first_ts = ts_us;
+        pc->started = now_mono();
+        return;
+    }
+    double due = pc->started + (double)(ts_us - pc->first_ts) / 1e6 / pc->factor;
+    double wait = due - now_mono();
+    if (wait > 0.0005 && !stop_requested) {
+        struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+        nanosleep(&ts, NULL);
+        shipping_tick(shipping, now_us(), 0, 0, 0);
+    }
+}
+
 static int run_files(const struct sensor_config *cfg, struct pipeline *p, const struct config_strlist *files,
                      struct progress *pr, uint64_t *truncated, char err[ASH_ERR_LEN])
 {
     struct capture_packet pkt;
+    char *end;
+    struct pacing pc = { strtod(cfg->realtime, &end), 0, 0 };
+    if (*end || pc.factor < 0) {
+        snprintf(err, ASH_ERR_LEN, "realtime: expected a factor >= 0 such as 1 or 20, got '%s'", cfg->realtime);
+        return -1;
+    }
     for (size_t i = 0; i < files->n; i++) {
         struct stat st;
         if (stat(files->v[i], &st) == 0)
@@ -143,9 +178,12 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
         enum capture_next_result rc = CAPTURE_EOF;
         uint64_t n = 0;
         while (!stop_requested && (rc = capture_next(c, &pkt)) == CAPTURE_PACKET) {
+            pace(&pc, pkt.ts_us);
             pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
-            if (pr->on && (++n & 0xffff) == 0)
+            if ((++n & 0xffff) == 0) {
                 progress_show(pr, p, capture_file_offset(c), false);
+                shipping_tick(shipping, now_us(), 0, 0, 0);
+            }
         }
         if (rc == CAPTURE_ERROR) {
             /* a file cut short (crash, copy in progress): what was read counts, the rest
@@ -176,7 +214,7 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
     live_capture = c;
     log_info("sensor", "capturing interface=%s snaplen=%lld buffer=%lld bpf='%s'", cfg->interface,
              cfg->snaplen, cfg->buffer_size, cfg->bpf);
-    double last_stats = now_mono();
+    double last_stats = now_mono(), last_ship = last_stats;
     uint64_t last_drop = 0;
     int rc = 0;
     while (!stop_requested) {
@@ -193,6 +231,12 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
             break;
         }
         double t = now_mono();
+        if (shipping && t - last_ship >= 0.1) {
+            struct capture_stats cs = { 0 };
+            last_ship = t;
+            capture_stats(c, &cs);
+            shipping_tick(shipping, now_us(), cs.received, cs.dropped, cs.if_dropped);
+        }
         if (t - last_stats >= 5) {
             struct capture_stats cs;
             last_stats = t;
@@ -205,7 +249,11 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
         }
     }
     struct capture_stats cs;
-    if (capture_stats(c, &cs) == 0)
+    if (capture_stats(c, &cs) == 0) {
+        live_totals = cs;
+        live_ran = true;
+    }
+    if (live_ran)
         log_info("sensor", "capture stopped interface=%s received=%llu dropped=%llu if_dropped=%llu",
                  cfg->interface, (unsigned long long)cs.received, (unsigned long long)cs.dropped,
                  (unsigned long long)cs.if_dropped);
@@ -241,6 +289,10 @@ static void print_stats(struct pipeline *p, uint64_t truncated)
         if (st.events[e])
             fprintf(stderr, "%s: %llu\n", decode_event_name((enum decode_event)e),
                     (unsigned long long)st.events[e]);
+    if (live_ran)
+        fprintf(stderr, "capture: received %llu, dropped %llu, interface dropped %llu\n",
+                (unsigned long long)live_totals.received, (unsigned long long)live_totals.dropped,
+                (unsigned long long)live_totals.if_dropped);
     if (st.output_errors)
         fprintf(stderr, "output errors: %llu\n", (unsigned long long)st.output_errors);
 }
@@ -307,6 +359,9 @@ int main(int argc, char **argv)
         pipeline_add_output(p, pipeline_output_json, json);
     }
 
+    if (cfg.aggregator[0] && !(shipping = shipping_open(&cfg, p, err)))
+        goto fail;
+
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -319,6 +374,13 @@ int main(int argc, char **argv)
     pipeline_flush(p);
     if (!cfg.interface[0])
         progress_show(&pr, p, 0, true);
+    struct shipping *sh = shipping;
+    shipping = NULL;
+    if (shipping_close(sh, !cfg.interface[0] || !stop_requested, err) < 0) {
+        if (cfg.stats)
+            print_stats(p, truncated);
+        goto fail;
+    }
     if (json && fflush(json) != 0) {
         snprintf(err, sizeof err, "%s: %s", cfg.emit_json, strerror(errno));
         goto fail;
@@ -332,6 +394,7 @@ int main(int argc, char **argv)
 fail:
     fprintf(stderr, "ashiato-sensor: %s\n", err);
 out:
+    shipping_close(shipping, false, err);
     if (json && json != stdout)
         fclose(json);
     pipeline_free(p);

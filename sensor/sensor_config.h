@@ -21,6 +21,7 @@ struct sensor_config {
     char emit_json[1024];
     bool stats;
     bool progress;
+    char realtime[32];
     char log_level[16];
     /* sessions */
     long long max_sessions;
@@ -28,6 +29,21 @@ struct sensor_config {
     long long tcp_timeout, udp_timeout, icmp_timeout, sctp_timeout, other_timeout;
     long long tcp_close_timeout, tcp_save_timeout, max_packets;
     bool session_key_vlan;
+    /* shipping to the aggregator (empty aggregator: records stay local) */
+    char aggregator[256];
+    char key_file[1024];
+    char server_key[1024];
+    bool insecure;
+    char outbox_dir[1024];
+    long long outbox_max_bytes;
+    bool outbox_sync;
+    long long batch_records;
+    long long batch_ms;
+    long long window;
+    long long resend_ms;
+    long long heartbeat_ms;
+    long long stats_interval_ms;
+    long long drain_timeout_ms;
 };
 
 extern const struct config_key sensor_config_keys[];

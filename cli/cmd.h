@@ -1,0 +1,13 @@
+/* cmd.h -- the subcommands of `ashiato`, one file each (cmd_<name>.c).
+ * Owns:  their entry points: int cmd_<name>(int argc, char **argv), argv[0] = the name.
+ *        Each prints its own --help, errors on stderr, and returns the exit status.
+ * Never: shares state between subcommands. */
+#ifndef ASHIATO_CMD_H
+#define ASHIATO_CMD_H
+
+#include "ashiato.h"
+
+int cmd_keygen(int argc, char **argv);
+int cmd_pcap(int argc, char **argv);
+
+#endif

@@ -1,0 +1,371 @@
+/* ship.c -- the shipper thread (see ship.h).
+ * Owns:  the ZeroMQ context, the DEALER and its monitor, the send window state.
+ * Never: blocks the capture thread (its only shared state is the outbox, under the lock). */
+#include "ship.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "curve.h"
+#include "log.h"
+#include "wire.h"
+
+struct ship {
+    struct ship_config cfg;
+    char sensor[128];
+    struct outbox *ob;
+    pthread_mutex_t *ob_lock;
+    void *zctx, *sock, *mon;
+    pthread_t thread;
+    volatile bool stop;
+    uint64_t epoch;
+    uint64_t acked, sent_upto;
+    int64_t last_progress_ms, last_stats_ms;
+    ship_request_fn on_request;
+    void *request_ctx;
+    pthread_mutex_t lock;            /* stats below */
+    Ashiato__SensorStats pending_stats;
+    bool have_stats;
+    struct ship_stats st;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int load_server_key(const char *text, char out[CURVE_Z85_LEN], char err[ASH_ERR_LEN])
+{
+    if (strlen(text) == 40 && !strchr(text, '/')) {
+        memcpy(out, text, 41);
+        return 0;
+    }
+    struct curve_keypair kp;
+    if (curve_read_keyfile(text, &kp, err) < 0)
+        return -1;
+    memcpy(out, kp.public_z85, sizeof kp.public_z85);
+    return 0;
+}
+
+static void handle_monitor(struct ship *s)
+{
+    zmq_msg_t m1, m2;
+    zmq_msg_init(&m1);
+    zmq_msg_init(&m2);
+    if (zmq_msg_recv(&m1, s->mon, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m1);
+        zmq_msg_close(&m2);
+        return;
+    }
+    zmq_msg_recv(&m2, s->mon, ZMQ_DONTWAIT);
+    uint16_t event = 0;
+    if (zmq_msg_size(&m1) >= 6)
+        memcpy(&event, zmq_msg_data(&m1), 2);
+    switch (event) {
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        s->st.connected = true;
+        s->st.connects++;
+        s->sent_upto = s->acked;       /* resend whatever was in flight */
+        s->last_progress_ms = mono_ms();
+        log_info("ship", "connected endpoint=%s", s->cfg.endpoint);
+        break;
+    case ZMQ_EVENT_DISCONNECTED:
+        if (s->st.connected)
+            log_warn("ship", "disconnected endpoint=%s: reconnecting", s->cfg.endpoint);
+        s->st.connected = false;
+        s->st.disconnects++;
+        s->sent_upto = s->acked;
+        break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        s->st.handshake_failures++;
+        log_error("ship", "handshake refused endpoint=%s: wrong server key, or this sensor's key "
+                  "is not in the aggregator's allow-list", s->cfg.endpoint);
+        break;
+    default:
+        break;
+    }
+    zmq_msg_close(&m1);
+    zmq_msg_close(&m2);
+}
+
+static int send_bytes(struct ship *s, const uint8_t *data, size_t len)
+{
+    return zmq_send(s->sock, data, len, ZMQ_DONTWAIT) == (int)len ? 0 : -1;
+}
+
+int ship_reply(struct ship *s, const Ashiato__PacketResponse *resp)
+{
+    Ashiato__Envelope env = ASHIATO__ENVELOPE__INIT;
+    env.body_case = ASHIATO__ENVELOPE__BODY_PACKET_RESPONSE;
+    env.packet_response = (Ashiato__PacketResponse *)resp;
+    size_t len;
+    uint8_t *buf = wire_pack(&env, &len);
+    if (!buf)
+        return -1;
+    /* a reply may wait for room: packet answers are not dropped */
+    int rc = zmq_send(s->sock, buf, len, 0) == (int)len ? 0 : -1;
+    free(buf);
+    return rc;
+}
+
+static void handle_message(struct ship *s)
+{
+    zmq_msg_t msg;
+    char err[ASH_ERR_LEN];
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, s->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return;
+    }
+    Ashiato__Envelope *env = wire_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), err);
+    zmq_msg_close(&msg);
+    if (!env) {
+        s->st.bad_messages++;
+        log_warn("ship", "from aggregator: %s", err);
+        return;
+    }
+    if (env->body_case == ASHIATO__ENVELOPE__BODY_ACK && env->ack->epoch == s->epoch) {
+        uint64_t seq = env->ack->seq;
+        s->st.acks++;
+        if (env->ack->credit)
+            s->cfg.window = env->ack->credit;
+        if (seq > s->acked) {
+            pthread_mutex_lock(s->ob_lock);
+            int rc = outbox_ack(s->ob, seq);
+            if (rc < 0)
+                log_error("ship", "%s", outbox_error(s->ob));
+            pthread_mutex_unlock(s->ob_lock);
+            s->acked = seq;
+            if (s->sent_upto < seq)
+                s->sent_upto = seq;
+            s->last_progress_ms = mono_ms();
+        } else if (s->sent_upto > s->acked) {
+            /* the aggregator is missing something before what we sent: resend from it */
+            s->sent_upto = s->acked;
+            s->st.resent++;
+        }
+    } else if (env->body_case == ASHIATO__ENVELOPE__BODY_PACKET_REQUEST && s->on_request) {
+        s->on_request(s->request_ctx, s, env->packet_request);
+    }
+    wire_free(env);
+}
+
+static void send_window(struct ship *s)
+{
+    while (s->st.connected && s->sent_upto - s->acked < (uint64_t)s->cfg.window) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        pthread_mutex_lock(s->ob_lock);
+        uint64_t next = outbox_next_pending(s->ob, s->sent_upto);
+        int rc = next ? outbox_read(s->ob, next, &data, &len) : -1;
+        if (next && rc < 0 && rc != OUTBOX_ERR_GONE)
+            log_error("ship", "%s", outbox_error(s->ob));
+        pthread_mutex_unlock(s->ob_lock);
+        if (!next || rc < 0)
+            return;
+        uint64_t prev = s->sent_upto > s->acked ? s->sent_upto : s->acked;
+        size_t flen;
+        uint8_t *frame = wire_frame_batch(data, len, prev, &flen);
+        free(data);
+        if (!frame || send_bytes(s, frame, flen) < 0) {
+            free(frame);
+            return;                  /* not connected or no room: try on the next turn */
+        }
+        free(frame);
+        s->sent_upto = next;
+        s->st.sent++;
+    }
+}
+
+static void send_stats(struct ship *s)
+{
+    Ashiato__SensorStats st;
+    pthread_mutex_lock(&s->lock);
+    bool have = s->have_stats;
+    st = s->pending_stats;
+    pthread_mutex_unlock(&s->lock);
+    if (!have || !s->st.connected)
+        return;
+    struct outbox_stats os;
+    pthread_mutex_lock(s->ob_lock);
+    outbox_stats(s->ob, &os);
+    pthread_mutex_unlock(s->ob_lock);
+    st.sensor = s->sensor;
+    st.outbox_batches = os.pending_batches;
+    st.outbox_bytes = os.pending_bytes;
+    st.outbox_dropped = os.dropped_records;
+    Ashiato__Envelope env = ASHIATO__ENVELOPE__INIT;
+    env.body_case = ASHIATO__ENVELOPE__BODY_STATS;
+    env.stats = &st;
+    size_t len;
+    uint8_t *buf = wire_pack(&env, &len);
+    if (buf)
+        send_bytes(s, buf, len);
+    free(buf);
+}
+
+static void *ship_main(void *arg)
+{
+    struct ship *s = arg;
+    while (!s->stop) {
+        zmq_pollitem_t items[2] = { { s->sock, 0, ZMQ_POLLIN, 0 }, { s->mon, 0, ZMQ_POLLIN, 0 } };
+        zmq_poll(items, 2, 20);
+        while (items[1].revents & ZMQ_POLLIN) {
+            handle_monitor(s);
+            zmq_pollitem_t m = { s->mon, 0, ZMQ_POLLIN, 0 };
+            if (zmq_poll(&m, 1, 0) <= 0 || !(m.revents & ZMQ_POLLIN))
+                break;
+        }
+        for (int i = 0; i < 1000; i++) {
+            int ev = 0;
+            size_t evlen = sizeof ev;
+            if (zmq_getsockopt(s->sock, ZMQ_EVENTS, &ev, &evlen) < 0 || !(ev & ZMQ_POLLIN))
+                break;
+            handle_message(s);
+        }
+        int64_t now = mono_ms();
+        if (s->sent_upto > s->acked && now - s->last_progress_ms > s->cfg.resend_ms) {
+            s->sent_upto = s->acked;         /* silence: resend from the watermark */
+            s->last_progress_ms = now;
+            s->st.resent++;
+        }
+        send_window(s);
+        if (now - s->last_stats_ms >= s->cfg.stats_interval_ms) {
+            s->last_stats_ms = now;
+            send_stats(s);
+        }
+    }
+    return NULL;
+}
+
+struct ship *ship_start(const struct ship_config *cfg, const char *sensor, struct outbox *ob,
+                        pthread_mutex_t *ob_lock, char err[ASH_ERR_LEN])
+{
+    struct ship *s = calloc(1, sizeof *s);
+    char mon_ep[64];
+    if (!s) {
+        snprintf(err, ASH_ERR_LEN, "ship: out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    snprintf(s->sensor, sizeof s->sensor, "%s", sensor);
+    s->ob = ob;
+    s->ob_lock = ob_lock;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_lock(ob_lock);
+    struct outbox_stats os;
+    outbox_stats(ob, &os);
+    pthread_mutex_unlock(ob_lock);
+    s->epoch = os.epoch;
+    s->acked = s->sent_upto = os.acked;
+    s->zctx = zmq_ctx_new();
+    s->sock = s->zctx ? zmq_socket(s->zctx, ZMQ_DEALER) : NULL;
+    if (!s->sock) {
+        snprintf(err, ASH_ERR_LEN, "ship: zmq: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    int one = 1;
+    zmq_setsockopt(s->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    if (wire_liveness(s->sock, (int)cfg->heartbeat_ms, (int)cfg->heartbeat_ms * 3, err) < 0)
+        goto fail;
+    if (!cfg->insecure) {
+        struct curve_keypair kp;
+        char server[CURVE_Z85_LEN];
+        if (!cfg->key_file[0] || !cfg->server_key[0]) {
+            snprintf(err, ASH_ERR_LEN, "ship: key_file and server_key are required (or insecure = true)");
+            goto fail;
+        }
+        if (curve_read_keyfile(cfg->key_file, &kp, err) < 0 ||
+            load_server_key(cfg->server_key, server, err) < 0 ||
+            wire_curve_client(s->sock, &kp, server, err) < 0)
+            goto fail;
+    }
+    snprintf(mon_ep, sizeof mon_ep, "inproc://ship-monitor-%p", (void *)s);
+    if (zmq_socket_monitor(s->sock, mon_ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+        !(s->mon = zmq_socket(s->zctx, ZMQ_PAIR)) || zmq_connect(s->mon, mon_ep) != 0) {
+        snprintf(err, ASH_ERR_LEN, "ship: monitor: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if (zmq_connect(s->sock, cfg->endpoint) != 0) {
+        snprintf(err, ASH_ERR_LEN, "ship: connect %s: %s", cfg->endpoint, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    s->last_progress_ms = s->last_stats_ms = mono_ms();
+    if (pthread_create(&s->thread, NULL, ship_main, s) != 0) {
+        snprintf(err, ASH_ERR_LEN, "ship: cannot start thread");
+        goto fail;
+    }
+    log_info("ship", "shipping to endpoint=%s security=%s acked=%" PRIu64 " pending=%" PRIu64,
+             cfg->endpoint, cfg->insecure ? "none (insecure)" : "curve", os.acked, os.pending_batches);
+    return s;
+fail:
+    if (s->mon) zmq_close(s->mon);
+    if (s->sock) zmq_close(s->sock);
+    if (s->zctx) zmq_ctx_term(s->zctx);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    return NULL;
+}
+
+int ship_drain(struct ship *s, long long timeout_ms)
+{
+    int64_t until = mono_ms() + timeout_ms;
+    for (;;) {
+        struct outbox_stats os;
+        pthread_mutex_lock(s->ob_lock);
+        outbox_stats(s->ob, &os);
+        pthread_mutex_unlock(s->ob_lock);
+        if (os.pending_batches == 0)
+            return 0;
+        if (mono_ms() >= until)
+            return -1;
+        usleep(10000);
+    }
+}
+
+void ship_stop(struct ship *s)
+{
+    if (!s)
+        return;
+    s->stop = true;
+    pthread_join(s->thread, NULL);
+    zmq_socket_monitor(s->sock, NULL, 0);
+    zmq_close(s->mon);
+    zmq_close(s->sock);
+    zmq_ctx_term(s->zctx);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+void ship_set_request_handler(struct ship *s, ship_request_fn fn, void *ctx)
+{
+    s->on_request = fn;
+    s->request_ctx = ctx;
+}
+
+void ship_publish_stats(struct ship *s, const Ashiato__SensorStats *st)
+{
+    pthread_mutex_lock(&s->lock);
+    s->pending_stats = *st;
+    s->have_stats = true;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void ship_stats(struct ship *s, struct ship_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->st;
+    pthread_mutex_unlock(&s->lock);
+}
