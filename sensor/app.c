@@ -1,14 +1,16 @@
 /* app.c -- application-layer fields of a session: the field pool and app_parse() dispatch.
  * Owns:  struct app_pool (one calloc holding every struct app_fields slot, free list threaded
- *        through the free slots), the protocol name table, the DNS RCODE names, and the
- *        per-packet dispatch: signature detection on the first payload packet of each
- *        direction (app_detect.c), then the parser of the protocol found (app_http.c,
- *        app_dns.c, app_tls.c, app_ssh.c, app_quic.c) for at most APP_MAX_PKTS packets per
- *        direction.
+ *        through the free slots; a second one holding the reassembly buffers, lent one per
+ *        session at most and recorded in its fields), the protocol name table, the DNS
+ *        RCODE names, and the per-packet dispatch: signature detection on the first payload
+ *        packet of each direction (app_detect.c), then the parser of the protocol found
+ *        (app_http.c, app_dns.c, app_tls.c, app_ssh.c, app_quic.c) for at most APP_MAX_PKTS
+ *        packets per direction.
  * Lends: app_fields_of() pointers, valid until app_release() of that state.
  * Never: allocates after app_pool_new(); logs; looks at a session again once it is done.
  * Trap:  st->fields is slot + 1 so that a zeroed app_state means "no fields": never store a
- *        raw slot index there. */
+ *        raw slot index there (app_fields.reasm likewise). A lent reassembly buffer comes
+ *        back only through app_ctx_reasm_drop() or app_release(). */
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -18,11 +20,20 @@
 
 _Static_assert(APP_PROTO_COUNT <= 32, "app_state.tags holds one bit per protocol");
 
+/* reassembly buffers: one per this many fields slots, at least min(capacity, REASM_MIN) */
+#define REASM_PER_SLOTS 64
+#define REASM_MIN       8
+
 struct app_pool {
     size_t   capacity;
     uint64_t in_use;
     uint64_t exhausted;
     uint32_t free_head;              /* slot + 1 of the first free slot, 0 when dry */
+    size_t   reasm_cap;
+    uint64_t reasm_in_use;
+    uint64_t reasm_exhausted;
+    uint32_t reasm_free;             /* buffer + 1 of the first free buffer, 0 when dry */
+    struct app_reasm *reasm;         /* a free buffer keeps the next free (buffer + 1) first */
     struct app_fields slots[];       /* a free slot keeps the next free (slot + 1) first */
 };
 
@@ -55,16 +66,16 @@ const char *app_dns_rcode_name(uint8_t rcode, char buf[8])
     return buf;
 }
 
-static uint32_t slot_next(const struct app_fields *f)
+static uint32_t slot_next(const void *slot)
 {
     uint32_t next;
-    memcpy(&next, f, sizeof next);
+    memcpy(&next, slot, sizeof next);
     return next;
 }
 
-static void slot_set_next(struct app_fields *f, uint32_t next)
+static void slot_set_next(void *slot, uint32_t next)
 {
-    memcpy(f, &next, sizeof next);
+    memcpy(slot, &next, sizeof next);
 }
 
 struct app_pool *app_pool_new(size_t capacity, char err[ASH_ERR_LEN])
@@ -91,11 +102,31 @@ struct app_pool *app_pool_new(size_t capacity, char err[ASH_ERR_LEN])
     for (size_t i = 0; i < capacity; i++)
         slot_set_next(&pool->slots[i], i + 1 < capacity ? (uint32_t)(i + 2) : 0);
     pool->free_head = 1;
+
+    size_t n = capacity / REASM_PER_SLOTS, least = capacity < REASM_MIN ? capacity : REASM_MIN;
+    if (n < least)
+        n = least;
+    if (!ash_mul_size(n, sizeof(struct app_reasm), &bytes) ||
+        !(pool->reasm = calloc(n, sizeof(struct app_reasm)))) {
+        snprintf(err, ASH_ERR_LEN, "app_pool: cannot allocate %zu reassembly buffers "
+                 "(%zu bytes each)", n, sizeof(struct app_reasm));
+        goto fail;
+    }
+    pool->reasm_cap = n;
+    for (size_t i = 0; i < n; i++)
+        slot_set_next(&pool->reasm[i], i + 1 < n ? (uint32_t)(i + 2) : 0);
+    pool->reasm_free = 1;
     return pool;
+fail:
+    app_pool_free(pool);
+    return NULL;
 }
 
 void app_pool_free(struct app_pool *pool)
 {
+    if (!pool)
+        return;
+    free(pool->reasm);
     free(pool);
 }
 
@@ -107,6 +138,9 @@ void app_pool_stats(const struct app_pool *pool, struct app_pool_stats *out)
     out->in_use = pool->in_use;
     out->capacity = pool->capacity;
     out->exhausted = pool->exhausted;
+    out->reasm_in_use = pool->reasm_in_use;
+    out->reasm_capacity = pool->reasm_cap;
+    out->reasm_exhausted = pool->reasm_exhausted;
 }
 
 const struct app_fields *app_fields_of(const struct app_pool *pool, const struct app_state *st)
@@ -116,12 +150,23 @@ const struct app_fields *app_fields_of(const struct app_pool *pool, const struct
     return &pool->slots[st->fields - 1];
 }
 
+static void reasm_give_back(struct app_pool *pool, struct app_fields *f)
+{
+    if (f->reasm == 0 || f->reasm > pool->reasm_cap)
+        return;
+    slot_set_next(&pool->reasm[f->reasm - 1], pool->reasm_free);
+    pool->reasm_free = f->reasm;
+    pool->reasm_in_use--;
+    f->reasm = 0;
+}
+
 void app_release(struct app_pool *pool, struct app_state *st)
 {
     if (!st)
         return;
     if (pool && st->fields != 0 && st->fields <= pool->capacity) {
         struct app_fields *f = &pool->slots[st->fields - 1];
+        reasm_give_back(pool, f);
         slot_set_next(f, pool->free_head);
         pool->free_head = st->fields;
         pool->in_use--;
@@ -148,6 +193,33 @@ struct app_fields *app_ctx_fields(struct app_ctx *c)
     pool->in_use++;
     st->fields = slot;
     return f;
+}
+
+struct app_reasm *app_ctx_reasm(struct app_ctx *c, bool take)
+{
+    struct app_pool *pool = c->pool;
+    struct app_fields *f = (c->st->fields != 0 || take) ? app_ctx_fields(c) : NULL;
+    if (!f)
+        return NULL;
+    if (f->reasm != 0)
+        return &pool->reasm[f->reasm - 1];
+    if (!take)
+        return NULL;
+    if (pool->reasm_free == 0) {
+        pool->reasm_exhausted++;
+        return NULL;
+    }
+    uint32_t slot = pool->reasm_free;
+    pool->reasm_free = slot_next(&pool->reasm[slot - 1]);
+    pool->reasm_in_use++;
+    f->reasm = slot;
+    return &pool->reasm[slot - 1];
+}
+
+void app_ctx_reasm_drop(struct app_ctx *c)
+{
+    if (c->st->fields != 0)
+        reasm_give_back(c->pool, &c->pool->slots[c->st->fields - 1]);
 }
 
 void app_tag(struct app_state *st, enum app_proto p)

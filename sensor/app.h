@@ -2,8 +2,9 @@
  *          parsers for HTTP, DNS, TLS, SSH and the lateral-movement protocols.
  * Owns:  enum app_proto, the small per-session parse state (struct app_state, which lives
  *        inside struct session), the pool of struct app_fields (allocated from a fixed pool
- *        only when a parser has something to keep), and app_parse(), the one entry point the
- *        packet path calls for each payload-carrying packet.
+ *        only when a parser has something to keep) with its few reassembly buffers (lent to
+ *        a session while a message spans packets: a QUIC ClientHello), and app_parse(), the
+ *        one entry point the packet path calls for each payload-carrying packet.
  * Lends: app_fields_of() pointers, valid until app_release() of that state.
  * Never: allocates after app_pool_new(); reads outside [payload, payload + len); strdup's a
  *        value (fields are fixed-size; a longer value is cut and `truncated` is set); logs.
@@ -82,6 +83,7 @@ struct app_fields {
     char     tls_sni[APP_MAX_SNI][APP_NAME_LEN];
     char     ssh_client[APP_BANNER_LEN];
     char     ssh_server[APP_BANNER_LEN];
+    uint32_t reasm;          /* app.c: reassembly buffer lent to the session, slot + 1; 0 none */
 };
 
 struct app_pool;
@@ -90,9 +92,13 @@ struct app_pool_stats {
     uint64_t in_use;
     uint64_t capacity;
     uint64_t exhausted;      /* times a parser wanted fields and the pool was empty */
+    uint64_t reasm_in_use;   /* reassembly buffers lent to sessions */
+    uint64_t reasm_capacity;
+    uint64_t reasm_exhausted; /* times a parser wanted a reassembly buffer and none was free */
 };
 
-/* A pool of `capacity` app_fields slots, allocated once. NULL and err filled on failure. */
+/* A pool of `capacity` app_fields slots and of capacity / 64 reassembly buffers (at least
+ * min(capacity, 8); about 4.5 KiB each), allocated once. NULL and err filled on failure. */
 struct app_pool *app_pool_new(size_t capacity, char err[ASH_ERR_LEN]);
 void app_pool_free(struct app_pool *pool);
 void app_pool_stats(const struct app_pool *pool, struct app_pool_stats *out);
@@ -100,7 +106,8 @@ void app_pool_stats(const struct app_pool *pool, struct app_pool_stats *out);
 /* The fields of a session, or NULL if its parsers kept nothing. */
 const struct app_fields *app_fields_of(const struct app_pool *pool, const struct app_state *st);
 
-/* Return the session's fields slot to the pool and zero the state. Accepts a zero state. */
+/* Return the session's fields slot (and reassembly buffer) to the pool and zero the state.
+ * Accepts a zero state. */
 void app_release(struct app_pool *pool, struct app_state *st);
 
 /* Examine one payload-carrying packet of a session.

@@ -51,6 +51,25 @@ void app_untag(struct app_state *st, enum app_proto p);
 /* the session's fields, taken from the pool on first use; NULL when the pool is dry */
 struct app_fields *app_ctx_fields(struct app_ctx *c);
 
+/* A reassembly buffer: bytes of one stream put back by offset, for a message that spans
+ * packets (the CRYPTO stream of QUIC Initials). app.c lends at most one per session, from
+ * a small second pool fixed at app_pool_new, and takes it back in app_release. */
+#define APP_REASM_LEN 4096
+#define APP_REASM_KEY 28
+struct app_reasm {
+    uint8_t key[APP_REASM_KEY];         /* the stream the bytes belong to (the parser's choice) */
+    uint8_t have[APP_REASM_LEN / 8];    /* bit i % 8 of have[i / 8]: data[i] is present */
+    uint8_t data[APP_REASM_LEN];
+};
+
+/* The session's reassembly buffer. With take, one is lent if the session has none (its
+ * contents undefined: the caller fills all of it); NULL when the session has none and take
+ * is false, or when the buffers or the fields slot that records the loan ran out. */
+struct app_reasm *app_ctx_reasm(struct app_ctx *c, bool take);
+
+/* give the session's reassembly buffer back, if it holds one */
+void app_ctx_reasm_drop(struct app_ctx *c);
+
 /* Append a string value to one of the fixed-size lists of struct app_fields (http_host,
  * dns_query, ...): `cap` slots of `size` bytes at `list`, `*n` of them used. Control bytes
  * and NUL stop the value; `lower` folds ASCII case. Duplicates (case-insensitive) are

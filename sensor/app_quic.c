@@ -2,16 +2,24 @@
  * Owns:  removing the Initial protection, whose keys come from the Destination Connection
  *        ID alone (RFC 9001 section 5.2): HKDF-SHA256 for the secrets, AES-128 for header
  *        protection, AES-128-GCM for the payload, all from nettle. A packet whose tag
- *        verifies is QUIC beyond doubt (Arkime tags QUIC only then); the CRYPTO frames of a
- *        client Initial are put back in order and the ClientHello's SNI taken (app_tls.c).
+ *        verifies is QUIC beyond doubt (Arkime tags QUIC only then). The CRYPTO frames of the
+ *        client's Initials are put back by offset (gaps, overlaps: the first byte in stays,
+ *        duplicates, any order, any number of Initials up to APP_MAX_PKTS) in a reassembly
+ *        buffer that app.c lends the session while its ClientHello is incomplete; once the
+ *        bytes from offset 0 to the ClientHello's end are in, app_tls.c reads its SNI.
  * Lends: nothing.
- * Never: keeps key material or plaintext after the call (both live on the stack); reads
- *        past the packet (cursor); decrypts anything but Initial packets of v1, v2 and
- *        draft-29, the first packet of a datagram only.
- * Trap:  a ClientHello longer than one Initial packet (post-quantum key shares) continues in
- *        the next datagram, and browsers scatter its CRYPTO frames; without a reassembly
- *        buffer, the bytes contiguous from offset 0 are read as a ClientHello and, failing
- *        that, each CRYPTO frame is searched for a self-consistent server_name extension. */
+ * Never: keeps key material after the call, nor plaintext beyond the CRYPTO bytes of an
+ *        incomplete ClientHello (in the lent buffer); reads past the packet (cursor);
+ *        writes outside the buffer (CRYPTO bytes past APP_REASM_LEN are dropped, a longer
+ *        ClientHello is read as far as it fits); decrypts anything but Initial packets of
+ *        v1, v2 and draft-29, the first packet of a datagram only.
+ * Trap:  the buffer is keyed by version and DCID: an Initial after a Retry (new DCID, new
+ *        keys, CRYPTO offsets from 0 again) must start afresh, never mix two ClientHellos.
+ *        Until the ClientHello is whole the SNI is a guess (the bytes contiguous from 0 read
+ *        as a ClientHello, else a self-consistent server_name extension in any run of
+ *        bytes: what a session whose buffer is lost or never lent keeps); the whole
+ *        ClientHello replaces it. The buffer goes back when the ClientHello is read, at the
+ *        client's APP_MAX_PKTS-th packet, or in app_release(). */
 #include <string.h>
 
 #include <nettle/aes.h>
@@ -24,7 +32,7 @@
 #include "cursor.h"
 
 #define QUIC_MAX_PLAIN  1600      /* the protected payload of one Initial packet, at most */
-#define QUIC_MAX_CRYPTO 1600      /* CRYPTO stream bytes put back in order */
+#define QUIC_MAX_CID    20
 
 struct quic_version {
     uint32_t    version;
@@ -81,10 +89,10 @@ static bool host_char(uint8_t ch)
            ch == '-' || ch == '.' || ch == '_';
 }
 
-/* A server_name extension inside a CRYPTO fragment that does not start the ClientHello:
- * type 0, length L, list length L - 2, name type 0, name length L - 5, a host name. The
- * three lengths must agree, so a chance match is rare; keep the first one found. */
-static void scan_sni(struct app_ctx *c, const uint8_t *d, size_t n)
+/* A server_name extension inside CRYPTO bytes that do not start the ClientHello: type 0,
+ * length L, list length L - 2, name type 0, name length L - 5, a host name. The three
+ * lengths must agree, so a chance match is rare; keep the first one found. */
+static bool scan_sni(struct app_ctx *c, const uint8_t *d, size_t n)
 {
     for (size_t i = 0; i + 9 < n; i++) {
         if (d[i] != 0 || d[i + 1] != 0 || d[i + 6] != 0)
@@ -103,20 +111,50 @@ static void scan_sni(struct app_ctx *c, const uint8_t *d, size_t n)
         if (f)
             app_list_add(f, &f->tls_sni[0][0], APP_NAME_LEN, &f->n_tls_sni, APP_MAX_SNI,
                          d + i + 9, nl, true);
-        c->st->flags |= APP_F_TLS_CH;
+        return true;
+    }
+    return false;
+}
+
+static bool have_byte(const struct app_reasm *r, size_t i)
+{
+    return (r->have[i / 8] >> (i % 8)) & 1u;
+}
+
+/* CRYPTO bytes at stream offset off; a byte already present stays, bytes past the buffer
+ * are dropped */
+static void reasm_put(struct app_reasm *r, uint64_t off, const uint8_t *d, size_t n)
+{
+    if (off >= APP_REASM_LEN)
         return;
+    size_t end = n > APP_REASM_LEN - off ? APP_REASM_LEN : (size_t)off + n;
+    for (size_t i = (size_t)off; i < end; i++) {
+        if (have_byte(r, i))
+            continue;
+        r->data[i] = d[i - off];
+        r->have[i / 8] |= (uint8_t)(1u << (i % 8));
     }
 }
 
-/* CRYPTO frames into crypto[]; returns the length contiguous from offset 0. With scan set,
- * each frame is searched for the server_name extension instead (see scan_sni). */
-static size_t crypto_frames(struct app_ctx *ctx, const uint8_t *plain, size_t len,
-                            uint8_t *crypto, bool scan)
+/* how many bytes from offset 0 are present */
+static size_t reasm_prefix(const struct app_reasm *r)
+{
+    size_t i = 0;
+    while (i < APP_REASM_LEN && r->have[i / 8] == 0xff)
+        i += 8;
+    while (i < APP_REASM_LEN && have_byte(r, i))
+        i++;
+    return i;
+}
+
+/* The CRYPTO frames of one Initial's plaintext into r; stops at the first frame that is
+ * malformed or not allowed in an Initial. Each frame takes at least a byte, so the packet
+ * bounds the loop (browsers strew hundreds of PADDING bytes between CRYPTO frames: no
+ * frame count limit, it would stop short of the last ones). */
+static void crypto_frames(const uint8_t *plain, size_t len, struct app_reasm *r)
 {
     struct cursor c = cursor_make(plain, len);
-    uint8_t have[QUIC_MAX_CRYPTO / 8 + 1];
-    memset(have, 0, sizeof have);
-    for (int frames = 0; frames < 256 && cursor_left(&c) > 0; frames++) {
+    while (cursor_left(&c) > 0) {
         uint64_t type = varint(&c);
         if (c.bad)
             break;
@@ -127,7 +165,7 @@ static size_t crypto_frames(struct app_ctx *ctx, const uint8_t *plain, size_t le
             varint(&c);
             uint64_t ranges = varint(&c);
             varint(&c);
-            for (uint64_t r = 0; r < ranges && !c.bad; r++) {
+            for (uint64_t i = 0; i < ranges && !c.bad; i++) {
                 varint(&c);
                 varint(&c);
             }
@@ -138,34 +176,105 @@ static size_t crypto_frames(struct app_ctx *ctx, const uint8_t *plain, size_t le
             }
             continue;
         }
-        if (type == 0x1c) {                      /* CONNECTION_CLOSE */
-            break;
-        }
         if (type != 0x06)
-            break;                               /* nothing else is allowed in an Initial */
+            break;                               /* CONNECTION_CLOSE, or not for an Initial */
         uint64_t off = varint(&c), n = varint(&c);
         const uint8_t *data = c.bad || n > cursor_left(&c) ? NULL : cursor_bytes(&c, (size_t)n);
         if (!data)
             break;
-        if (scan) {
-            if (!(ctx->st->flags & APP_F_TLS_CH))
-                scan_sni(ctx, data, (size_t)n);
-            continue;
-        }
-        if (off >= QUIC_MAX_CRYPTO)
-            continue;
-        size_t take = n > QUIC_MAX_CRYPTO - off ? QUIC_MAX_CRYPTO - (size_t)off : (size_t)n;
-        memcpy(crypto + off, data, take);
-        for (size_t i = (size_t)off; i < off + take; i++)
-            have[i / 8] |= (uint8_t)(1u << (i % 8));
+        reasm_put(r, off, data, (size_t)n);
     }
-    size_t contiguous = 0;
-    while (contiguous < QUIC_MAX_CRYPTO && (have[contiguous / 8] & (1u << (contiguous % 8))))
-        contiguous++;
-    return contiguous;
 }
 
-bool app_quic_initial(struct app_ctx *c, const uint8_t *p, uint32_t len)
+static bool has_sni(struct app_ctx *c)
+{
+    const struct app_fields *f = c->st->fields ? app_ctx_fields(c) : NULL;
+    return f && f->n_tls_sni > 0;
+}
+
+/* The ClientHello is not whole yet: an SNI from what is there, as a guess (see Trap). */
+static void guess_sni(struct app_ctx *c, const struct app_reasm *r, size_t prefix)
+{
+    if (has_sni(c))
+        return;
+    if (prefix >= 4) {
+        app_tls_client_hello(c, r->data, prefix);
+        c->st->flags &= (uint8_t)~APP_F_TLS_CH;  /* read, but not whole */
+        if (has_sni(c))
+            return;
+    }
+    for (size_t i = 0; i < APP_REASM_LEN;) {
+        if (!have_byte(r, i)) {
+            i++;
+            continue;
+        }
+        size_t run = i;
+        while (run < APP_REASM_LEN && have_byte(r, run))
+            run++;
+        if (scan_sni(c, r->data + i, run - i))
+            return;
+        i = run;
+    }
+}
+
+/* the whole ClientHello (or as much as fits): its SNI replaces any guess */
+static void read_client_hello(struct app_ctx *c, const struct app_reasm *r, size_t len)
+{
+    struct app_fields *f = c->st->fields ? app_ctx_fields(c) : NULL;
+    if (f) {
+        f->n_tls_sni = 0;
+        memset(f->tls_sni, 0, sizeof f->tls_sni);
+    }
+    app_tls_client_hello(c, r->data, len);
+    c->st->flags |= APP_F_TLS_CH;                /* whole: no further Initials */
+}
+
+/* One client Initial's plaintext: its CRYPTO frames join the session's stream (version and
+ * DCID name it); a packet that leaves the ClientHello incomplete gets the session a buffer. */
+static void client_crypto(struct app_ctx *c, uint32_t version, const uint8_t *dcid,
+                          uint8_t dcid_len, const uint8_t *plain, size_t len)
+{
+    uint8_t key[APP_REASM_KEY];
+    _Static_assert(5 + QUIC_MAX_CID <= APP_REASM_KEY, "version, DCID length, DCID");
+    memset(key, 0, sizeof key);
+    for (int i = 0; i < 4; i++)
+        key[i] = (uint8_t)(version >> (24 - 8 * i));
+    key[4] = dcid_len;
+    memcpy(key + 5, dcid, dcid_len);
+
+    struct app_reasm local, *r = app_ctx_reasm(c, false);
+    if (!r || memcmp(r->key, key, sizeof key) != 0) {
+        if (!r)
+            r = &local;                          /* a buffer is lent only if this is not all */
+        memcpy(r->key, key, sizeof key);         /* first Initial, or a new stream: afresh */
+        memset(r->have, 0, sizeof r->have);
+    }
+    crypto_frames(plain, len, r);
+
+    size_t prefix = reasm_prefix(r);
+    if (prefix >= 4) {
+        struct cursor hs = cursor_make(r->data, prefix);
+        cursor_skip(&hs, 1);                     /* handshake type, then its 24-bit length */
+        size_t want = 4 + (size_t)cursor_be24(&hs);
+        if (want > APP_REASM_LEN)
+            want = APP_REASM_LEN;
+        if (prefix >= want) {
+            read_client_hello(c, r, want);
+            app_ctx_reasm_drop(c);
+            return;
+        }
+    }
+    if (r == &local) {
+        struct app_reasm *held = app_ctx_reasm(c, true);
+        if (held) {
+            memcpy(held, &local, sizeof local);
+            r = held;
+        }
+    }
+    guess_sni(c, r, prefix);
+}
+
+static bool open_initial(struct app_ctx *c, const uint8_t *p, uint32_t len)
 {
     if (len < 1200 || (p[0] & 0xc0) != 0xc0)
         return false;
@@ -181,7 +290,7 @@ bool app_quic_initial(struct app_ctx *c, const uint8_t *p, uint32_t len)
     const uint8_t *dcid = cursor_bytes(&cur, dcid_len);
     cursor_skip(&cur, cursor_u8(&cur));                    /* source connection id */
     uint64_t token = varint(&cur);
-    if (cur.bad || !dcid || dcid_len > 20 || token > cursor_left(&cur))
+    if (cur.bad || !dcid || dcid_len > QUIC_MAX_CID || token > cursor_left(&cur))
         return false;
     cursor_skip(&cur, (size_t)token);
     uint64_t plen = varint(&cur);
@@ -233,18 +342,15 @@ bool app_quic_initial(struct app_ctx *c, const uint8_t *p, uint32_t len)
     if (!memeql_sec(tag, ct + ct_len, sizeof tag))
         return false;
 
-    if (c->dir == 0 && !(c->st->flags & APP_F_TLS_CH)) {
-        uint8_t crypto[QUIC_MAX_CRYPTO];
-        size_t n = crypto_frames(c, plain, ct_len, crypto, false);
-        if (n >= 4) {
-            app_tls_client_hello(c, crypto, n);
-            c->st->flags &= (uint8_t)~APP_F_TLS_CH;
-            struct app_fields *f = c->st->fields ? app_ctx_fields(c) : NULL;
-            if (f && f->n_tls_sni)
-                c->st->flags |= APP_F_TLS_CH;    /* the SNI is in: no further Initials */
-        }
-        if (!(c->st->flags & APP_F_TLS_CH))
-            crypto_frames(c, plain, ct_len, crypto, true);
-    }
+    if (c->dir == 0 && !(c->st->flags & APP_F_TLS_CH))
+        client_crypto(c, version, dcid, dcid_len, plain, ct_len);
     return true;
+}
+
+bool app_quic_initial(struct app_ctx *c, const uint8_t *p, uint32_t len)
+{
+    bool ok = open_initial(c, p, len);
+    if (c->dir == 0 && c->st->seen[0] >= APP_MAX_PKTS)
+        app_ctx_reasm_drop(c);                   /* app_parse looks no further */
+    return ok;
 }

@@ -1,17 +1,26 @@
 /* fuzz_app.c -- libFuzzer target over app_parse(): detection and every app parser.
- * Input: byte 0: bit 0 TCP (1) or UDP (0), bits 1..7 pick the server port from `ports`;
+ * Input: byte 0: bit 0 TCP (1) or UDP (0), bits 1..6 pick the server port from `ports`,
+ *        bit 7 with UDP: sealing mode (below);
  *        byte 1: direction of packets 0..7 (bit i set: packet i is the responder's);
  *        then packets, each a 2-byte big-endian length and that many bytes (a short last
  *        packet takes what is left). Each packet is copied to a buffer of its exact size,
  *        so AddressSanitizer sees a read one byte past the payload.
+ * Sealing mode: each initiator packet is a selector byte (bit 0: a second DCID, as after a
+ * Retry; bit 1: QUIC v2 rather than v1) and the plaintext frames of a client Initial, which
+ * is sealed (tests/unit/quic_seal.h) into a 1252-byte datagram before app_parse() sees it,
+ * so that mutated CRYPTO frames get past the AEAD tag to the reassembly in app_quic.c.
  * Checks after every packet: strings NUL-terminated, counts within their arrays, and the
- * pool's in_use back at 0 after app_release(). Seeds: tests/fuzz/corpus/fuzz_app/, written
- * by tests/unit/gen_app_vectors.py --seeds. */
+ * pool's in_use and reasm_in_use back at 0 after app_release(). Seeds:
+ * tests/fuzz/corpus/fuzz_app/, written by tests/unit/gen_app_vectors.py --seeds and
+ * tests/unit/gen_quic_vectors.py --seeds. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
+#include "../unit/quic_seal.h"
+
+#define SEAL_DGRAM 1252
 
 /* keep in step with SEED_PORTS in tests/unit/gen_app_vectors.py */
 static const uint16_t ports[] = { 80, 443, 53, 5353, 5355, 88, 123, 137, 67, 3306, 445, 139,
@@ -38,6 +47,20 @@ static void check(const struct app_fields *f)
         __builtin_trap();
 }
 
+/* sealing mode: the client Initial that carries plain[0, len) (see the top) */
+static size_t seal(const uint8_t *p, size_t len, uint64_t pn, uint8_t *out)
+{
+    static const uint8_t dcid[2][8] = { { 0x53, 0x54, 0xc4, 0x8b, 0xc7, 0x50, 0x80, 0xb2 },
+                                        { 0x7e, 0x7e, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06 } };
+    uint8_t sel = len ? p[0] : 0;
+    struct quic_seal q = { (sel & 2) ? QUIC_SEAL_V2 : QUIC_SEAL_V1, dcid[sel & 1], 8,
+                           (const uint8_t *)"token", (sel & 1) ? 5 : 0, pn, 2 };
+    size_t plain = len ? len - 1 : 0;
+    if (plain > SEAL_DGRAM - 64)
+        plain = SEAL_DGRAM - 64;
+    return quic_seal_initial(&q, p + (len ? 1 : 0), plain, SEAL_DGRAM, out, SEAL_DGRAM);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct app_pool *pool;
@@ -50,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     uint8_t proto = (data[0] & 1) ? 6 : 17;
-    uint16_t server = ports[(data[0] >> 1) % (sizeof ports / sizeof ports[0])];
+    uint16_t server = ports[((data[0] >> 1) & 0x3f) % (sizeof ports / sizeof ports[0])];
+    bool sealing = proto == 17 && (data[0] & 0x80);
     uint16_t client = 49152;
     uint8_t dirs = data[1];
     size_t off = 2;
@@ -66,12 +90,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             off += len;
             len = 0;
         }
-        uint8_t *pkt = malloc(len ? len : 1);
-        if (!pkt)
-            return 0;
-        memcpy(pkt, data + off, len);
-        off += len;
         int dir = (dirs >> (i & 7)) & 1;
+        uint8_t *pkt;
+        if (sealing && dir == 0) {
+            if (!(pkt = malloc(SEAL_DGRAM)))
+                return 0;
+            size_t sealed = seal(data + off, len, (uint64_t)i, pkt);
+            off += len;
+            len = sealed;
+        } else {
+            if (!(pkt = malloc(len ? len : 1)))
+                return 0;
+            memcpy(pkt, data + off, len);
+            off += len;
+        }
         if (dir)
             app_parse(pool, &st, 1, proto, server, client, pkt, (uint32_t)len);
         else
@@ -84,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     app_release(pool, &st);
     struct app_pool_stats ps;
     app_pool_stats(pool, &ps);
-    if (ps.in_use != 0)
+    if (ps.in_use != 0 || ps.reasm_in_use != 0)
         __builtin_trap();
     return 0;
 }
