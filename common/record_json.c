@@ -21,6 +21,9 @@ void record_json_ip(const uint8_t *ip, size_t len, char out[48])
 
 void record_json_time(int64_t us, char out[40])
 {
+    /* a hostile record may carry any int64: keep to years 0001..9999, which gmtime handles */
+    const int64_t lo = -62135596800LL * 1000000, hi = 253402300799LL * 1000000 + 999999;
+    us = us < lo ? lo : us > hi ? hi : us;
     time_t secs = (time_t)(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
     long frac = (long)(us - (int64_t)secs * 1000000);
     struct tm tm;
@@ -169,7 +172,11 @@ char *record_json_render(const Ashiato__SessionRecord *r, const char *observer, 
     json_object *ev = obj(root, "event");
     add_str(ev, "start", t1);
     add_str(ev, "end", t2);
-    add_int(ev, "duration", (r->end_us - r->start_us) * 1000);
+    int64_t dur_ns;
+    if (__builtin_sub_overflow(r->end_us, r->start_us, &dur_ns) ||
+        __builtin_mul_overflow(dur_ns, 1000, &dur_ns))
+        dur_ns = r->end_us >= r->start_us ? INT64_MAX : INT64_MIN;
+    add_int(ev, "duration", dur_ns);
 
     add_endpoint(root, "source", r->source);
     add_endpoint(root, "destination", r->destination);

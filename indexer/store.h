@@ -1,0 +1,143 @@
+/* store.h -- the aggregator's one interface to where sessions, alerts and sensor stats live.
+ * Owns:  struct store (opaque), chosen at store_open() by a URL:
+ *          sqlite:///abs/path.db  sqlite://relative.db    embedded SQLite (store_sqlite.c)
+ *          http(s)://host:9200[,http(s)://host2:9200]     Elasticsearch / OpenSearch (store_es.c)
+ *          null:                                          accept and discard (store_null.c)
+ *        An empty URL means STORE_URL_DEFAULT. Backends fill the table in store_backend.h;
+ *        callers never ask which one they got (store_kind() is for logs and /metrics).
+ * Lends: store_error() and store_kind() strings, valid until the next call on the handle;
+ *        the json_doc given to a store_row_fn, valid only during that call.
+ * Never: logs, prints or exits; keeps a pointer to the caller's records or config.
+ * Trap:  a handle is not thread-safe: give each thread its own (SQLite in WAL mode lets one
+ *        writer and any number of readers work side by side), and a store_row_fn must not
+ *        call into the handle that is calling it. STORE_ERR_RETRY means "nothing you must
+ *        not repeat was written": never acknowledge the batch, try again later. */
+#ifndef ASHIATO_STORE_H
+#define ASHIATO_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "ashiato.h"
+#include "ashiato.pb-c.h"
+
+#define STORE_URL_DEFAULT "sqlite://ashiato-sessions.db"
+
+/* Return codes. */
+#define STORE_OK             0
+#define STORE_ERR           -1   /* permanent: bad argument, bad record, corrupt store */
+#define STORE_ERR_RETRY     -2   /* transient: locked, busy, I/O, disk full, 429, cluster down */
+#define STORE_ERR_NOT_FOUND -3   /* store_get_session: no session with that id */
+
+/* Limits every backend enforces alike (store.c checks them before a backend sees a record). */
+#define STORE_SENSOR_MAX   255   /* bytes of a sensor identity */
+#define STORE_ID_MAX       128   /* characters of a session id as text (see store_backend.h) */
+#define STORE_KEYWORD_MAX 1024   /* bytes of a keyword field (protocol, community_id, ...) */
+#define STORE_TIME_MAX 4102444800000000LL   /* start_us/end_us: 2100-01-01T00:00:00Z */
+#define STORE_BATCH_MAX_DEFAULT 100000
+
+struct store;
+struct query_expr;               /* the query language's AST (query_parse.h, later) */
+
+struct store_config {
+    char url[1024];              /* see above; "" = STORE_URL_DEFAULT */
+    long long batch_max;         /* records accepted in one store_put_batch(es) call; 0 = default */
+    long long retention_days;    /* store_apply_retention(); 0 = keep forever */
+    char es_prefix[64];          /* ES: index name prefix, "" = "ashiato" */
+    char user[128], password[256];   /* ES: basic auth */
+    char api_key[512];           /* ES: "ApiKey" header value (base64 id:key) */
+    char ca_file[1024];          /* ES: CA bundle for https */
+    char dead_letter[1024];      /* file that receives records rejected for good, "" = none */
+    long long bulk_bytes, bulk_ms, inflight;  /* ES bulk sizing; 0 = the backend's default */
+};
+
+/* Counters since store_open(), for stats.json and /metrics. */
+struct store_counters {
+    uint64_t batches;            /* batches stored (each of a store_put_batches call counts) */
+    uint64_t records;            /* records in those batches */
+    uint64_t inserted;           /* records newly stored */
+    uint64_t duplicates;         /* records already present (re-delivery), stored once */
+    uint64_t dead_lettered;      /* records rejected for good and written to dead_letter */
+    uint64_t retries;            /* calls that returned STORE_ERR_RETRY */
+    uint64_t errors;             /* calls that returned STORE_ERR */
+};
+
+/* Open the store named by cfg->url (cfg may be NULL: all defaults). NULL on failure with one
+ * sentence in err, e.g. "store url 'ftp://x': unknown scheme 'ftp' (expected ...)". */
+struct store *store_open(const struct store_config *cfg, char err[ASH_ERR_LEN]);
+void store_close(struct store *st);                        /* accepts NULL */
+const char *store_error(const struct store *st);           /* last error message, "" if none */
+/* "sqlite", "null", "elasticsearch" or "opensearch" */
+const char *store_kind(const struct store *st);
+void store_counters(const struct store *st, struct store_counters *out);
+
+/* Store one batch of a sensor atomically with the sensor's committed sequence number.
+ * Returns STORE_OK once every record AND the new seq are durable; STORE_ERR_RETRY when nothing
+ * (or only idempotent parts) was written and the caller must retry later without acking;
+ * STORE_ERR when the batch can never be stored. Re-putting a record with the same id stores it
+ * once. `sensor` is the authenticated identity: it overrides each record's observer_name. The
+ * stored seq only grows (max of old and new); seq 0 stores the records and leaves it alone.
+ * A record rejected for good (empty or oversized id, oversized keyword, a time outside
+ * 1970..2100) goes to the dead_letter file with its reason and the rest of the batch is
+ * stored; without a dead_letter file the whole batch fails with STORE_ERR naming the record
+ * and field. */
+int store_put_batch(struct store *st, const char *sensor, const char *stream, uint64_t seq,
+                    const Ashiato__SessionRecord *const *recs, size_t n);
+
+/* Group commit: several batches (of one or several sensors) in one transaction / one bulk
+ * load, all or nothing, with the semantics of store_put_batch for each. This is how to keep
+ * up under load: a commit rewrites every index page it touched, so one commit of 20 batches
+ * of 1000 records was about 3x faster than 20 commits (see store_sqlite.c). On
+ * STORE_ERR the message names the batch ("batches[2] ..."); put them one by one to isolate
+ * it. The same sensor may appear in several batches (in seq order). */
+struct store_batch {
+    const char *sensor;
+    const char *stream;          /* key of the committed sequence ("name#epoch"); NULL = sensor */
+    uint64_t seq;
+    const Ashiato__SessionRecord *const *recs;
+    size_t n;
+};
+int store_put_batches(struct store *st, const struct store_batch *batches, size_t nbatches);
+/* The highest seq committed for a stream (or sensor); 0 if unknown. A sensor's stream is its
+ * name and its journal's epoch: a sensor whose journal was wiped starts a new stream. */
+int store_sensor_seq(struct store *st, const char *stream, uint64_t *seq);
+/* Sensor stats; `sensor` overrides st->sensor. One row per (sensor, time_us), last wins. */
+int store_put_stats(struct store *st, const char *sensor, const Ashiato__SensorStats *stats);
+/* An alert; one per id, a re-put with the same id replaces it (alerts grow while they run). */
+int store_put_alert(struct store *st, const Ashiato__Alert *alert);
+
+/* Reading. Sessions match when event.start lies in [start_us, end_us); a bound of 0 is open.
+ * expr is the parsed query language (NULL = match all; backends reject others with STORE_ERR
+ * until the query compilers exist). limit 0 = no limit. */
+struct store_query {
+    int64_t start_us, end_us;
+    const char *sensor;          /* observer.name, NULL = any */
+    const struct query_expr *expr;
+    size_t offset, limit;
+    bool newest_first;
+};
+
+/* Called once per row with a JSON document (not NUL-terminated); nonzero stops the scan. */
+typedef int (*store_row_fn)(void *ctx, const char *json_doc, size_t len);
+
+/* Session documents in event.start order (ties by id). cb may be NULL to only count; total
+ * (may be NULL) receives the number of matches before offset/limit. */
+int store_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
+                         void *ctx, uint64_t *total);
+/* Buckets of the matching sessions by one field: "observer.name", "network.transport",
+ * "network.protocol" (sessions without a value are not counted, as in an ES terms
+ * aggregation) or "hour". One callback per bucket with {"key":"tcp","count":42}, for "hour"
+ * {"key":1385388000000000,"count":42} (key = start of the hour in microseconds, UTC).
+ * Terms come by count descending then key; hours ascending. q->limit caps the buckets
+ * (0 = all), q->offset is ignored. */
+int store_count_by(struct store *st, const struct store_query *q, const char *field,
+                   store_row_fn cb, void *ctx);
+/* The document of one session (id as text, see store_backend.h); STORE_ERR_NOT_FOUND if none. */
+int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
+/* Remove sessions whose event.start is before before_us (and stats and alerts older than
+ * that); *deleted (may be NULL) receives the number of sessions removed. */
+int store_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
+/* store_delete_older(now_us - retention_days) when retention_days > 0, else nothing. */
+int store_apply_retention(struct store *st, int64_t now_us, uint64_t *deleted);
+
+#endif
