@@ -1,0 +1,44 @@
+/* aggregator_config.c -- the aggregator's key table (see aggregator_config.h).
+ * Never: holds state. */
+#include "aggregator_config.h"
+
+#define K(key, flag, sh, type, field, size, lo, hi, def, metavar, help) \
+    { "aggregator", key, flag, sh, type, offsetof(struct aggregator_config, field), size, lo, hi, def, help, metavar }
+#define SZ(field) sizeof(((struct aggregator_config *)0)->field)
+
+const struct config_key aggregator_config_keys[] = {
+    K("listen", "listen", 'l', CONFIG_STR, listen, SZ(listen), 0, 0, "tcp://0.0.0.0:5555", "ENDPOINT",
+      "where sensors connect (ZeroMQ ROUTER)"),
+    K("key_file", "key-file", 'k', CONFIG_STR, key_file, SZ(key_file), 0, 0, NULL, "FILE",
+      "the aggregator's CurveZMQ keypair (ashiato keygen)"),
+    K("allow_list", "allow-list", 'a', CONFIG_STR, allow_list, SZ(allow_list), 0, 0, NULL, "FILE",
+      "sensors allowed in: one 'name public-key' per line"),
+    K("insecure", "insecure", 0, CONFIG_BOOL, insecure, 0, 0, 0, "false", NULL,
+      "accept plaintext sensors with no keys (tests and labs only)"),
+    K("store", "store", 's', CONFIG_STR, store, SZ(store), 0, 0, "sqlite://ashiato-sessions.db", "URL",
+      "sqlite:///path.db, http(s)://host:9200[,...] (Elasticsearch/OpenSearch) or null:"),
+    K("dead_letter", "dead-letter", 0, CONFIG_STR, dead_letter, SZ(dead_letter), 0, 0, NULL, "FILE",
+      "records the store rejects for good go here with the reason"),
+    K("credit", NULL, 0, CONFIG_INT, credit, 0, 1, 1024, "8", NULL,
+      "batches a sensor may have in flight"),
+    K("heartbeat_ms", NULL, 0, CONFIG_INT, heartbeat_ms, 0, 100, 60000, "1000", NULL,
+      "ZMTP heartbeat interval; a peer is dead after three missed"),
+    K("retention_days", NULL, 0, CONFIG_INT, retention_days, 0, 0, 36500, "0", NULL,
+      "delete sessions older than this many days (0 = keep)"),
+    K("es_prefix", NULL, 0, CONFIG_STR, es_prefix, SZ(es_prefix), 0, 0, "ashiato", NULL,
+      "Elasticsearch index prefix"),
+    K("es_user", NULL, 0, CONFIG_STR, es_user, SZ(es_user), 0, 0, NULL, NULL, "Elasticsearch user (basic auth)"),
+    K("es_password", NULL, 0, CONFIG_STR, es_password, SZ(es_password), 0, 0, NULL, NULL, "Elasticsearch password"),
+    K("es_api_key", NULL, 0, CONFIG_STR, es_api_key, SZ(es_api_key), 0, 0, NULL, NULL, "Elasticsearch API key"),
+    K("es_ca_file", NULL, 0, CONFIG_STR, es_ca_file, SZ(es_ca_file), 0, 0, NULL, NULL, "CA bundle for https"),
+    K("bulk_bytes", NULL, 0, CONFIG_SIZE, bulk_bytes, 0, 0, 1LL << 30, "0", NULL,
+      "Elasticsearch bulk request size (0 = measured default)"),
+    K("bulk_ms", NULL, 0, CONFIG_INT, bulk_ms, 0, 0, 600000, "0", NULL, "bulk flush interval"),
+    K("bulk_inflight", NULL, 0, CONFIG_INT, bulk_inflight, 0, 0, 64, "0", NULL, "bulk requests in flight"),
+    K("log_level", "log-level", 0, CONFIG_STR, log_level, SZ(log_level), 0, 0, "info", "LEVEL",
+      "error, warn, info or debug"),
+    K("exit_after_idle_ms", "exit-after-idle", 0, CONFIG_INT, exit_after_idle_ms, 0, 0, 86400000, "0", "MS",
+      "exit when nothing arrived for this long (batch jobs and tests; 0 = run until signalled)"),
+};
+
+const size_t aggregator_config_nkeys = sizeof aggregator_config_keys / sizeof aggregator_config_keys[0];

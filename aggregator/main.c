@@ -1,0 +1,147 @@
+/* main.c -- ashiato-aggregator: receives sensors' session batches, commits them to the store,
+ *           acknowledges them (and, in later stages, links, detects and serves queries).
+ * Owns:  the process: configuration, keys, signals, the receive loop, the exit status. The only
+ *        aggregator file that prints or exits. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "aggregator_config.h"
+#include "auth.h"
+#include "curve.h"
+#include "log.h"
+#include "receive.h"
+#include "store.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int main(int argc, char **argv)
+{
+    struct aggregator_config cfg = { 0 };
+    char err[ASH_ERR_LEN] = "";
+    struct curve_keypair keys;
+    struct curve_allow *allow = NULL;
+    struct store *st = NULL;
+    struct auth *auth = NULL;
+    struct receive *rx = NULL;
+    void *zctx = NULL;
+    int status = 1;
+
+    switch (config_load(aggregator_config_keys, aggregator_config_nkeys, &cfg, argc, argv, err)) {
+    case CONFIG_HELP:
+        config_usage(stdout, "ashiato-aggregator",
+                     "Receive session batches from sensors over CurveZMQ, store them (SQLite or "
+                     "Elasticsearch/OpenSearch), acknowledge after commit.",
+                     aggregator_config_keys, aggregator_config_nkeys);
+        return 0;
+    case CONFIG_VERSION:
+        printf("ashiato-aggregator %s\n", ASHIATO_VERSION);
+        return 0;
+    case CONFIG_ERR:
+        goto fail;
+    case CONFIG_OK:
+        break;
+    }
+    int lvl = log_level_parse(cfg.log_level);
+    if (lvl < 0) {
+        snprintf(err, sizeof err, "log_level: expected error, warn, info or debug, got '%s'", cfg.log_level);
+        goto fail;
+    }
+    log_set_level((enum log_level)lvl);
+    if (!cfg.insecure) {
+        if (!cfg.key_file[0] || !cfg.allow_list[0]) {
+            snprintf(err, sizeof err, "key_file and allow_list are required (ashiato keygen makes "
+                     "keys), or insecure = true for plaintext");
+            goto fail;
+        }
+        if (curve_read_keyfile(cfg.key_file, &keys, err) < 0 || !(allow = curve_allow_load(cfg.allow_list, err)))
+            goto fail;
+    }
+    struct store_config sc = { 0 };
+    snprintf(sc.url, sizeof sc.url, "%s", cfg.store);
+    snprintf(sc.dead_letter, sizeof sc.dead_letter, "%s", cfg.dead_letter);
+    snprintf(sc.es_prefix, sizeof sc.es_prefix, "%s", cfg.es_prefix);
+    snprintf(sc.user, sizeof sc.user, "%s", cfg.es_user);
+    snprintf(sc.password, sizeof sc.password, "%s", cfg.es_password);
+    snprintf(sc.api_key, sizeof sc.api_key, "%s", cfg.es_api_key);
+    snprintf(sc.ca_file, sizeof sc.ca_file, "%s", cfg.es_ca_file);
+    sc.retention_days = cfg.retention_days;
+    sc.bulk_bytes = cfg.bulk_bytes;
+    sc.bulk_ms = cfg.bulk_ms;
+    sc.inflight = cfg.bulk_inflight;
+    if (!(st = store_open(&sc, err)))
+        goto fail;
+    if (!(zctx = zmq_ctx_new())) {
+        snprintf(err, sizeof err, "zmq: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if (!cfg.insecure && !(auth = auth_start(zctx, allow, false, err)))
+        goto fail;
+    struct receive_config rc = { .insecure = cfg.insecure, .server_keys = cfg.insecure ? NULL : &keys,
+                                 .credit = cfg.credit, .heartbeat_ms = cfg.heartbeat_ms };
+    snprintf(rc.listen, sizeof rc.listen, "%s", cfg.listen);
+    if (!(rx = receive_open(zctx, &rc, st, err)))
+        goto fail;
+    log_info("aggregator", "listening endpoint=%s security=%s sensors_allowed=%zu store=%s",
+             cfg.listen, cfg.insecure ? "none (insecure)" : "curve", allow ? curve_allow_count(allow) : 0,
+             store_kind(st));
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int64_t last_activity = mono_ms();
+    uint64_t last_count = 0;
+    while (!stop_requested) {
+        if (receive_poll(rx, 100) < 0) {
+            snprintf(err, sizeof err, "receive: %s", zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+        struct receive_stats rs;
+        receive_stats(rx, &rs);
+        uint64_t count = rs.batches + rs.duplicates + rs.stats_messages + rs.bad_messages;
+        if (count != last_count) {
+            last_count = count;
+            last_activity = mono_ms();
+        } else if (cfg.exit_after_idle_ms && mono_ms() - last_activity >= cfg.exit_after_idle_ms) {
+            break;
+        }
+    }
+    struct receive_stats rs;
+    receive_stats(rx, &rs);
+    log_info("aggregator", "stopping batches=%llu records=%llu duplicates=%llu gaps=%llu "
+             "store_retries=%llu bad_messages=%llu",
+             (unsigned long long)rs.batches, (unsigned long long)rs.records,
+             (unsigned long long)rs.duplicates, (unsigned long long)rs.gaps,
+             (unsigned long long)rs.store_retries, (unsigned long long)rs.bad_messages);
+    status = 0;
+    goto out;
+fail:
+    fprintf(stderr, "ashiato-aggregator: %s\n", err);
+out:
+    receive_close(rx);
+    auth_stop(auth);
+    if (zctx)
+        zmq_ctx_term(zctx);
+    store_close(st);
+    curve_allow_free(allow);
+    config_free(aggregator_config_keys, aggregator_config_nkeys, &cfg);
+    return status;
+}
