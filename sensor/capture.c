@@ -10,10 +10,14 @@
 #include <sys/stat.h>
 #include <pcap/pcap.h>
 
+#define CAPTURE_FILE_BUFFER (1 << 20)
+
 struct capture {
     pcap_t *p;
     char name[512];
     bool live;
+    bool nano;                       /* tv_usec holds nanoseconds */
+    char *iobuf;                     /* the file's stdio buffer; freed after pcap_close */
     uint64_t file_size;
     char err[ASH_ERR_LEN];
 };
@@ -51,8 +55,21 @@ struct capture *capture_open_file(const char *path, const char *bpf, char err[AS
         goto fail;
     }
     c->file_size = (uint64_t)st.st_size;
-    c->p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, perr);
+    /* our own FILE with a 1 MiB buffer: libpcap's default stdio buffer made one read(2) per
+     * 4 KiB (300,000 system calls for a 1.2 GB file) */
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, ASH_ERR_LEN, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (!(c->iobuf = malloc(CAPTURE_FILE_BUFFER)) || setvbuf(f, c->iobuf, _IOFBF, CAPTURE_FILE_BUFFER) != 0) {
+        fclose(f);
+        snprintf(err, ASH_ERR_LEN, "%s: out of memory", path);
+        goto fail;
+    }
+    c->p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, perr);
     if (!c->p) {
+        fclose(f);
         /* libpcap names the file itself in some messages: do not say it twice */
         if (strncmp(perr, path, strlen(path)) == 0)
             snprintf(err, ASH_ERR_LEN, "%s", perr);
@@ -62,6 +79,7 @@ struct capture *capture_open_file(const char *path, const char *bpf, char err[AS
     }
     if (apply_filter(c, bpf, err) < 0)
         goto fail;
+    c->nano = pcap_get_tstamp_precision(c->p) == PCAP_TSTAMP_PRECISION_NANO;
     return c;
 fail:
     capture_close(c);
@@ -103,6 +121,7 @@ struct capture *capture_open_live(const struct capture_live_config *cfg, char er
     }
     if (apply_filter(c, cfg->bpf, err) < 0)
         goto fail;
+    c->nano = pcap_get_tstamp_precision(c->p) == PCAP_TSTAMP_PRECISION_NANO;
     return c;
 fail:
     capture_close(c);
@@ -115,6 +134,7 @@ void capture_close(struct capture *c)
         return;
     if (c->p)
         pcap_close(c->p);
+    free(c->iobuf);
     free(c);
 }
 
@@ -128,9 +148,7 @@ enum capture_next_result capture_next(struct capture *c, struct capture_packet *
     const u_char *data;
     int rc = pcap_next_ex(c->p, &h, &data);
     if (rc == 1) {
-        /* the handle was opened for nanoseconds: tv_usec holds ns */
-        int precision = pcap_get_tstamp_precision(c->p);
-        int64_t frac = precision == PCAP_TSTAMP_PRECISION_NANO ? h->ts.tv_usec / 1000 : h->ts.tv_usec;
+        int64_t frac = c->nano ? h->ts.tv_usec / 1000 : h->ts.tv_usec;
         pkt->ts_us = (int64_t)h->ts.tv_sec * 1000000 + frac;
         pkt->caplen = h->caplen;
         pkt->wirelen = h->len;

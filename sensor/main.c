@@ -18,8 +18,12 @@
 #include "decode.h"
 #include "log.h"
 #include "pipeline.h"
+#include "prefetch.h"
 #include "sensor_config.h"
 #include "shipping.h"
+
+/* the reader thread's ring: a few thousand packets of slack between libpcap and decoding */
+#define PREFETCH_RING_BYTES (8u << 20)
 
 static volatile sig_atomic_t stop_requested;
 static struct capture *live_capture;
@@ -175,22 +179,28 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
             capture_close(c);
             return -1;
         }
+        struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, err);
+        if (!pf) {
+            capture_close(c);
+            return -1;
+        }
         enum capture_next_result rc = CAPTURE_EOF;
         uint64_t n = 0;
-        while (!stop_requested && (rc = capture_next(c, &pkt)) == CAPTURE_PACKET) {
+        while (!stop_requested && (rc = prefetch_next(pf, &pkt)) == CAPTURE_PACKET) {
             pace(&pc, pkt.ts_us);
             pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
             if ((++n & 0xffff) == 0) {
-                progress_show(pr, p, capture_file_offset(c), false);
+                progress_show(pr, p, prefetch_file_offset(pf), false);
                 shipping_tick(shipping, now_us(), 0, 0, 0);
             }
         }
         if (rc == CAPTURE_ERROR) {
             /* a file cut short (crash, copy in progress): what was read counts, the rest
              * is reported once */
-            log_warn("sensor", "input ended early: %s", capture_error(c));
+            log_warn("sensor", "input ended early: %s", prefetch_error(pf));
             (*truncated)++;
         }
+        prefetch_stop(pf);
         pr->done_bytes += capture_file_size(c);
         capture_close(c);
     }
@@ -212,13 +222,20 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
         return -1;
     }
     live_capture = c;
+    struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, err);
+    if (!pf) {
+        capture_close(c);
+        return -1;
+    }
     log_info("sensor", "capturing interface=%s snaplen=%lld buffer=%lld bpf='%s'", cfg->interface,
              cfg->snaplen, cfg->buffer_size, cfg->bpf);
     double last_stats = now_mono(), last_ship = last_stats;
     uint64_t last_drop = 0;
     int rc = 0;
-    while (!stop_requested) {
-        enum capture_next_result r = capture_next(c, &pkt);
+    /* a signal breaks libpcap's loop: the reader then queues an end marker behind the packets
+     * it already has, so everything captured is counted before the sessions are flushed */
+    for (;;) {
+        enum capture_next_result r = prefetch_next(pf, &pkt);
         if (r == CAPTURE_PACKET) {
             pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
         } else if (r == CAPTURE_TIMEOUT) {
@@ -226,7 +243,7 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
         } else if (r == CAPTURE_EOF) {
             break;
         } else {
-            snprintf(err, ASH_ERR_LEN, "%s", capture_error(c));
+            snprintf(err, ASH_ERR_LEN, "%s", prefetch_error(pf));
             rc = -1;
             break;
         }
@@ -234,20 +251,22 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
         if (shipping && t - last_ship >= 0.1) {
             struct capture_stats cs = { 0 };
             last_ship = t;
-            capture_stats(c, &cs);
+            prefetch_stats(pf, &cs);
             shipping_tick(shipping, now_us(), cs.received, cs.dropped, cs.if_dropped);
         }
         if (t - last_stats >= 5) {
             struct capture_stats cs;
             last_stats = t;
             pipeline_tick(p, now_us());
-            if (capture_stats(c, &cs) == 0 && cs.dropped > last_drop) {
+            prefetch_stats(pf, &cs);
+            if (cs.dropped > last_drop) {
                 log_warn("sensor", "capture drops interface=%s dropped=%llu received=%llu",
                          cfg->interface, (unsigned long long)cs.dropped, (unsigned long long)cs.received);
                 last_drop = cs.dropped;
             }
         }
     }
+    prefetch_stop(pf);               /* the reader read the final stats before it ended */
     struct capture_stats cs;
     if (capture_stats(c, &cs) == 0) {
         live_totals = cs;

@@ -33,9 +33,11 @@ static void emit_session(void *ctx, const struct session *s, enum session_end wh
 {
     struct pipeline *p = ctx;
     (void)why;
-    session_record_fill(&p->rec, p->cfg.sensor_name, s, app_fields_of(p->pool, &s->app));
     if (s->app.proto < ASH_ARRAY_LEN(p->stats.sessions_by_app))
         p->stats.sessions_by_app[s->app.proto]++;
+    if (!p->nout)
+        return;                      /* nobody takes records: do not build them */
+    session_record_fill(&p->rec, p->cfg.sensor_name, s, app_fields_of(p->pool, &s->app));
     for (int i = 0; i < p->nout; i++)
         if (p->out[i].fn(p->out[i].ctx, &p->rec.rec) != 0)
             p->stats.output_errors++;

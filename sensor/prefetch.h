@@ -1,0 +1,32 @@
+/* prefetch.h -- a reader thread in front of a capture: libpcap reads on one core while the
+ *               packet path decodes and keeps sessions on another (Arkime's reader thread).
+ * Owns:  the reader thread and a single-producer single-consumer byte ring of packet records
+ *        (header + captured bytes), allocated once at prefetch_start().
+ * Lends: capture_packet.data from prefetch_next(), valid until the next prefetch_next().
+ * Never: drops a packet (a full ring makes the reader wait; on a live interface the kernel
+ *        ring then drops, and pcap_stats counts it); allocates per packet; reorders.
+ * Trap:  the capture belongs to the caller but is used by the thread until prefetch_stop();
+ *        prefetch_error() is only valid after prefetch_next() returned CAPTURE_ERROR. */
+#ifndef ASHIATO_PREFETCH_H
+#define ASHIATO_PREFETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ashiato.h"
+#include "capture.h"
+
+struct prefetch;
+
+struct prefetch *prefetch_start(struct capture *c, size_t ring_bytes, char err[ASH_ERR_LEN]);
+/* CAPTURE_PACKET, CAPTURE_TIMEOUT (live, nothing for a while), CAPTURE_EOF, CAPTURE_ERROR */
+enum capture_next_result prefetch_next(struct prefetch *pf, struct capture_packet *pkt);
+const char *prefetch_error(const struct prefetch *pf);
+/* bytes of the file the reader has consumed (progress); 0 for live */
+uint64_t prefetch_file_offset(const struct prefetch *pf);
+/* the capture's pcap_stats as the reader thread last read them (libpcap handles are not
+ * thread-safe, so only the reader asks; about once a second and at the end) */
+void prefetch_stats(const struct prefetch *pf, struct capture_stats *out);
+/* stop the reader (it may be blocked on a full ring or the interface) and join it */
+void prefetch_stop(struct prefetch *pf);
+
+#endif
