@@ -9,6 +9,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "aggregator_config.h"
 #include "auth.h"
 #include "curve.h"
@@ -22,13 +23,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int main(int argc, char **argv)
@@ -107,7 +101,7 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int64_t last_activity = mono_ms();
+    int64_t last_activity = clock_mono_ms();
     uint64_t last_count = 0;
     while (!stop_requested) {
         if (receive_poll(rx, 100) < 0) {
@@ -119,8 +113,8 @@ int main(int argc, char **argv)
         uint64_t count = rs.batches + rs.duplicates + rs.stats_messages + rs.bad_messages;
         if (count != last_count) {
             last_count = count;
-            last_activity = mono_ms();
-        } else if (cfg.exit_after_idle_ms && mono_ms() - last_activity >= cfg.exit_after_idle_ms) {
+            last_activity = clock_mono_ms();
+        } else if (cfg.exit_after_idle_ms && clock_mono_ms() - last_activity >= cfg.exit_after_idle_ms) {
             break;
         }
     }

@@ -35,6 +35,17 @@ static inline bool ash_mul_size(size_t count, size_t size, size_t *out)
     return true;
 }
 
+/* a 64-bit finaliser (MurmurHash3's fmix64): every input bit moves every output bit */
+static inline uint64_t ash_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
 /* allocate a zeroed array of count elements, NULL on overflow or no memory */
 void *ash_calloc_array(size_t count, size_t size);
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "wire.h"
+#include "clock.h"
 
 struct batcher {
     struct batcher_config cfg;
@@ -22,13 +23,6 @@ struct batcher {
     struct batcher_stats st;
     char err[ASH_ERR_LEN];
 };
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 struct batcher *batcher_new(const struct batcher_config *cfg, const char *sensor,
                             struct outbox *ob, pthread_mutex_t *ob_lock, char err[ASH_ERR_LEN])
@@ -76,7 +70,7 @@ int batcher_flush(struct batcher *b, int64_t now_us, bool force)
         return 0;
     Ashiato__Batch hdr = ASHIATO__BATCH__INIT;
     hdr.sensor = b->sensor;
-    hdr.created_us = (uint64_t)wall_us();
+    hdr.created_us = (uint64_t)clock_wall_us();
     pthread_mutex_lock(b->lock);
     hdr.seq = outbox_next_seq(b->ob);
     hdr.epoch = outbox_epoch(b->ob);
@@ -111,7 +105,7 @@ int batcher_add(void *ctx, const Ashiato__SessionRecord *rec)
         return -1;
     }
     if (!b->nrec)
-        b->opened_us = wall_us();
+        b->opened_us = clock_wall_us();
     b->buf[b->len++] = (3 << 3) | 2;                  /* Batch.records */
     b->len += wire_put_varint(b->buf + b->len, n);
     b->len += ashiato__session_record__pack(rec, b->buf + b->len);

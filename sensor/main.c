@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "app.h"
 #include "capture.h"
 #include "decode.h"
@@ -36,20 +37,6 @@ static void on_signal(int sig)
     (void)sig;
     stop_requested = 1;
     capture_breakloop(live_capture);
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -115,7 +102,7 @@ struct progress {
 
 static void progress_show(struct progress *pr, struct pipeline *p, uint64_t file_off, bool final)
 {
-    double t = now_mono();
+    double t = clock_mono_s();
     if (!pr->on || (!final && t - pr->last < 0.5))
         return;
     pr->last = t;
@@ -142,15 +129,15 @@ static void pace(struct pacing *pc, int64_t ts_us)
         return;
     if (!pc->first_ts) {
         pc->first_ts = ts_us;
-        pc->started = now_mono();
+        pc->started = clock_mono_s();
         return;
     }
     double due = pc->started + (double)(ts_us - pc->first_ts) / 1e6 / pc->factor;
-    double wait = due - now_mono();
+    double wait = due - clock_mono_s();
     if (wait > 0.0005 && !stop_requested) {
         struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
         nanosleep(&ts, NULL);
-        shipping_tick(shipping, now_us(), 0, 0, 0);
+        shipping_tick(shipping, clock_wall_us(), 0, 0, 0);
     }
 }
 
@@ -191,7 +178,7 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
             pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
             if ((++n & 0xffff) == 0) {
                 progress_show(pr, p, prefetch_file_offset(pf), false);
-                shipping_tick(shipping, now_us(), 0, 0, 0);
+                shipping_tick(shipping, clock_wall_us(), 0, 0, 0);
             }
         }
         if (rc == CAPTURE_ERROR) {
@@ -229,7 +216,7 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
     }
     log_info("sensor", "capturing interface=%s snaplen=%lld buffer=%lld bpf='%s'", cfg->interface,
              cfg->snaplen, cfg->buffer_size, cfg->bpf);
-    double last_stats = now_mono(), last_ship = last_stats;
+    double last_stats = clock_mono_s(), last_ship = last_stats;
     uint64_t last_drop = 0;
     int rc = 0;
     /* a signal breaks libpcap's loop: the reader then queues an end marker behind the packets
@@ -239,7 +226,7 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
         if (r == CAPTURE_PACKET) {
             pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
         } else if (r == CAPTURE_TIMEOUT) {
-            pipeline_tick(p, now_us());
+            pipeline_tick(p, clock_wall_us());
         } else if (r == CAPTURE_EOF) {
             break;
         } else {
@@ -247,17 +234,17 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
             rc = -1;
             break;
         }
-        double t = now_mono();
+        double t = clock_mono_s();
         if (shipping && t - last_ship >= 0.1) {
             struct capture_stats cs = { 0 };
             last_ship = t;
             prefetch_stats(pf, &cs);
-            shipping_tick(shipping, now_us(), cs.received, cs.dropped, cs.if_dropped);
+            shipping_tick(shipping, clock_wall_us(), cs.received, cs.dropped, cs.if_dropped);
         }
         if (t - last_stats >= 5) {
             struct capture_stats cs;
             last_stats = t;
-            pipeline_tick(p, now_us());
+            pipeline_tick(p, clock_wall_us());
             prefetch_stats(pf, &cs);
             if (cs.dropped > last_drop) {
                 log_warn("sensor", "capture drops interface=%s dropped=%llu received=%llu",
@@ -388,7 +375,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct progress pr = { cfg.progress || isatty(STDERR_FILENO), now_mono(), 0, 0, 0 };
+    struct progress pr = { cfg.progress || isatty(STDERR_FILENO), clock_mono_s(), 0, 0, 0 };
     int rc = cfg.interface[0] ? run_live(&cfg, p, err) : run_files(&cfg, p, &files, &pr, &truncated, err);
     pipeline_flush(p);
     if (!cfg.interface[0])

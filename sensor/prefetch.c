@@ -8,6 +8,7 @@
  * and a mutex + condition variable per packet would cost more than decoding it. Measured:
  * bench/RESULTS.md, sensor offline (reader thread on vs off). */
 #include "prefetch.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -129,19 +130,12 @@ static void publish_stats(struct prefetch *pf)
     }
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *reader_main(void *arg)
 {
     struct prefetch *pf = arg;
     struct capture_packet pkt;
     uint64_t n = 0;
-    int64_t last_stats = mono_ms();
+    int64_t last_stats = clock_mono_ms();
     while (!atomic_load_explicit(&pf->stop, memory_order_relaxed)) {
         enum capture_next_result rc = capture_next(pf->c, &pkt);
         if (rc == CAPTURE_PACKET) {
@@ -149,17 +143,17 @@ static void *reader_main(void *arg)
                 break;
             if ((++n & 0x3fff) == 0) {
                 atomic_store_explicit(&pf->file_offset, capture_file_offset(pf->c), memory_order_relaxed);
-                if (mono_ms() - last_stats >= 1000) {
+                if (clock_mono_ms() - last_stats >= 1000) {
                     publish_stats(pf);
-                    last_stats = mono_ms();
+                    last_stats = clock_mono_ms();
                 }
             }
             continue;
         }
         if (rc == CAPTURE_TIMEOUT) {
-            if (mono_ms() - last_stats >= 1000) {
+            if (clock_mono_ms() - last_stats >= 1000) {
                 publish_stats(pf);
-                last_stats = mono_ms();
+                last_stats = clock_mono_ms();
             }
             if (!put(pf, REC_TIMEOUT, NULL, true))
                 break;

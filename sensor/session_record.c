@@ -10,16 +10,6 @@
 #include "community_id.h"
 #include "decode.h"
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm): gmtime_r and strftime
  * were 7% of the sensor's instructions at one call per record. */
 static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
@@ -51,12 +41,12 @@ void session_record_id(const char *sensor, const struct session *s, unsigned seg
     for (size_t i = 0; i < sizeof s->key; i += 8) {
         uint64_t w;
         memcpy(&w, k + i, 8);
-        h1 = mix64(h1 ^ w);
-        h2 = mix64(h2 + w + 0x632be59bd9b4e019ULL);
+        h1 = ash_mix64(h1 ^ w);
+        h2 = ash_mix64(h2 + w + 0x632be59bd9b4e019ULL);
     }
     uint64_t t = (uint64_t)s->first_us ^ ((uint64_t)segment << 52);
-    h1 = mix64(h1 ^ t);
-    h2 = mix64(h2 ^ mix64(t + 0x94d049bb133111ebULL));
+    h1 = ash_mix64(h1 ^ t);
+    h2 = ash_mix64(h2 ^ ash_mix64(t + 0x94d049bb133111ebULL));
     uint8_t digest[12];
     for (int i = 0; i < 8; i++)
         digest[i] = (uint8_t)(h1 >> (8 * i));

@@ -87,16 +87,6 @@ static inline uint64_t load64(const uint8_t *p)
     return v;
 }
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* Hand-written for the per-packet path: the five key words are multiplied by odd constants,
  * summed, and mixed once (about 15 instructions). Five full mixes cost three times that and
  * showed in the profile (bench/RESULTS.md, callgrind of the sensor). */
@@ -107,7 +97,7 @@ static inline uint32_t key_hash(const struct session_key *k)
     uint64_t h = load64(p) * 0x9e3779b97f4a7c15ULL + load64(p + 8) * 0xc2b2ae3d27d4eb4fULL +
                  load64(p + 16) * 0x165667b19e3779f9ULL + load64(p + 24) * 0xd6e8feb86659fd93ULL +
                  load64(p + 32) * 0xff51afd7ed558ccdULL;
-    return (uint32_t)mix64(h);
+    return (uint32_t)ash_mix64(h);
 }
 
 static inline bool key_equal(const struct session_key *x, const struct session_key *y)

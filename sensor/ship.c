@@ -15,6 +15,7 @@
 #include "curve.h"
 #include "log.h"
 #include "wire.h"
+#include "clock.h"
 
 struct ship {
     struct ship_config cfg;
@@ -34,13 +35,6 @@ struct ship {
     bool have_stats;
     struct ship_stats st;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int load_server_key(const char *text, char out[CURVE_Z85_LEN], char err[ASH_ERR_LEN])
 {
@@ -74,7 +68,7 @@ static void handle_monitor(struct ship *s)
         s->st.connected = true;
         s->st.connects++;
         s->sent_upto = s->acked;       /* resend whatever was in flight */
-        s->last_progress_ms = mono_ms();
+        s->last_progress_ms = clock_mono_ms();
         log_info("ship", "connected endpoint=%s", s->cfg.endpoint);
         break;
     case ZMQ_EVENT_DISCONNECTED:
@@ -148,7 +142,7 @@ static void handle_message(struct ship *s)
             s->acked = seq;
             if (s->sent_upto < seq)
                 s->sent_upto = seq;
-            s->last_progress_ms = mono_ms();
+            s->last_progress_ms = clock_mono_ms();
         } else if (s->sent_upto > s->acked) {
             /* the aggregator is missing something before what we sent: resend from it */
             s->sent_upto = s->acked;
@@ -233,7 +227,7 @@ static void *ship_main(void *arg)
                 break;
             handle_message(s);
         }
-        int64_t now = mono_ms();
+        int64_t now = clock_mono_ms();
         if (s->sent_upto > s->acked && now - s->last_progress_ms > s->cfg.resend_ms) {
             s->sent_upto = s->acked;         /* silence: resend from the watermark */
             s->last_progress_ms = now;
@@ -302,7 +296,7 @@ struct ship *ship_start(const struct ship_config *cfg, const char *sensor, struc
         snprintf(err, ASH_ERR_LEN, "ship: connect %s: %s", cfg->endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
-    s->last_progress_ms = s->last_stats_ms = mono_ms();
+    s->last_progress_ms = s->last_stats_ms = clock_mono_ms();
     if (pthread_create(&s->thread, NULL, ship_main, s) != 0) {
         snprintf(err, ASH_ERR_LEN, "ship: cannot start thread");
         goto fail;
@@ -321,7 +315,7 @@ fail:
 
 int ship_drain(struct ship *s, long long timeout_ms)
 {
-    int64_t until = mono_ms() + timeout_ms;
+    int64_t until = clock_mono_ms() + timeout_ms;
     for (;;) {
         struct outbox_stats os;
         pthread_mutex_lock(s->ob_lock);
@@ -329,7 +323,7 @@ int ship_drain(struct ship *s, long long timeout_ms)
         pthread_mutex_unlock(s->ob_lock);
         if (os.pending_batches == 0)
             return 0;
-        if (mono_ms() >= until)
+        if (clock_mono_ms() >= until)
             return -1;
         usleep(10000);
     }
