@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <json-c/json.h>
+#include <nettle/base64.h>
 
 void record_json_ip(const uint8_t *ip, size_t len, char out[48])
 {
@@ -258,6 +259,20 @@ char *record_json_render(const Ashiato__SessionRecord *r, const char *observer, 
     if (r->truncated_fields)
         json_object_object_add(ash, "truncated", json_object_new_boolean(1));
     add_str(ash, "segment_name", r->segment_name);
+    if (r->packet_pos.len) {
+        /* the sensor's store positions, base64 (standard, padded): ashiato pcap reads them */
+        char *b64 = malloc(BASE64_ENCODE_RAW_LENGTH(r->packet_pos.len) + 1);
+        if (b64) {
+            base64_encode_raw(b64, r->packet_pos.len, r->packet_pos.data);
+            json_object_object_add(ash, "packet_pos", json_object_new_string_len(
+                b64, (int)BASE64_ENCODE_RAW_LENGTH(r->packet_pos.len)));
+            free(b64);
+        }
+        json_object *a = json_object_new_array_ext((int)r->n_packet_files);
+        for (size_t i = 0; i < r->n_packet_files; i++)
+            json_object_array_add(a, json_object_new_int64((int64_t)r->packet_files[i]->file_id));
+        json_object_object_add(ash, "packet_files", a);
+    }
     if (r->n_linked) {
         json_object *a = json_object_new_array_ext((int)r->n_linked);
         for (size_t i = 0; i < r->n_linked; i++)

@@ -18,6 +18,8 @@
 #include "capture.h"
 #include "decode.h"
 #include "log.h"
+#include "packet_keep.h"
+#include "packet_service.h"
 #include "pipeline.h"
 #include "prefetch.h"
 #include "sensor_config.h"
@@ -29,6 +31,26 @@
 static volatile sig_atomic_t stop_requested;
 static struct capture *live_capture;
 static struct shipping *shipping;
+static struct packet_keep *keep;
+
+/* bytes a stored packet may have: the largest snaplen libpcap writes */
+#define KEEP_SNAPLEN 262144
+
+/* the store is opened with the first input's link type; later files may change it */
+static int keep_link(const struct sensor_config *cfg, struct pipeline *p, int dlt, int snaplen,
+                     bool offline, char err[ASH_ERR_LEN])
+{
+    if (!cfg->pcap_dir[0])
+        return 0;
+    if (keep) {
+        packet_keep_set_link(keep, dlt, snaplen);
+        return 0;
+    }
+    if (!(keep = packet_keep_open(cfg, p, dlt, snaplen, offline, err)))
+        return -1;
+    shipping_serve_packets(shipping, packet_keep_service(keep));
+    return 0;
+}
 static struct capture_stats live_totals;     /* pcap_stats at the end of a live capture */
 static bool live_ran;
 
@@ -166,6 +188,10 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
             capture_close(c);
             return -1;
         }
+        if (keep_link(cfg, p, dlt, KEEP_SNAPLEN, true, err) < 0) {
+            capture_close(c);
+            return -1;
+        }
         struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, err);
         if (!pf) {
             capture_close(c);
@@ -205,6 +231,10 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
     int dlt = capture_dlt(c);
     if (!decode_dlt_supported(dlt)) {
         snprintf(err, ASH_ERR_LEN, "interface %s: unsupported link type %d", cfg->interface, dlt);
+        capture_close(c);
+        return -1;
+    }
+    if (keep_link(cfg, p, dlt, (int)cfg->snaplen, false, err) < 0) {
         capture_close(c);
         return -1;
     }
@@ -380,19 +410,35 @@ int main(int argc, char **argv)
     pipeline_flush(p);
     if (!cfg.interface[0])
         progress_show(&pr, p, 0, true);
+    if (json && fflush(json) != 0 && rc == 0) {
+        snprintf(err, sizeof err, "%s: %s", cfg.emit_json, strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && cfg.serve && !cfg.interface[0] && keep) {
+        log_info("sensor", "input done: answering packet requests until signalled");
+        while (!stop_requested)
+            pause();
+    }
+    /* offline input waits for every acknowledgement; a stopped live capture does not */
+    char ship_err[ASH_ERR_LEN] = "";
     struct shipping *sh = shipping;
     shipping = NULL;
-    if (shipping_close(sh, !cfg.interface[0] || !stop_requested, err) < 0) {
-        if (cfg.stats)
-            print_stats(p, truncated);
-        goto fail;
-    }
-    if (json && fflush(json) != 0) {
-        snprintf(err, sizeof err, "%s: %s", cfg.emit_json, strerror(errno));
-        goto fail;
-    }
-    if (cfg.stats)
+    shipping_serve_packets(sh, NULL);
+    int ship_rc = shipping_close(sh, !cfg.interface[0] || !stop_requested, ship_err);
+    if (cfg.stats) {
         print_stats(p, truncated);
+        if (keep) {
+            char line[256];
+            packet_keep_report(keep, line, sizeof line);
+            fprintf(stderr, "%s\n", line);
+        }
+    }
+    packet_keep_close(keep);         /* after the flush: the last records read the index */
+    keep = NULL;
+    if (rc == 0 && ship_rc < 0) {
+        snprintf(err, sizeof err, "%s", ship_err);
+        rc = -1;
+    }
     if (rc < 0)
         goto fail;
     status = 0;
@@ -401,6 +447,7 @@ fail:
     fprintf(stderr, "ashiato-sensor: %s\n", err);
 out:
     shipping_close(shipping, false, err);
+    packet_keep_close(keep);
     if (json && json != stdout)
         fclose(json);
     pipeline_free(p);

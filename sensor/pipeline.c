@@ -10,6 +10,8 @@
 #include "app.h"
 #include "decode.h"
 #include "frag_table.h"
+#include "pcap_index.h"
+#include "pcap_store.h"
 #include "record_json.h"
 #include "session_record.h"
 
@@ -26,21 +28,58 @@ struct pipeline {
     } out[PIPELINE_MAX_OUTPUTS];
     int nout;
     struct session_record_buf rec;   /* one record at a time: outputs copy what they keep */
+    struct pcap_store *store;
+    struct pcap_index *idx;
+    uint8_t *pos_buf;                /* a record's encoded packet positions */
+    size_t pos_cap;
+    Ashiato__PacketFile *files;      /* and the files they are in */
+    Ashiato__PacketFile **file_ptrs;
+    uint64_t *file_ids;
+    size_t files_cap;
     struct pipeline_stats stats;
 };
 
-static void emit_session(void *ctx, const struct session *s, enum session_end why)
+/* the record's packet positions and files, from the session's index handle */
+static void fill_positions(struct pipeline *p, const struct session *s)
+{
+    Ashiato__SessionRecord *r = &p->rec.rec;
+    if (!p->idx || !s->pos)
+        return;
+    r->packet_pos.data = p->pos_buf;
+    r->packet_pos.len = pcap_index_encode(p->idx, s->pos, p->pos_buf, p->pos_cap);
+    size_t n = pcap_index_files(p->idx, s->pos, p->file_ids, p->files_cap);
+    if (n > p->files_cap)
+        n = p->files_cap;
+    for (size_t i = 0; i < n; i++) {
+        ashiato__packet_file__init(&p->files[i]);
+        p->files[i].file_id = p->file_ids[i];
+        p->file_ptrs[i] = &p->files[i];
+    }
+    r->packet_files = p->file_ptrs;
+    r->n_packet_files = n;
+}
+
+static void emit_session(void *ctx, struct session *s, enum session_end why)
 {
     struct pipeline *p = ctx;
     (void)why;
     if (s->app.proto < ASH_ARRAY_LEN(p->stats.sessions_by_app))
         p->stats.sessions_by_app[s->app.proto]++;
-    if (!p->nout)
-        return;                      /* nobody takes records: do not build them */
-    session_record_fill(&p->rec, p->cfg.sensor_name, s, app_fields_of(p->pool, &s->app));
-    for (int i = 0; i < p->nout; i++)
-        if (p->out[i].fn(p->out[i].ctx, &p->rec.rec) != 0)
-            p->stats.output_errors++;
+    if (p->nout) {                   /* nobody takes records: do not build them */
+        session_record_fill(&p->rec, p->cfg.sensor_name, s, app_fields_of(p->pool, &s->app));
+        fill_positions(p, s);
+        for (int i = 0; i < p->nout; i++)
+            if (p->out[i].fn(p->out[i].ctx, &p->rec.rec) != 0)
+                p->stats.output_errors++;
+    }
+    if (p->idx)
+        pcap_index_release(p->idx, &s->pos);   /* each record carries its own packets */
+}
+
+void pipeline_set_store(struct pipeline *p, struct pcap_store *store, struct pcap_index *idx)
+{
+    p->store = store;
+    p->idx = idx;
 }
 
 struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ERR_LEN])
@@ -57,6 +96,18 @@ struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ER
         goto fail;
     if (!(p->table = session_table_new(&cfg->table, p->pool, emit_session, p, err)))
         goto fail;
+    /* a record lists at most max_packets positions (a segment is cut there) */
+    size_t maxp = (size_t)cfg->table.max_packets;
+    p->pos_cap = 2 + 20 * maxp;
+    p->files_cap = maxp;
+    p->pos_buf = malloc(p->pos_cap);
+    p->files = ash_calloc_array(maxp, sizeof *p->files);
+    p->file_ptrs = ash_calloc_array(maxp, sizeof *p->file_ptrs);
+    p->file_ids = ash_calloc_array(maxp, sizeof *p->file_ids);
+    if (!p->pos_buf || !p->files || !p->file_ptrs || !p->file_ids) {
+        snprintf(err, ASH_ERR_LEN, "pipeline: out of memory for %zu packet positions", maxp);
+        goto fail;
+    }
     return p;
 fail:
     pipeline_free(p);
@@ -68,6 +119,10 @@ void pipeline_free(struct pipeline *p)
     if (!p)
         return;
     session_table_free(p->table);
+    free(p->pos_buf);
+    free(p->files);
+    free(p->file_ptrs);
+    free(p->file_ids);
     frag_table_free(p->frags);
     app_pool_free(p->pool);
     free(p);
@@ -100,6 +155,10 @@ void pipeline_packet(struct pipeline *p, int dlt, int64_t ts_us, const uint8_t *
             p->stats.malformed++;
     }
     if (rc != 0) {
+        if (p->store) {              /* kept on disk even when it belongs to no session */
+            uint64_t f, o;
+            pcap_store_append(p->store, ts_us, data, caplen, wirelen, &f, &o);
+        }
         session_table_after_packet(p->table, NULL, ts_us);
         return;
     }
@@ -110,6 +169,14 @@ void pipeline_packet(struct pipeline *p, int dlt, int64_t ts_us, const uint8_t *
     struct session *s = session_table_packet(p->table, &d, ts_us, &dir);
     if (d.payload_len && (d.ip_proto == 6 || d.ip_proto == 17 || d.ip_proto == 132))
         app_parse(p->pool, &s->app, dir, d.ip_proto, d.sport, d.dport, d.payload, d.payload_len);
+    if (p->store) {
+        /* before the segment check: a segment cut at this packet must include it */
+        uint64_t f, o;
+        if (pcap_store_append(p->store, ts_us, data, caplen, wirelen, &f, &o) == 0)
+            pcap_index_add(p->idx, &s->pos, f, o);
+        else
+            pcap_index_mark_gap(p->idx, &s->pos);
+    }
     session_table_after_packet(p->table, s, ts_us);
 }
 

@@ -38,6 +38,13 @@ struct pipeline_stats {
 struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ERR_LEN]);
 void pipeline_free(struct pipeline *p);
 
+struct pcap_store;
+struct pcap_index;
+
+/* Keep every packet in store and each session's packet positions in idx (both owned by the
+ * caller, used from the pipeline's thread only). Call before the first packet. */
+void pipeline_set_store(struct pipeline *p, struct pcap_store *store, struct pcap_index *idx);
+
 /* add an output; up to 4 */
 int pipeline_add_output(struct pipeline *p, pipeline_output_fn fn, void *ctx);
 

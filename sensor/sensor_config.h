@@ -44,6 +44,12 @@ struct sensor_config {
     long long heartbeat_ms;
     long long stats_interval_ms;
     long long drain_timeout_ms;
+    /* packets kept on the sensor's disk and served back */
+    char pcap_dir[1024];
+    char packet_endpoint[256];
+    long long pcap_max_file_size, pcap_max_file_age, pcap_ring_size, pcap_index_chunks;
+    long long pcap_min_free_percent, pcap_min_free_bytes, pcap_quota, pcap_max_age;
+    bool serve;
 };
 
 extern const struct config_key sensor_config_keys[];

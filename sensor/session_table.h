@@ -45,7 +45,9 @@ struct session_table_stats {
     uint64_t active, created, emitted, segments, evicted, packets;
 };
 
-typedef void (*session_emit_fn)(void *ctx, const struct session *s, enum session_end why);
+/* The callback may release what the session holds per record (packet positions): after it
+ * returns, the table resets counters (a segment) or frees the session. */
+typedef void (*session_emit_fn)(void *ctx, struct session *s, enum session_end why);
 
 struct session_table;
 

@@ -148,8 +148,21 @@ static void handle_message(struct ship *s)
             s->sent_upto = s->acked;
             s->st.resent++;
         }
-    } else if (env->body_case == ASHIATO__ENVELOPE__BODY_PACKET_REQUEST && s->on_request) {
-        s->on_request(s->request_ctx, s, env->packet_request);
+    } else if (env->body_case == ASHIATO__ENVELOPE__BODY_PACKET_REQUEST) {
+        pthread_mutex_lock(&s->lock);
+        ship_request_fn fn = s->on_request;
+        void *ctx = s->request_ctx;
+        pthread_mutex_unlock(&s->lock);
+        if (fn) {
+            fn(ctx, s, env->packet_request);
+        } else {
+            /* no packets kept here: say so instead of leaving the requester waiting */
+            Ashiato__PacketResponse resp = ASHIATO__PACKET_RESPONSE__INIT;
+            resp.request_id = env->packet_request->request_id;
+            resp.status = ASHIATO__PACKET_RESPONSE__STATUS__NOT_FOUND;
+            resp.error = (char *)"this sensor keeps no packets (pcap_dir is not set)";
+            ship_reply(s, &resp);
+        }
     }
     wire_free(env);
 }
@@ -345,8 +358,10 @@ void ship_stop(struct ship *s)
 
 void ship_set_request_handler(struct ship *s, ship_request_fn fn, void *ctx)
 {
+    pthread_mutex_lock(&s->lock);
     s->on_request = fn;
     s->request_ctx = ctx;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void ship_publish_stats(struct ship *s, const Ashiato__SensorStats *st)

@@ -12,6 +12,7 @@
 #include "batcher.h"
 #include "log.h"
 #include "outbox.h"
+#include "packet_service.h"
 
 struct shipping {
     const struct sensor_config *cfg;
@@ -59,6 +60,22 @@ fail:
     pthread_mutex_destroy(&sh->lock);
     free(sh);
     return NULL;
+}
+
+static int reply_chunk(void *ship, const Ashiato__PacketResponse *resp)
+{
+    return ship_reply(ship, resp);
+}
+
+static void answer_request(void *svc, struct ship *s, const Ashiato__PacketRequest *req)
+{
+    packet_service_answer(svc, req, reply_chunk, s);
+}
+
+void shipping_serve_packets(struct shipping *sh, struct packet_service *svc)
+{
+    if (sh)
+        ship_set_request_handler(sh->ship, svc ? answer_request : NULL, svc);
 }
 
 void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, uint64_t pcap_dropped,

@@ -80,7 +80,7 @@ static long long size_arg(const char *text)
 }
 
 /* the emit callback: what session_record / pipeline will do with the index */
-static void emit(void *ctx, const struct session *s, enum session_end why)
+static void emit(void *ctx, struct session *s, enum session_end why)
 {
     struct driver *d = ctx;
     (void)why;

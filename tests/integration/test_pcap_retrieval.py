@@ -290,6 +290,54 @@ def test_every_session_byte_identical(campus, tmp_path, dept):
         srv.stop()
 
 
+SENSOR = BUILD_DIR / "bin" / "ashiato-sensor"
+
+
+def test_sensor_keeps_and_serves_every_session(campus, tmp_path):
+    """The product path: ashiato-sensor itself keeps the packets (--pcap-dir), writes each
+    record's positions, serves them on its endpoint after the input (--serve), and every
+    session comes back byte-identical to tcpdump's selection from the original capture."""
+    capture = campus / "sensor-2.pcap"
+    store, sessions = tmp_path / "store", tmp_path / "sessions.json"
+    ini = tmp_path / "sensor.ini"
+    ini.write_text("[sensor]\npcap_max_file_size = 256K\n")
+    endpoint = f"ipc://{tmp_path / 'sensor.sock'}"
+    log = open(tmp_path / "sensor.log", "w")
+    proc = subprocess.Popen([str(SENSOR), "-c", str(ini), "--read", str(capture), "--name", "s2",
+                             "--pcap-dir", str(store), "--emit-json", str(sessions),
+                             "--packet-endpoint", endpoint, "--serve", "--stats"],
+                            stderr=log, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while "answering packet requests until signalled" not in (tmp_path / "sensor.log").read_text():
+            assert proc.poll() is None, (tmp_path / "sensor.log").read_text()
+            assert time.monotonic() < deadline, "the sensor did not finish its input"
+            time.sleep(0.1)
+        files = catalogue(store)
+        assert len(files) >= 10, f"expected a multi-file store, got {len(files)} files"
+        docs = load_docs(sessions)
+        assert len(docs) > 300 and all("packet_pos" in d["ashiato"] for d in docs)
+        res = fetch(endpoint, "--session-json", str(sessions), "--out-dir", str(tmp_path / "out"))
+        assert res.returncode == 0, res.stderr
+        expected = Expected(capture, tmp_path / "expected")
+        expected.prefetch(docs)
+        packets = 0
+        for doc in docs:
+            sid = doc["ashiato"]["session_id"]
+            got = [r for _, r in read_pcap(tmp_path / "out" / f"{sid}.pcap")[1]]
+            assert len(got) == doc["network"]["packets"], sid
+            assert got == expected.of(doc), f"{sid}: differs from tcpdump's selection ({flow_bpf(doc)})"
+            packets += len(got)
+        print(f"\nashiato-sensor: {len(docs)} sessions, {packets} packets in {len(files)} files "
+              f"byte-identical")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, (tmp_path / "sensor.log").read_text()
+        log.close()
+    text = (tmp_path / "sensor.log").read_text()
+    assert "pcap store: packets" in text and ", dropped 0," in text
+
+
 def test_retention_quota_and_expired_answers(campus, tmp_path):
     capture = campus / "sensor-3.pcap"
     store, sessions = tmp_path / "store", tmp_path / "sessions.json"

@@ -19,7 +19,7 @@ struct emitted {
 static struct emitted out[MAX_EMITTED];
 static int nout;
 
-static void capture_emit(void *ctx, const struct session *s, enum session_end why)
+static void capture_emit(void *ctx, struct session *s, enum session_end why)
 {
     (void)ctx;
     assert_true(nout < MAX_EMITTED);
