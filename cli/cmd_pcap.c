@@ -37,6 +37,8 @@ struct job {
     Ashiato__PacketFile **pfp;
     char bpf[1024];
     char name[128];                           /* session id, or "request-N" */
+    char sensor[128];                         /* observer.name: routes a request through an
+                                                 aggregator to the sensor holding the packets */
 };
 
 struct output {
@@ -53,7 +55,11 @@ static void usage(FILE *out)
         "       ashiato pcap --sensor ENDPOINT --start TIME --end TIME [--bpf EXPR] --out FILE.pcap\n"
         "Ask a sensor for packets from its pcap store and write them as a pcap file.\n"
         "  -s, --sensor ENDPOINT     the sensor's packet endpoint (its packet_endpoint setting,\n"
-        "                            e.g. ipc:///run/ashiato/packets or tcp://127.0.0.1:5557)\n"
+        "                            e.g. ipc:///run/ashiato/packets or tcp://127.0.0.1:5557),\n"
+        "                            or the aggregator's (its packet_endpoint), which passes\n"
+        "                            each request to the sensor named by observer.name over\n"
+        "                            that sensor's own connection\n"
+        "  -n, --name SENSOR         with --start/--end through an aggregator: which sensor\n"
         "  -j, --session-json ARG    a session document (one JSON line, as --emit-json writes),\n"
         "                            or a file of them, one per line ('-' for stdin); uses\n"
         "                            ashiato.packet_pos, else the session's time range and flow\n"
@@ -141,6 +147,11 @@ static int flow_bpf(json_object *doc, char *out, size_t cap, char err[ASH_ERR_LE
 
 static int job_from_json(json_object *doc, struct job *j, char err[ASH_ERR_LEN])
 {
+    const char *observer = str_at(doc, "observer", "name");
+    if (observer) {
+        snprintf(j->sensor, sizeof j->sensor, "%s", observer);
+        j->req.sensor = j->sensor;
+    }
     const char *sid = str_at(doc, "ashiato", "session_id");
     const char *pos = str_at(doc, "ashiato", "packet_pos");
     json_object *files = path_get(doc, "ashiato", "packet_files");
@@ -305,15 +316,17 @@ int cmd_pcap(int argc, char **argv)
         { "sensor", 1, NULL, 's' }, { "session-json", 1, NULL, 'j' }, { "start", 1, NULL, 1 },
         { "end", 1, NULL, 2 }, { "bpf", 1, NULL, 'f' }, { "out", 1, NULL, 'o' },
         { "out-dir", 1, NULL, 'd' }, { "max-packets", 1, NULL, 3 }, { "max-bytes", 1, NULL, 4 },
-        { "timeout", 1, NULL, 't' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        { "timeout", 1, NULL, 't' }, { "name", 1, NULL, 'n' }, { "help", 0, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
-    const char *sensor = NULL, *sj = NULL, *start = NULL, *end = NULL, *bpf = NULL;
+    const char *sensor = NULL, *sj = NULL, *start = NULL, *end = NULL, *bpf = NULL, *name = NULL;
     struct output o = { 0 };
     unsigned long long max_packets = 0, max_bytes = 0;
     int timeout = 30;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "s:j:f:o:d:t:h", opts, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "s:j:f:o:d:t:n:h", opts, NULL)) != -1;) {
         switch (c) {
+        case 'n': name = optarg; break;
         case 's': sensor = optarg; break;
         case 'j': sj = optarg; break;
         case 1: start = optarg; break;
@@ -360,6 +373,10 @@ int cmd_pcap(int argc, char **argv)
         snprintf(j.bpf, sizeof j.bpf, "%s", bpf ? bpf : "");
         snprintf(j.name, sizeof j.name, "time-range");
         j.req.bpf = j.bpf;
+        if (name) {
+            snprintf(j.sensor, sizeof j.sensor, "%s", name);
+            j.req.sensor = j.sensor;
+        }
         j.req.max_packets = max_packets;
         j.req.max_bytes = max_bytes;
         status = run_job(sock, &j, &o, timeout);
