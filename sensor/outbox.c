@@ -298,7 +298,8 @@ struct outbox *outbox_open(const struct outbox_config *cfg, char err[ASH_ERR_LEN
     }
     closedir(d);
     d = NULL;
-    qsort(ids, nids, sizeof *ids, cmp_u64);
+    if (nids)
+        qsort(ids, nids, sizeof *ids, cmp_u64);
     for (size_t i = 0; i < nids; i++) {
         struct segment *sg = push_segment(ob, ids[i]);
         if (!sg)
