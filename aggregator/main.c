@@ -37,27 +37,16 @@ int main(int argc, char **argv)
     void *zctx = NULL;
     int status = 1;
 
-    switch (config_load(aggregator_config_keys, aggregator_config_nkeys, &cfg, argc, argv, err)) {
-    case CONFIG_HELP:
-        config_usage(stdout, "ashiato-aggregator",
-                     "Receive session batches from sensors over CurveZMQ, store them (SQLite or "
-                     "Elasticsearch/OpenSearch), acknowledge after commit.",
-                     aggregator_config_keys, aggregator_config_nkeys);
+    int shown = config_main(aggregator_config_keys, aggregator_config_nkeys, &cfg, argc, argv,
+                            "ashiato-aggregator", "Receive session batches from sensors over "
+                            "CurveZMQ, store them (SQLite or Elasticsearch/OpenSearch), acknowledge "
+                            "after commit.", err);
+    if (shown > 0) {
+        config_free(aggregator_config_keys, aggregator_config_nkeys, &cfg);
         return 0;
-    case CONFIG_VERSION:
-        printf("ashiato-aggregator %s\n", ASHIATO_VERSION);
-        return 0;
-    case CONFIG_ERR:
-        goto fail;
-    case CONFIG_OK:
-        break;
     }
-    int lvl = log_level_parse(cfg.log_level);
-    if (lvl < 0) {
-        snprintf(err, sizeof err, "log_level: expected error, warn, info or debug, got '%s'", cfg.log_level);
+    if (shown < 0 || log_level_apply(cfg.log_level, err) < 0)
         goto fail;
-    }
-    log_set_level((enum log_level)lvl);
     if (!cfg.insecure) {
         if (!cfg.key_file[0] || !cfg.allow_list[0]) {
             snprintf(err, sizeof err, "key_file and allow_list are required (ashiato keygen makes "

@@ -349,6 +349,23 @@ void config_usage(FILE *out, const char *prog, const char *summary,
     }
 }
 
+int config_main(const struct config_key *keys, size_t nkeys, void *cfg, int argc, char **argv,
+                const char *prog, const char *summary, char err[ASH_ERR_LEN])
+{
+    switch (config_load(keys, nkeys, cfg, argc, argv, err)) {
+    case CONFIG_HELP:
+        config_usage(stdout, prog, summary, keys, nkeys);
+        return 1;
+    case CONFIG_VERSION:
+        printf("%s %s\n", prog, ASHIATO_VERSION);
+        return 1;
+    case CONFIG_OK:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
 void config_free(const struct config_key *keys, size_t nkeys, void *cfg)
 {
     if (!cfg)

@@ -4,7 +4,8 @@
  *        usage text.
  * Lends: nothing; string values are copied into fixed buffers of the caller's struct, string
  *        lists are allocated and released by config_free().
- * Never: exits, prints (except config_usage to the FILE given), or reads the environment.
+ * Never: exits, prints (except config_usage to the FILE given and config_main's help and
+ *        version on stdout), or reads the environment.
  *
  * A binary declares `static const struct config_key keys[]`, one row per setting:
  *   { "sensor", "snaplen", "snaplen", 's', CONFIG_INT, offsetof(struct cfg, snaplen), 0,
@@ -66,6 +67,12 @@ int config_parse_size(const char *text, long long *out);
 
 void config_usage(FILE *out, const char *prog, const char *summary,
                   const struct config_key *keys, size_t nkeys);
+
+/* For a binary's main(): config_load, and on --help the usage on stdout, on --version
+ * "PROG VERSION" on stdout. Returns 1 when main should exit 0 (help or version shown), 0 to go
+ * on, -1 on error (err filled). */
+int config_main(const struct config_key *keys, size_t nkeys, void *cfg, int argc, char **argv,
+                const char *prog, const char *summary, char err[ASH_ERR_LEN]);
 
 /* Release string lists allocated into cfg. Accepts NULL. */
 void config_free(const struct config_key *keys, size_t nkeys, void *cfg);

@@ -26,6 +26,17 @@ int log_level_parse(const char *name)
 
 void log_set_file(FILE *f) { log_out = f; }
 
+int log_level_apply(const char *name, char err[ASH_ERR_LEN])
+{
+    int lvl = log_level_parse(name);
+    if (lvl < 0) {
+        snprintf(err, ASH_ERR_LEN, "log_level: expected error, warn, info or debug, got '%s'", name);
+        return -1;
+    }
+    log_set_level((enum log_level)lvl);
+    return 0;
+}
+
 void log_write(enum log_level level, const char *module, const char *fmt, ...)
 {
     char msg[1024], stamp[32];

@@ -16,6 +16,8 @@ void log_set_level(enum log_level level);
 /* parse "error", "warn", "info", "debug"; -1 if unknown */
 int log_level_parse(const char *name);
 void log_set_file(FILE *f);
+/* set the level by name; -1 and err "log_level: expected ..." if unknown */
+int log_level_apply(const char *name, char err[ASH_ERR_LEN]);
 void log_write(enum log_level level, const char *module, const char *fmt, ...) ASH_PRINTF(3, 4);
 
 #define log_at(lvl, module, ...) \

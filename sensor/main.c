@@ -343,28 +343,17 @@ int main(int argc, char **argv)
     int status = 1;
     uint64_t truncated = 0;
 
-    switch (config_load(sensor_config_keys, sensor_config_nkeys, &cfg, argc, argv, err)) {
-    case CONFIG_HELP:
-        config_usage(stdout, "ashiato-sensor",
-                     "Capture packets (live or from files), assemble sessions, write their records.",
-                     sensor_config_keys, sensor_config_nkeys);
-        status = 0;
+    int shown = config_main(sensor_config_keys, sensor_config_nkeys, &cfg, argc, argv, "ashiato-sensor",
+                            "Capture packets (live or from files), assemble sessions, write their "
+                            "records, keep the packets and ship the records to the aggregator.", err);
+    if (shown) {
+        status = shown > 0 ? 0 : 1;
+        if (shown < 0)
+            goto fail;
         goto out;
-    case CONFIG_VERSION:
-        printf("ashiato-sensor %s\n", ASHIATO_VERSION);
-        status = 0;
-        goto out;
-    case CONFIG_ERR:
-        goto fail;
-    case CONFIG_OK:
-        break;
     }
-    int lvl = log_level_parse(cfg.log_level);
-    if (lvl < 0) {
-        snprintf(err, sizeof err, "log_level: expected error, warn, info or debug, got '%s'", cfg.log_level);
+    if (log_level_apply(cfg.log_level, err) < 0)
         goto fail;
-    }
-    log_set_level((enum log_level)lvl);
     int sources = (cfg.interface[0] != 0) + (cfg.read.n > 0 || cfg.read_dir[0] != 0);
     if (sources != 1) {
         snprintf(err, sizeof err, sources ? "give either --interface or --read/--read-dir, not both"
