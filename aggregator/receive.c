@@ -1,6 +1,12 @@
-/* receive.c -- batches in, commits, acks out (see receive.h).
- * Owns:  the ROUTER, its monitor, the table of sensor streams.
- * Never: logs per batch (counters); blocks on a sensor. */
+/* receive.c -- batches in, group commits, acks out (see receive.h).
+ * Owns:  the ROUTER, its monitor, the table of sensor streams, the pending group (unpacked
+ *        envelopes waiting for their commit) and the arena they are unpacked into.
+ * Never: logs per batch (counters); blocks on a sensor; acknowledges before the store said
+ *        STORE_OK for the transaction that held the batch.
+ * Trap:  pending envelopes live in the arena until the group is committed or dropped: reset
+ *        the arena only with no envelope pending. A stream's `queued` runs ahead of
+ *        `committed` while its batches wait; every path that drops pending batches must
+ *        pull `queued` back, or the sensor's resends would be ignored as already queued. */
 #include "receive.h"
 
 #include <errno.h>
@@ -11,19 +17,162 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "cursor.h"
 #include "log.h"
 #include "wire.h"
 
 #define STREAM_KEY_LEN 160
 #define ROUTING_ID_MAX 256
 
+/* ---- the arena -------------------------------------------------------------------------
+ * protobuf-c unpacks a record into about 15 separate allocations. Bump-allocating them from
+ * chunks that are reused for every group, instead of malloc/free each, cut unpacking the
+ * campus journals from 1094 to 715 ns per record (bench/RESULTS.md, aggregator_ingest).
+ * protobuf-c also allocates and frees scratch slabs while it parses (about 1 KiB per record
+ * with more than 16 fields set), so blocks of ARENA_BIG bytes or more are remembered and
+ * recycled on free: a group of 24 campus batches then takes 1232 bytes of arena per record
+ * (the frame's copy included), without recycling 2149.
+ * The arena's limit also bounds what one message may unpack to (a 64 MiB batch of empty
+ * records would otherwise ask for gigabytes). */
+#define ARENA_CHUNK  (1u << 20)
+#define ARENA_BIG    512
+#define ARENA_BIGS   64
+#define ARENA_LIMIT  ((size_t)1 << 30)      /* unpacked bytes of one group, at most */
+#define ARENA_KEEP   ((size_t)64 << 20)     /* chunks kept across resets */
+
+struct chunk {
+    struct chunk *next;
+    size_t size, used;
+    max_align_t data[];
+};
+
+struct arena {
+    struct chunk *first, *cur;
+    size_t bytes;                    /* sum of chunk sizes */
+    bool exhausted;                  /* an allocation hit ARENA_LIMIT (reset per message) */
+    struct { void *p; size_t size; bool free; } big[ARENA_BIGS];
+    size_t nbig;
+};
+
+/* n bytes (a multiple of 16) from the chunks, NULL past ARENA_LIMIT. */
+static void *arena_bump(struct arena *a, size_t n)
+{
+    struct chunk *c = a->cur;
+    while (c && c->used + n > c->size)
+        c = c->next;                 /* later chunks are empty after a reset */
+    if (!c) {
+        size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        if (a->bytes + size > ARENA_LIMIT || !(c = malloc(sizeof *c + size))) {
+            a->exhausted = true;
+            return NULL;
+        }
+        c->size = size;
+        c->used = 0;
+        c->next = NULL;
+        if (a->cur) {                /* append after the last chunk */
+            struct chunk *last = a->cur;
+            while (last->next)
+                last = last->next;
+            last->next = c;
+        } else {
+            a->first = c;
+        }
+        a->bytes += size;
+    }
+    a->cur = c;
+    void *p = (char *)c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+/* protobuf-c's allocator: bump, and remember big blocks so that a freed one is reused. */
+static void *arena_alloc(void *data, size_t n)
+{
+    struct arena *a = data;
+    n = (n + 15) & ~(size_t)15;
+    if (n < ARENA_BIG)
+        return arena_bump(a, n);
+    for (size_t i = a->nbig; i-- > 0;)       /* a recycled scratch block of about this size? */
+        if (a->big[i].free && a->big[i].size >= n && a->big[i].size <= 2 * n) {
+            a->big[i].free = false;
+            return a->big[i].p;
+        }
+    void *p = arena_bump(a, n);
+    if (p && a->nbig == ARENA_BIGS) {        /* full: keep only the free blocks */
+        size_t k = 0;
+        for (size_t i = 0; i < a->nbig; i++)
+            if (a->big[i].free)
+                a->big[k++] = a->big[i];
+        a->nbig = k;
+    }
+    if (p && a->nbig < ARENA_BIGS) {
+        a->big[a->nbig].p = p;
+        a->big[a->nbig].size = n;
+        a->big[a->nbig].free = false;
+        a->nbig++;
+    }
+    return p;
+}
+
+static void arena_free(void *data, void *p)
+{
+    struct arena *a = data;
+    for (size_t i = a->nbig; p && i-- > 0;)
+        if (a->big[i].p == p) {
+            a->big[i].free = true;
+            return;
+        }
+}
+
+/* Forget every allocation; keep up to ARENA_KEEP bytes of chunks for the next group. */
+static void arena_reset(struct arena *a)
+{
+    size_t kept = 0;
+    struct chunk **link = &a->first;
+    while (*link) {
+        struct chunk *c = *link;
+        if (kept + c->size <= ARENA_KEEP) {
+            kept += c->size;
+            c->used = 0;
+            link = &c->next;
+        } else {
+            *link = c->next;
+            free(c);
+        }
+    }
+    a->bytes = kept;
+    a->cur = a->first;
+    a->nbig = 0;
+    a->exhausted = false;
+}
+
+static void arena_release(struct arena *a)
+{
+    while (a->first) {
+        struct chunk *c = a->first;
+        a->first = c->next;
+        free(c);
+    }
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- streams, the pending group -------------------------------------------------------- */
+
 struct stream {
     char name[128];                  /* authenticated sensor name */
     char key[STREAM_KEY_LEN];        /* name#epoch: the store's sequence key */
     uint64_t epoch, committed;
+    uint64_t queued;                 /* highest seq in the pending group, else committed */
     uint8_t rid[ROUTING_ID_MAX];
     size_t rid_len;
-    time_t last_bad_log, last_retry_log;
+    bool ack_due;                    /* committed moved in this flush: send one ack */
+    bool held;                       /* a batch of this stream failed in this flush */
+};
+
+struct pending {
+    Ashiato__Batch *batch;           /* in the arena */
+    const ProtobufCBinaryData *packed;  /* in the arena: each record's bytes, or NULL */
+    size_t stream;                   /* index into streams (they may move on realloc) */
 };
 
 struct receive {
@@ -32,15 +181,34 @@ struct receive {
     void *sock, *mon;
     struct stream *streams;
     size_t nstreams;
+    struct pending *pend;
+    size_t npend, pend_cap, pend_records;
+    struct store_batch *sb;          /* store_put_batches_packed arguments, pend_cap long */
+    const ProtobufCBinaryData **sbp;
+    struct arena arena;
+    ProtobufCAllocator alloc;
     struct receive_stats stats;
     time_t last_refusal_log[2];      /* [0] key not allowed, [1] plaintext or wrong protocol */
+    time_t last_retry_log, last_bad_log;
+    uint64_t bad_logged;             /* stats.bad_messages at the last "rejected" line */
+    /* the current ingest burst, for the debug line the benchmark reads */
+    struct timespec burst_start, burst_last;
+    uint64_t burst_records, burst_groups;
 };
 
-static struct stream *stream_get(struct receive *r, const char *name, uint64_t epoch)
+static double elapsed_s(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static struct stream *stream_get(struct receive *r, const char *name, uint64_t epoch,
+                                 size_t *idx)
 {
     for (size_t i = 0; i < r->nstreams; i++)
-        if (r->streams[i].epoch == epoch && strcmp(r->streams[i].name, name) == 0)
+        if (r->streams[i].epoch == epoch && strcmp(r->streams[i].name, name) == 0) {
+            *idx = i;
             return &r->streams[i];
+        }
     struct stream *n = realloc(r->streams, (r->nstreams + 1) * sizeof *n);
     if (!n)
         return NULL;
@@ -54,69 +222,255 @@ static struct stream *stream_get(struct receive *r, const char *name, uint64_t e
         log_warn("receive", "sensor=%s: cannot read committed sequence: %s", name, store_error(r->st));
         return NULL;                 /* not added: the batch is not acked, the sensor resends */
     }
-    r->nstreams++;
+    s->queued = s->committed;
+    *idx = r->nstreams++;
     r->stats.sensors++;
     log_info("receive", "sensor stream name=%s epoch=%" PRIu64 " committed=%" PRIu64, name, epoch,
              s->committed);
     return s;
 }
 
-static void send_ack(struct receive *r, const uint8_t *rid, size_t rid_len, uint64_t seq,
-                     uint64_t epoch)
+static void send_ack(struct receive *r, const struct stream *s)
 {
     Ashiato__Ack ack = ASHIATO__ACK__INIT;
     Ashiato__Envelope env = ASHIATO__ENVELOPE__INIT;
     uint8_t buf[64];
-    ack.seq = seq;
-    ack.epoch = epoch;
+    ack.seq = s->committed;
+    ack.epoch = s->epoch;
     ack.credit = (uint32_t)r->cfg.credit;
     env.body_case = ASHIATO__ENVELOPE__BODY_ACK;
     env.ack = &ack;
     size_t len = ashiato__envelope__pack(&env, buf);
-    zmq_send(r->sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(r->sock, s->rid, s->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(r->sock, buf, len, ZMQ_DONTWAIT);
 }
 
-static void handle_batch(struct receive *r, const char *name, const uint8_t *rid, size_t rid_len,
-                         const Ashiato__Batch *b)
+/* ---- committing ------------------------------------------------------------------------ */
+
+static void mark_committed(struct receive *r, const struct pending *p)
 {
-    struct stream *s = stream_get(r, name, b->epoch);
+    struct stream *s = &r->streams[p->stream];
+    s->committed = p->batch->seq;
+    s->ack_due = true;
+    r->stats.batches++;
+    r->stats.records += p->batch->n_records;
+    r->burst_records += p->batch->n_records;
+}
+
+static void log_retry(struct receive *r, const struct stream *s, uint64_t seq)
+{
+    time_t now = time(NULL);
+    r->stats.store_retries++;
+    if (now - r->last_retry_log >= 10) {
+        r->last_retry_log = now;
+        log_warn("receive", "store busy, holding acks sensor=%s seq=%" PRIu64 ": %s", s->name,
+                 seq, store_error(r->st));
+    }
+}
+
+/* Commit pend[i0, i1) in one transaction (the batches of held streams left out: what came
+ * before them is not committed). A refusal for good may come from one batch: then put them
+ * one by one, in arrival order; a stream whose batch fails holds back its later batches. */
+static void commit_range(struct receive *r, size_t i0, size_t i1)
+{
+    size_t n = 0;
+    for (size_t i = i0; i < i1; i++) {
+        const struct pending *p = &r->pend[i];
+        const struct stream *s = &r->streams[p->stream];
+        if (s->held)
+            continue;
+        r->sbp[n] = p->packed;
+        r->sb[n++] = (struct store_batch){ s->name, s->key, p->batch->seq,
+            (const Ashiato__SessionRecord *const *)p->batch->records, p->batch->n_records };
+    }
+    if (n == 0)
+        return;
+    int rc = store_put_batches_packed(r->st, r->sb, n, r->sbp);
+    if (rc == STORE_OK) {
+        for (size_t i = i0; i < i1; i++)
+            if (!r->streams[r->pend[i].stream].held)
+                mark_committed(r, &r->pend[i]);
+        r->stats.groups++;
+        return;
+    }
+    if (rc == STORE_ERR_RETRY || n == 1) {
+        for (size_t i = i0; i < i1; i++) {
+            struct stream *s = &r->streams[r->pend[i].stream];
+            if (s->held)
+                continue;
+            s->held = true;
+            if (rc == STORE_ERR_RETRY) {
+                log_retry(r, s, r->pend[i].batch->seq);
+            } else {
+                r->stats.store_errors++;
+                log_error("receive", "store refused batch sensor=%s seq=%" PRIu64 ": %s (kept "
+                          "in the sensor's journal)", s->name, r->pend[i].batch->seq,
+                          store_error(r->st));
+            }
+        }
+        return;
+    }
+    for (size_t i = i0; i < i1; i++)
+        commit_range(r, i, i + 1);
+}
+
+/* Commit the pending group, in transactions of at most group_records records (a bigger
+ * batch alone), then acknowledge: one cumulative ack per stream that moved. Whatever was
+ * not committed is dropped unacknowledged (the sensors resend it). Leaves nothing pending
+ * and the arena reset. */
+static void flush(struct receive *r)
+{
+    if (r->npend) {
+        size_t i0 = 0, records = 0;
+        for (size_t i = 0; i < r->npend; i++) {
+            size_t n = r->pend[i].batch->n_records;
+            if (i > i0 && records + n > (size_t)r->cfg.group_records) {
+                commit_range(r, i0, i);
+                i0 = i;
+                records = 0;
+            }
+            records += n;
+        }
+        commit_range(r, i0, r->npend);
+        clock_gettime(CLOCK_MONOTONIC, &r->burst_last);
+        r->burst_groups++;
+    }
+    for (size_t i = 0; i < r->nstreams; i++) {
+        struct stream *s = &r->streams[i];
+        if (s->ack_due)
+            send_ack(r, s);
+        s->ack_due = s->held = false;
+        s->queued = s->committed;
+    }
+    r->npend = 0;
+    r->pend_records = 0;
+    arena_reset(&r->arena);
+}
+
+/* ---- the records' own bytes ---------------------------------------------------------
+ * The SQLite store keeps each record as packed protobuf; handing it the bytes the sensor
+ * sent spares packing every record again (16% of its insert path, callgrind). The frame is
+ * walked with a cursor, as every untrusted byte is: Envelope field 1 (batch), in it Batch
+ * field 3 (records), in order, as protobuf-c merges them. */
+static uint64_t varint(struct cursor *c)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        uint8_t b = cursor_u8(c);
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    c->bad = true;
+    return 0;
+}
+
+/* Skip the value of a field of wire type wt, or hand its bytes (wire type 2) to *sub. */
+static void field_value(struct cursor *c, unsigned wt, struct cursor *sub)
+{
+    uint64_t len;
+    switch (wt) {
+    case 0: varint(c); break;
+    case 1: cursor_skip(c, 8); break;
+    case 5: cursor_skip(c, 4); break;
+    case 2:
+        len = varint(c);
+        if (len > cursor_left(c))
+            c->bad = true;
+        else
+            *sub = cursor_sub(c, (size_t)len);
+        break;
+    default: c->bad = true; break;   /* groups: not in ashiato.proto */
+    }
+}
+
+/* Each record's bytes of the Envelope{batch} in data, into out[0..max): the count, or
+ * SIZE_MAX if the frame does not walk (then the store packs the records itself). */
+static size_t record_bytes(const uint8_t *data, size_t len, ProtobufCBinaryData *out, size_t max)
+{
+    struct cursor env = cursor_make(data, len);
+    size_t n = 0;
+    while (cursor_left(&env) && !env.bad) {
+        uint64_t key = varint(&env);
+        struct cursor batch = { 0 };
+        field_value(&env, key & 7, &batch);
+        if (key >> 3 != 1 || (key & 7) != 2)
+            continue;
+        while (cursor_left(&batch) && !batch.bad) {
+            uint64_t k = varint(&batch);
+            struct cursor rec = { 0 };
+            field_value(&batch, k & 7, &rec);
+            if (k >> 3 != 3 || (k & 7) != 2 || batch.bad)
+                continue;
+            if (n == max)
+                return SIZE_MAX;
+            out[n].len = cursor_left(&rec);
+            out[n++].data = (uint8_t *)cursor_bytes(&rec, cursor_left(&rec));
+        }
+        if (batch.bad)
+            return SIZE_MAX;
+    }
+    return env.bad ? SIZE_MAX : n;
+}
+
+/* The body, copied into the arena (it must outlive the zmq message until the commit), and
+ * its records' bytes; NULL where it cannot be had (the store packs the records then). */
+static const ProtobufCBinaryData *keep_record_bytes(struct receive *r, const uint8_t *body,
+                                                    size_t len, size_t n_records)
+{
+    size_t bytes;
+    if (n_records == 0 || !ash_mul_size(n_records, sizeof(ProtobufCBinaryData), &bytes))
+        return NULL;
+    ProtobufCBinaryData *out = arena_bump(&r->arena, (bytes + 15) & ~(size_t)15);
+    uint8_t *copy = out ? arena_bump(&r->arena, (len + 15) & ~(size_t)15) : NULL;
+    if (!copy)
+        return NULL;
+    memcpy(copy, body, len);
+    return record_bytes(copy, len, out, n_records) == n_records ? out : NULL;
+}
+
+/* ---- receiving ------------------------------------------------------------------------- */
+
+static void handle_batch(struct receive *r, const char *name, const uint8_t *rid, size_t rid_len,
+                         Ashiato__Batch *b, const uint8_t *body, size_t body_len)
+{
+    size_t idx;
+    struct stream *s = stream_get(r, name, b->epoch, &idx);
     if (!s)
         return;
     memcpy(s->rid, rid, rid_len);
     s->rid_len = rid_len;
-    if (b->seq <= s->committed) {                 /* a resend of something committed */
+    if (b->seq <= s->queued) {        /* a resend of something committed or pending */
         r->stats.duplicates++;
-        send_ack(r, rid, rid_len, s->committed, b->epoch);
+        if (b->seq <= s->committed)
+            send_ack(r, s);           /* pending ones are acked by their commit */
         return;
     }
-    if (b->prev_seq > s->committed) {             /* something before it is missing */
+    if (b->prev_seq > s->queued) {    /* something before it is missing */
         r->stats.gaps++;
-        send_ack(r, rid, rid_len, s->committed, b->epoch);
+        send_ack(r, s);
         return;
     }
-    int rc = store_put_batch(r->st, name, s->key, b->seq,
-                             (const Ashiato__SessionRecord *const *)b->records, b->n_records);
-    if (rc == STORE_OK) {
-        s->committed = b->seq;
-        r->stats.batches++;
-        r->stats.records += b->n_records;
-        send_ack(r, rid, rid_len, b->seq, b->epoch);
-        return;
+    if (r->npend == r->pend_cap) {
+        size_t cap = r->pend_cap ? 2 * r->pend_cap : 64;
+        struct pending *np = realloc(r->pend, cap * sizeof *np);
+        if (np)
+            r->pend = np;
+        struct store_batch *nsb = np ? realloc(r->sb, cap * sizeof *nsb) : NULL;
+        if (nsb)
+            r->sb = nsb;
+        const ProtobufCBinaryData **nsbp = nsb ? realloc(r->sbp, cap * sizeof *nsbp) : NULL;
+        if (!nsbp)
+            return;                   /* not queued, not acked: the sensor resends */
+        r->sbp = nsbp;
+        r->pend_cap = cap;
     }
-    time_t now = time(NULL);
-    if (rc == STORE_ERR_RETRY) {
-        r->stats.store_retries++;
-        if (now - s->last_retry_log >= 10) {
-            s->last_retry_log = now;
-            log_warn("receive", "store busy, holding acks sensor=%s seq=%" PRIu64 ": %s", name,
-                     b->seq, store_error(r->st));
-        }
-    } else {
-        r->stats.store_errors++;
-        log_error("receive", "store refused batch sensor=%s seq=%" PRIu64 ": %s (kept in the "
-                  "sensor's journal)", name, b->seq, store_error(r->st));
-    }
+    if (r->npend == 0 && r->burst_records == 0)
+        clock_gettime(CLOCK_MONOTONIC, &r->burst_start);
+    r->pend[r->npend++] = (struct pending){ b, keep_record_bytes(r, body, body_len, b->n_records),
+                                            idx };
+    r->pend_records += b->n_records;
+    s->queued = b->seq;
 }
 
 static void handle_monitor(struct receive *r)
@@ -147,6 +501,31 @@ static void handle_monitor(struct receive *r)
     zmq_msg_close(&m2);
 }
 
+/* wire_unpack() into the arena: the same limits and messages. */
+static Ashiato__Envelope *unpack(struct receive *r, const uint8_t *data, size_t len,
+                                 char err[ASH_ERR_LEN])
+{
+    if (len > WIRE_MAX_MESSAGE) {
+        snprintf(err, ASH_ERR_LEN, "message of %zu bytes exceeds %d", len, WIRE_MAX_MESSAGE);
+        return NULL;
+    }
+    r->arena.exhausted = false;
+    Ashiato__Envelope *env = ashiato__envelope__unpack(&r->alloc, len, data);
+    if (!env) {
+        if (r->arena.exhausted)
+            snprintf(err, ASH_ERR_LEN, "message of %zu bytes unpacks to more than %zu MiB",
+                     len, ARENA_LIMIT >> 20);
+        else
+            snprintf(err, ASH_ERR_LEN, "garbage message of %zu bytes: not an Envelope", len);
+        return NULL;
+    }
+    if (env->body_case == ASHIATO__ENVELOPE__BODY__NOT_SET) {
+        snprintf(err, ASH_ERR_LEN, "empty Envelope of %zu bytes", len);
+        return NULL;
+    }
+    return env;
+}
+
 static void handle_message(struct receive *r)
 {
     zmq_msg_t rid, body;
@@ -167,12 +546,24 @@ static void handle_message(struct receive *r)
         if (!more)
             goto out;
     }
+    /* Commit the group first when it is full, or when this message might not fit in the
+     * arena beside it (a campus record of ~220 packed bytes takes ~1 KiB unpacked). */
+    if (r->npend && (r->pend_records >= (size_t)r->cfg.group_records ||
+                     zmq_msg_size(&body) > (ARENA_LIMIT - r->arena.bytes) / 8))
+        flush(r);
     const char *user = zmq_msg_gets(&body, "User-Id");
-    Ashiato__Envelope *env = wire_unpack(zmq_msg_data(&body), zmq_msg_size(&body), err);
+    Ashiato__Envelope *env = unpack(r, zmq_msg_data(&body), zmq_msg_size(&body), err);
     const char *name = user && *user ? user : NULL;
     if (!env) {
         r->stats.bad_messages++;
-        log_warn("receive", "rejected message sensor=%s: %s", name ? name : "(insecure)", err);
+        time_t now = time(NULL);
+        if (now - r->last_bad_log >= 10) {
+            log_warn("receive", "rejected message sensor=%s: %s (rejected since the last such "
+                     "line: %" PRIu64 ")", name ? name : "(insecure)", err,
+                     r->stats.bad_messages - r->bad_logged);
+            r->last_bad_log = now;
+            r->bad_logged = r->stats.bad_messages;
+        }
         goto out;
     }
     if (!name) {
@@ -184,7 +575,8 @@ static void handle_message(struct receive *r)
     }
     if (zmq_msg_size(&rid) <= ROUTING_ID_MAX) {
         if (env->body_case == ASHIATO__ENVELOPE__BODY_BATCH) {
-            handle_batch(r, name, zmq_msg_data(&rid), zmq_msg_size(&rid), env->batch);
+            handle_batch(r, name, zmq_msg_data(&rid), zmq_msg_size(&rid), env->batch,
+                         zmq_msg_data(&body), zmq_msg_size(&body));
         } else if (env->body_case == ASHIATO__ENVELOPE__BODY_STATS) {
             r->stats.stats_messages++;
             if (store_put_stats(r->st, name, env->stats) != STORE_OK)
@@ -193,7 +585,7 @@ static void handle_message(struct receive *r)
             r->stats.bad_messages++;
         }
     }
-    wire_free(env);
+    /* env stays in the arena: its batch may be pending (freed by the arena's reset) */
 out:
     zmq_msg_close(&rid);
     zmq_msg_close(&body);
@@ -209,7 +601,10 @@ struct receive *receive_open(void *zctx, const struct receive_config *cfg, struc
         return NULL;
     }
     r->cfg = *cfg;
+    if (r->cfg.group_records <= 0)
+        r->cfg.group_records = RECEIVE_GROUP_RECORDS_DEFAULT;
     r->st = st;
+    r->alloc = (ProtobufCAllocator){ arena_alloc, arena_free, &r->arena };
     r->sock = zmq_socket(zctx, ZMQ_ROUTER);
     if (!r->sock) {
         snprintf(err, ASH_ERR_LEN, "receive: zmq: %s", zmq_strerror(zmq_errno()));
@@ -236,10 +631,24 @@ fail:
     return NULL;
 }
 
+/* The debug line bench/aggregator_ingest.sh reads: records committed from the first batch
+ * of a burst to its last commit. */
+static void burst_end(struct receive *r)
+{
+    if (!r->burst_records)
+        return;
+    double s = elapsed_s(&r->burst_start, &r->burst_last);
+    log_debug("receive", "ingest burst records=%" PRIu64 " groups=%" PRIu64 " seconds=%.3f "
+              "rate=%.0f/s", r->burst_records, r->burst_groups, s,
+              s > 0 ? (double)r->burst_records / s : 0.0);
+    r->burst_records = r->burst_groups = 0;
+}
+
 void receive_close(struct receive *r)
 {
     if (!r)
         return;
+    burst_end(r);
     if (r->sock)
         zmq_socket_monitor(r->sock, NULL, 0);
     if (r->mon)
@@ -247,6 +656,10 @@ void receive_close(struct receive *r)
     if (r->sock)
         zmq_close(r->sock);
     free(r->streams);
+    free(r->pend);
+    free(r->sb);
+    free(r->sbp);
+    arena_release(&r->arena);
     free(r);
 }
 
@@ -258,12 +671,24 @@ int receive_poll(struct receive *r, int timeout_ms)
         return zmq_errno() == EINTR ? 0 : -1;
     if (items[1].revents & ZMQ_POLLIN)
         handle_monitor(r);
+    /* Group commit: take everything that is already queued on the socket (it arrived while
+     * the last group was committing), then commit it as one transaction. No waiting for
+     * more: a lone batch is committed at once, and under load the groups grow by themselves
+     * (to what the sensors' credit lets them have in flight). Three sensors' 1.5M campus
+     * sessions into SQLite: 98.7k/91.4k sessions/s, one transaction per batch 41.8k/39.3k. */
     for (int i = 0; i < 10000; i++) {
         int ev = 0;
         size_t evlen = sizeof ev;
         if (zmq_getsockopt(r->sock, ZMQ_EVENTS, &ev, &evlen) < 0 || !(ev & ZMQ_POLLIN))
             break;
         handle_message(r);
+    }
+    flush(r);
+    if (n == 0 && r->burst_records) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (elapsed_s(&r->burst_last, &now) >= 1.0)
+            burst_end(r);
     }
     return 0;
 }

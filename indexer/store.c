@@ -248,7 +248,8 @@ struct store *store_open(const struct store_config *cfg, char err[ASH_ERR_LEN])
         check_range("retention_days", cfg->retention_days, 0, 36500, err) < 0 ||
         check_range("bulk_bytes", cfg->bulk_bytes, 0, 1LL << 31, err) < 0 ||
         check_range("bulk_ms", cfg->bulk_ms, 0, 3600000, err) < 0 ||
-        check_range("inflight", cfg->inflight, 0, 1024, err) < 0)
+        check_range("inflight", cfg->inflight, 0, 1024, err) < 0 ||
+        check_range("es_gzip", cfg->es_gzip, -1, 1, err) < 0)
         return NULL;
     if (parse_url(cfg->url, &be, target, sizeof target, err) < 0)
         return NULL;
@@ -279,6 +280,7 @@ void store_close(struct store *st)
 
 const char *store_error(const struct store *st) { return st ? st->err : "no store"; }
 const char *store_kind(const struct store *st) { return st ? st->kind : "none"; }
+const char *store_info(const struct store *st) { return st ? st->info : ""; }
 
 void store_counters(const struct store *st, struct store_counters *out)
 {
@@ -539,7 +541,22 @@ static struct store_batch *without_bad(const struct store_batch *b, size_t nb, s
     return out;
 }
 
+/* The backend's put, with the packed bytes when it takes them. */
+static int backend_put(struct store *st, const struct store_batch *b, size_t nb,
+                       const ProtobufCBinaryData *const *packed)
+{
+    if (packed && st->be->put_batches_packed)
+        return st->be->put_batches_packed(st, b, nb, packed);
+    return st->be->put_batches(st, b, nb);
+}
+
 int store_put_batches(struct store *st, const struct store_batch *b, size_t nb)
+{
+    return store_put_batches_packed(st, b, nb, NULL);
+}
+
+int store_put_batches_packed(struct store *st, const struct store_batch *b, size_t nb,
+                             const ProtobufCBinaryData *const *packed)
 {
     size_t total = 0, bad = 0;
     int rc;
@@ -578,10 +595,10 @@ int store_put_batches(struct store *st, const struct store_batch *b, size_t nb)
         struct store_batch *kept = without_bad(b, nb, total);
         if (!kept)
             return counted(st, store_fail(st, STORE_ERR_RETRY, "out of memory"));
-        rc = st->be->put_batches(st, kept, nb);
+        rc = st->be->put_batches(st, kept, nb);   /* records left out: packed[] no longer fits */
         free(kept);
     } else {
-        rc = st->be->put_batches(st, b, nb);
+        rc = backend_put(st, b, nb, packed);
     }
     if (rc == STORE_OK) {
         st->counters.batches += nb;

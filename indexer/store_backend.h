@@ -38,6 +38,10 @@ struct store_backend {
                     store_row_fn cb, void *ctx);
     int (*get_session)(struct store *st, const char *id, store_row_fn cb, void *ctx);
     int (*delete_older)(struct store *st, int64_t before_us, uint64_t *deleted);
+    /* optional (NULL: put_batches is called instead): put_batches with packed[bi][i], the
+     * bytes of b[bi].recs[i] as packed protobuf (packed[bi] may be NULL) */
+    int (*put_batches_packed)(struct store *st, const struct store_batch *b, size_t nb,
+                              const ProtobufCBinaryData *const *packed);
 };
 
 struct store {
@@ -48,6 +52,7 @@ struct store {
     struct store_counters counters;  /* batches/records/retries/errors by store.c;
                                       * inserted/duplicates/dead_lettered by the backend */
     char err[ASH_ERR_LEN];
+    char info[256];              /* store_info(): filled by the backend's open(), if at all */
 };
 
 extern const struct store_backend store_sqlite_backend;

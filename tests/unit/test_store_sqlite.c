@@ -158,7 +158,9 @@ static void url_errors(void **state)
         { "http://es:99999", "port: expected 1..65535" },
         { "http://es:9200,,http://es2:9200", "empty element" },
         { "http://es:9200,ftp://es2:9200", "must start with http:// or https://" },
-        { "https://elastic:s3cret@es:9200", "not built" },
+        /* with the Elasticsearch backend built the host does not resolve, without it the
+         * backend is missing: either way an error naming the masked URL */
+        { "https://elastic:s3cret@es:9200", "https://***@es:9200" },
         { "sqlite:///nonexistent-dir-ashiato/x.db", "unable to open" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -1,0 +1,179 @@
+/* store_replay.c -- the store alone: replays sensor journals into a store through
+ * store_put_batches_packed, as the aggregator calls it (with each record's packed bytes),
+ * but without ZeroMQ or unpacking, for bench/aggregator_ingest.sh. Only the time inside
+ * the store is counted.
+ * Owns:  the journal segments it reads (whole files in memory) and their unpacked batches.
+ * Never: part of the product or of ctest.
+ * Trap:  with --rounds N the journals are stored N times, each round with the sessions moved
+ *        one day later and their ids changed, so every round inserts new sessions (a round
+ *        with the same ids would only find duplicates, which cost a fraction).
+ *
+ *   store_replay URL GROUP ROUNDS SEGMENT...
+ *     GROUP   journal batches per store_put_batches call (one transaction)
+ *     ROUNDS  times the journals are stored, see Trap
+ * Prints one line per 16 calls ("rows=N rate=R/s" over that stretch) and a final
+ * "records=N seconds=S rate=R/s cpu_rate=C/s". Segment entries: "ASHJ" u32, payload length
+ * u32, seq u64, records u32, crc u32, then the packed Batch (sensor/outbox.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store.h"
+
+static double clock_s(clockid_t id)
+{
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Append the batches of one segment file to *v; -1 with a message on stderr. */
+static int load_segment(const char *path, Ashiato__Batch ***v, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f || fseek(f, 0, SEEK_END) != 0) {
+        fprintf(stderr, "store_replay: %s: cannot read\n", path);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    long size = ftell(f);
+    uint8_t *buf = size > 0 ? malloc((size_t)size) : NULL;
+    int ok = buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)size, f) == (size_t)size;
+    fclose(f);
+    for (size_t off = 0; ok && off + 24 <= (size_t)size;) {
+        uint32_t len = le32(buf + off + 4);
+        Ashiato__Batch **nv = realloc(*v, (*n + 1) * sizeof **v);
+        if (le32(buf + off) != 0x4a485341u || len > (size_t)size - off - 24 || !nv) {
+            ok = 0;
+            break;
+        }
+        *v = nv;
+        if (!((*v)[*n] = ashiato__batch__unpack(NULL, len, buf + off + 24))) {
+            ok = 0;
+            break;
+        }
+        (*n)++;
+        off += 24 + len;
+    }
+    free(buf);
+    if (!ok)
+        fprintf(stderr, "store_replay: %s: not a journal segment\n", path);
+    return ok ? 0 : -1;
+}
+
+/* Each record of v packed again into p[i][k] (what the aggregator hands the store as the
+ * bytes the sensor sent); -1 when out of memory. */
+static int pack_all(Ashiato__Batch **v, size_t n, ProtobufCBinaryData **p)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < v[i]->n_records; k++) {
+            size_t len = ashiato__session_record__get_packed_size(v[i]->records[k]);
+            uint8_t *b = realloc(p[i][k].data, len ? len : 1);
+            if (!b)
+                return -1;
+            p[i][k].data = b;
+            p[i][k].len = ashiato__session_record__pack(v[i]->records[k], b);
+        }
+    return 0;
+}
+
+/* The next round's sessions: a day later, the id's last two characters changed. */
+static void next_round(Ashiato__Batch **v, size_t n, int round)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < v[i]->n_records; k++) {
+            Ashiato__SessionRecord *r = v[i]->records[k];
+            r->start_us += 86400000000LL;
+            r->end_us += 86400000000LL;
+            if (r->id.len >= 2) {
+                r->id.data[r->id.len - 1] ^= 1;
+                if (round > 1)
+                    r->id.data[r->id.len - 2] ^= 2;
+            }
+        }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: store_replay URL GROUP ROUNDS SEGMENT...\n");
+        return 2;
+    }
+    struct store_config cfg = { .batch_max = 10000000 };
+    char err[ASH_ERR_LEN];
+    int group = atoi(argv[2]), rounds = atoi(argv[3]);
+    snprintf(cfg.url, sizeof cfg.url, "%s", argv[1]);
+    if (group < 1 || group > 256 || rounds < 1 || rounds > 3) {
+        fprintf(stderr, "store_replay: GROUP 1..256, ROUNDS 1..3\n");
+        return 2;
+    }
+    Ashiato__Batch **v = NULL;
+    size_t nb = 0;
+    for (int a = 4; a < argc; a++)
+        if (load_segment(argv[a], &v, &nb) < 0)
+            return 1;
+    ProtobufCBinaryData **packed = calloc(nb ? nb : 1, sizeof *packed);
+    for (size_t i = 0; packed && i < nb; i++)
+        if (!(packed[i] = calloc(v[i]->n_records + 1, sizeof **packed)))
+            packed = NULL;
+    struct store *st = packed ? store_open(&cfg, err) : NULL;
+    if (!st) {
+        fprintf(stderr, "store_replay: %s\n", packed ? err : "out of memory");
+        return 1;
+    }
+    static const char *const names[] = { "s1", "s2", "s3" };
+    struct store_batch sb[256];
+    const ProtobufCBinaryData *sbp[256];
+    size_t total = 0, calls = 0, mark_rows = 0;
+    double el = 0, cpu = 0, mark_el = 0;          /* time inside the store only */
+    for (int round = 0; round < rounds; round++) {
+        if (round)
+            next_round(v, nb, round);
+        if (pack_all(v, nb, packed) < 0) {
+            fprintf(stderr, "store_replay: out of memory\n");
+            return 1;
+        }
+        for (size_t i = 0; i < nb; i += (size_t)group) {
+            size_t k = 0;
+            for (; k < (size_t)group && i + k < nb; k++) {
+                const Ashiato__Batch *b = v[i + k];
+                sb[k] = (struct store_batch){ names[(i + k) % 3], NULL, 0,
+                    (const Ashiato__SessionRecord *const *)b->records, b->n_records };
+                sbp[k] = packed[i + k];
+                total += b->n_records;
+            }
+            double t = clock_s(CLOCK_MONOTONIC), c = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+            if (store_put_batches_packed(st, sb, k, sbp) != STORE_OK) {
+                fprintf(stderr, "store_replay: %s\n", store_error(st));
+                store_close(st);
+                return 1;
+            }
+            el += clock_s(CLOCK_MONOTONIC) - t;
+            cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c;
+            if (++calls % 16 == 0) {
+                printf("rows=%zu rate=%.0f/s\n", total, (double)(total - mark_rows) / (el - mark_el));
+                mark_el = el;
+                mark_rows = total;
+            }
+        }
+    }
+    printf("records=%zu seconds=%.3f rate=%.0f/s cpu_rate=%.0f/s\n", total, el,
+           (double)total / el, (double)total / cpu);
+    store_close(st);
+    for (size_t i = 0; i < nb; i++) {
+        for (size_t k = 0; k < v[i]->n_records; k++)
+            free(packed[i][k].data);
+        free(packed[i]);
+        ashiato__batch__free_unpacked(v[i], NULL);
+    }
+    free(packed);
+    free(v);
+    return 0;
+}
