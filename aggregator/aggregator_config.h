@@ -23,6 +23,7 @@ struct aggregator_config {
     long long bulk_bytes, bulk_ms, bulk_inflight;
     char log_level[16];
     long long exit_after_idle_ms;
+    char packet_endpoint[256];
 };
 
 extern const struct config_key aggregator_config_keys[];

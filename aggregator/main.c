@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "curve.h"
 #include "log.h"
+#include "packet_broker.h"
 #include "receive.h"
 #include "store.h"
 
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
     struct store *st = NULL;
     struct auth *auth = NULL;
     struct receive *rx = NULL;
+    struct packet_broker *broker = NULL;
     void *zctx = NULL;
     int status = 1;
 
@@ -81,6 +83,12 @@ int main(int argc, char **argv)
     snprintf(rc.listen, sizeof rc.listen, "%s", cfg.listen);
     if (!(rx = receive_open(zctx, &rc, st, err)))
         goto fail;
+    if (cfg.packet_endpoint[0]) {
+        if (!(broker = packet_broker_open(zctx, cfg.packet_endpoint, rx, err)))
+            goto fail;
+        receive_watch(rx, packet_broker_socket(broker));
+        log_info("aggregator", "packet requests taken at endpoint=%s", cfg.packet_endpoint);
+    }
     log_info("aggregator", "listening endpoint=%s security=%s sensors_allowed=%zu store=%s",
              cfg.listen, cfg.insecure ? "none (insecure)" : "curve", allow ? curve_allow_count(allow) : 0,
              store_kind(st));
@@ -96,6 +104,11 @@ int main(int argc, char **argv)
         if (receive_poll(rx, 100) < 0) {
             snprintf(err, sizeof err, "receive: %s", zmq_strerror(zmq_errno()));
             goto fail;
+        }
+        if (broker) {
+            if (receive_watched_ready(rx))
+                packet_broker_on_request(broker);
+            packet_broker_tick(broker);
         }
         struct receive_stats rs;
         receive_stats(rx, &rs);
@@ -119,6 +132,7 @@ int main(int argc, char **argv)
 fail:
     fprintf(stderr, "ashiato-aggregator: %s\n", err);
 out:
+    packet_broker_close(broker);
     receive_close(rx);
     auth_stop(auth);
     if (zctx)

@@ -169,6 +169,13 @@ struct stream {
     bool held;                       /* a batch of this stream failed in this flush */
 };
 
+/* where each authenticated sensor was last heard from: packet requests go back that way */
+struct route {
+    char name[128];
+    uint8_t rid[ROUTING_ID_MAX];
+    size_t rid_len;
+};
+
 struct pending {
     Ashiato__Batch *batch;           /* in the arena */
     const ProtobufCBinaryData *packed;  /* in the arena: each record's bytes, or NULL */
@@ -191,6 +198,12 @@ struct receive {
     time_t last_refusal_log[2];      /* [0] key not allowed, [1] plaintext or wrong protocol */
     time_t last_retry_log, last_bad_log;
     uint64_t bad_logged;             /* stats.bad_messages at the last "rejected" line */
+    struct route *routes;
+    size_t nroutes;
+    receive_response_fn on_response;
+    void *response_ctx;
+    void *watched;                   /* an extra socket polled with ours (the packet broker) */
+    bool watched_ready;
     /* the current ingest burst, for the debug line the benchmark reads */
     struct timespec burst_start, burst_last;
     uint64_t burst_records, burst_groups;
@@ -526,6 +539,33 @@ static Ashiato__Envelope *unpack(struct receive *r, const uint8_t *data, size_t 
     return env;
 }
 
+static void note_route(struct receive *r, const char *name, const uint8_t *rid, size_t len)
+{
+    struct route *rt = NULL;
+    for (size_t i = 0; i < r->nroutes && !rt; i++)
+        if (strcmp(r->routes[i].name, name) == 0)
+            rt = &r->routes[i];
+    if (!rt) {
+        struct route *n = realloc(r->routes, (r->nroutes + 1) * sizeof *n);
+        if (!n)
+            return;
+        r->routes = n;
+        rt = &r->routes[r->nroutes++];
+        snprintf(rt->name, sizeof rt->name, "%s", name);
+    }
+    memcpy(rt->rid, rid, len);
+    rt->rid_len = len;
+}
+
+/* insecure mode has no authenticated name: a packet answer is known by where it came from */
+static const char *route_name(const struct receive *r, const uint8_t *rid, size_t len)
+{
+    for (size_t i = 0; i < r->nroutes; i++)
+        if (r->routes[i].rid_len == len && memcmp(r->routes[i].rid, rid, len) == 0)
+            return r->routes[i].name;
+    return "unknown";
+}
+
 static void handle_message(struct receive *r)
 {
     zmq_msg_t rid, body;
@@ -571,9 +611,10 @@ static void handle_message(struct receive *r)
         name = env->body_case == ASHIATO__ENVELOPE__BODY_BATCH && env->batch->sensor && *env->batch->sensor
                    ? env->batch->sensor
                : env->body_case == ASHIATO__ENVELOPE__BODY_STATS && env->stats->sensor && *env->stats->sensor
-                   ? env->stats->sensor : "unknown";
+                   ? env->stats->sensor : route_name(r, zmq_msg_data(&rid), zmq_msg_size(&rid));
     }
     if (zmq_msg_size(&rid) <= ROUTING_ID_MAX) {
+        note_route(r, name, zmq_msg_data(&rid), zmq_msg_size(&rid));
         if (env->body_case == ASHIATO__ENVELOPE__BODY_BATCH) {
             handle_batch(r, name, zmq_msg_data(&rid), zmq_msg_size(&rid), env->batch,
                          zmq_msg_data(&body), zmq_msg_size(&body));
@@ -581,6 +622,9 @@ static void handle_message(struct receive *r)
             r->stats.stats_messages++;
             if (store_put_stats(r->st, name, env->stats) != STORE_OK)
                 log_debug("receive", "stats not stored sensor=%s: %s", name, store_error(r->st));
+        } else if (env->body_case == ASHIATO__ENVELOPE__BODY_PACKET_RESPONSE) {
+            if (r->on_response)
+                r->on_response(r->response_ctx, name, env->packet_response);
         } else {
             r->stats.bad_messages++;
         }
@@ -659,16 +703,19 @@ void receive_close(struct receive *r)
     free(r->pend);
     free(r->sb);
     free(r->sbp);
+    free(r->routes);
     arena_release(&r->arena);
     free(r);
 }
 
 int receive_poll(struct receive *r, int timeout_ms)
 {
-    zmq_pollitem_t items[2] = { { r->sock, 0, ZMQ_POLLIN, 0 }, { r->mon, 0, ZMQ_POLLIN, 0 } };
-    int n = zmq_poll(items, 2, timeout_ms);
+    zmq_pollitem_t items[3] = { { r->sock, 0, ZMQ_POLLIN, 0 }, { r->mon, 0, ZMQ_POLLIN, 0 },
+                                { r->watched, 0, ZMQ_POLLIN, 0 } };
+    int n = zmq_poll(items, r->watched ? 3 : 2, timeout_ms);
     if (n < 0)
         return zmq_errno() == EINTR ? 0 : -1;
+    r->watched_ready = r->watched && (items[2].revents & ZMQ_POLLIN);
     if (items[1].revents & ZMQ_POLLIN)
         handle_monitor(r);
     /* Group commit: take everything that is already queued on the socket (it arrived while
@@ -694,3 +741,26 @@ int receive_poll(struct receive *r, int timeout_ms)
 }
 
 void receive_stats(const struct receive *r, struct receive_stats *out) { *out = r->stats; }
+
+void receive_set_response_handler(struct receive *r, receive_response_fn fn, void *ctx)
+{
+    r->on_response = fn;
+    r->response_ctx = ctx;
+}
+
+int receive_send_to_sensor(struct receive *r, const char *name, const uint8_t *data, size_t len)
+{
+    const struct route *best = NULL;
+    for (size_t i = 0; i < r->nroutes && !best; i++)
+        if (strcmp(r->routes[i].name, name) == 0)
+            best = &r->routes[i];
+    if (!best)
+        return -1;
+    if (zmq_send(r->sock, best->rid, best->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(r->sock, data, len, ZMQ_DONTWAIT) < 0)
+        return -1;
+    return 0;
+}
+
+void receive_watch(struct receive *r, void *sock) { r->watched = sock; }
+bool receive_watched_ready(const struct receive *r) { return r->watched_ready; }

@@ -57,4 +57,15 @@ void receive_close(struct receive *r);
 int receive_poll(struct receive *r, int timeout_ms);
 void receive_stats(const struct receive *r, struct receive_stats *out);
 
+/* Packet requests travel to sensors over their own connections (packet_broker.c). */
+typedef void (*receive_response_fn)(void *ctx, const char *sensor,
+                                    const Ashiato__PacketResponse *resp);
+/* every PacketResponse a sensor sends goes to fn (NULL: they are counted and dropped) */
+void receive_set_response_handler(struct receive *r, receive_response_fn fn, void *ctx);
+/* send a packed Envelope to the connected sensor called name; -1 if it is not connected */
+int receive_send_to_sensor(struct receive *r, const char *name, const uint8_t *data, size_t len);
+/* poll this extra socket too; receive_poll() reports whether it is readable */
+void receive_watch(struct receive *r, void *sock);
+bool receive_watched_ready(const struct receive *r);
+
 #endif

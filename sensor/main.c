@@ -405,8 +405,11 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && cfg.serve && !cfg.interface[0] && keep) {
         log_info("sensor", "input done: answering packet requests until signalled");
-        while (!stop_requested)
-            pause();
+        while (!stop_requested) {
+            struct timespec ts = { 0, 100000000 };
+            nanosleep(&ts, NULL);
+            shipping_tick(shipping, clock_wall_us(), 0, 0, 0);   /* the last batch, stats */
+        }
     }
     /* offline input waits for every acknowledgement; a stopped live capture does not */
     char ship_err[ASH_ERR_LEN] = "";

@@ -259,3 +259,58 @@ def test_garbage_from_an_allowed_sensor_disturbs_no_one(bins, campus, keys, net,
     assert "rejected message sensor=s1" in log
     assert agg.proc.returncode == 0
     assert_store_equals(db, {"s2": te.session_ids(tmp_path / "s2.json")}, "garbage")
+
+
+def test_packets_fetched_through_the_aggregator(bins, campus, keys, net, tmp_path):
+    """A sensor keeps its packets; an analyst asks the aggregator's packet endpoint, which
+    passes the request over the sensor's own outbound connection (no inbound port on the
+    sensor). The answer equals what the sensor's local endpoint serves for the same session."""
+    db = tmp_path / "sessions.db"
+    port = te.free_port()
+    agg_ep = f"ipc://{tmp_path / 'agg-packets.sock'}"
+    agg = te.Aggregator(bins["agg"], tmp_path, port,
+                        secure_args(tmp_path, db) + ["--packet-endpoint", agg_ep])
+    agg.start()
+    local_ep = f"ipc://{tmp_path / 's2-packets.sock'}"
+    s = sensor(bins, tmp_path, net, 2, port, campus,
+               ["--pcap-dir", str(tmp_path / "pcap-s2"), "--packet-endpoint", local_ep, "--serve",
+                "--emit-json", str(tmp_path / "s2.json")])
+    s.start()
+    try:
+        deadline = time.monotonic() + 120
+        while ("answering packet requests until signalled" not in s.log_text() or
+               "sensor stream name=s2" not in agg.log_text()):
+            assert s.proc.poll() is None, s.log_text()
+            assert time.monotonic() < deadline, "the sensor did not finish its input or connect"
+            time.sleep(0.2)
+        docs = [line for line in (tmp_path / "s2.json").read_text().splitlines()]
+        sample = docs[:: max(1, len(docs) // 20)]
+        (tmp_path / "sample.json").write_text("\n".join(sample) + "\n")
+
+        def fetch(endpoint, outdir):
+            return subprocess.run([str(bins["cli"]), "pcap", "--sensor", endpoint, "--session-json",
+                                   str(tmp_path / "sample.json"), "--out-dir", str(outdir)],
+                                  capture_output=True, text=True, timeout=120)
+        via_agg = fetch(agg_ep, tmp_path / "via-agg")
+        assert via_agg.returncode == 0, via_agg.stderr
+        direct = fetch(local_ep, tmp_path / "direct")
+        assert direct.returncode == 0, direct.stderr
+        files = sorted(p.name for p in (tmp_path / "direct").iterdir())
+        assert len(files) == len(sample)
+        for name in files:
+            a = (tmp_path / "via-agg" / name).read_bytes()
+            assert a == (tmp_path / "direct" / name).read_bytes(), f"{name}: differs via the aggregator"
+            assert len(a) > 24, f"{name}: no packets"
+        # a sensor the aggregator does not know: a clear refusal, not a hang
+        other = tmp_path / "other.json"
+        other.write_text(sample[0].replace('"name":"s2"', '"name":"nosuch"') + "\n")
+        res = subprocess.run([str(bins["cli"]), "pcap", "--sensor", agg_ep, "--session-json", str(other),
+                              "--out", str(tmp_path / "x.pcap"), "--timeout", "10"],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2 and "not connected" in res.stderr, res.stderr
+        print(f"\npackets via the aggregator: {len(sample)} sessions, byte-identical to the "
+              f"sensor's own endpoint")
+    finally:
+        s.proc.send_signal(__import__("signal").SIGTERM)
+        s.wait(60)
+        agg.stop()
