@@ -111,7 +111,7 @@ static void emit(void *ctx, struct session *s, enum session_end why)
     if (d->json) {
         size_t len;
         char *text = record_json_render(r, NULL, &len);
-        json_object *doc = text ? json_tokener_parse(text) : NULL, *ash;
+        json_object *doc = text ? json_tokener_parse(text) : NULL, *ash = NULL;
         if (!doc || !json_object_object_get_ex(doc, "ashiato", &ash))
             die("%s", "record_json_render gave no document");
         char *b64 = malloc(BASE64_ENCODE_RAW_LENGTH(r->packet_pos.len) + 1);
