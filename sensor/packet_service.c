@@ -217,8 +217,15 @@ static int fctx_open(struct packet_service *svc, struct fctx *fc, uint64_t id, s
     if (a->have_link && fc->f.linktype != a->linktype)
         return fail(a, ST(ERROR), "file %" PRIu64 " has link type %u, the answer already %u",
                     id, fc->f.linktype, a->linktype);
-    if (pcap_catalog_path(svc->cat, fc->f.name, NULL, path, sizeof path) < 0 ||
-        (fc->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+    if (pcap_catalog_path(svc->cat, fc->f.name, NULL, path, sizeof path) < 0)
+        return fail(a, ST(ERROR), "file %" PRIu64 ": path too long", id);
+    fc->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fc->fd < 0 && errno == ENOENT && fc->f.state == PCAP_CATALOG_OPEN) {
+        /* catalogued as the file being written but not on disk yet: the writer is behind */
+        pcap_store_sync(svc->store, (int)svc->cfg.sync_ms);
+        fc->fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fc->fd < 0) {
         if (errno == ENOENT)
             return fail(a, ST(EXPIRED), "file %" PRIu64 " expired: deleted while answering", id);
         return fail(a, ST(ERROR), "file %" PRIu64 ": open: %s", id, strerror(errno));
