@@ -404,6 +404,8 @@ int main(int argc, char **argv)
         rc = -1;
     }
     if (rc == 0 && cfg.serve && !cfg.interface[0] && keep) {
+        if (packet_keep_sync(keep, 60000) < 0)
+            log_warn("sensor", "pcap writer still behind after 60 s");
         log_info("sensor", "input done: answering packet requests until signalled");
         while (!stop_requested) {
             struct timespec ts = { 0, 100000000 };

@@ -72,6 +72,11 @@ struct packet_service *packet_keep_service(struct packet_keep *k)
     return k ? k->svc : NULL;
 }
 
+int packet_keep_sync(struct packet_keep *k, int timeout_ms)
+{
+    return k ? pcap_store_sync(k->store, timeout_ms) : 0;
+}
+
 void packet_keep_report(struct packet_keep *k, char *out, size_t len)
 {
     struct pcap_store_stats st;
