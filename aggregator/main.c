@@ -72,6 +72,7 @@ int main(int argc, char **argv)
     sc.inflight = cfg.bulk_inflight;
     if (!(st = store_open(&sc, err)))
         goto fail;
+    log_info("aggregator", "store %s", store_info(st));
     if (!(zctx = zmq_ctx_new())) {
         snprintf(err, sizeof err, "zmq: %s", zmq_strerror(zmq_errno()));
         goto fail;

@@ -1,0 +1,430 @@
+/* store_es_query.c -- reading the Elasticsearch store: session pages (from/size, search_after
+ * past the result window), counts by sensor, transport, protocol and hour (terms and
+ * date_histogram aggregations), one session by id, and retention (whole old indices dropped,
+ * the boundary index trimmed by delete-by-query).
+ * Owns:  the query DSL of these reads; nothing across calls.
+ * Lends: each row's JSON to the caller's store_row_fn for the duration of the call.
+ * Never: reads the sequence index (store_es.c does); deletes an index whose name it cannot
+ *        parse as one of ours.
+ * Trap:  searches are near real time: a session is found after the index refreshes (1 s by
+ *        default), while SQLite finds it on commit. Ties in event.start are ordered by
+ *        ashiato.session_id, which is the _id for every id a sensor makes (text ids); a
+ *        binary id (stored as hex in _id) may tie-break differently from SQLite. Terms
+ *        aggregations return at most ES_BUCKETS_MAX buckets (search.max_buckets). */
+#include "store_es.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "record_json.h"
+
+#define ES_WINDOW        10000     /* index.max_result_window: from + size beyond it fails */
+#define ES_PAGE          5000      /* hits per search_after page */
+#define ES_BUCKETS_MAX   65535     /* search.max_buckets (default) */
+#define ES_LONG_MS       600000    /* delete-by-query, refresh: may take minutes */
+
+static json_object *str(const char *s) { return json_object_new_string(s); }
+
+static json_object *obj1(const char *k, json_object *v)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, k, v);
+    return o;
+}
+
+/* The filter of q as a query object (caller owns). */
+static json_object *filter_of(const struct store_query *q)
+{
+    json_object *filters = json_object_new_array();
+    char t[40];
+    if (q->start_us || q->end_us) {
+        json_object *range = json_object_new_object();
+        if (q->start_us) {
+            record_json_time(q->start_us, t);
+            json_object_object_add(range, "gte", str(t));
+        }
+        if (q->end_us) {
+            record_json_time(q->end_us, t);
+            json_object_object_add(range, "lt", str(t));
+        }
+        json_object_array_add(filters, obj1("range", obj1("event.start", range)));
+    }
+    if (q->sensor)
+        json_object_array_add(filters, obj1("term", obj1("observer.name", str(q->sensor))));
+    return obj1("bool", obj1("filter", filters));
+}
+
+/* POST body to path; the parsed answer (caller puts), or NULL with st->err set and *rc the
+ * store code. */
+static json_object *post(struct store *st, const char *path, json_object *body, long timeout_ms,
+                         const char *what, int *rc)
+{
+    struct es_call c = { .method = "POST", .timeout_ms = timeout_ms };
+    snprintf(c.path, sizeof c.path, "%s", path);
+    c.body = body ? es_json_text(body, &c.body_len) : NULL;
+    es_http_any(ES(st)->http, &c);
+    json_object *o = NULL;
+    if (c.status != 200)
+        *rc = es_fail_call(st, &c, what);
+    else if (!(o = es_call_json(&c)))
+        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: answer is not JSON: %.100s",
+                         what, c.resp);
+    es_call_clear(&c);
+    return o;
+}
+
+static json_object *get_path(json_object *o, const char *a, const char *b, const char *c)
+{
+    const char *keys[] = { a, b, c };
+    for (size_t i = 0; i < 3 && o && keys[i]; i++)
+        if (!json_object_object_get_ex(o, keys[i], &o))
+            return NULL;
+    return o;
+}
+
+int es_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
+                      uint64_t *total)
+{
+    struct es *es = ES(st);
+    char path[256];
+    if (q->expr)
+        return store_fail(st, STORE_ERR, "query expressions are not supported by the "
+                          "elasticsearch store yet");
+    const char *dir = q->newest_first ? "desc" : "asc";
+    size_t skip = q->offset, want = q->limit ? q->limit : SIZE_MAX;
+    bool window = q->limit && q->offset < ES_WINDOW && q->limit <= ES_WINDOW - q->offset;
+    json_object *after = NULL;
+    bool first = true;
+    if (window)
+        skip = 0;                    /* the node skips them: "from" */
+    int rc = STORE_OK;
+
+    snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=hits.total.value,"
+             "hits.hits._source,hits.hits.sort", es->prefix);
+    for (;;) {
+        json_object *body = json_object_new_object();
+        json_object_object_add(body, "query", filter_of(q));
+        json_object_object_add(body, "track_total_hits", json_object_new_boolean(first));
+        size_t size;
+        if (!cb) {
+            size = 0;
+        } else if (window) {         /* one page: from/size */
+            size = q->limit;
+            json_object_object_add(body, "from", json_object_new_int64((int64_t)q->offset));
+        } else {                     /* search_after pages; skipped rows without _source */
+            size_t left = skip ? skip : want;
+            size = left < ES_PAGE ? left : ES_PAGE;
+            if (skip)
+                json_object_object_add(body, "_source", json_object_new_boolean(0));
+        }
+        json_object_object_add(body, "size", json_object_new_int64((int64_t)size));
+        if (size) {
+            json_object *sort = json_object_new_array(), *s1 = json_object_new_object();
+            json_object *s2 = json_object_new_object();
+            json_object_object_add(s1, "order", str(dir));
+            json_object_object_add(s1, "unmapped_type", str("date_nanos"));
+            json_object_object_add(s2, "order", str(dir));
+            json_object_object_add(s2, "unmapped_type", str("keyword"));
+            json_object_array_add(sort, obj1("event.start", s1));
+            json_object_array_add(sort, obj1("ashiato.session_id", s2));
+            json_object_object_add(body, "sort", sort);
+        }
+        if (after)
+            json_object_object_add(body, "search_after", json_object_get(after));
+        json_object *ans = post(st, path, body, 0, "search sessions", &rc);
+        json_object_put(body);
+        if (!ans)
+            break;
+        json_object *v = get_path(ans, "hits", "total", "value");
+        if (first && total)
+            *total = v ? (uint64_t)json_object_get_int64(v) : 0;
+        first = false;
+        json_object *hits = get_path(ans, "hits", "hits", NULL);
+        size_t n = hits ? json_object_array_length(hits) : 0;
+        bool stop = n == 0 || n < size;
+        for (size_t i = 0; i < n; i++) {
+            json_object *h = json_object_array_get_idx(hits, i), *src, *sort;
+            if (skip) {
+                skip--;
+            } else if (json_object_object_get_ex(h, "_source", &src)) {
+                size_t len = 0;
+                const char *text = es_json_text(src, &len);
+                want--;
+                if (!text || cb(ctx, text, len) || want == 0) {
+                    stop = true;
+                    break;
+                }
+            }
+            if (i + 1 == n && json_object_object_get_ex(h, "sort", &sort)) {
+                json_object_put(after);
+                after = json_object_get(sort);
+            }
+        }
+        json_object_put(ans);
+        if (!cb || window || stop)
+            break;
+    }
+    json_object_put(after);
+    return rc;
+}
+
+int es_count_by(struct store *st, const struct store_query *q, enum store_field field,
+                store_row_fn cb, void *ctx)
+{
+    static const char *const names[] = {
+        [STORE_FIELD_SENSOR] = "observer.name", [STORE_FIELD_TRANSPORT] = "network.transport",
+        [STORE_FIELD_PROTOCOL] = "network.protocol",
+    };
+    struct es *es = ES(st);
+    char path[256];
+    if (q->expr)
+        return store_fail(st, STORE_ERR, "query expressions are not supported by the "
+                          "elasticsearch store yet");
+    json_object *agg = json_object_new_object(), *body = json_object_new_object();
+    if (field == STORE_FIELD_HOUR) {
+        /* fixed_interval arrived in 7.2; UTC hours, empty hours left out as in SQLite */
+        bool old = strcmp(es->dist, "elasticsearch") == 0 && es->major == 7 && es->minor < 2;
+        json_object_object_add(agg, "field", str("event.start"));
+        json_object_object_add(agg, old ? "interval" : "fixed_interval", str("1h"));
+        json_object_object_add(agg, "min_doc_count", json_object_new_int(1));
+        agg = obj1("date_histogram", agg);
+    } else {
+        size_t size = q->limit && q->limit < ES_BUCKETS_MAX ? q->limit : ES_BUCKETS_MAX;
+        json_object *order = json_object_new_array();
+        json_object_array_add(order, obj1("_count", str("desc")));
+        json_object_array_add(order, obj1("_key", str("asc")));
+        json_object_object_add(agg, "field", str(names[field]));
+        json_object_object_add(agg, "size", json_object_new_int64((int64_t)size));
+        json_object_object_add(agg, "order", order);
+        agg = obj1("terms", agg);
+    }
+    json_object_object_add(body, "size", json_object_new_int(0));
+    json_object_object_add(body, "track_total_hits", json_object_new_boolean(0));
+    json_object_object_add(body, "query", filter_of(q));
+    json_object_object_add(body, "aggs", obj1("k", agg));
+    snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=aggregations.k.buckets.key,"
+             "aggregations.k.buckets.doc_count", es->prefix);
+    int rc = STORE_OK;
+    json_object *ans = post(st, path, body, 0, "count sessions", &rc);
+    json_object_put(body);
+    if (!ans)
+        return rc;
+    json_object *buckets = get_path(ans, "aggregations", "k", "buckets");
+    size_t n = buckets ? json_object_array_length(buckets) : 0;
+    if (q->limit && n > q->limit)
+        n = q->limit;
+    for (size_t i = 0; i < n; i++) {
+        json_object *bk = json_object_array_get_idx(buckets, i), *k, *c;
+        if (!json_object_object_get_ex(bk, "key", &k) ||
+            !json_object_object_get_ex(bk, "doc_count", &c))
+            continue;
+        json_object *row = json_object_new_object();
+        if (field == STORE_FIELD_HOUR)
+            json_object_object_add(row, "key",
+                                   json_object_new_int64(json_object_get_int64(k) * 1000));
+        else
+            json_object_object_add(row, "key", json_object_get(k));
+        json_object_object_add(row, "count", json_object_get(c));
+        size_t len = 0;
+        const char *text = es_json_text(row, &len);
+        int stop = text ? cb(ctx, text, len) : 0;
+        json_object_put(row);
+        if (!text) {
+            rc = store_fail(st, STORE_ERR_RETRY, "count_by: out of memory");
+            break;
+        }
+        if (stop)
+            break;
+    }
+    json_object_put(ans);
+    return rc;
+}
+
+int es_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
+{
+    char path[256];
+    json_object *values = json_object_new_array(), *body = json_object_new_object();
+    json_object_array_add(values, str(id));
+    json_object_object_add(body, "size", json_object_new_int(1));
+    json_object_object_add(body, "query", obj1("ids", obj1("values", values)));
+    snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=hits.hits._source",
+             ES(st)->prefix);
+    int rc = STORE_OK;
+    json_object *ans = post(st, path, body, 0, "get session", &rc);
+    json_object_put(body);
+    if (!ans)
+        return rc;
+    json_object *hits = get_path(ans, "hits", "hits", NULL), *src;
+    json_object *h = hits && json_object_array_length(hits) ? json_object_array_get_idx(hits, 0)
+                                                             : NULL;
+    if (h && json_object_object_get_ex(h, "_source", &src)) {
+        size_t len = 0;
+        const char *text = es_json_text(src, &len);
+        if (text)
+            cb(ctx, text, len);
+        else
+            rc = store_fail(st, STORE_ERR_RETRY, "get session: out of memory");
+    } else {
+        rc = store_fail(st, STORE_ERR_NOT_FOUND, "session %.*s: not found", STORE_ID_MAX, id);
+    }
+    json_object_put(ans);
+    return rc;
+}
+
+/* ---- retention ------------------------------------------------------------------------ */
+
+/* The time span of index `name` of kind (sessions: a day, stats and alerts: a month), from
+ * its name; false when the name is not <prefix>-<kind>-<date> exactly. */
+static bool index_span(const struct es *es, const char *name, const char *kind, int64_t *lo,
+                       int64_t *hi)
+{
+    char head[128];
+    snprintf(head, sizeof head, "%s-%s-", es->prefix, kind);
+    size_t hl = strlen(head);
+    if (strncmp(name, head, hl) != 0)
+        return false;
+    const char *d = name + hl;
+    bool daily = strcmp(kind, "sessions") == 0;
+    int y, m, day = 1, used = 0;
+    if ((daily ? sscanf(d, "%4d.%2d.%2d%n", &y, &m, &day, &used) != 3
+               : sscanf(d, "%4d.%2d%n", &y, &m, &used) != 2) || d[used] != '\0' ||
+        m < 1 || m > 12 || day < 1 || day > 31 || y < 1970 || y > 2200)
+        return false;
+    struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = day };
+    *lo = (int64_t)timegm(&tm) * 1000000;
+    if (daily)
+        tm.tm_mday++;
+    else
+        tm.tm_mon++;
+    *hi = (int64_t)timegm(&tm) * 1000000;
+    return true;
+}
+
+/* A call without a body whose answer only needs to be 200. */
+static int simple(struct store *st, const char *method, const char *path, const char *what,
+                  json_object **answer)
+{
+    struct es_call c = { .method = method, .timeout_ms = ES_LONG_MS };
+    snprintf(c.path, sizeof c.path, "%s", path);
+    es_http_any(ES(st)->http, &c);
+    int rc = c.status == 200 ? STORE_OK : es_fail_call(st, &c, what);
+    if (rc == STORE_OK && answer && !(*answer = es_call_json(&c)))
+        rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: answer is not JSON", what);
+    es_call_clear(&c);
+    return rc;
+}
+
+/* What _delete_by_query does, for a node without it (the reindex module provides it, and a
+ * bare node such as the test launcher's has no modules): find the matching ids page by page
+ * and bulk-delete them, until a search after a refresh finds none. */
+static int delete_by_search(struct store *st, const char *name, json_object *query,
+                            uint64_t *n)
+{
+    char path[320];
+    int rc = STORE_OK;
+    snprintf(path, sizeof path, "/%s/_search?filter_path=hits.hits._id", name);
+    json_object *body = json_object_get(query);
+    json_object_object_add(body, "size", json_object_new_int(ES_PAGE));
+    json_object_object_add(body, "_source", json_object_new_boolean(0));
+    for (;;) {
+        json_object *ans = post(st, path, body, ES_LONG_MS, "find expired sessions", &rc);
+        if (!ans)
+            break;
+        json_object *hits = get_path(ans, "hits", "hits", NULL), *id;
+        size_t nh = hits ? json_object_array_length(hits) : 0;
+        struct es_bulk bulk;
+        es_bulk_init(&bulk, st);
+        for (size_t i = 0; i < nh && rc == STORE_OK; i++)
+            if (json_object_object_get_ex(json_object_array_get_idx(hits, i), "_id", &id) &&
+                es_bulk_add(&bulk, "delete", name, json_object_get_string(id), -1, NULL, 0) < 0)
+                rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: out of memory");
+        json_object_put(ans);
+        if (rc == STORE_OK && bulk.n && (rc = es_bulk_run(st, &bulk)) == STORE_OK)
+            for (size_t i = 0; i < bulk.n; i++)
+                *n += bulk.items[i].status >= 200 && bulk.items[i].status < 300;
+        es_bulk_free(&bulk);
+        snprintf(path, sizeof path, "/%s/_refresh", name);
+        if (rc != STORE_OK || nh == 0 ||
+            (rc = simple(st, "POST", path, "refresh after deleting", NULL)) != STORE_OK)
+            break;
+        snprintf(path, sizeof path, "/%s/_search?filter_path=hits.hits._id", name);
+    }
+    json_object_put(body);
+    return rc;
+}
+
+/* Trim or drop one index; *n receives the documents removed. */
+static int expire_index(struct store *st, const char *name, const char *field, int64_t lo,
+                        int64_t hi, int64_t before_us, uint64_t *n)
+{
+    char path[320], t[40];
+    json_object *ans = NULL, *v;
+    int rc;
+    *n = 0;
+    if (lo >= before_us)
+        return STORE_OK;
+    snprintf(path, sizeof path, "/%s/_refresh", name);  /* count and delete what was written */
+    if ((rc = simple(st, "POST", path, "refresh before retention", NULL)) != STORE_OK)
+        return rc;
+    if (hi <= before_us) {                              /* all of it is older: drop it */
+        snprintf(path, sizeof path, "/%s/_count", name);
+        if ((rc = simple(st, "GET", path, "count before retention", &ans)) != STORE_OK)
+            return rc;
+        *n = json_object_object_get_ex(ans, "count", &v) ? (uint64_t)json_object_get_int64(v)
+                                                         : 0;
+        json_object_put(ans);
+        snprintf(path, sizeof path, "/%s", name);
+        return simple(st, "DELETE", path, "delete an expired index", NULL);
+    }
+    json_object *range = json_object_new_object(), *body;
+    record_json_time(before_us, t);
+    json_object_object_add(range, "lt", str(t));
+    body = obj1("query", obj1("range", obj1(field, range)));
+    snprintf(path, sizeof path, "/%s/_delete_by_query?refresh=true&conflicts=proceed"
+             "&filter_path=deleted", name);
+    ans = post(st, path, body, ES_LONG_MS, "delete expired sessions", &rc);
+    if (!ans && strstr(st->err, "no handler found"))     /* a node without the reindex module */
+        rc = delete_by_search(st, name, body, n);
+    json_object_put(body);
+    if (!ans)
+        return rc;
+    *n = json_object_object_get_ex(ans, "deleted", &v) ? (uint64_t)json_object_get_int64(v) : 0;
+    json_object_put(ans);
+    return STORE_OK;
+}
+
+int es_delete_older(struct store *st, int64_t before_us, uint64_t *deleted)
+{
+    static const struct { const char *kind, *field; } kinds[] = {
+        { "sessions", "event.start" }, { "stats", "@timestamp" }, { "alerts", "event.start" },
+    };
+    struct es *es = ES(st);
+    char path[320];
+    json_object *list = NULL;
+    int rc;
+    snprintf(path, sizeof path, "/_cat/indices/%s-sessions-*,%s-stats-*,%s-alerts-*"
+             "?format=json&h=index", es->prefix, es->prefix, es->prefix);
+    if ((rc = simple(st, "GET", path, "list indices", &list)) != STORE_OK)
+        return rc;
+    size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        json_object *x;
+        if (!json_object_object_get_ex(json_object_array_get_idx(list, i), "index", &x))
+            continue;
+        const char *name = json_object_get_string(x);
+        for (size_t k = 0; k < ASH_ARRAY_LEN(kinds); k++) {
+            int64_t lo, hi;
+            uint64_t removed = 0;
+            if (!index_span(es, name, kinds[k].kind, &lo, &hi))
+                continue;
+            rc = expire_index(st, name, kinds[k].field, lo, hi, before_us, &removed);
+            if (k == 0)
+                *deleted += removed;
+            break;
+        }
+    }
+    json_object_put(list);
+    return rc;
+}
