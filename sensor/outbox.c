@@ -1,6 +1,12 @@
 /* outbox.c -- the sensor's durable spool (see outbox.h).
  * Owns:  the journal files and their in-memory index (seq -> segment, offset, length).
- * Never: logs (the shipper reports its counters); keeps batch bodies in memory.
+ * Never: logs (the shipper reports its counters); keeps batch bodies in memory; calls
+ *        fdatasync in outbox_append() (the capture thread's path): durability is made by
+ *        outbox_sync_*() on the shipping thread, before a batch is sent.
+ * Trap:  with cfg.sync an appended batch survives a crash of the process at once (it is in the
+ *        page cache) and a power loss only once outbox_is_durable() says so; ship.c sends
+ *        nothing that is not durable. fdatasync per append on the capture thread cost the
+ *        sensor +40% wall on an 8M-packet capture (bench/RESULTS.md, aggregator_ingest).
  *
  * Entry on disk, little-endian: magic "ASHJ" u32, payload length u32, seq u64, records u32,
  * crc32 u32 (zlib, over seq, records and payload), then the payload (a packed Batch). */
@@ -22,6 +28,7 @@
 #define ENTRY_MAGIC 0x4a485341u      /* "ASHJ" little-endian */
 #define ENTRY_HDR 24
 #define ENTRY_MAX (64u << 20)
+#define OUTBOX_RETIRED_MAX (OUTBOX_SYNC_FDS_MAX - 1)   /* plus a dup of the write segment */
 
 struct entry {
     uint64_t seq, off;
@@ -42,6 +49,9 @@ struct outbox {
     struct segment *segs;
     size_t nsegs, segs_cap;
     int wfd;                         /* current (last) segment, open for append */
+    uint64_t synced;                 /* every seq <= synced is on disk (cfg.sync) */
+    int retired[OUTBOX_RETIRED_MAX]; /* closed segments not yet fdatasync'd (cfg.sync) */
+    size_t nretired;
     struct outbox_stats st;
     char err[ASH_ERR_LEN];
 };
@@ -145,6 +155,12 @@ static int scan_segment(struct outbox *ob, struct segment *sg)
         snprintf(ob->err, sizeof ob->err, "outbox: %s: %s", path, strerror(errno));
         return OUTBOX_ERR_IO;
     }
+    /* a previous run may have died before syncing what it appended */
+    if (ob->cfg.sync && fdatasync(fd) < 0) {
+        snprintf(ob->err, sizeof ob->err, "outbox: %s: fdatasync: %s", path, strerror(errno));
+        close(fd);
+        return OUTBOX_ERR_IO;
+    }
     uint8_t *buf = NULL;
     uint64_t off = 0;
     for (;;) {
@@ -203,11 +219,27 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A full segment is closed on the appending thread: with cfg.sync and batches in it not yet
+ * on disk, its descriptor waits for the next outbox_sync_prepare() instead (the rare case of
+ * more full segments than slots syncs here). */
+static void retire_write_segment(struct outbox *ob)
+{
+    if (ob->wfd < 0)
+        return;
+    if (!ob->cfg.sync || ob->synced + 1 >= ob->next_seq)
+        close(ob->wfd);
+    else if (ob->nretired < OUTBOX_RETIRED_MAX)
+        ob->retired[ob->nretired++] = ob->wfd;
+    else {
+        if (fdatasync(ob->wfd) < 0) { /* reported by the next sync of the segment after it */ }
+        close(ob->wfd);
+    }
+    ob->wfd = -1;
+}
+
 static int open_write_segment(struct outbox *ob, bool fresh)
 {
-    if (ob->wfd >= 0)
-        close(ob->wfd);
-    ob->wfd = -1;
+    retire_write_segment(ob);
     if (fresh || !ob->nsegs) {
         uint64_t id = ob->nsegs ? ob->segs[ob->nsegs - 1].id + 1 : 1;
         if (!push_segment(ob, id)) {
@@ -314,6 +346,7 @@ struct outbox *outbox_open(const struct outbox_config *cfg, char err[ASH_ERR_LEN
         else
             i++;
     }
+    ob->synced = ob->next_seq - 1;  /* scan_segment synced what it found */
     bool fresh = !ob->nsegs || ob->segs[ob->nsegs - 1].size >= (uint64_t)cfg->segment_bytes;
     if (open_write_segment(ob, fresh) < 0)
         goto fail_err;
@@ -335,6 +368,11 @@ void outbox_close(struct outbox *ob)
 {
     if (!ob)
         return;
+    struct outbox_sync job;
+    if (outbox_sync_prepare(ob, &job))
+        outbox_sync_run(&job);       /* the last appends, unsent: keep them across a power loss */
+    for (size_t i = 0; i < ob->nretired; i++)
+        close(ob->retired[i]);
     if (ob->wfd >= 0)
         close(ob->wfd);
     free(ob->e);
@@ -371,7 +409,7 @@ int outbox_append(struct outbox *ob, uint64_t seq, const uint8_t *data, size_t l
     struct iovec iov[2] = { { hdr, sizeof hdr }, { (void *)data, len } };
     struct segment *sg = &ob->segs[ob->nsegs - 1];
     ssize_t w = writev(ob->wfd, iov, 2);
-    if (w != (ssize_t)(sizeof hdr + len) || (ob->cfg.sync && fdatasync(ob->wfd) < 0)) {
+    if (w != (ssize_t)(sizeof hdr + len)) {
         snprintf(ob->err, sizeof ob->err, "outbox: segment %" PRIu64 ": write failed: %s", sg->id,
                  w < 0 ? strerror(errno) : "short write");
         /* cut what may have been written so the journal stays whole */
@@ -395,6 +433,54 @@ int outbox_append(struct outbox *ob, uint64_t seq, const uint8_t *data, size_t l
     if (sg->size >= (uint64_t)ob->cfg.segment_bytes && open_write_segment(ob, true) < 0)
         return OUTBOX_ERR_IO;
     return 0;
+}
+
+int outbox_sync_prepare(struct outbox *ob, struct outbox_sync *job)
+{
+    job->n = 0;
+    job->upto = ob->next_seq - 1;
+    job->err = 0;
+    if (!ob->cfg.sync || ob->synced >= job->upto)
+        return 0;
+    for (size_t i = 0; i < ob->nretired; i++)
+        job->fds[job->n++] = ob->retired[i];
+    ob->nretired = 0;
+    if (ob->wfd >= 0) {
+        int fd = dup(ob->wfd);       /* the appender may rotate and close wfd meanwhile */
+        if (fd >= 0)
+            job->fds[job->n++] = fd;
+        else if (fdatasync(ob->wfd) < 0)
+            job->err = errno;
+    }
+    return 1;
+}
+
+int outbox_sync_run(struct outbox_sync *job)
+{
+    for (size_t i = 0; i < job->n; i++) {
+        if (fdatasync(job->fds[i]) < 0 && !job->err)
+            job->err = errno;
+        close(job->fds[i]);
+    }
+    job->n = 0;
+    return job->err ? OUTBOX_ERR_IO : 0;
+}
+
+int outbox_sync_done(struct outbox *ob, const struct outbox_sync *job)
+{
+    if (job->err) {
+        snprintf(ob->err, sizeof ob->err, "outbox: fdatasync of the journal failed: %s",
+                 strerror(job->err));
+        return OUTBOX_ERR_IO;
+    }
+    if (job->upto > ob->synced)
+        ob->synced = job->upto;
+    return 0;
+}
+
+bool outbox_is_durable(const struct outbox *ob, uint64_t seq)
+{
+    return !ob->cfg.sync || seq <= ob->synced;
 }
 
 int outbox_ack(struct outbox *ob, uint64_t seq)

@@ -23,7 +23,8 @@ struct outbox_config {
     char dir[1024];
     long long max_bytes;             /* journal bound; past it the oldest unacked are dropped */
     long long segment_bytes;         /* a segment file is closed past this size */
-    bool sync;                       /* fdatasync each append (durable across power loss) */
+    bool sync;                       /* batches durable across power loss before they are sent
+                                      * (outbox_sync_*), else across a process crash only */
 };
 
 struct outbox_stats {
@@ -43,7 +44,8 @@ void outbox_close(struct outbox *ob);
 const char *outbox_error(const struct outbox *ob);
 
 /* Append one packed Batch holding `records` records; *seq gets its sequence number (the
- * caller packs the batch with that seq: call outbox_next_seq() first). 0 once durable. */
+ * caller packs the batch with that seq: call outbox_next_seq() first). 0 once written: it
+ * survives the process; with cfg.sync it survives a power loss once outbox_is_durable(). */
 uint64_t outbox_next_seq(const struct outbox *ob);
 uint64_t outbox_epoch(const struct outbox *ob);
 int outbox_append(struct outbox *ob, uint64_t seq, const uint8_t *data, size_t len,
@@ -60,5 +62,23 @@ uint64_t outbox_next_pending(const struct outbox *ob, uint64_t after);
 int outbox_read(struct outbox *ob, uint64_t seq, uint8_t **data, size_t *len);
 
 void outbox_stats(const struct outbox *ob, struct outbox_stats *out);
+
+/* Making appended batches durable (cfg.sync) without holding the caller's lock during the
+ * fdatasync, so the appending (capture) thread never waits for the disk:
+ *   lock; need = outbox_sync_prepare(ob, &job); unlock;
+ *   if (need) { outbox_sync_run(&job); lock; rc = outbox_sync_done(ob, &job); unlock; }
+ * prepare returns 1 when something appended is not yet durable (job then owns descriptors
+ * that run closes); done returns OUTBOX_ERR_IO (message in outbox_error) if a sync failed. */
+#define OUTBOX_SYNC_FDS_MAX 5
+struct outbox_sync {
+    int fds[OUTBOX_SYNC_FDS_MAX];
+    size_t n;
+    uint64_t upto;                   /* every seq <= upto is durable once run succeeds */
+    int err;                         /* errno of the first failure */
+};
+int outbox_sync_prepare(struct outbox *ob, struct outbox_sync *job);
+int outbox_sync_run(struct outbox_sync *job);
+int outbox_sync_done(struct outbox *ob, const struct outbox_sync *job);
+bool outbox_is_durable(const struct outbox *ob, uint64_t seq);
 
 #endif

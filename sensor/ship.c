@@ -17,6 +17,8 @@
 #include "wire.h"
 #include "clock.h"
 
+#define SHIP_SYNC_MS 1000            /* journal synced at least this often, connected or not */
+
 struct ship {
     struct ship_config cfg;
     char sensor[128];
@@ -27,7 +29,7 @@ struct ship {
     volatile bool stop;
     uint64_t epoch;
     uint64_t acked, sent_upto;
-    int64_t last_progress_ms, last_stats_ms;
+    int64_t last_progress_ms, last_stats_ms, last_sync_ms;
     ship_request_fn on_request;
     void *request_ctx;
     pthread_mutex_t lock;            /* stats below */
@@ -167,13 +169,34 @@ static void handle_message(struct ship *s)
     wire_free(env);
 }
 
+/* fdatasync what the capture thread appended, off its path and outside ob_lock (outbox.h) */
+static void sync_journal(struct ship *s)
+{
+    struct outbox_sync job;
+    pthread_mutex_lock(s->ob_lock);
+    int need = outbox_sync_prepare(s->ob, &job);
+    pthread_mutex_unlock(s->ob_lock);
+    if (!need)
+        return;
+    outbox_sync_run(&job);
+    pthread_mutex_lock(s->ob_lock);
+    if (outbox_sync_done(s->ob, &job) < 0)
+        log_error("ship", "%s", outbox_error(s->ob));
+    pthread_mutex_unlock(s->ob_lock);
+    s->st.syncs++;
+}
+
 static void send_window(struct ship *s)
 {
+    if (s->st.connected && s->sent_upto - s->acked < (uint64_t)s->cfg.window)
+        sync_journal(s);             /* one fdatasync covers every batch appended so far */
     while (s->st.connected && s->sent_upto - s->acked < (uint64_t)s->cfg.window) {
         uint8_t *data = NULL;
         size_t len = 0;
         pthread_mutex_lock(s->ob_lock);
         uint64_t next = outbox_next_pending(s->ob, s->sent_upto);
+        if (next && !outbox_is_durable(s->ob, next))
+            next = 0;                /* appended since sync_journal: the next turn sends it */
         int rc = next ? outbox_read(s->ob, next, &data, &len) : -1;
         if (next && rc < 0 && rc != OUTBOX_ERR_GONE)
             log_error("ship", "%s", outbox_error(s->ob));
@@ -247,6 +270,10 @@ static void *ship_main(void *arg)
             s->st.resent++;
         }
         send_window(s);
+        if (now - s->last_sync_ms >= SHIP_SYNC_MS) {
+            s->last_sync_ms = now;   /* not connected: still on disk within a second */
+            sync_journal(s);
+        }
         if (now - s->last_stats_ms >= s->cfg.stats_interval_ms) {
             s->last_stats_ms = now;
             send_stats(s);

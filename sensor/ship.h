@@ -36,6 +36,7 @@ typedef void (*ship_request_fn)(void *ctx, struct ship *s, const Ashiato__Packet
 struct ship_stats {
     bool connected;
     uint64_t sent, resent, acks, connects, disconnects, bad_messages, handshake_failures;
+    uint64_t syncs;                  /* journal fdatasyncs (outbox_sync = true) */
 };
 
 struct ship *ship_start(const struct ship_config *cfg, const char *sensor, struct outbox *ob,

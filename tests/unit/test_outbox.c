@@ -2,6 +2,7 @@
  * segments, torn tails are cut and counted, the size bound drops oldest and counts. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,15 +33,20 @@ static int teardown(void **state)
     return system(cmd);
 }
 
-static struct outbox *open_ob(long long max_bytes, long long seg_bytes)
+static struct outbox *open_ob_sync(long long max_bytes, long long seg_bytes, bool sync)
 {
-    struct outbox_config cfg = { .max_bytes = max_bytes, .segment_bytes = seg_bytes, .sync = false };
+    struct outbox_config cfg = { .max_bytes = max_bytes, .segment_bytes = seg_bytes, .sync = sync };
     char err[ASH_ERR_LEN];
     snprintf(cfg.dir, sizeof cfg.dir, "%s/j", dir);
     struct outbox *ob = outbox_open(&cfg, err);
     if (!ob)
         fail_msg("%s", err);
     return ob;
+}
+
+static struct outbox *open_ob(long long max_bytes, long long seg_bytes)
+{
+    return open_ob_sync(max_bytes, seg_bytes, false);
 }
 
 static void append_n(struct outbox *ob, int n, size_t size)
@@ -194,6 +200,49 @@ static void bad_appends_refused(void **state)
     assert_non_null(strstr(err, "/proc/ashiato-no/such"));
 }
 
+/* With sync on, an append is written but not durable until the sync steps ran (off the
+ * appending thread, in ship.c); rotated segments wait for the next sync, and more full
+ * segments than slots are synced by the appender itself, so nothing is ever skipped. */
+static void sync_marks_batches_durable(void **state)
+{
+    (void)state;
+    struct outbox *ob = open_ob_sync(1 << 22, 1 << 12, true);
+    struct outbox_sync job;
+    assert_int_equal(outbox_sync_prepare(ob, &job), 0);     /* nothing appended */
+    append_n(ob, 3, 100);
+    assert_false(outbox_is_durable(ob, 1));
+    assert_int_equal(outbox_sync_prepare(ob, &job), 1);
+    assert_int_equal(job.upto, 3);
+    assert_int_equal(job.n, 1);                              /* a dup of the write segment */
+    assert_int_equal(outbox_sync_run(&job), 0);
+    assert_int_equal(outbox_sync_done(ob, &job), 0);
+    assert_true(outbox_is_durable(ob, 3));
+    assert_false(outbox_is_durable(ob, 4));
+
+    append_n(ob, 100, 1000);        /* ~25 segments of 4 KiB: more than the retired slots */
+    assert_true(count_segments() > OUTBOX_SYNC_FDS_MAX);
+    assert_false(outbox_is_durable(ob, 103));
+    assert_int_equal(outbox_sync_prepare(ob, &job), 1);
+    assert_int_equal(job.upto, 103);
+    assert_true(job.n >= 2 && job.n <= OUTBOX_SYNC_FDS_MAX); /* retired ones + the write one */
+    assert_int_equal(outbox_sync_run(&job), 0);
+    assert_int_equal(outbox_sync_done(ob, &job), 0);
+    assert_true(outbox_is_durable(ob, 103));
+    assert_int_equal(outbox_sync_prepare(ob, &job), 0);
+    outbox_close(ob);
+
+    ob = open_ob_sync(1 << 22, 1 << 12, true);   /* what was found at open is synced */
+    assert_int_equal(outbox_next_seq(ob), 104);
+    assert_true(outbox_is_durable(ob, 103));
+    outbox_close(ob);
+
+    ob = open_ob(1 << 22, 1 << 12);              /* sync off: written is enough */
+    append_n(ob, 1, 10);
+    assert_true(outbox_is_durable(ob, 104));
+    assert_int_equal(outbox_sync_prepare(ob, &job), 0);
+    outbox_close(ob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +252,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(corrupt_payload_is_not_served, setup, teardown),
         cmocka_unit_test_setup_teardown(bound_drops_oldest_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_appends_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_marks_batches_durable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
