@@ -34,6 +34,8 @@ const struct config_key aggregator_config_keys[] = {
     K("bulk_bytes", NULL, 0, CONFIG_SIZE, bulk_bytes, 0, 0, 1LL << 30, "0", NULL,
       "Elasticsearch bulk request size (0 = measured default)"),
     K("bulk_ms", NULL, 0, CONFIG_INT, bulk_ms, 0, 0, 600000, "0", NULL, "bulk flush interval"),
+    K("es_gzip", NULL, 0, CONFIG_STR, es_gzip, SZ(es_gzip), 0, 0, "auto", NULL,
+      "gzip bulk bodies: auto (to every node but a loopback one), always or never"),
     K("bulk_inflight", NULL, 0, CONFIG_INT, bulk_inflight, 0, 0, 64, "0", NULL, "bulk requests in flight"),
     K("log_level", "log-level", 0, CONFIG_STR, log_level, SZ(log_level), 0, 0, "info", "LEVEL",
       "error, warn, info or debug"),

@@ -21,6 +21,7 @@ struct aggregator_config {
     char es_prefix[64];
     char es_user[128], es_password[256], es_api_key[512], es_ca_file[1024];
     long long bulk_bytes, bulk_ms, bulk_inflight;
+    char es_gzip[16];
     char log_level[16];
     long long exit_after_idle_ms;
     char packet_endpoint[256];

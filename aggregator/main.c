@@ -70,6 +70,17 @@ int main(int argc, char **argv)
     sc.bulk_bytes = cfg.bulk_bytes;
     sc.bulk_ms = cfg.bulk_ms;
     sc.inflight = cfg.bulk_inflight;
+    if (!strcmp(cfg.es_gzip, "auto"))
+        sc.es_gzip = 0;
+    else if (!strcmp(cfg.es_gzip, "always"))
+        sc.es_gzip = 1;
+    else if (!strcmp(cfg.es_gzip, "never"))
+        sc.es_gzip = -1;
+    else {
+        snprintf(err, sizeof err, "[aggregator] es_gzip = '%s': expected auto, always or never",
+                 cfg.es_gzip);
+        goto fail;
+    }
     if (!(st = store_open(&sc, err)))
         goto fail;
     log_info("aggregator", "store %s", store_info(st));

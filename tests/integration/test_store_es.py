@@ -544,3 +544,13 @@ def test_tls_with_ca_file_and_credentials(bins, tmp_path):
               + out.strip().splitlines()[-1][:160])
     finally:
         fake.close()
+
+
+def test_es_gzip_setting_is_checked(bins, tmp_path):
+    """[aggregator] es_gzip takes auto, always or never; anything else is refused by name."""
+    ok, out = _aggregator_opens(bins, tmp_path, "null:", "es_gzip = sometimes\n")
+    assert not ok and "es_gzip = 'sometimes': expected auto, always or never" in out, out
+    for v in ("auto", "always", "never"):
+        ok, out = _aggregator_opens(bins, tmp_path, "null:", f"es_gzip = {v}\n")
+        assert ok, out
+    print("es_gzip: auto/always/never accepted, 'sometimes' refused: " + out.strip().splitlines()[-1][:120])
