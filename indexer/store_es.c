@@ -249,6 +249,7 @@ static int es_put_batches(struct store *st, const struct store_batch *b, size_t 
     struct es *es = ES(st);
     struct es_bulk bulk;
     struct origin *from = NULL;
+    struct record_json_buf json = { 0 };  /* each document rendered here, then into its block */
     size_t total = 0;
     int rc = STORE_OK;
 
@@ -261,17 +262,15 @@ static int es_put_batches(struct store *st, const struct store_batch *b, size_t 
         for (size_t i = 0; i < b[bi].n; i++) {
             const Ashiato__SessionRecord *r = b[bi].recs[i];
             char id[STORE_ID_LEN], index[96];
-            size_t len = 0;
             store_id_text(&r->id, id);              /* store.c checked it */
             es_index_day(es, "sessions", r->start_us, index, sizeof index);
-            char *doc = record_json_render(r, b[bi].sensor, &len);
-            if (!doc || es_bulk_add(&bulk, "create", index, id, -1, doc, len) < 0) {
-                free(doc);
+            json.len = 0;
+            if (record_json_append(&json, r, b[bi].sensor) < 0 ||
+                es_bulk_add(&bulk, "create", index, id, -1, json.data, json.len) < 0) {
                 rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: out of memory rendering "
                                 "batches[%zu] records[%zu]", bi, i);
                 goto out;
             }
-            free(doc);
             from[bulk.n - 1] = (struct origin){ bi, i };
             es_bulk_push(st, &bulk);          /* sends while the rest is rendered */
         }
@@ -314,6 +313,7 @@ static int es_put_batches(struct store *st, const struct store_batch *b, size_t 
     rc = put_seqs(st, b, nb);
 out:
     free(from);
+    record_json_buf_free(&json);
     es_bulk_abort(st, &bulk);
     es_bulk_free(&bulk);
     return rc;
