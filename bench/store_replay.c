@@ -8,12 +8,19 @@
  *        one day later and their ids changed, so every round inserts new sessions (a round
  *        with the same ids would only find duplicates, which cost a fraction).
  *
- *   store_replay URL GROUP ROUNDS SEGMENT...
+ *   store_replay [--interleave] URL GROUP ROUNDS SEGMENT...
  *     GROUP   journal batches per store_put_batches call (one transaction)
  *     ROUNDS  times the journals are stored, see Trap
+ *     --interleave  take the batches round-robin from the segments' directories (one
+ *             journal per sensor, named after its directory's last "-" part, "journal-s1"
+ *             -> "s1"), as an aggregator with all sensors connected at once receives them;
+ *             without it the segments go in the order given, sensors named s1, s2, s3 in
+ *             turn batch by batch (as bench/aggregator_ingest.sh runs it)
  * Prints one line per 16 calls ("rows=N rate=R/s" over that stretch) and a final
- * "records=N seconds=S rate=R/s cpu_rate=C/s". Segment entries: "ASHJ" u32, payload length
+ * "records=N seconds=S rate=R/s cpu_rate=C/s longest_call_ms=M" (M: the slowest call, e.g. a
+ * commit that also checkpointed the WAL). Segment entries: "ASHJ" u32, payload length
  * u32, seq u64, records u32, crc u32, then the packed Batch (sensor/outbox.c). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +75,53 @@ static int load_segment(const char *path, Ashiato__Batch ***v, size_t *n)
     return ok ? 0 : -1;
 }
 
+/* The sensor name of a segment path: its directory's name after the last '-'. */
+static void sensor_of(const char *path, char out[64])
+{
+    const char *slash = strrchr(path, '/'), *dir = path, *dash;
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    for (const char *p = path; p < path + len; p++)
+        if (*p == '/')
+            dir = p + 1;
+    len = (size_t)(path + len - dir);
+    dash = memrchr(dir, '-', len);
+    if (dash) {
+        len -= (size_t)(dash + 1 - dir);
+        dir = dash + 1;
+    }
+    snprintf(out, 64, "%.*s", len ? (int)len : 2, len ? dir : "s1");
+}
+
+/* Reorder v (n batches, of[i] the journal of batch i, 0..journals-1) round-robin by journal:
+ * the first batch of each journal, then the second of each, and so on; -1 out of memory. */
+static int interleave(Ashiato__Batch **v, int *of, size_t n, int journals)
+{
+    Ashiato__Batch **out = malloc((n ? n : 1) * sizeof *out);
+    int *oof = malloc((n ? n : 1) * sizeof *oof);
+    size_t *next = calloc((size_t)journals, sizeof *next), k = 0;
+    if (!out || !oof || !next) {
+        free(out);
+        free(oof);
+        free(next);
+        return -1;
+    }
+    while (k < n)
+        for (int j = 0; j < journals; j++) {
+            while (next[j] < n && of[next[j]] != j)
+                next[j]++;
+            if (next[j] < n) {
+                oof[k] = j;
+                out[k++] = v[next[j]++];
+            }
+        }
+    memcpy(v, out, n * sizeof *v);
+    memcpy(of, oof, n * sizeof *of);
+    free(out);
+    free(oof);
+    free(next);
+    return 0;
+}
+
 /* Each record of v packed again into p[i][k] (what the aggregator hands the store as the
  * bytes the sensor sent); -1 when out of memory. */
 static int pack_all(Ashiato__Batch **v, size_t n, ProtobufCBinaryData **p)
@@ -102,8 +156,11 @@ static void next_round(Ashiato__Batch **v, size_t n, int round)
 
 int main(int argc, char **argv)
 {
+    bool mix = argc > 1 && strcmp(argv[1], "--interleave") == 0;
+    argv += mix;
+    argc -= mix;
     if (argc < 5) {
-        fprintf(stderr, "usage: store_replay URL GROUP ROUNDS SEGMENT...\n");
+        fprintf(stderr, "usage: store_replay [--interleave] URL GROUP ROUNDS SEGMENT...\n");
         return 2;
     }
     struct store_config cfg = { .batch_max = 10000000 };
@@ -116,9 +173,30 @@ int main(int argc, char **argv)
     }
     Ashiato__Batch **v = NULL;
     size_t nb = 0;
-    for (int a = 4; a < argc; a++)
+    int *of = NULL, journals = 0;
+    char jname[64][64];
+    for (int a = 4; a < argc; a++) {
+        size_t before = nb;
+        char name[64];
+        int j = 0;
         if (load_segment(argv[a], &v, &nb) < 0)
             return 1;
+        sensor_of(argv[a], name);
+        while (j < journals && strcmp(jname[j], name) != 0)
+            j++;
+        if (j == journals && journals < 64)
+            snprintf(jname[journals++], sizeof jname[0], "%s", name);
+        int *nof = realloc(of, (nb ? nb : 1) * sizeof *of);
+        if (!nof)
+            return 1;
+        of = nof;
+        for (size_t i = before; i < nb; i++)
+            of[i] = j < journals ? j : journals - 1;
+    }
+    if (mix && interleave(v, of, nb, journals) < 0) {
+        fprintf(stderr, "store_replay: out of memory\n");
+        return 1;
+    }
     ProtobufCBinaryData **packed = calloc(nb ? nb : 1, sizeof *packed);
     for (size_t i = 0; packed && i < nb; i++)
         if (!(packed[i] = calloc(v[i]->n_records + 1, sizeof **packed)))
@@ -133,6 +211,7 @@ int main(int argc, char **argv)
     const ProtobufCBinaryData *sbp[256];
     size_t total = 0, calls = 0, mark_rows = 0;
     double el = 0, cpu = 0, mark_el = 0;          /* time inside the store only */
+    double longest = 0;                           /* the slowest call (a commit's stall) */
     for (int round = 0; round < rounds; round++) {
         if (round)
             next_round(v, nb, round);
@@ -144,7 +223,8 @@ int main(int argc, char **argv)
             size_t k = 0;
             for (; k < (size_t)group && i + k < nb; k++) {
                 const Ashiato__Batch *b = v[i + k];
-                sb[k] = (struct store_batch){ names[(i + k) % 3], NULL, 0,
+                sb[k] = (struct store_batch){ mix ? jname[of[i + k]] : names[(i + k) % 3],
+                    NULL, 0,
                     (const Ashiato__SessionRecord *const *)b->records, b->n_records };
                 sbp[k] = packed[i + k];
                 total += b->n_records;
@@ -155,17 +235,20 @@ int main(int argc, char **argv)
                 store_close(st);
                 return 1;
             }
-            el += clock_s(CLOCK_MONOTONIC) - t;
+            double took = clock_s(CLOCK_MONOTONIC) - t;
+            el += took;
+            longest = took > longest ? took : longest;
             cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c;
             if (++calls % 16 == 0) {
-                printf("rows=%zu rate=%.0f/s\n", total, (double)(total - mark_rows) / (el - mark_el));
+                printf("rows=%zu rate=%.0f/s\n", total,
+                       (double)(total - mark_rows) / (el - mark_el));
                 mark_el = el;
                 mark_rows = total;
             }
         }
     }
-    printf("records=%zu seconds=%.3f rate=%.0f/s cpu_rate=%.0f/s\n", total, el,
-           (double)total / el, (double)total / cpu);
+    printf("records=%zu seconds=%.3f rate=%.0f/s cpu_rate=%.0f/s longest_call_ms=%.0f\n", total,
+           el, (double)total / el, (double)total / cpu, longest * 1000);
     store_close(st);
     for (size_t i = 0; i < nb; i++) {
         for (size_t k = 0; k < v[i]->n_records; k++)
@@ -175,5 +258,6 @@ int main(int argc, char **argv)
     }
     free(packed);
     free(v);
+    free(of);
     return 0;
 }

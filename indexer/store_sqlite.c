@@ -1,24 +1,31 @@
-/* store_sqlite.c -- the embedded store: one SQLite database file in WAL mode.
+/* store_sqlite.c -- the embedded store: one SQLite database file in WAL mode (open, schema and
+ * its migrations, writing; store_sqlite_read.c answers, store_sqlite_postings.c indexes).
  * Owns:  the sqlite3 connection, its prepared statements (reused for the handle's life), the
- *        schema (sessions, sensor_seq, sensor_stats, alerts) and its version (user_version).
+ *        schema (sessions, session_postings, store_meta, sensor_seq, sensor_stats, alerts)
+ *        and its version (user_version), the postings builder of the open transaction.
  * Lends: row documents to the caller's store_row_fn, valid during that call only.
  * Never: blocks long on a lock (busy_timeout SQ_BUSY_MS, then STORE_ERR_RETRY); commits
- *        records without their batch's seq or the reverse (one transaction holds both).
- * Trap:  sessions.doc is packed protobuf, not JSON: SQL outside this file cannot read it
- *        (json_extract does not apply); every document leaves through emit_doc(), which
- *        renders it with record_json_render() and the sensor column as observer.name, the
- *        same text the sensor's --emit-json writes. Rendering at ingest was json-c at ~8.6 us
- *        per record and an ~800-byte document; packed, a campus record is ~220 bytes and
- *        ingest went from 41.9k to 94.5k sessions/s (218k sessions, 24 batches per commit).
+ *        records without their batch's seq or their postings, or the reverse (one
+ *        transaction holds all three).
+ * Trap:  a session costs the b-trees it enters. Schema v2 had seven per row (the table,
+ *        UNIQUE(start_us, id), src_ip, dst_ip, dst_port, (sensor, start_us), protocol): 38.3k
+ *        instructions per row in this file (callgrind, 506k campus sessions) and 81.9k
+ *        sessions/s over 4.5M in one database, 73.1k over the last third (bench/store_replay.c,
+ *        load 1.0). Now two (the table, appended to, and UNIQUE(start_us, id)) plus about 0.1
+ *        postings rows per session per 48k-session commit (see schema_sql): 13.3k
+ *        instructions per row (37.3k for v2 on the same 286k sessions), 234k-256k sessions/s
+ *        over 4.5M and 220k-245k over the last third at load 2.1-2.7, 134k-147k and 112k-145k
+ *        when others' jobs pushed the load to 3-3.9 (v2 in that hour: 50.9k and 44.8k); per
+ *        CPU-second 263k-317k against v2's 93k-96k (see schema_sql for what was tried).
  *        Durability is synchronous=FULL in WAL mode: COMMIT returns after the WAL is fsync'd,
  *        so an acknowledged batch survives a process crash, a kernel crash and a power loss.
  *        (NORMAL would survive a process crash only: a power loss could roll back the last
  *        commits since a checkpoint, after the sensor had dropped those acked batches.) FULL
- *        cost 12-15% against NORMAL here (1.5M sessions in 48k-record commits: 79.8k/90.4k
- *        vs 94.0k/103.1k sessions/s, two runs each): kept, an ack is a promise. Per record
- *        the cost is the b-trees: the table and six indexes, ~1.2 us each on this VM (one
- *        index-free table took 285k sessions/s, all six 93k), see bench/RESULTS.md. */
-#include "store_backend.h"
+ *        cost 12-15% against NORMAL (schema v2, 1.5M sessions in 48k-record commits:
+ *        79.8k/90.4k vs 94.0k/103.1k sessions/s): kept, an ack is a promise. sessions.doc is
+ *        packed protobuf (rendered on the way out, see store_sqlite_read.c): rendering JSON at
+ *        ingest was ~8.6 us per record. */
+#include "store_sqlite.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -26,38 +33,52 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sqlite3.h>
-#include <json-c/json.h>
 #include "record_json.h"
 
-#define SQ_SCHEMA_VERSION 2
 #define SQ_STR_(x) #x
 #define SQ_STR(x) SQ_STR_(x)
 #define SQ_BUSY_MS        100     /* a locked database answers STORE_ERR_RETRY after this */
 #define SQ_SYNCHRONOUS    "FULL"
-#define SQ_DELETE_CHUNK   10000   /* rows per retention transaction, so writers get turns */
+#define SQ_MIGRATE_ROWS   65536   /* rows per postings flush while migrating */
 
-/* Schema version 2. sessions.doc is the record as packed protobuf, rendered to its JSON
- * document on the way out (emit_doc); version 1 kept the JSON text, and its rows still read.
- * The unique key is (start_us, id), not id: a re-delivered record has the same id AND the same
- * start (the sensor derives the id from the first-packet time, and the ES backend picks the
- * daily index by that time, so both stores dedupe alike), and a time-ordered key is
- * time-local, where PRIMARY KEY(id) made every commit rewrite pages of a random index all
- * over the file: 69k against 92k sessions per CPU-second at 1.5M sessions. The same index
- * serves time ranges and the query order (start_us, id); an id alone is found through its
- * date prefix (sq_get_session). The other five are the fields analysts filter on. */
+/* Schema version 3.
+ * sessions: a rowid table (rowids never reused, see SQ_COLS) whose rows carry the columns
+ * queries filter on beside the packed record (doc); the only index on it is the unique
+ * (start_us, id): it dedupes (a re-delivered record has the
+ * same id AND the same start: the sensor derives the id from the first-packet time, and the ES
+ * backend picks the daily index by that time, so both stores dedupe alike, across streams and
+ * restarts), serves time ranges, the query order (start_us, id), and an id through its date
+ * prefix (sq_get_session). session_postings replaces the per-row indexes on src_ip, dst_ip,
+ * dst_port, (sensor, start_us) and protocol of version 2 (store_sqlite.h, session_match()).
+ * Versions 1 and 2 are migrated at open: their five field indexes are dropped and their rows'
+ * postings built; their rows keep community_id (no longer written: no query reads it, and it
+ * was ~30 of ~330 bytes a row) and version 1's PRIMARY KEY(id) and JSON documents, which
+ * still read.
+ * Postings, per field, per group commit: the campus journals (bench/aggregator_ingest.sh) have
+ * per 48k sessions 598 distinct source IPs, 783 destination IPs and 2818 destination ports
+ * (0.013, 0.016 and 0.059 postings per session; per 2000 sessions 0.12, 0.28, 0.07; per 256
+ * 0.44, 0.51, 0.08), sensor, protocol and transport a handful. Source ports are ephemeral:
+ * exact postings were 0.48 per session and cut ingest to 152k sessions per CPU-second; one
+ * posting per block of 64 ports (SQ_SRC_PORT_SHIFT) is 0.009 per session, 233k. A posting per
+ * block of N consecutive rows instead of a rowid list would make a point query read N rows per
+ * hit, and a busy server's address is in nearly every block.
+ * Measured on the way (1.5M sessions, 48k per commit, sessions per CPU-second): the table with
+ * UNIQUE(start_us, id) alone 331k; that plus the five field indexes with integer keys 139k; a
+ * WITHOUT ROWID table keyed (start_us, id), which would be table, time index and uniqueness in
+ * one b-tree, 224k alone (its ~240-byte rows arrive out of order and split half full) and 66k
+ * with the five indexes (each carrying the 31-byte key): rejected. IPs as text in the row
+ * against integers: 342k against 332k, no difference, so the columns stay readable text (the
+ * postings hold them as integers). */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS sessions ("
     " id TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
     " sensor TEXT NOT NULL, src_ip TEXT, src_port INTEGER, dst_ip TEXT, dst_port INTEGER,"
-    " transport TEXT, protocol TEXT, packets INTEGER, bytes INTEGER, community_id TEXT,"
-    " doc BLOB NOT NULL);"
+    " transport TEXT, protocol TEXT, packets INTEGER, bytes INTEGER, doc BLOB NOT NULL);"
     "CREATE UNIQUE INDEX IF NOT EXISTS sessions_start ON sessions(start_us, id);"
-    "CREATE INDEX IF NOT EXISTS sessions_src_ip ON sessions(src_ip);"
-    "CREATE INDEX IF NOT EXISTS sessions_dst_ip ON sessions(dst_ip);"
-    "CREATE INDEX IF NOT EXISTS sessions_dst_port ON sessions(dst_port);"
-    "CREATE INDEX IF NOT EXISTS sessions_sensor ON sessions(sensor, start_us);"
-    "CREATE INDEX IF NOT EXISTS sessions_protocol ON sessions(protocol);"
+    "CREATE TABLE IF NOT EXISTS session_postings ("
+    " field INTEGER NOT NULL, value NOT NULL, hour INTEGER NOT NULL, first INTEGER NOT NULL,"
+    " rows BLOB NOT NULL, PRIMARY KEY (field, value, hour, first)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sensor_seq (sensor TEXT PRIMARY KEY, seq INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sensor_stats ("
     " sensor TEXT NOT NULL, time_us INTEGER NOT NULL, pcap_received INTEGER,"
@@ -71,26 +92,34 @@ static const char schema_sql[] =
     " source_ip TEXT, sessions INTEGER, summary TEXT, doc TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS alerts_start ON alerts(start_us);";
 
-/* Version 1 to 2: its sessions keep PRIMARY KEY(id) (still unique, so still deduping) and
- * their JSON documents; the time index becomes the unique (start_us, id). */
+/* Version 1 to 2 (its time index becomes the unique (start_us, id)), then 2 to 3. */
 static const char migrate_v1_sql[] =
     "DROP INDEX IF EXISTS sessions_start;"
     "CREATE UNIQUE INDEX sessions_start ON sessions(start_us, id);";
+static const char migrate_v2_sql[] =
+    "DROP INDEX IF EXISTS sessions_src_ip; DROP INDEX IF EXISTS sessions_dst_ip;"
+    "DROP INDEX IF EXISTS sessions_dst_port; DROP INDEX IF EXISTS sessions_sensor;"
+    "DROP INDEX IF EXISTS sessions_protocol;";
 
-enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS_SESSION, ST_UPD_SEQ, ST_GET_SEQ, ST_INS_STATS,
-       ST_INS_ALERT, ST_GET_DOC, ST_GET_DOC_DAY, ST_DEL_SESSIONS, ST_DEL_STATS, ST_DEL_ALERTS,
-       ST_INS_ROWS, ST_COUNT };
-
-#define STMT_INS_HEAD "INSERT OR IGNORE INTO sessions (id, start_us, end_us, sensor, src_ip," \
-    " src_port, dst_ip, dst_port, transport, protocol, packets, bytes, community_id, doc) VALUES"
+/* Rows are inserted without a rowid: SQLite appends them after the last one (OP_NewRowid and
+ * an append hint), where a rowid given by us cost a b-tree seek per row to check it is free
+ * (~1.3k of ~15k instructions per row, callgrind). The rowids a statement took are then
+ * last_insert_rowid() - n + 1 .. last_insert_rowid(). Only when retention deleted the highest
+ * rowids (store_meta.next_rowid is past max(rowid) + 1) does the next row get its rowid
+ * explicitly (ST_INS_AT), so that no rowid is ever handed out twice. */
+#define SQ_COLS 13                   /* bound per row, see stmt_sql[ST_INS_SESSION] */
+#define STMT_INS_COLS "id, start_us, end_us, sensor, src_ip, src_port, dst_ip, dst_port," \
+    " transport, protocol, packets, bytes, doc"
+#define STMT_INS_HEAD "INSERT OR IGNORE INTO sessions (" STMT_INS_COLS ") VALUES"
 static const char stmt_sql_ins_head[] = STMT_INS_HEAD;   /* ST_INS_ROWS: built at open */
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_INS_SESSION] = STMT_INS_HEAD " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " ?14)",
+    [ST_INS_SESSION] = STMT_INS_HEAD " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_INS_AT] = "INSERT OR IGNORE INTO sessions (" STMT_INS_COLS ", rowid) VALUES (?1, ?2, ?3,"
+        " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_UPD_SEQ] = "INSERT INTO sensor_seq (sensor, seq) VALUES (?1, ?2) ON CONFLICT(sensor)"
         " DO UPDATE SET seq = max(seq, excluded.seq)",
     [ST_GET_SEQ] = "SELECT seq FROM sensor_seq WHERE sensor = ?1",
@@ -105,32 +134,21 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE start_us < ?1 LIMIT ?2)",
     [ST_DEL_STATS] = "DELETE FROM sensor_stats WHERE time_us < ?1",
     [ST_DEL_ALERTS] = "DELETE FROM alerts WHERE start_us < ?1",
+    [ST_DEL_POSTINGS] = "DELETE FROM session_postings WHERE hour < ?1",
+    /* one posting per statement: ~19.6k instructions each, ~1.6k per session (0.1 postings a
+     * session at 48k per commit); 16 per statement took more, 644M against 470M instructions
+     * for the 20k postings of 286k sessions (callgrind) */
+    [ST_INS_POSTING] = "INSERT OR REPLACE INTO session_postings (field, value, hour, first, rows)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* the next rowid: never one that was handed out before, even if retention deleted it */
+    [ST_GET_NEXT] = "SELECT coalesce((SELECT value FROM store_meta WHERE key = 'next_rowid'),"
+        " 1), coalesce((SELECT max(rowid) FROM sessions), 0) + 1",
+    [ST_SET_NEXT] = "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('next_rowid', ?1)",
+    [ST_FIND_ROW] = "SELECT rowid FROM sessions WHERE start_us = ?1 AND id = ?2",
 };
-
-/* Rows per INSERT statement. One statement per record spent ~20% of the insert path opening
- * and closing its seven b-tree cursors (sqlite3VdbeHalt and cursor allocation, callgrind);
- * 32 rows per statement took 119k-129k sessions per CPU-second against 102k-106k for one
- * (1.5M sessions, two runs each). */
-#define SQ_ROWS 32
-#define SQ_COLS 14                   /* bound per row, see stmt_sql[ST_INS_SESSION] */
-
-struct sq_row {                      /* text bound with SQLITE_STATIC for one row */
-    char id[STORE_ID_LEN], sip[48], dip[48], tbuf[8];
-};
-
-struct sq {
-    sqlite3 *db;
-    sqlite3_stmt *st[ST_COUNT];
-    char path[1024];
-    struct sq_row rows[SQ_ROWS];
-    uint8_t *pack;                   /* the records being inserted, packed */
-    size_t pack_cap;
-};
-
-static struct sq *SQ(struct store *st) { return st->impl; }
 
 /* Map an SQLite result code to a store code: what a later try may cure is STORE_ERR_RETRY. */
-static int classify(int rc)
+int sq_classify(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY: case SQLITE_LOCKED: case SQLITE_IOERR: case SQLITE_FULL:
@@ -142,10 +160,10 @@ static int classify(int rc)
     }
 }
 
-static int sq_fail(struct store *st, int rc, const char *what)
+int sq_fail(struct store *st, int rc, const char *what)
 {
     struct sq *s = SQ(st);
-    return store_fail(st, classify(rc), "sqlite %s: %s: %s", s->path, what,
+    return store_fail(st, sq_classify(rc), "sqlite %s: %s: %s", s->path, what,
                       sqlite3_errmsg(s->db));
 }
 
@@ -156,10 +174,10 @@ static void rollback(struct sq *s)
         sqlite3_step(s->st[ST_ROLLBACK]);
         sqlite3_reset(s->st[ST_ROLLBACK]);
     }
+    sq_postings_reset(s->post);
 }
 
-/* Run a statement that returns no rows; its result code. */
-static int run(sqlite3_stmt *stmt)
+int sq_run(sqlite3_stmt *stmt)
 {
     int rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
@@ -168,10 +186,13 @@ static int run(sqlite3_stmt *stmt)
 
 static int64_t clamp64(uint64_t v) { return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v; }
 
+/* v bound as text, or NULL when empty; v must stay put until the statement is stepped (the
+ * session rows' text lives in struct sq_row and the records: SQLITE_TRANSIENT's copy was
+ * ~2.7k of the ~17.7k instructions per row of the insert path, callgrind) */
 static void bind_text_or_null(sqlite3_stmt *stmt, int col, const char *v)
 {
     if (v && *v)
-        sqlite3_bind_text(stmt, col, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, col, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(stmt, col);
 }
@@ -184,6 +205,7 @@ static void sq_close(struct store *st)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    sq_postings_free(s->post);
     free(s->pack);
     free(s);
     st->impl = NULL;
@@ -202,12 +224,70 @@ static int pragma_text(struct sq *s, const char *sql, char *out, size_t outsz)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Version 1 or 2 to 3 inside the caller's transaction: drop the field indexes, then build the
+ * postings of every stored row from its columns and start the rowids after the last one. */
+static int migrate(struct sq *s, int version)
+{
+    sqlite3_stmt *rows = NULL, *ins = NULL;
+    int rc;
+    if ((version == 1 &&
+         (rc = sqlite3_exec(s->db, migrate_v1_sql, NULL, NULL, NULL)) != SQLITE_OK) ||
+        (rc = sqlite3_exec(s->db, migrate_v2_sql, NULL, NULL, NULL)) != SQLITE_OK ||
+        (rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK ||
+        (rc = sqlite3_prepare_v2(s->db, "SELECT rowid, start_us, src_ip, dst_ip, src_port,"
+                                 " dst_port, sensor, protocol, transport FROM sessions ORDER BY"
+                                 " rowid", -1, &rows, NULL)) != SQLITE_OK ||
+        (rc = sqlite3_prepare_v2(s->db, stmt_sql[ST_INS_POSTING], -1, &ins, NULL)) != SQLITE_OK)
+        goto done;
+    while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
+        if (sq_postings_add_columns(s->post, sqlite3_column_int64(rows, 0),
+                                    sqlite3_column_int64(rows, 1),
+                                    (const char *)sqlite3_column_text(rows, 2),
+                                    (const char *)sqlite3_column_text(rows, 3),
+                                    sqlite3_column_int64(rows, 4), sqlite3_column_int64(rows, 5),
+                                    (const char *)sqlite3_column_text(rows, 6),
+                                    (const char *)sqlite3_column_text(rows, 7),
+                                    (const char *)sqlite3_column_text(rows, 8)) < 0) {
+            rc = SQLITE_NOMEM;
+            goto done;
+        }
+        if (sq_postings_pending(s->post) >= SQ_MIGRATE_ROWS &&
+            (rc = sq_postings_flush(s->post, ins)) != SQLITE_OK)
+            goto done;
+    }
+    if (rc != SQLITE_DONE || (rc = sq_postings_flush(s->post, ins)) != SQLITE_OK)
+        goto done;
+    rc = sqlite3_exec(s->db, "INSERT OR REPLACE INTO store_meta (key, value) SELECT"
+                      " 'next_rowid', coalesce(max(rowid), 0) + 1 FROM sessions", NULL, NULL, NULL);
+done:
+    sq_postings_reset(s->post);
+    sqlite3_finalize(rows);
+    sqlite3_finalize(ins);
+    return rc;
+}
+
+/* head followed by rows groups of cols parameters: "head (?,?),(?,?)" */
+static void multi_row_sql(char *out, size_t outsz, const char *head, int rows, int cols)
+{
+    size_t used = (size_t)snprintf(out, outsz, "%s", head);
+    for (int r = 0; r < rows; r++) {
+        out[used++] = r ? ',' : ' ';
+        out[used++] = '(';
+        for (int c = 0; c < cols; c++) {
+            out[used++] = '?';
+            out[used++] = c + 1 < cols ? ',' : ')';
+        }
+    }
+    out[used] = '\0';
+}
+
 static int sq_open(struct store *st, const char *target, char err[ASH_ERR_LEN])
 {
     struct sq *s = calloc(1, sizeof *s);
     char mode[32] = "", version[32] = "";
     const char *what;
-    if (!s) {
+    if (!s || !(s->post = sq_postings_new())) {
+        free(s);
         snprintf(err, ASH_ERR_LEN, "sqlite: out of memory");
         return -1;
     }
@@ -221,10 +301,15 @@ static int sq_open(struct store *st, const char *target, char err[ASH_ERR_LEN])
     }
     sqlite3_busy_timeout(s->db, SQ_BUSY_MS);
     sqlite3_extended_result_codes(s->db, 1);
+    what = "register " SQ_MATCH_FN;
+    if ((rc = sq_postings_register(s->db)) != SQLITE_OK)
+        goto fail;
     /* page_size only takes effect on a new file, before WAL is switched on. 16 KiB pages were
      * the fastest of 4/8/16 KiB for ~800-byte documents and six indexes (1M sessions in
-     * 20000-record commits: 47.6k/55.1k/62.3k sessions/s per CPU second), and still beat
-     * 4 KiB with ~220-byte packed records (1.5M sessions: 74k-79k vs 63k-67k). */
+     * 20000-record commits: 47.6k/55.1k/62.3k sessions/s per CPU second), still beat 4 KiB
+     * with ~220-byte packed records (1.5M sessions: 74k-79k vs 63k-67k), and beat 8 KiB with
+     * schema 3 (4.5M sessions, alternating runs: 293k/295k against 261k/272k per CPU-second,
+     * 238k/247k against 198k/233k sessions/s). */
     what = "set pragmas";
     if (pragma_text(s, "PRAGMA page_size = 16384", NULL, 0) < 0 ||
         pragma_text(s, "PRAGMA journal_mode = WAL", mode, sizeof mode) < 0)
@@ -236,7 +321,12 @@ static int sq_open(struct store *st, const char *target, char err[ASH_ERR_LEN])
         return -1;
     }
     /* Neither a 1 GiB cache (101k/100k against 110k/100k sessions/s) nor mmap_size = 4 GiB
-     * (105k/104k against 108k/108k) helped ingest of 1.5M sessions: left out. */
+     * (105k/104k against 108k/108k) helped ingest of 1.5M sessions: left out. The checkpoint
+     * stays SQLite's, on this thread: wal_autocheckpoint 2048 / 8192 / 32768 pages took
+     * 187k / 215k / 206k sessions/s over 4.5M (one run each, load ~2.5), and a thread with its
+     * own connection running PASSIVE checkpoints (autocheckpoint off) 235k and 234k against
+     * 234k and 237k, with a longer slowest call (744 and 732 ms against 420 and 353: its
+     * copying competes with the commit's fsync), so it was dropped. */
     if (pragma_text(s, "PRAGMA synchronous = " SQ_SYNCHRONOUS, NULL, 0) < 0 ||
         pragma_text(s, "PRAGMA cache_size = -262144", NULL, 0) < 0 ||         /* 256 MiB */
         pragma_text(s, "PRAGMA temp_store = MEMORY", NULL, 0) < 0 ||
@@ -244,40 +334,33 @@ static int sq_open(struct store *st, const char *target, char err[ASH_ERR_LEN])
         pragma_text(s, "PRAGMA journal_size_limit = 268435456", NULL, 0) < 0 ||
         pragma_text(s, "PRAGMA user_version", version, sizeof version) < 0)
         goto fail;
-    if (atoi(version) > SQ_SCHEMA_VERSION) {
-        snprintf(err, ASH_ERR_LEN, "sqlite %s: schema version %s is newer than this binary's %d",
-                 s->path, version, SQ_SCHEMA_VERSION);
+    int v = atoi(version);
+    if (v > SQ_SCHEMA_VERSION) {
+        snprintf(err, ASH_ERR_LEN, "sqlite %s: schema version %d is newer than this binary's %d",
+                 s->path, v, SQ_SCHEMA_VERSION);
         sq_close(st);
         return -1;
     }
     /* a current schema needs no write lock: readers (the HTTP API) open while ingest runs */
-    what = "create schema";
-    if (atoi(version) < SQ_SCHEMA_VERSION &&
-        (rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
-        goto fail;
-    if (atoi(version) < SQ_SCHEMA_VERSION &&
-        ((rc = sqlite3_exec(s->db, atoi(version) == 1 ? migrate_v1_sql : schema_sql, NULL, NULL,
-                            NULL)) != SQLITE_OK ||
-         (rc = sqlite3_exec(s->db, "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION), NULL,
-                            NULL, NULL)) != SQLITE_OK ||
-         (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)) {
-        snprintf(err, ASH_ERR_LEN, "sqlite %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        sq_close(st);
-        return -1;
+    if (v < SQ_SCHEMA_VERSION) {
+        what = v ? "migrate the schema to version " SQ_STR(SQ_SCHEMA_VERSION) : "create schema";
+        if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+            goto fail;
+        if ((rc = v ? migrate(s, v) : sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL)) !=
+                SQLITE_OK ||
+            (rc = sqlite3_exec(s->db, "PRAGMA user_version = " SQ_STR(SQ_SCHEMA_VERSION), NULL,
+                               NULL, NULL)) != SQLITE_OK ||
+            (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+            snprintf(err, ASH_ERR_LEN, "sqlite %s: %s: %s", s->path, what,
+                     rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(s->db));
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            sq_close(st);
+            return -1;
+        }
     }
     what = "prepare";
     char rows_sql[sizeof stmt_sql_ins_head + SQ_ROWS * (2 * SQ_COLS + 3)];
-    size_t used = (size_t)snprintf(rows_sql, sizeof rows_sql, "%s", stmt_sql_ins_head);
-    for (int r = 0; r < SQ_ROWS; r++) {
-        rows_sql[used++] = r ? ',' : ' ';
-        rows_sql[used++] = '(';
-        for (int c = 0; c < SQ_COLS; c++) {
-            rows_sql[used++] = '?';
-            rows_sql[used++] = c + 1 < SQ_COLS ? ',' : ')';
-        }
-    }
-    rows_sql[used] = '\0';
+    multi_row_sql(rows_sql, sizeof rows_sql, stmt_sql_ins_head, SQ_ROWS, SQ_COLS);
     for (int i = 0; i < ST_COUNT; i++)
         if ((rc = sqlite3_prepare_v3(s->db, i == ST_INS_ROWS ? rows_sql : stmt_sql[i], -1,
                                      SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL)) != SQLITE_OK)
@@ -342,19 +425,39 @@ static void bind_row(struct sq *s, sqlite3_stmt *stmt, int row, const char *sens
     bind_text_or_null(stmt, c + 10, r->protocol);
     sqlite3_bind_int64(stmt, c + 11, clamp64(packets));
     sqlite3_bind_int64(stmt, c + 12, clamp64(bytes));
-    bind_text_or_null(stmt, c + 13, r->community_id);
-    sqlite3_bind_blob(stmt, c + 14, packed, (int)len, SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, c + 13, packed, (int)len, SQLITE_STATIC);
 }
 
-/* Insert recs[0..n) (n is 1 or SQ_ROWS) with one statement, each stored as packed[i] when
- * the caller has the packed bytes (packed may be NULL); *inserted counts the new ones (a
- * record whose start_us and id are stored already is left alone). */
+/* The rowid of the stored session (start_us, id): > 0, 0 when none, or an SQLite error code
+ * negated. */
+static int64_t rowid_of(struct sq *s, int64_t start_us, const char *id)
+{
+    sqlite3_stmt *q = s->st[ST_FIND_ROW];
+    sqlite3_bind_int64(q, 1, start_us);
+    sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    int64_t got = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? got : -(int64_t)rc;
+}
+
+/* The rowids handed out in a transaction: the next one, and whether it must be given
+ * explicitly (see SQ_COLS). */
+struct rowids {
+    int64_t next;
+    bool explicit;
+};
+
+/* Insert recs[0..n) (n is 1 or SQ_ROWS; 1 while ids->explicit) with one statement, each
+ * stored as packed[i] when the caller has the packed bytes (packed may be NULL), and add the
+ * new ones to the postings; *inserted counts them (a record whose start_us and id are stored
+ * already is left alone). */
 static int put_rows(struct store *st, const char *sensor, const Ashiato__SessionRecord *const *recs,
                     const ProtobufCBinaryData *packed, size_t n, size_t bi, size_t i0,
-                    uint64_t *inserted)
+                    struct rowids *ids, uint64_t *inserted)
 {
     struct sq *s = SQ(st);
-    sqlite3_stmt *stmt = s->st[n == 1 ? ST_INS_SESSION : ST_INS_ROWS];
+    sqlite3_stmt *stmt = s->st[ids->explicit ? ST_INS_AT : n == 1 ? ST_INS_SESSION : ST_INS_ROWS];
     size_t len[SQ_ROWS], total = 0;
     for (size_t i = 0; i < n; i++) {
         len[i] = packed ? packed[i].len : ashiato__session_record__get_packed_size(recs[i]);
@@ -380,6 +483,8 @@ static int put_rows(struct store *st, const char *sensor, const Ashiato__Session
         bind_row(s, stmt, (int)i, sensor, recs[i], bytes, len[i]);
         off += len[i];
     }
+    if (ids->explicit)
+        sqlite3_bind_int64(stmt, SQ_COLS + 1, ids->next);
     int rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
     if (rc != SQLITE_DONE) {
@@ -387,7 +492,32 @@ static int put_rows(struct store *st, const char *sensor, const Ashiato__Session
         snprintf(what, sizeof what, "insert batches[%zu] records[%zu..%zu]", bi, i0, i0 + n - 1);
         return sq_fail(st, rc, what);
     }
-    *inserted += (uint64_t)sqlite3_changes(s->db);
+    size_t changes = (size_t)sqlite3_changes(s->db);
+    if (changes == 0)
+        return STORE_OK;                            /* all stored already */
+    int64_t last = sqlite3_last_insert_rowid(s->db), first = ids->next;
+    *inserted += changes;
+    for (size_t i = 0; i < n; i++) {
+        const Ashiato__SessionRecord *r = recs[i];
+        const Ashiato__Endpoint *src = r->source, *dst = r->destination;
+        int64_t rowid = last - (int64_t)(n - 1 - i);
+        if (changes < n) {                          /* some were there already: which? */
+            rowid = rowid_of(s, r->start_us, s->rows[i].id);
+            if (rowid < 0)
+                return sq_fail(st, (int)-rowid, "find a duplicate");
+            if (rowid < first)
+                continue;                           /* stored before this statement */
+        }
+        if (sq_postings_add_row(s->post, rowid, r->start_us, src ? src->ip.data : NULL,
+                                src ? src->ip.len : 0, dst ? dst->ip.data : NULL,
+                                dst ? dst->ip.len : 0, src ? src->port : 0, dst ? dst->port : 0,
+                                sensor, r->protocol,
+                                record_json_transport(r->iana_number, s->rows[i].tbuf)) < 0)
+            return store_fail(st, STORE_ERR_RETRY, "batches[%zu] records[%zu]: out of memory "
+                              "for postings", bi, i0 + i);
+    }
+    ids->next = last + 1;
+    ids->explicit = false;
     return STORE_OK;
 }
 
@@ -396,15 +526,31 @@ static int sq_put_batches_packed(struct store *st, const struct store_batch *b, 
 {
     struct sq *s = SQ(st);
     uint64_t inserted = 0, total = 0;
+    struct rowids ids = { 0, false };
+    int64_t first;
     int rc;
 
-    if ((rc = run(s->st[ST_BEGIN])) != SQLITE_OK)
+    if ((rc = sq_run(s->st[ST_BEGIN])) != SQLITE_OK)
         return sq_fail(st, rc, "begin");
+    sqlite3_stmt *q = s->st[ST_GET_NEXT];
+    if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        ids.next = sqlite3_column_int64(q, 1);                  /* max(rowid) + 1 */
+        ids.explicit = sqlite3_column_int64(q, 0) > ids.next;   /* the top was deleted */
+        if (ids.explicit)
+            ids.next = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW) {
+        sq_fail(st, rc, "read store_meta");
+        rollback(s);
+        return sq_classify(rc);
+    }
+    first = ids.next;
     for (size_t bi = 0; bi < nb; bi++) {
         for (size_t i = 0; i < b[bi].n;) {
-            size_t n = b[bi].n - i >= SQ_ROWS ? SQ_ROWS : 1;
+            size_t n = b[bi].n - i >= SQ_ROWS && !ids.explicit ? SQ_ROWS : 1;
             int r = put_rows(st, b[bi].sensor, b[bi].recs + i, packed && packed[bi]
-                             ? packed[bi] + i : NULL, n, bi, i, &inserted);
+                             ? packed[bi] + i : NULL, n, bi, i, &ids, &inserted);
             if (r < 0) {
                 rollback(s);
                 return r;
@@ -417,16 +563,27 @@ static int sq_put_batches_packed(struct store *st, const struct store_batch *b, 
         sqlite3_bind_text(s->st[ST_UPD_SEQ], 1, b[bi].stream ? b[bi].stream : b[bi].sensor, -1,
                           SQLITE_STATIC);
         sqlite3_bind_int64(s->st[ST_UPD_SEQ], 2, (int64_t)b[bi].seq);
-        if ((rc = run(s->st[ST_UPD_SEQ])) != SQLITE_OK) {
+        if ((rc = sq_run(s->st[ST_UPD_SEQ])) != SQLITE_OK) {
             sq_fail(st, rc, "update sensor_seq");
             rollback(s);
-            return classify(rc);
+            return sq_classify(rc);
         }
     }
-    if ((rc = run(s->st[ST_COMMIT])) != SQLITE_OK) {
-        sq_fail(st, rc, "commit");
+    const char *what = "write postings";
+    if ((rc = sq_postings_flush(s->post, s->st[ST_INS_POSTING])) == SQLITE_OK &&
+        ids.next != first) {
+        what = "update store_meta";
+        sqlite3_bind_int64(s->st[ST_SET_NEXT], 1, ids.next);
+        rc = sq_run(s->st[ST_SET_NEXT]);
+    }
+    if (rc == SQLITE_OK) {
+        what = "commit";
+        rc = sq_run(s->st[ST_COMMIT]);
+    }
+    if (rc != SQLITE_OK) {
+        sq_fail(st, rc, what);
         rollback(s);
-        return classify(rc);
+        return sq_classify(rc);
     }
     st->counters.inserted += inserted;
     st->counters.duplicates += total - inserted;
@@ -468,7 +625,7 @@ static int sq_put_stats(struct store *st, const char *sensor, const Ashiato__Sen
     sqlite3_bind_int64(q, 2, t);
     for (size_t i = 0; i < ASH_ARRAY_LEN(v); i++)
         sqlite3_bind_int64(q, (int)i + 3, clamp64(v[i]));
-    int rc = run(q);
+    int rc = sq_run(q);
     return rc == SQLITE_OK ? STORE_OK : sq_fail(st, rc, "insert sensor_stats");
 }
 
@@ -489,256 +646,8 @@ static int sq_put_alert(struct store *st, const Ashiato__Alert *a)
     sqlite3_bind_int64(q, 6, clamp64(a->sessions));
     bind_text_or_null(q, 7, a->summary);
     sqlite3_bind_text(q, 8, doc, (int)len, free);
-    int rc = run(q);
+    int rc = sq_run(q);
     return rc == SQLITE_OK ? STORE_OK : sq_fail(st, rc, "insert alert");
-}
-
-/* ---- reading ----------------------------------------------------------------------- */
-
-/* The WHERE clause of q, "?"-parameterised; bind_where() binds it from parameter 1. */
-static int where_sql(struct store *st, const struct store_query *q, char *out, size_t outsz)
-{
-    if (q->expr)
-        return store_fail(st, STORE_ERR, "query expressions are not supported by the sqlite "
-                          "store yet");
-    snprintf(out, outsz, " WHERE 1%s%s%s", q->start_us ? " AND start_us >= ?" : "",
-             q->end_us ? " AND start_us < ?" : "", q->sensor ? " AND sensor = ?" : "");
-    return 0;
-}
-
-static int bind_where(sqlite3_stmt *stmt, const struct store_query *q)
-{
-    int i = 1;
-    if (q->start_us)
-        sqlite3_bind_int64(stmt, i++, q->start_us);
-    if (q->end_us)
-        sqlite3_bind_int64(stmt, i++, q->end_us);
-    if (q->sensor)
-        sqlite3_bind_text(stmt, i++, q->sensor, -1, SQLITE_STATIC);
-    return i;
-}
-
-static int64_t limit_of(size_t limit)
-{
-    return limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit;
-}
-
-/* The document of a row whose column col is doc and col + 1 is sensor: a packed record is
- * rendered here (record_json_render, the sensor as observer.name); text is a document stored
- * as it is by schema version 1. Hands it to cb; *stop gets cb's answer. */
-static int emit_doc(struct store *st, sqlite3_stmt *stmt, int col, store_row_fn cb, void *ctx,
-                    int *stop)
-{
-    const void *data = sqlite3_column_blob(stmt, col);
-    size_t len = (size_t)sqlite3_column_bytes(stmt, col);
-    if (sqlite3_column_type(stmt, col) != SQLITE_BLOB) {
-        *stop = cb(ctx, data ? data : "", len);
-        return STORE_OK;
-    }
-    Ashiato__SessionRecord *r = ashiato__session_record__unpack(NULL, len, data);
-    if (!r)
-        return store_fail(st, STORE_ERR, "sqlite %s: session %s: stored record of %zu bytes "
-                          "does not unpack", SQ(st)->path, sqlite3_column_text(stmt, col + 2)
-                          ? (const char *)sqlite3_column_text(stmt, col + 2) : "?", len);
-    size_t n = 0;
-    char *doc = record_json_render(r, (const char *)sqlite3_column_text(stmt, col + 1), &n);
-    ashiato__session_record__free_unpacked(r, NULL);
-    if (!doc)
-        return store_fail(st, STORE_ERR_RETRY, "out of memory rendering a session");
-    *stop = cb(ctx, doc, n);
-    free(doc);
-    return STORE_OK;
-}
-
-/* Step stmt (columns doc, sensor, id) and hand each row's document to cb; stops when cb
- * returns nonzero. */
-static int each_row(struct store *st, sqlite3_stmt *stmt, store_row_fn cb, void *ctx)
-{
-    int rc, stop = 0;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int e = emit_doc(st, stmt, 0, cb, ctx, &stop);
-        if (e != STORE_OK)
-            return e;
-        if (stop)
-            return STORE_OK;
-    }
-    return rc == SQLITE_DONE ? STORE_OK : sq_fail(st, rc, "query");
-}
-
-static int sq_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
-                             void *ctx, uint64_t *total)
-{
-    struct sq *s = SQ(st);
-    char where[128], sql[384];
-    sqlite3_stmt *stmt = NULL;
-    int rc = STORE_OK, src;
-
-    if (where_sql(st, q, where, sizeof where) < 0)
-        return STORE_ERR;
-    /* one read transaction: the total and the rows come from the same snapshot */
-    if ((src = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
-        return sq_fail(st, src, "begin read");
-    if (total) {
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM sessions%s", where);
-        if ((src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL)) != SQLITE_OK) {
-            rc = sq_fail(st, src, "prepare count");
-            goto done;
-        }
-        bind_where(stmt, q);
-        if ((src = sqlite3_step(stmt)) != SQLITE_ROW) {
-            rc = sq_fail(st, src, "count");
-            goto done;
-        }
-        *total = (uint64_t)sqlite3_column_int64(stmt, 0);
-        sqlite3_finalize(stmt);
-        stmt = NULL;
-    }
-    if (cb) {
-        const char *dir = q->newest_first ? "DESC" : "ASC";
-        snprintf(sql, sizeof sql, "SELECT doc, sensor, id FROM sessions%s ORDER BY start_us %s, id %s"
-                 " LIMIT ? OFFSET ?", where, dir, dir);
-        if ((src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL)) != SQLITE_OK) {
-            rc = sq_fail(st, src, "prepare query");
-            goto done;
-        }
-        int i = bind_where(stmt, q);
-        sqlite3_bind_int64(stmt, i, limit_of(q->limit));
-        sqlite3_bind_int64(stmt, i + 1, q->offset > INT64_MAX ? INT64_MAX : (int64_t)q->offset);
-        rc = each_row(st, stmt, cb, ctx);
-    }
-done:
-    sqlite3_finalize(stmt);
-    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    return rc;
-}
-
-static int sq_count_by(struct store *st, const struct store_query *q, enum store_field field,
-                       store_row_fn cb, void *ctx)
-{
-    static const char *const col[] = {
-        [STORE_FIELD_SENSOR] = "sensor", [STORE_FIELD_TRANSPORT] = "transport",
-        [STORE_FIELD_PROTOCOL] = "protocol",
-    };
-    struct sq *s = SQ(st);
-    char where[128], sql[512];
-    sqlite3_stmt *stmt;
-    int src, rc = STORE_OK;
-
-    if (where_sql(st, q, where, sizeof where) < 0)
-        return STORE_ERR;
-    if (field == STORE_FIELD_HOUR)
-        /* floor to the hour, also for times before 1970 */
-        snprintf(sql, sizeof sql, "SELECT start_us - (((start_us %% 3600000000) + 3600000000)"
-                 " %% 3600000000) AS k, count(*) FROM sessions%s GROUP BY k ORDER BY k"
-                 " LIMIT ?", where);
-    else
-        snprintf(sql, sizeof sql, "SELECT %s AS k, count(*) AS c FROM sessions%s AND %s IS NOT"
-                 " NULL GROUP BY k ORDER BY c DESC, k LIMIT ?", col[field], where, col[field]);
-    if ((src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL)) != SQLITE_OK)
-        return sq_fail(st, src, "prepare count_by");
-    sqlite3_bind_int64(stmt, bind_where(stmt, q), limit_of(q->limit));
-    while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
-        json_object *o = json_object_new_object();
-        if (!o) {
-            rc = store_fail(st, STORE_ERR_RETRY, "count_by: out of memory");
-            break;
-        }
-        if (field == STORE_FIELD_HOUR)
-            json_object_object_add(o, "key", json_object_new_int64(sqlite3_column_int64(stmt, 0)));
-        else
-            json_object_object_add(o, "key", json_object_new_string_len(
-                (const char *)sqlite3_column_text(stmt, 0), sqlite3_column_bytes(stmt, 0)));
-        json_object_object_add(o, "count", json_object_new_int64(sqlite3_column_int64(stmt, 1)));
-        size_t len = 0;
-        const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-        int stop = text ? cb(ctx, text, len) : 0;
-        json_object_put(o);
-        if (stop) {
-            src = SQLITE_DONE;
-            break;
-        }
-    }
-    if (rc == STORE_OK && src != SQLITE_DONE)
-        rc = sq_fail(st, src, "count_by");
-    sqlite3_finalize(stmt);
-    return rc;
-}
-
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* The session of an id. Without an index on id alone (see schema_sql), an id that starts
- * "YYMMDD-", the UTC day of event.start, as ashiato-sensor's and Arkime's ids do, is looked
- * for on that day (19YY or 20YY) through sessions_start; any other id is looked for by a
- * scan of that index. A version-1 database answers through its PRIMARY KEY(id). */
-static int sq_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
-{
-    struct sq *s = SQ(st);
-    int rc = SQLITE_DONE, ret = STORE_OK, stop;
-    unsigned v[6];
-    bool dated = strlen(id) > 7 && id[6] == '-';
-    for (int i = 0; dated && i < 6; i++) {
-        dated = id[i] >= '0' && id[i] <= '9';
-        v[i] = (unsigned)(id[i] - '0');
-    }
-    unsigned yy = dated ? v[0] * 10 + v[1] : 0, mm = dated ? v[2] * 10 + v[3] : 0,
-             dd = dated ? v[4] * 10 + v[5] : 0;
-    sqlite3_stmt *q = NULL;
-    if (dated && mm >= 1 && mm <= 12 && dd >= 1 && dd <= 31) {
-        q = s->st[ST_GET_DOC_DAY];
-        for (int century = 2000; century >= 1900 && rc == SQLITE_DONE; century -= 100) {
-            int64_t day = days_from_civil(century + yy, mm, dd);
-            sqlite3_bind_int64(q, 1, day * 86400000000LL);
-            sqlite3_bind_int64(q, 2, (day + 1) * 86400000000LL);
-            sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
-            if ((rc = sqlite3_step(q)) != SQLITE_ROW)
-                sqlite3_reset(q);
-        }
-    } else {
-        q = s->st[ST_GET_DOC];
-        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(q);
-    }
-    if (rc == SQLITE_ROW)
-        ret = emit_doc(st, q, 0, cb, ctx, &stop);
-    else if (rc == SQLITE_DONE)
-        ret = store_fail(st, STORE_ERR_NOT_FOUND, "session %.*s: not found", STORE_ID_MAX, id);
-    else
-        ret = sq_fail(st, rc, "get session");
-    sqlite3_reset(q);
-    return ret;
-}
-
-static int sq_delete_older(struct store *st, int64_t before_us, uint64_t *deleted)
-{
-    struct sq *s = SQ(st);
-    sqlite3_stmt *del = s->st[ST_DEL_SESSIONS];
-    int rc, n;
-
-    /* in chunks, each its own transaction, so the aggregator's writes get turns */
-    sqlite3_bind_int64(del, 1, before_us);
-    sqlite3_bind_int64(del, 2, SQ_DELETE_CHUNK);
-    do {
-        if ((rc = run(del)) != SQLITE_OK)
-            return sq_fail(st, rc, "delete old sessions");
-        n = sqlite3_changes(s->db);
-        *deleted += (uint64_t)n;
-    } while (n >= SQ_DELETE_CHUNK);
-    sqlite3_bind_int64(s->st[ST_DEL_STATS], 1, before_us);
-    if ((rc = run(s->st[ST_DEL_STATS])) != SQLITE_OK)
-        return sq_fail(st, rc, "delete old sensor_stats");
-    sqlite3_bind_int64(s->st[ST_DEL_ALERTS], 1, before_us);
-    if ((rc = run(s->st[ST_DEL_ALERTS])) != SQLITE_OK)
-        return sq_fail(st, rc, "delete old alerts");
-    return STORE_OK;
 }
 
 const struct store_backend store_sqlite_backend = {

@@ -249,8 +249,13 @@ static void put_get_query(void **state)
                              "'10.180.156.141' AND dst_ip = '10.180.156.3' AND dst_port = 80 "
                              "AND src_port = 61450 AND packets = 16 AND bytes = 6465 AND "
                              "transport = 'tcp' AND protocol IS NULL AND sensor = 'sensor-b'"), 1);
+    /* one index on sessions, (start_us, id); the other fields have postings
+     * (test_store_sqlite_postings.c) */
     assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
-                             "AND name LIKE 'sessions_%'"), 6);
+                             "AND name LIKE 'sessions_%'"), 1);
+    assert_int_equal(sql_int(path, "SELECT count(DISTINCT field) FROM session_postings"), 7);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM session_postings WHERE field = 1 AND "
+                             "value = 179608717"), 3);    /* 10.180.156.141, in 3 hours */
 
     /* query: all, oldest first, with total */
     struct store_query q = { 0 };

@@ -1,0 +1,122 @@
+/* store_sqlite.h -- what the files of the SQLite backend share (store_sqlite.c: open, schema,
+ * writing; store_sqlite_read.c: queries; store_sqlite_postings.c: the postings of the fields
+ * analysts filter on). Private to indexer/ (query_sql.c, the later query compiler, may include
+ * it for the postings SQL below).
+ * Owns:  struct sq (the backend's state behind st->impl), the postings field codes and the
+ *        SQL contract of the table-valued function session_match().
+ * Lends: nothing beyond what store_backend.h lends.
+ * Never: seen outside indexer/.
+ * Trap:  session_match() answers rowids of `sessions` whose field holds the value, for whole
+ *        hours of event.start: a caller keeps its own start_us bounds, and the condition on
+ *        the row's column where the postings are coarser (source ports, see below). */
+#ifndef ASHIATO_STORE_SQLITE_H
+#define ASHIATO_STORE_SQLITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+#include "store_backend.h"
+
+#define SQ_SCHEMA_VERSION 3
+#define SQ_HOUR_US 3600000000LL     /* the postings' time bucket: one hour of event.start */
+
+/* Postings: for each group commit, one row of session_postings per (field, value, hour of
+ * event.start) listing the rowids of the sessions that have it, instead of one b-tree entry
+ * per session per field (see store_sqlite.c for the figures). Field codes as stored. */
+enum sq_field {
+    SQ_F_SRC_IP = 1,                 /* IPv4 INTEGER (a.b.c.d = a<<24|...), IPv6 BLOB(16) */
+    SQ_F_DST_IP = 2,
+    SQ_F_SRC_PORT = 3,               /* INTEGER: src_port >> SQ_SRC_PORT_SHIFT (see below) */
+    SQ_F_DST_PORT = 4,
+    SQ_F_SENSOR = 5,                 /* TEXT, the sessions.sensor column */
+    SQ_F_PROTOCOL = 6,               /* TEXT, sessions.protocol (network.protocol) if any */
+    SQ_F_TRANSPORT = 7,              /* TEXT, sessions.transport ("tcp", "udp", "icmp", "47") */
+    SQ_F_COUNT
+};
+
+/* Source ports are mostly ephemeral: exact postings were 0.48 per session (725,830 rows for
+ * 1.5M campus sessions, 152k sessions per CPU-second); one per block of 64 ports 0.009 (14,175
+ * rows, 233k). session_match() answers a source port with its whole block. */
+#define SQ_SRC_PORT_SHIFT 6
+
+/* The SQL a query compiler uses to restrict `sessions` to the rows whose FIELD equals a value
+ * without scanning the table (unit test: postings_answer_without_scan, EXPLAIN QUERY PLAN):
+ *
+ *   SELECT ... FROM sessions WHERE rowid IN (SELECT rid FROM session_match(?1, ?2, ?3, ?4))
+ *          AND start_us >= ?3 AND start_us < ?4 AND <the condition on the column> ...
+ *
+ * ?1 a field name: src_ip dst_ip ip (either) src_port dst_port port (either) sensor protocol
+ * transport; ?2 the value: an IP as text ("10.1.2.3", "2001:db8::1") or as stored, or a CIDR
+ * block as text ("10.1.0.0/16", "2001:db8::/32"), a port as an integer, text otherwise;
+ * ?3, ?4 (optional, NULL or 0 = open) the event.start bounds in microseconds. Arguments only:
+ * other constraints on its hidden columns match nothing. Rows come back as a superset: by time
+ * (whole hours) and, for src_port and the source side of port, by value (blocks of 64 ports);
+ * exact by value for the other fields. */
+#define SQ_MATCH_FN "session_match"
+
+enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS_SESSION, ST_UPD_SEQ, ST_GET_SEQ, ST_INS_STATS,
+       ST_INS_ALERT, ST_GET_DOC, ST_GET_DOC_DAY, ST_DEL_SESSIONS, ST_DEL_STATS, ST_DEL_ALERTS,
+       ST_DEL_POSTINGS, ST_INS_POSTING, ST_GET_NEXT, ST_SET_NEXT, ST_FIND_ROW, ST_INS_AT,
+       ST_INS_ROWS, ST_COUNT };
+
+/* Rows per INSERT statement. One statement per record spent ~20% of the insert path opening
+ * and closing its b-tree cursors (sqlite3VdbeHalt and cursor allocation, callgrind); 32 rows
+ * per statement took 119k-129k sessions per CPU-second against 102k-106k for one (schema v2,
+ * 1.5M sessions, two runs each). */
+#define SQ_ROWS 32
+
+struct sq_row {                      /* text bound with SQLITE_STATIC for one row */
+    char id[STORE_ID_LEN], sip[48], dip[48], tbuf[8];
+};
+
+struct sq_postings;                  /* store_sqlite_postings.c */
+
+struct sq {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    char path[1024];
+    struct sq_row rows[SQ_ROWS];
+    uint8_t *pack;                   /* the records being inserted, packed */
+    size_t pack_cap;
+    struct sq_postings *post;        /* the open transaction's postings */
+};
+
+static inline struct sq *SQ(struct store *st) { return st->impl; }
+
+/* store_sqlite.c */
+int sq_fail(struct store *st, int rc, const char *what);   /* st->err from the db; a store code */
+int sq_classify(int rc);                                   /* SQLite code -> store code */
+int sq_run(sqlite3_stmt *stmt);                            /* step + reset; SQLITE_OK or the code */
+
+/* store_sqlite_read.c: the backend's read entries */
+int sq_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
+                      void *ctx, uint64_t *total);
+int sq_count_by(struct store *st, const struct store_query *q, enum store_field field,
+                store_row_fn cb, void *ctx);
+int sq_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
+int sq_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
+
+/* store_sqlite_postings.c. A builder collects (field, value, hour, rowid) for one transaction
+ * and writes them as session_postings rows; no SQLite call until sq_postings_flush(). */
+struct sq_postings *sq_postings_new(void);
+void sq_postings_free(struct sq_postings *p);              /* accepts NULL */
+void sq_postings_reset(struct sq_postings *p);             /* forget what was added */
+/* Add rowid (ascending from call to call) under each field of one session row; -1 when out of
+ * memory. sip/dip: the raw address (4 or 16 bytes, else none); protocol "" = none. */
+int sq_postings_add_row(struct sq_postings *p, int64_t rowid, int64_t start_us,
+                        const uint8_t *sip, size_t siplen, const uint8_t *dip, size_t diplen,
+                        uint32_t sport, uint32_t dport, const char *sensor, const char *protocol,
+                        const char *transport);
+/* The same from a stored row's columns (IPs as text, as in the sessions table): migration. */
+int sq_postings_add_columns(struct sq_postings *p, int64_t rowid, int64_t start_us,
+                            const char *sip, const char *dip, int64_t sport, int64_t dport,
+                            const char *sensor, const char *protocol, const char *transport);
+size_t sq_postings_pending(const struct sq_postings *p);   /* rows added since the reset */
+/* Write every posting with ins (ST_INS_POSTING: field, value, hour, first, rows) and reset;
+ * SQLITE_OK or the failing step's code (the caller rolls back). */
+int sq_postings_flush(struct sq_postings *p, sqlite3_stmt *ins);
+/* Register session_match() on db; SQLITE_OK or a code. */
+int sq_postings_register(sqlite3 *db);
+
+#endif

@@ -1,0 +1,276 @@
+/* store_sqlite_read.c -- the SQLite store's answers: session queries, counts by field, one
+ * session by id, and retention.
+ * Owns:  the statements it prepares per call (finalized before returning).
+ * Lends: row documents to the caller's store_row_fn, valid during that call only.
+ * Never: writes sessions (store_sqlite.c does), except delete_older.
+ * Trap:  sessions.doc is packed protobuf, not JSON: SQL outside the store cannot read it
+ *        (json_extract does not apply); every document leaves through emit_doc(), which
+ *        renders it with record_json_render() and the sensor column as observer.name, the
+ *        same text the sensor's --emit-json writes. A row of schema version 1 holds its JSON
+ *        text and is handed out as it is. */
+#include "store_sqlite.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "record_json.h"
+
+#define SQ_DELETE_CHUNK   10000   /* rows per retention transaction, so writers get turns */
+
+/* The WHERE clause of q, "?"-parameterised; bind_where() binds it from parameter 1. */
+static int where_sql(struct store *st, const struct store_query *q, char *out, size_t outsz)
+{
+    if (q->expr)
+        return store_fail(st, STORE_ERR, "query expressions are not supported by the sqlite "
+                          "store yet");
+    snprintf(out, outsz, " WHERE 1%s%s%s", q->start_us ? " AND start_us >= ?" : "",
+             q->end_us ? " AND start_us < ?" : "", q->sensor ? " AND sensor = ?" : "");
+    return 0;
+}
+
+static int bind_where(sqlite3_stmt *stmt, const struct store_query *q)
+{
+    int i = 1;
+    if (q->start_us)
+        sqlite3_bind_int64(stmt, i++, q->start_us);
+    if (q->end_us)
+        sqlite3_bind_int64(stmt, i++, q->end_us);
+    if (q->sensor)
+        sqlite3_bind_text(stmt, i++, q->sensor, -1, SQLITE_STATIC);
+    return i;
+}
+
+static int64_t limit_of(size_t limit)
+{
+    return limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit;
+}
+
+/* The document of a row whose column col is doc and col + 1 is sensor: a packed record is
+ * rendered here (record_json_render, the sensor as observer.name); text is a document stored
+ * as it is by schema version 1. Hands it to cb; *stop gets cb's answer. */
+static int emit_doc(struct store *st, sqlite3_stmt *stmt, int col, store_row_fn cb, void *ctx,
+                    int *stop)
+{
+    const void *data = sqlite3_column_blob(stmt, col);
+    size_t len = (size_t)sqlite3_column_bytes(stmt, col);
+    if (sqlite3_column_type(stmt, col) != SQLITE_BLOB) {
+        *stop = cb(ctx, data ? data : "", len);
+        return STORE_OK;
+    }
+    Ashiato__SessionRecord *r = ashiato__session_record__unpack(NULL, len, data);
+    if (!r)
+        return store_fail(st, STORE_ERR, "sqlite %s: session %s: stored record of %zu bytes "
+                          "does not unpack", SQ(st)->path, sqlite3_column_text(stmt, col + 2)
+                          ? (const char *)sqlite3_column_text(stmt, col + 2) : "?", len);
+    size_t n = 0;
+    char *doc = record_json_render(r, (const char *)sqlite3_column_text(stmt, col + 1), &n);
+    ashiato__session_record__free_unpacked(r, NULL);
+    if (!doc)
+        return store_fail(st, STORE_ERR_RETRY, "out of memory rendering a session");
+    *stop = cb(ctx, doc, n);
+    free(doc);
+    return STORE_OK;
+}
+
+/* Step stmt (columns doc, sensor, id) and hand each row's document to cb; stops when cb
+ * returns nonzero. */
+static int each_row(struct store *st, sqlite3_stmt *stmt, store_row_fn cb, void *ctx)
+{
+    int rc, stop = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        int e = emit_doc(st, stmt, 0, cb, ctx, &stop);
+        if (e != STORE_OK)
+            return e;
+        if (stop)
+            return STORE_OK;
+    }
+    return rc == SQLITE_DONE ? STORE_OK : sq_fail(st, rc, "query");
+}
+
+int sq_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
+                             void *ctx, uint64_t *total)
+{
+    struct sq *s = SQ(st);
+    char where[128], sql[384];
+    sqlite3_stmt *stmt = NULL;
+    int rc = STORE_OK, src;
+
+    if (where_sql(st, q, where, sizeof where) < 0)
+        return STORE_ERR;
+    /* one read transaction: the total and the rows come from the same snapshot */
+    if ((src = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+        return sq_fail(st, src, "begin read");
+    if (total) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM sessions%s", where);
+        if ((src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL)) != SQLITE_OK) {
+            rc = sq_fail(st, src, "prepare count");
+            goto done;
+        }
+        bind_where(stmt, q);
+        if ((src = sqlite3_step(stmt)) != SQLITE_ROW) {
+            rc = sq_fail(st, src, "count");
+            goto done;
+        }
+        *total = (uint64_t)sqlite3_column_int64(stmt, 0);
+        sqlite3_finalize(stmt);
+        stmt = NULL;
+    }
+    if (cb) {
+        const char *dir = q->newest_first ? "DESC" : "ASC";
+        snprintf(sql, sizeof sql, "SELECT doc, sensor, id FROM sessions%s ORDER BY start_us %s, id %s"
+                 " LIMIT ? OFFSET ?", where, dir, dir);
+        if ((src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL)) != SQLITE_OK) {
+            rc = sq_fail(st, src, "prepare query");
+            goto done;
+        }
+        int i = bind_where(stmt, q);
+        sqlite3_bind_int64(stmt, i, limit_of(q->limit));
+        sqlite3_bind_int64(stmt, i + 1, q->offset > INT64_MAX ? INT64_MAX : (int64_t)q->offset);
+        rc = each_row(st, stmt, cb, ctx);
+    }
+done:
+    sqlite3_finalize(stmt);
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+int sq_count_by(struct store *st, const struct store_query *q, enum store_field field,
+                       store_row_fn cb, void *ctx)
+{
+    static const char *const col[] = {
+        [STORE_FIELD_SENSOR] = "sensor", [STORE_FIELD_TRANSPORT] = "transport",
+        [STORE_FIELD_PROTOCOL] = "protocol",
+    };
+    struct sq *s = SQ(st);
+    char where[128], sql[512];
+    sqlite3_stmt *stmt;
+    int src, rc = STORE_OK;
+
+    if (where_sql(st, q, where, sizeof where) < 0)
+        return STORE_ERR;
+    if (field == STORE_FIELD_HOUR)
+        /* floor to the hour, also for times before 1970 */
+        snprintf(sql, sizeof sql, "SELECT start_us - (((start_us %% 3600000000) + 3600000000)"
+                 " %% 3600000000) AS k, count(*) FROM sessions%s GROUP BY k ORDER BY k"
+                 " LIMIT ?", where);
+    else
+        snprintf(sql, sizeof sql, "SELECT %s AS k, count(*) AS c FROM sessions%s AND %s IS NOT"
+                 " NULL GROUP BY k ORDER BY c DESC, k LIMIT ?", col[field], where, col[field]);
+    if ((src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL)) != SQLITE_OK)
+        return sq_fail(st, src, "prepare count_by");
+    sqlite3_bind_int64(stmt, bind_where(stmt, q), limit_of(q->limit));
+    while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        json_object *o = json_object_new_object();
+        if (!o) {
+            rc = store_fail(st, STORE_ERR_RETRY, "count_by: out of memory");
+            break;
+        }
+        if (field == STORE_FIELD_HOUR)
+            json_object_object_add(o, "key", json_object_new_int64(sqlite3_column_int64(stmt, 0)));
+        else
+            json_object_object_add(o, "key", json_object_new_string_len(
+                (const char *)sqlite3_column_text(stmt, 0), sqlite3_column_bytes(stmt, 0)));
+        json_object_object_add(o, "count", json_object_new_int64(sqlite3_column_int64(stmt, 1)));
+        size_t len = 0;
+        const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+        int stop = text ? cb(ctx, text, len) : 0;
+        json_object_put(o);
+        if (stop) {
+            src = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc == STORE_OK && src != SQLITE_DONE)
+        rc = sq_fail(st, src, "count_by");
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* The session of an id. Without an index on id alone (see schema_sql), an id that starts
+ * "YYMMDD-", the UTC day of event.start, as ashiato-sensor's and Arkime's ids do, is looked
+ * for on that day (19YY or 20YY) through sessions_start; any other id is looked for by a
+ * scan of that index. A version-1 database answers through its PRIMARY KEY(id). */
+int sq_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
+{
+    struct sq *s = SQ(st);
+    int rc = SQLITE_DONE, ret = STORE_OK, stop;
+    unsigned v[6];
+    bool dated = strlen(id) > 7 && id[6] == '-';
+    for (int i = 0; dated && i < 6; i++) {
+        dated = id[i] >= '0' && id[i] <= '9';
+        v[i] = (unsigned)(id[i] - '0');
+    }
+    unsigned yy = dated ? v[0] * 10 + v[1] : 0, mm = dated ? v[2] * 10 + v[3] : 0,
+             dd = dated ? v[4] * 10 + v[5] : 0;
+    sqlite3_stmt *q = NULL;
+    if (dated && mm >= 1 && mm <= 12 && dd >= 1 && dd <= 31) {
+        q = s->st[ST_GET_DOC_DAY];
+        for (int century = 2000; century >= 1900 && rc == SQLITE_DONE; century -= 100) {
+            int64_t day = days_from_civil(century + yy, mm, dd);
+            sqlite3_bind_int64(q, 1, day * 86400000000LL);
+            sqlite3_bind_int64(q, 2, (day + 1) * 86400000000LL);
+            sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
+            if ((rc = sqlite3_step(q)) != SQLITE_ROW)
+                sqlite3_reset(q);
+        }
+    } else {
+        q = s->st[ST_GET_DOC];
+        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+    }
+    if (rc == SQLITE_ROW)
+        ret = emit_doc(st, q, 0, cb, ctx, &stop);
+    else if (rc == SQLITE_DONE)
+        ret = store_fail(st, STORE_ERR_NOT_FOUND, "session %.*s: not found", STORE_ID_MAX, id);
+    else
+        ret = sq_fail(st, rc, "get session");
+    sqlite3_reset(q);
+    return ret;
+}
+
+int sq_delete_older(struct store *st, int64_t before_us, uint64_t *deleted)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *del = s->st[ST_DEL_SESSIONS];
+    int rc, n;
+
+    /* in chunks, each its own transaction, so the aggregator's writes get turns */
+    sqlite3_bind_int64(del, 1, before_us);
+    sqlite3_bind_int64(del, 2, SQ_DELETE_CHUNK);
+    do {
+        if ((rc = sq_run(del)) != SQLITE_OK)
+            return sq_fail(st, rc, "delete old sessions");
+        n = sqlite3_changes(s->db);
+        *deleted += (uint64_t)n;
+    } while (n >= SQ_DELETE_CHUNK);
+    /* the postings of whole hours before the cutoff; those of the cutoff's own hour keep
+     * pointing at rowids that no longer exist (never reused), which session_match's callers
+     * find no row for */
+    int64_t hour = before_us >= 0 ? before_us / SQ_HOUR_US
+                                  : -((-before_us + SQ_HOUR_US - 1) / SQ_HOUR_US);
+    sqlite3_bind_int64(s->st[ST_DEL_POSTINGS], 1, hour);
+    if ((rc = sq_run(s->st[ST_DEL_POSTINGS])) != SQLITE_OK)
+        return sq_fail(st, rc, "delete old postings");
+    sqlite3_bind_int64(s->st[ST_DEL_STATS], 1, before_us);
+    if ((rc = sq_run(s->st[ST_DEL_STATS])) != SQLITE_OK)
+        return sq_fail(st, rc, "delete old sensor_stats");
+    sqlite3_bind_int64(s->st[ST_DEL_ALERTS], 1, before_us);
+    if ((rc = sq_run(s->st[ST_DEL_ALERTS])) != SQLITE_OK)
+        return sq_fail(st, rc, "delete old alerts");
+    return STORE_OK;
+}
+
