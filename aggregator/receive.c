@@ -17,8 +17,8 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "cursor.h"
 #include "log.h"
+#include "record_decode.h"
 #include "wire.h"
 
 #define STREAM_KEY_LEN 160
@@ -362,90 +362,14 @@ static void flush(struct receive *r)
 
 /* ---- the records' own bytes ---------------------------------------------------------
  * The SQLite store keeps each record as packed protobuf; handing it the bytes the sensor
- * sent spares packing every record again (16% of its insert path, callgrind). The frame is
- * walked with a cursor, as every untrusted byte is: Envelope field 1 (batch), in it Batch
- * field 3 (records), in order, as protobuf-c merges them. */
-static uint64_t varint(struct cursor *c)
-{
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        uint8_t b = cursor_u8(c);
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return v;
-    }
-    c->bad = true;
-    return 0;
-}
-
-/* Skip the value of a field of wire type wt, or hand its bytes (wire type 2) to *sub. */
-static void field_value(struct cursor *c, unsigned wt, struct cursor *sub)
-{
-    uint64_t len;
-    switch (wt) {
-    case 0: varint(c); break;
-    case 1: cursor_skip(c, 8); break;
-    case 5: cursor_skip(c, 4); break;
-    case 2:
-        len = varint(c);
-        if (len > cursor_left(c))
-            c->bad = true;
-        else
-            *sub = cursor_sub(c, (size_t)len);
-        break;
-    default: c->bad = true; break;   /* groups: not in ashiato.proto */
-    }
-}
-
-/* Each record's bytes of the Envelope{batch} in data, into out[0..max): the count, or
- * SIZE_MAX if the frame does not walk (then the store packs the records itself). */
-static size_t record_bytes(const uint8_t *data, size_t len, ProtobufCBinaryData *out, size_t max)
-{
-    struct cursor env = cursor_make(data, len);
-    size_t n = 0;
-    while (cursor_left(&env) && !env.bad) {
-        uint64_t key = varint(&env);
-        struct cursor batch = { 0 };
-        field_value(&env, key & 7, &batch);
-        if (key >> 3 != 1 || (key & 7) != 2)
-            continue;
-        while (cursor_left(&batch) && !batch.bad) {
-            uint64_t k = varint(&batch);
-            struct cursor rec = { 0 };
-            field_value(&batch, k & 7, &rec);
-            if (k >> 3 != 3 || (k & 7) != 2 || batch.bad)
-                continue;
-            if (n == max)
-                return SIZE_MAX;
-            out[n].len = cursor_left(&rec);
-            out[n++].data = (uint8_t *)cursor_bytes(&rec, cursor_left(&rec));
-        }
-        if (batch.bad)
-            return SIZE_MAX;
-    }
-    return env.bad ? SIZE_MAX : n;
-}
-
-/* The body, copied into the arena (it must outlive the zmq message until the commit), and
- * its records' bytes; NULL where it cannot be had (the store packs the records then). */
-static const ProtobufCBinaryData *keep_record_bytes(struct receive *r, const uint8_t *body,
-                                                    size_t len, size_t n_records)
-{
-    size_t bytes;
-    if (n_records == 0 || !ash_mul_size(n_records, sizeof(ProtobufCBinaryData), &bytes))
-        return NULL;
-    ProtobufCBinaryData *out = arena_bump(&r->arena, (bytes + 15) & ~(size_t)15);
-    uint8_t *copy = out ? arena_bump(&r->arena, (len + 15) & ~(size_t)15) : NULL;
-    if (!copy)
-        return NULL;
-    memcpy(copy, body, len);
-    return record_bytes(copy, len, out, n_records) == n_records ? out : NULL;
-}
+ * sent spares packing every record again (16% of its insert path, callgrind). record_decode.c
+ * gives them (raw) as it decodes a batch from the frame's copy in the arena, where they live
+ * until the commit. */
 
 /* ---- receiving ------------------------------------------------------------------------- */
 
 static void handle_batch(struct receive *r, const char *name, const uint8_t *rid, size_t rid_len,
-                         Ashiato__Batch *b, const uint8_t *body, size_t body_len)
+                         Ashiato__Batch *b, const ProtobufCBinaryData *raw)
 {
     size_t idx;
     struct stream *s = stream_get(r, name, b->epoch, &idx);
@@ -480,8 +404,7 @@ static void handle_batch(struct receive *r, const char *name, const uint8_t *rid
     }
     if (r->npend == 0 && r->burst_records == 0)
         clock_gettime(CLOCK_MONOTONIC, &r->burst_start);
-    r->pend[r->npend++] = (struct pending){ b, keep_record_bytes(r, body, body_len, b->n_records),
-                                            idx };
+    r->pend[r->npend++] = (struct pending){ b, raw, idx };
     r->pend_records += b->n_records;
     s->queued = b->seq;
 }
@@ -514,22 +437,48 @@ static void handle_monitor(struct receive *r)
     zmq_msg_close(&m2);
 }
 
-/* wire_unpack() into the arena: the same limits and messages. */
-static Ashiato__Envelope *unpack(struct receive *r, const uint8_t *data, size_t len,
-                                 char err[ASH_ERR_LEN])
+/* record_decode.c's allocator: its parts are never freed one by one */
+static void *arena_take(void *data, size_t n)
 {
+    return arena_bump(data, (n + 15) & ~(size_t)15);
+}
+
+/* wire_unpack() into the arena: the same limits and messages. A batch (the Envelope's field 1
+ * first, as the shipper frames it) is decoded by hand (record_decode.c: 9.4k of the 10.2k
+ * instructions per record of this thread were protobuf-c's generic unpack, bench/RESULTS.md
+ * aggregator_ingest) from a copy of the frame in the arena, which the records' own bytes
+ * (*raw) point into; anything else, or an Envelope with another body beside the batch, goes
+ * through protobuf-c. Both accept and refuse the same bytes and build the same structs
+ * (tests/fuzz/fuzz_record_decode.c). */
+static Ashiato__Envelope *unpack(struct receive *r, const uint8_t *data, size_t len,
+                                 const ProtobufCBinaryData **raw, char err[ASH_ERR_LEN])
+{
+    char why[ASH_ERR_LEN] = "";
+    Ashiato__Envelope *env = NULL;
+    int rc = RECORD_DECODE_OTHER;
+    *raw = NULL;
     if (len > WIRE_MAX_MESSAGE) {
         snprintf(err, ASH_ERR_LEN, "message of %zu bytes exceeds %d", len, WIRE_MAX_MESSAGE);
         return NULL;
     }
     r->arena.exhausted = false;
-    Ashiato__Envelope *env = ashiato__envelope__unpack(&r->alloc, len, data);
+    if (len && data[0] == (1 << 3 | 2)) {
+        uint8_t *copy = arena_bump(&r->arena, (len + 15) & ~(size_t)15);
+        rc = RECORD_DECODE_ERR_NOMEM;
+        if (copy) {
+            memcpy(copy, data, len);
+            rc = record_decode_envelope(copy, len, arena_take, &r->arena, &env, raw, why);
+        }
+    }
+    if (rc == RECORD_DECODE_OTHER)
+        env = ashiato__envelope__unpack(&r->alloc, len, data);
     if (!env) {
         if (r->arena.exhausted)
             snprintf(err, ASH_ERR_LEN, "message of %zu bytes unpacks to more than %zu MiB",
                      len, ARENA_LIMIT >> 20);
         else
-            snprintf(err, ASH_ERR_LEN, "garbage message of %zu bytes: not an Envelope", len);
+            snprintf(err, ASH_ERR_LEN, "garbage message of %zu bytes: not an Envelope%s%s",
+                     len, why[0] ? ": " : "", why);
         return NULL;
     }
     if (env->body_case == ASHIATO__ENVELOPE__BODY__NOT_SET) {
@@ -592,7 +541,8 @@ static void handle_message(struct receive *r)
                      zmq_msg_size(&body) > (ARENA_LIMIT - r->arena.bytes) / 8))
         flush(r);
     const char *user = zmq_msg_gets(&body, "User-Id");
-    Ashiato__Envelope *env = unpack(r, zmq_msg_data(&body), zmq_msg_size(&body), err);
+    const ProtobufCBinaryData *raw = NULL;
+    Ashiato__Envelope *env = unpack(r, zmq_msg_data(&body), zmq_msg_size(&body), &raw, err);
     const char *name = user && *user ? user : NULL;
     if (!env) {
         r->stats.bad_messages++;
@@ -616,8 +566,7 @@ static void handle_message(struct receive *r)
     if (zmq_msg_size(&rid) <= ROUTING_ID_MAX) {
         note_route(r, name, zmq_msg_data(&rid), zmq_msg_size(&rid));
         if (env->body_case == ASHIATO__ENVELOPE__BODY_BATCH) {
-            handle_batch(r, name, zmq_msg_data(&rid), zmq_msg_size(&rid), env->batch,
-                         zmq_msg_data(&body), zmq_msg_size(&body));
+            handle_batch(r, name, zmq_msg_data(&rid), zmq_msg_size(&rid), env->batch, raw);
         } else if (env->body_case == ASHIATO__ENVELOPE__BODY_STATS) {
             r->stats.stats_messages++;
             if (store_put_stats(r->st, name, env->stats) != STORE_OK)
