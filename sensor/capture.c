@@ -1,7 +1,9 @@
-/* capture.c -- packets from files or an interface through libpcap (see capture.h).
- * Owns:  the pcap_t, its filter program and error text.
+/* capture.c -- packets from files or an interface through libpcap, or from a mapped classic
+ *              pcap file (see capture.h).
+ * Owns:  the pcap_t, its filter program and error text, the mapped reader of the file.
  * Never: decodes or allocates per packet. */
 #include "capture.h"
+#include "pcap_mmap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +20,9 @@ struct capture {
     bool live;
     bool nano;                       /* tv_usec holds nanoseconds */
     char *iobuf;                     /* the file's stdio buffer; freed after pcap_close */
+    struct pcap_mmap *map;           /* the file mapped: packets come from here, not from p */
+    struct bpf_program prog;         /* the filter, applied by hand to mapped packets */
+    bool has_prog;
     uint64_t file_size;
     char err[ASH_ERR_LEN];
 };
@@ -32,7 +37,12 @@ static int apply_filter(struct capture *c, const char *bpf, char err[ASH_ERR_LEN
         return -1;
     }
     int rc = pcap_setfilter(c->p, &prog);
-    pcap_freecode(&prog);
+    if (rc == 0 && c->map) {
+        c->prog = prog;              /* pcap_offline_filter() runs it on mapped packets */
+        c->has_prog = true;
+    } else {
+        pcap_freecode(&prog);
+    }
     if (rc < 0) {
         snprintf(err, ASH_ERR_LEN, "bpf '%s': %s", bpf, pcap_geterr(c->p));
         return -1;
@@ -41,6 +51,12 @@ static int apply_filter(struct capture *c, const char *bpf, char err[ASH_ERR_LEN
 }
 
 struct capture *capture_open_file(const char *path, const char *bpf, char err[ASH_ERR_LEN])
+{
+    return capture_open_file_flags(path, bpf, 0, err);
+}
+
+struct capture *capture_open_file_flags(const char *path, const char *bpf, unsigned flags,
+                                        char err[ASH_ERR_LEN])
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
     struct stat st;
@@ -62,7 +78,13 @@ struct capture *capture_open_file(const char *path, const char *bpf, char err[AS
         snprintf(err, ASH_ERR_LEN, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    if (!(c->iobuf = malloc(CAPTURE_FILE_BUFFER)) || setvbuf(f, c->iobuf, _IOFBF, CAPTURE_FILE_BUFFER) != 0) {
+    /* a classic pcap file is mapped and walked in place (pcap_mmap.h); libpcap still opens
+     * it, for its checks and messages of the file header, the link type and the filter */
+    char merr[ASH_ERR_LEN];
+    if (!(flags & CAPTURE_FILE_NO_MMAP) && S_ISREG(st.st_mode))
+        c->map = pcap_mmap_open(fileno(f), c->file_size, merr);
+    if (!c->map && (!(c->iobuf = malloc(CAPTURE_FILE_BUFFER)) ||
+                    setvbuf(f, c->iobuf, _IOFBF, CAPTURE_FILE_BUFFER) != 0)) {
         fclose(f);
         snprintf(err, ASH_ERR_LEN, "%s: out of memory", path);
         goto fail;
@@ -76,6 +98,11 @@ struct capture *capture_open_file(const char *path, const char *bpf, char err[AS
         else
             snprintf(err, ASH_ERR_LEN, "%s: %s", path, perr);
         goto fail;
+    }
+    if (c->map && (pcap_mmap_dlt(c->map) != pcap_datalink(c->p) ||
+                   pcap_mmap_snapshot(c->map) != (uint32_t)pcap_snapshot(c->p))) {
+        pcap_mmap_release(c->map);   /* the two disagree on the header: libpcap reads it */
+        c->map = NULL;
     }
     if (apply_filter(c, bpf, err) < 0)
         goto fail;
@@ -132,10 +159,41 @@ void capture_close(struct capture *c)
 {
     if (!c)
         return;
+    if (c->has_prog)
+        pcap_freecode(&c->prog);
     if (c->p)
         pcap_close(c->p);
+    pcap_mmap_release(c->map);
     free(c->iobuf);
     free(c);
+}
+
+struct pcap_mmap *capture_source(const struct capture *c) { return c->map; }
+
+static enum capture_next_result next_mapped(struct capture *c, struct capture_packet *pkt)
+{
+    struct pcap_mmap_pkt mp;
+    int rc;
+    while ((rc = pcap_mmap_next(c->map, &mp)) == 1) {
+        if (c->has_prog) {
+            struct pcap_pkthdr h;
+            h.ts.tv_sec = (time_t)(mp.ts_us / 1000000);
+            h.ts.tv_usec = (suseconds_t)(mp.ts_us % 1000000);
+            h.caplen = mp.caplen;
+            h.len = mp.wirelen;
+            if (!pcap_offline_filter(&c->prog, &h, mp.data))
+                continue;
+        }
+        pkt->ts_us = mp.ts_us;
+        pkt->caplen = mp.caplen;
+        pkt->wirelen = mp.wirelen;
+        pkt->data = mp.data;
+        return CAPTURE_PACKET;
+    }
+    if (rc == 0)
+        return CAPTURE_EOF;
+    snprintf(c->err, sizeof c->err, "%s: %s", c->name, pcap_mmap_error(c->map));
+    return CAPTURE_ERROR;
 }
 
 int capture_dlt(const struct capture *c) { return pcap_datalink(c->p); }
@@ -146,6 +204,8 @@ enum capture_next_result capture_next(struct capture *c, struct capture_packet *
 {
     struct pcap_pkthdr *h;
     const u_char *data;
+    if (c->map)
+        return next_mapped(c, pkt);
     int rc = pcap_next_ex(c->p, &h, &data);
     if (rc == 1) {
         int64_t frac = c->nano ? h->ts.tv_usec / 1000 : h->ts.tv_usec;
@@ -183,6 +243,8 @@ uint64_t capture_file_offset(struct capture *c)
 {
     if (c->live)
         return 0;
+    if (c->map)
+        return pcap_mmap_offset(c->map);
     FILE *f = pcap_file(c->p);
     long off = f ? ftell(f) : -1;
     return off > 0 ? (uint64_t)off : 0;

@@ -1,7 +1,11 @@
-/* capture.h -- where packets come from: pcap/pcapng files or a live interface, via libpcap.
- * Owns:  the pcap_t handle, nanosecond timestamps, the BPF filter, drop statistics.
+/* capture.h -- where packets come from: pcap/pcapng files or a live interface, via libpcap;
+ *              classic pcap files mapped and walked in place (pcap_mmap.h).
+ * Owns:  the pcap_t handle, nanosecond timestamps, the BPF filter, drop statistics, and for a
+ *        mapped file the caller's reference to the mapping.
  * Lends: packet bytes and header from capture_next(), valid until the next call (libpcap's
- *        own rule for pcap_next_ex).
+ *        own rule for pcap_next_ex); from a mapped file (capture_source() not NULL) the bytes
+ *        stay valid as long as a reference to the mapping is held (capture_close drops the
+ *        capture's own).
  * Never: decodes; allocates per packet; prints. Errors go to err / capture_error().
  * Trap:  live capture on Linux gets TPACKET_V3 from libpcap itself; buffer_size sets the
  *        ring size, and the timeout lets the caller run timers while the link is quiet. */
@@ -40,7 +44,13 @@ enum capture_next_result {
     CAPTURE_ERROR = -1,              /* capture_error() says what; a truncated file ends here */
 };
 
+enum capture_file_flags {
+    CAPTURE_FILE_NO_MMAP = 1,        /* read with libpcap even when the file could be mapped */
+};
+
 struct capture *capture_open_file(const char *path, const char *bpf, char err[ASH_ERR_LEN]);
+struct capture *capture_open_file_flags(const char *path, const char *bpf, unsigned flags,
+                                        char err[ASH_ERR_LEN]);
 struct capture *capture_open_live(const struct capture_live_config *cfg, char err[ASH_ERR_LEN]);
 void capture_close(struct capture *c);
 
@@ -52,6 +62,9 @@ int capture_stats(struct capture *c, struct capture_stats *out);
 /* files only: bytes read so far and the file's size (progress); 0 for live */
 uint64_t capture_file_offset(struct capture *c);
 uint64_t capture_file_size(const struct capture *c);
+/* the mapping the packets of a mapped file lie in, else NULL (libpcap reads the file, or live);
+ * valid until capture_close() unless the caller holds it (pcap_mmap_hold) */
+struct pcap_mmap *capture_source(const struct capture *c);
 /* interrupt a blocking capture_next from a signal handler */
 void capture_breakloop(struct capture *c);
 

@@ -192,16 +192,21 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
             capture_close(c);
             return -1;
         }
-        struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, err);
+        struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, PREFETCH_DECODE, err);
         if (!pf) {
             capture_close(c);
             return -1;
         }
+        pipeline_set_source(p, capture_source(c));
         enum capture_next_result rc = CAPTURE_EOF;
         uint64_t n = 0;
         while (!stop_requested && (rc = prefetch_next(pf, &pkt)) == CAPTURE_PACKET) {
             pace(&pc, pkt.ts_us);
-            pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
+            struct decoded *d = prefetch_decoded(pf);
+            if (d)
+                pipeline_packet_decoded(p, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen, d);
+            else
+                pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
             if ((++n & 0xffff) == 0) {
                 progress_show(pr, p, prefetch_file_offset(pf), false);
                 shipping_tick(shipping, clock_wall_us(), 0, 0, 0);
@@ -214,6 +219,7 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
             (*truncated)++;
         }
         prefetch_stop(pf);
+        pipeline_set_source(p, NULL);  /* the store holds the mapping while it still needs it */
         pr->done_bytes += capture_file_size(c);
         capture_close(c);
     }
@@ -239,7 +245,7 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
         return -1;
     }
     live_capture = c;
-    struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, err);
+    struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, 0, err);
     if (!pf) {
         capture_close(c);
         return -1;

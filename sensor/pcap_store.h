@@ -1,5 +1,7 @@
 /* pcap_store.h -- every captured packet kept in rotating pcap files on the sensor's disk.
- * Owns:  the ring between the capture thread and the writer thread, the writer thread, the
+ * Owns:  the ring between the capture thread and the writer thread (and, for packets of a
+ *        mapped input, references the writer writes from the mapping: no copy, see
+ *        pcap_store_set_source and pcap_store_internal.h), the writer thread, the
  *        file being written (named SENSOR-YYYYmmddTHHMMSSZ-ID.pcap after the sensor and its
  *        first packet's time, plus its segment sidecar NAME.pcap.idx, see pcap_format.h),
  *        rotation by size and age with an fsync of each finished file (by a closer thread, so
@@ -9,16 +11,19 @@
  *        file closes and every retention_interval seconds).
  * Lends: pcap_store_catalog(): the catalogue, valid until pcap_store_close().
  * Never: allocates, locks or makes a system call in pcap_store_append() (one memcpy into the
- *        ring and one release store; the only exception is the wait_when_full path when the
- *        ring is full); writes from the capture thread; logs per packet.
- * Trap:  one producer: pcap_store_append(), pcap_store_set_link() and pcap_store_close() must
- *        be called from one thread (the capture shard), or close after that thread stopped.
+ *        ring, or none for a packet of a mapped input, and one release store; the only
+ *        exception is the wait_when_full path when the ring is full); writes from the capture
+ *        thread; logs per packet.
+ * Trap:  one producer: pcap_store_append(), pcap_store_set_link(), pcap_store_set_source() and
+ *        pcap_store_close() must be called from one thread (the capture shard), or close
+ *        after that thread stopped.
  *        Several shards need one store (and pcap_dir) each.
  *        A position is handed out before its bytes reach the disk: readers of the file being
  *        written call pcap_store_sync() before reading past the catalogue's size.
  *
- * Wiring (sensor): pcap_store_open() at start, pcap_store_append() per packet (then
- * pcap_index_add() with the file id and offset it returns), pcap_store_close() at the end. */
+ * Wiring (sensor): pcap_store_open() at start, pcap_store_set_source() as each mapped input
+ * file begins and ends, pcap_store_append() per packet (then pcap_index_add() with the file id
+ * and offset it returns), pcap_store_close() at the end. */
 #ifndef ASHIATO_PCAP_STORE_H
 #define ASHIATO_PCAP_STORE_H
 
@@ -64,6 +69,7 @@ struct pcap_store_stats {
     uint64_t repaired_files, repaired_bytes_dropped;   /* at open */
     uint64_t current_file;                    /* id of the file being written, 0 = none */
     uint64_t segments_lost;                   /* sidecar entries dropped (lookups walk more) */
+    uint64_t by_reference;                    /* packets written from a mapped input, not copied */
     struct pcap_retention_stats retention;
 };
 
@@ -84,6 +90,13 @@ int pcap_store_append(struct pcap_store *st, int64_t ts_us, const uint8_t *data,
 /* The link type or snaplen changes (offline input of several files): the next packet starts
  * a new file. Capture thread only. */
 void pcap_store_set_link(struct pcap_store *st, int dlt, int snaplen);
+
+/* Packets appended from now on may lie in src, a mapped input file (pcap_mmap.h; NULL: none):
+ * those are not copied but written from the mapping by the writer. The store holds src
+ * (pcap_mmap_hold) until its writer is past the last of them, so the caller may release its
+ * own reference after the next set_source (or close). Capture thread only. */
+struct pcap_mmap;
+void pcap_store_set_source(struct pcap_store *st, struct pcap_mmap *src);
 
 /* Wait until every packet appended before the call is in its file (not fsync'd). 0, or -1
  * after timeout_ms. Any thread. */

@@ -82,6 +82,12 @@ void pipeline_set_store(struct pipeline *p, struct pcap_store *store, struct pca
     p->idx = idx;
 }
 
+void pipeline_set_source(struct pipeline *p, struct pcap_mmap *src)
+{
+    if (p->store)
+        pcap_store_set_source(p->store, src);
+}
+
 struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ERR_LEN])
 {
     struct pipeline *p = calloc(1, sizeof *p);
@@ -142,19 +148,25 @@ void pipeline_packet(struct pipeline *p, int dlt, int64_t ts_us, const uint8_t *
                      uint32_t caplen, uint32_t wirelen)
 {
     struct decoded d;
+    decode_packet(dlt, data, caplen, wirelen, &d);
+    pipeline_packet_decoded(p, ts_us, data, caplen, wirelen, &d);
+}
+
+void pipeline_packet_decoded(struct pipeline *p, int64_t ts_us, const uint8_t *data,
+                             uint32_t caplen, uint32_t wirelen, struct decoded *d)
+{
     int dir;
 
     p->stats.packets++;
     p->stats.bytes += caplen;
-    int rc = decode_packet(dlt, data, caplen, wirelen, &d);
-    if (d.event != DECODE_OK) {
-        p->stats.events[d.event]++;
-        if (d.event == DECODE_NOT_IP)
+    if (d->event != DECODE_OK) {
+        p->stats.events[d->event]++;
+        if (d->event == DECODE_NOT_IP)
             p->stats.not_ip++;
         else
             p->stats.malformed++;
     }
-    if (rc != 0) {
+    if (d->ip_version == 0) {
         if (p->store) {              /* kept on disk even when it belongs to no session */
             uint64_t f, o;
             pcap_store_append(p->store, ts_us, data, caplen, wirelen, &f, &o);
@@ -163,12 +175,12 @@ void pipeline_packet(struct pipeline *p, int dlt, int64_t ts_us, const uint8_t *
         return;
     }
     p->stats.ip_packets++;
-    p->stats.by_transport[d.ip_proto]++;
-    if (d.is_fragment && !frag_table_ports(p->frags, &d, ts_us))
+    p->stats.by_transport[d->ip_proto]++;
+    if (d->is_fragment && !frag_table_ports(p->frags, d, ts_us))
         p->stats.frag_orphans++;
-    struct session *s = session_table_packet(p->table, &d, ts_us, &dir);
-    if (d.payload_len && (d.ip_proto == 6 || d.ip_proto == 17 || d.ip_proto == 132))
-        app_parse(p->pool, &s->app, dir, d.ip_proto, d.sport, d.dport, d.payload, d.payload_len);
+    struct session *s = session_table_packet(p->table, d, ts_us, &dir);
+    if (d->payload_len && (d->ip_proto == 6 || d->ip_proto == 17 || d->ip_proto == 132))
+        app_parse(p->pool, &s->app, dir, d->ip_proto, d->sport, d->dport, d->payload, d->payload_len);
     if (p->store) {
         /* before the segment check: a segment cut at this packet must include it */
         uint64_t f, o;

@@ -45,12 +45,23 @@ struct pcap_index;
  * caller, used from the pipeline's thread only). Call before the first packet. */
 void pipeline_set_store(struct pipeline *p, struct pcap_store *store, struct pcap_index *idx);
 
+/* The packets that follow lie in src, a mapped input file (NULL: no longer): the store keeps
+ * them without a copy and holds src as long as it needs it (pcap_store_set_source). */
+struct pcap_mmap;
+void pipeline_set_source(struct pipeline *p, struct pcap_mmap *src);
+
 /* add an output; up to 4 */
 int pipeline_add_output(struct pipeline *p, pipeline_output_fn fn, void *ctx);
 
 /* one captured frame of link type dlt */
 void pipeline_packet(struct pipeline *p, int dlt, int64_t ts_us, const uint8_t *data,
                      uint32_t caplen, uint32_t wirelen);
+
+/* the same frame, already decoded by decode_packet() (the reader thread did it); d may be
+ * changed (fragment ports) */
+struct decoded;
+void pipeline_packet_decoded(struct pipeline *p, int64_t ts_us, const uint8_t *data,
+                             uint32_t caplen, uint32_t wirelen, struct decoded *d);
 
 /* the clock moved without packets (live capture) */
 void pipeline_tick(struct pipeline *p, int64_t now_us);

@@ -1,8 +1,13 @@
 /* prefetch.h -- a reader thread in front of a capture: libpcap reads on one core while the
  *               packet path decodes and keeps sessions on another (Arkime's reader thread).
+ *               From a mapped file (capture_source()) it walks the records and can decode
+ *               them too, so that the two cores share the work.
  * Owns:  the reader thread and a single-producer single-consumer byte ring of packet records
- *        (header + captured bytes), allocated once at prefetch_start().
- * Lends: capture_packet.data from prefetch_next(), valid until the next prefetch_next().
+ *        (header + captured bytes; for a mapped file header + pointer into the mapping,
+ *        and the struct decoded with PREFETCH_DECODE), allocated once at prefetch_start().
+ * Lends: capture_packet.data from prefetch_next(), valid until the next prefetch_next() (from a
+ *        mapped file: as long as the mapping, see capture.h); prefetch_decoded(), valid until
+ *        the next prefetch_next(), writable by the caller.
  * Never: drops a packet (a full ring makes the reader wait; on a live interface the kernel
  *        ring then drops, and pcap_stats counts it); allocates per packet; reorders.
  * Trap:  the capture belongs to the caller but is used by the thread until prefetch_stop();
@@ -16,10 +21,19 @@
 #include "capture.h"
 
 struct prefetch;
+struct decoded;
 
-struct prefetch *prefetch_start(struct capture *c, size_t ring_bytes, char err[ASH_ERR_LEN]);
+enum prefetch_flags {
+    PREFETCH_DECODE = 1,             /* mapped files: decode_packet() runs on the reader thread */
+};
+
+struct prefetch *prefetch_start(struct capture *c, size_t ring_bytes, unsigned flags,
+                                char err[ASH_ERR_LEN]);
 /* CAPTURE_PACKET, CAPTURE_TIMEOUT (live, nothing for a while), CAPTURE_EOF, CAPTURE_ERROR */
 enum capture_next_result prefetch_next(struct prefetch *pf, struct capture_packet *pkt);
+/* the packet prefetch_next() just returned, decoded by the reader thread (decode_packet() of the
+ * capture's link type); NULL when the reader did not decode it */
+struct decoded *prefetch_decoded(struct prefetch *pf);
 const char *prefetch_error(const struct prefetch *pf);
 /* bytes of the file the reader has consumed (progress); 0 for live */
 uint64_t prefetch_file_offset(const struct prefetch *pf);

@@ -1,0 +1,304 @@
+/* pcap_store_ring.c -- the pcap store's producer side: pcap_store_append() on the capture
+ *                     thread (see pcap_store.h and pcap_store_internal.h).
+ * Owns:  the decisions made per packet: which file and offset it gets, when a file rotates,
+ *        where a sidecar segment closes, and how its bytes reach the writer: copied into the
+ *        byte ring, or, when they lie in the mapped input file (pcap_store_set_source), as a
+ *        reference the writer writes from the mapping itself.
+ * Never: mallocs, locks, logs or calls the kernel on the append path (the one exception is the
+ *        wait_when_full path when the ring or the reference budget is full).
+ *
+ * A rotation is a marker {ring position, file id, first packet time} pushed before the first
+ * record of the new file; the writer switches files when its read position reaches it. The
+ * capture thread decides rotations (it knows each file's size and age in packet time), so it
+ * can hand out (file id, offset) at once, and it cuts the sidecar segments (it has each header
+ * at hand).
+ *
+ * Zero copy from a mapped input: a packet whose 16-byte record header in the input file is
+ * byte for byte the one the store writes (classic little-endian microsecond pcap, caplen within
+ * the store's snaplen, caplen <= wirelen) is queued as one reference to header and data, and
+ * the writer joins references that follow each other in the input into one span of its writev.
+ * Any other packet of a mapped input gets its header copied into the ring (16 bytes) and a
+ * reference to its data. The references in flight are bounded by the ring size in bytes, so the
+ * writer lags no further behind than with copies. Hand-written: it is the capture thread's hot
+ * path. Measured on the 2M-packet campus capture into tmpfs (per-thread CPU, shared machine):
+ * the packet thread's share of the store went from 0.27 s (a memcpy of every packet into the
+ * ring) to 0.17 s, and the writer writes 8 MiB spans straight from the input's page cache
+ * (0.52 s of kernel time, the same as before: the copy into tmpfs pages is the kernel's). */
+#include "pcap_store_internal.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "pcap_mmap.h"
+
+static void relaxed_add(_Atomic uint64_t *c, uint64_t v)
+{
+    /* single writer: a plain load and store, no locked read-modify-write on the hot path */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
+static void ring_put(struct pcap_store *st, uint64_t pos, const void *src, size_t len)
+{
+    size_t i = (size_t)(pos & st->mask), first = (size_t)(st->cap - i);
+    if (first >= len) {
+        memcpy(st->ring + i, src, len);
+    } else {
+        memcpy(st->ring + i, src, first);
+        memcpy(st->ring, (const uint8_t *)src + first, len - first);
+    }
+}
+
+/* the producer's segment of the current file closed: queue it for the writer */
+static void push_segment(struct pcap_store *st, const struct pcap_format_seg *seg)
+{
+    uint32_t h = atomic_load_explicit(&st->sq_head, memory_order_relaxed);
+    uint32_t t = atomic_load_explicit(&st->sq_tail, memory_order_acquire);
+    if (h - t > st->sq_mask) {               /* cannot happen with the queue sized to the ring */
+        relaxed_add(&st->n_seg_lost, 1);
+    } else {
+        struct segment *e = &st->sq[h & st->sq_mask];
+        e->file_id = st->p.file_id;
+        e->packets = st->p.seg_packets;
+        e->seg = *seg;
+        atomic_store_explicit(&st->sq_head, h + 1, memory_order_release);
+    }
+    st->p.seg_packets = 0;
+}
+
+void pcap_store_finish_segment(struct pcap_store *st)
+{
+    struct pcap_format_seg done;
+    if (st->p.file_id && pcap_format_segb_finish(&st->p.segb, &done))
+        push_segment(st, &done);
+}
+
+/* free marker slots, keeping `keep` of them for what must not wait behind references */
+static bool marker_room(struct pcap_store *st, uint32_t keep)
+{
+    uint32_t h = atomic_load_explicit(&st->mk_head, memory_order_relaxed);
+    if (h - st->p.mk_tail_cache < st->mk_mask + 1 - keep)
+        return true;
+    st->p.mk_tail_cache = atomic_load_explicit(&st->mk_tail, memory_order_acquire);
+    return h - st->p.mk_tail_cache < st->mk_mask + 1 - keep;
+}
+
+/* the next marker slot; publish it with push_marker() */
+static struct marker *next_marker(struct pcap_store *st)
+{
+    uint32_t h = atomic_load_explicit(&st->mk_head, memory_order_relaxed);
+    return &st->mk[h & st->mk_mask];
+}
+
+static void push_marker(struct pcap_store *st)
+{
+    uint32_t h = atomic_load_explicit(&st->mk_head, memory_order_relaxed);
+    atomic_store_explicit(&st->mk_head, h + 1, memory_order_release);
+}
+
+static bool push_rotation(struct pcap_store *st, int64_t ts_us)
+{
+    /* STORE_ROTATIONS in flight at most: the segment queue is sized for that many */
+    if (st->p.rot_in - atomic_load_explicit(&st->rot_done, memory_order_acquire) >= STORE_ROTATIONS ||
+        !marker_room(st, 0))
+        return false;
+    pcap_store_finish_segment(st);            /* the old file's last segment goes first */
+    struct marker *m = next_marker(st);
+    m->pos = st->p.head;
+    m->kind = STORE_MARK_ROTATE;
+    m->len = 0;
+    m->u.rot.id = st->p.next_id;
+    m->u.rot.first_us = ts_us;
+    m->u.rot.linktype = st->p.linktype;
+    m->u.rot.snaplen = st->p.snaplen;
+    push_marker(st);
+    st->p.rot_in++;
+    st->p.file_id = st->p.next_id++;
+    st->p.file_size = PCAP_FORMAT_FILE_HDR;
+    st->p.file_packets = 0;
+    st->p.file_first_us = ts_us;
+    st->p.link_changed = false;
+    return true;
+}
+
+static void wait_for_writer(struct pcap_store *st)
+{
+    struct timespec ts = { 0, 50000 };
+    pthread_cond_signal(&st->wake);
+    nanosleep(&ts, NULL);
+}
+
+/* room for len more ring bytes; false when full and the store may not wait */
+static bool ring_room_slow(struct pcap_store *st, uint64_t len)
+{
+    st->p.tail_cache = atomic_load_explicit(&st->tail, memory_order_acquire);
+    while (st->cap - (st->p.head - st->p.tail_cache) < len) {
+        if (!st->cfg.wait_when_full)
+            return false;
+        relaxed_add(&st->n_waits, 1);
+        wait_for_writer(st);
+        st->p.tail_cache = atomic_load_explicit(&st->tail, memory_order_acquire);
+    }
+    return true;
+}
+
+static inline bool ring_room(struct pcap_store *st, uint64_t len)
+{
+    if (ASH_LIKELY(st->cap - (st->p.head - st->p.tail_cache) >= len))
+        return true;
+    return ring_room_slow(st, len);
+}
+
+/* Room for a reference of len bytes: a marker slot and the byte budget. Offline input waits
+ * for the writer; otherwise the packet is copied instead. */
+static bool ref_room_slow(struct pcap_store *st, uint64_t len)
+{
+    for (;;) {
+        st->p.ref_out_cache = atomic_load_explicit(&st->ref_out, memory_order_acquire);
+        if (st->p.ref_in - st->p.ref_out_cache + len <= st->cap && marker_room(st, STORE_ROTATIONS))
+            return true;
+        if (!st->cfg.wait_when_full)
+            return false;
+        relaxed_add(&st->n_waits, 1);
+        wait_for_writer(st);
+    }
+}
+
+static inline bool ref_room(struct pcap_store *st, uint64_t len)
+{
+    uint32_t h = atomic_load_explicit(&st->mk_head, memory_order_relaxed);
+    if (ASH_LIKELY(st->p.ref_in - st->p.ref_out_cache + len <= st->cap &&
+                   h - st->p.mk_tail_cache < st->mk_mask + 1 - STORE_ROTATIONS))
+        return true;
+    return ref_room_slow(st, len);
+}
+
+static inline void push_ref(struct pcap_store *st, const uint8_t *p, uint32_t len)
+{
+    uint32_t h = atomic_load_explicit(&st->mk_head, memory_order_relaxed);
+    struct marker *m = &st->mk[h & st->mk_mask];
+    m->pos = st->p.head;
+    m->kind = STORE_MARK_REF;
+    m->len = len;
+    m->u.ref = p;
+    atomic_store_explicit(&st->mk_head, h + 1, memory_order_release);
+    st->p.ref_in += len;
+}
+
+/* Queue the record (hdr, then data) by reference if its bytes lie in the mapped input: true,
+ * or false when it must be copied. */
+static inline bool queue_ref(struct pcap_store *st, const uint8_t hdr[PCAP_FORMAT_REC_HDR],
+                             const uint8_t *data, uint32_t caplen)
+{
+    uintptr_t d = (uintptr_t)data;
+    if (d < st->p.src_lo + PCAP_FORMAT_REC_HDR || d > st->p.src_hi || caplen > st->p.src_hi - d)
+        return false;
+    if (memcmp(data - PCAP_FORMAT_REC_HDR, hdr, PCAP_FORMAT_REC_HDR) == 0) {
+        /* the input's own record: header and data go to disk as they are */
+        if (!ref_room(st, PCAP_FORMAT_REC_HDR + (uint64_t)caplen))
+            return false;
+        push_ref(st, data - PCAP_FORMAT_REC_HDR, PCAP_FORMAT_REC_HDR + caplen);
+        return true;
+    }
+    if (!ref_room(st, caplen) || !ring_room(st, PCAP_FORMAT_REC_HDR))
+        return false;
+    ring_put(st, st->p.head, hdr, PCAP_FORMAT_REC_HDR);
+    st->p.head += PCAP_FORMAT_REC_HDR;
+    push_ref(st, data, caplen);
+    return true;
+}
+
+int pcap_store_append(struct pcap_store *st, int64_t ts_us, const uint8_t *data, uint32_t caplen,
+                      uint32_t wirelen, uint64_t *file_id, uint64_t *offset)
+{
+    if (caplen > st->p.snaplen)
+        caplen = st->p.snaplen;
+    if (wirelen < caplen)
+        wirelen = caplen;
+    uint64_t rec = PCAP_FORMAT_REC_HDR + (uint64_t)caplen;
+    if (ASH_UNLIKELY(caplen == 0 || wirelen > PCAP_FORMAT_MAX_WIRE || rec > st->cap / 4)) {
+        relaxed_add(&st->n_rejected, 1);
+        return PCAP_STORE_ERR_PACKET;
+    }
+    bool rotate = !st->p.file_id || st->p.link_changed;
+    if (st->p.file_packets) {
+        rotate |= st->p.file_size + rec > (uint64_t)st->cfg.max_file_size;
+        rotate |= st->cfg.max_file_age && ts_us - st->p.file_first_us >= st->cfg.max_file_age * 1000000LL;
+        rotate |= atomic_load_explicit(&st->rotate_req, memory_order_relaxed);
+    }
+    if (ASH_UNLIKELY(rotate)) {
+        if (push_rotation(st, ts_us))
+            atomic_store_explicit(&st->rotate_req, false, memory_order_relaxed);
+        else if (!st->p.file_id)
+            goto drop;                            /* no file at all yet: cannot place it */
+    }
+    uint8_t hdr[PCAP_FORMAT_REC_HDR];
+    pcap_format_rec_header(hdr, ts_us, caplen, wirelen);
+    if (st->p.src && queue_ref(st, hdr, data, caplen)) {
+        relaxed_add(&st->n_refs, 1);
+    } else {
+        if (!ring_room(st, rec))
+            goto drop;
+        ring_put(st, st->p.head, hdr, sizeof hdr);
+        ring_put(st, st->p.head + sizeof hdr, data, caplen);
+        st->p.head += rec;
+    }
+    *file_id = st->p.file_id;
+    *offset = st->p.file_size;
+    struct pcap_format_seg done;
+    st->p.seg_packets++;
+    if (pcap_format_segb_add(&st->p.segb, st->p.file_size, rec, ts_us < 0 ? 0 : ts_us, &done))
+        push_segment(st, &done);
+    st->p.file_size += rec;
+    st->p.file_packets++;
+    if (ts_us > st->p.newest_us) {
+        st->p.newest_us = ts_us;
+        atomic_store_explicit(&st->newest_us, ts_us, memory_order_relaxed);
+    }
+    atomic_store_explicit(&st->head, st->p.head, memory_order_release);
+    relaxed_add(&st->n_packets, 1);
+    relaxed_add(&st->n_bytes, rec);
+    uint64_t queued = st->p.head - st->p.tail_cache + (st->p.ref_in - st->p.ref_out_cache);
+    if (queued > atomic_load_explicit(&st->high_water, memory_order_relaxed))
+        atomic_store_explicit(&st->high_water, queued, memory_order_relaxed);
+    return 0;
+drop:
+    relaxed_add(&st->n_dropped, 1);
+    return PCAP_STORE_ERR_FULL;
+}
+
+void pcap_store_set_link(struct pcap_store *st, int dlt, int snaplen)
+{
+    if (snaplen <= 0 || snaplen > (int)PCAP_FORMAT_MAX_SNAP)
+        snaplen = (int)PCAP_FORMAT_MAX_SNAP;
+    if ((uint32_t)dlt == st->p.linktype && (uint32_t)snaplen == st->p.snaplen)
+        return;
+    st->p.linktype = (uint32_t)dlt;
+    st->p.snaplen = (uint32_t)snaplen;
+    st->p.link_changed = true;
+}
+
+void pcap_store_set_source(struct pcap_store *st, struct pcap_mmap *src)
+{
+    if (src == st->p.src)
+        return;
+    if (st->p.src) {
+        /* the writer lets go of the old mapping once it is past its last reference */
+        while (!marker_room(st, 0))
+            wait_for_writer(st);
+        struct marker *m = next_marker(st);
+        m->pos = st->p.head;
+        m->kind = STORE_MARK_RELEASE;
+        m->len = 0;
+        m->u.src = st->p.src;
+        push_marker(st);
+        pthread_cond_signal(&st->wake);
+    }
+    st->p.src = src;
+    st->p.src_lo = st->p.src_hi = 0;
+    if (src) {
+        uint64_t size;
+        pcap_mmap_hold(src);
+        st->p.src_lo = (uintptr_t)pcap_mmap_bytes(src, &size);
+        st->p.src_hi = st->p.src_lo + (uintptr_t)size;
+    }
+}
