@@ -32,12 +32,11 @@
 #define FILE_HDR 24
 #define REC_HDR 16
 #define WINDOW (4u << 20)                     /* page tables are filled and emptied by this much */
-#define KEEP_BEHIND (64u << 20)               /* page tables kept behind the walk: the pcap
-                                                 store's writer runs at most its ring size
-                                                 (pcap_ring_size, 64 MiB) behind. At 16 MiB it
-                                                 faulted pages back in: writer CPU +30% and the
-                                                 whole file resident again; peak RSS is now
-                                                 108 MB off, 242 MB with the store on */
+#define KEEP_BEHIND (8u << 20)                /* page tables kept behind the walk: the packet
+                                                 thread trails it by the prefetch ring only.
+                                                 With 64 MiB for every file, peak RSS was 105 MB
+                                                 and bench/session_memory.sh counted those clean
+                                                 file pages as ~72 bytes per session (294.7 B) */
 #define FETCH_AHEAD 4096                      /* cache lines asked for this far ahead */
 
 struct pcap_mmap {
@@ -49,6 +48,7 @@ struct pcap_mmap {
     uint64_t dropped;                         /* ... and emptied below here */
     uint64_t next_slide;                      /* the walk's offset that moves both */
     uint64_t fetched;                         /* cache lines are asked for up to here */
+    _Atomic uint64_t keep_behind;             /* pcap_mmap_keep_behind() */
     uint32_t snapshot;
     int dlt;
     bool swapped, nano, populate;
@@ -127,6 +127,7 @@ struct pcap_mmap *pcap_mmap_open(int fd, uint64_t size, char err[ASH_ERR_LEN])
     /* pcap_adjust_snapshot: 0 or above INT_MAX means "the maximum for the link type" */
     m->snapshot = snaplen == 0 || snaplen > 0x7fffffffu ? MAX_SNAPLEN : snaplen;
     m->populate = true;
+    atomic_init(&m->keep_behind, KEEP_BEHIND);
     return m;
 }
 
@@ -162,8 +163,9 @@ static void slide(struct pcap_mmap *m)
             m->populate = false;              /* kernels before 5.14: page faults it is */
         m->populated = want;
     }
-    if (m->off > KEEP_BEHIND) {
-        uint64_t to = (m->off - KEEP_BEHIND) & ~(uint64_t)4095;
+    uint64_t behind = atomic_load_explicit(&m->keep_behind, memory_order_relaxed);
+    if (m->off > behind) {
+        uint64_t to = (m->off - behind) & ~(uint64_t)4095;
         if (to > m->dropped && madvise((void *)(m->base + m->dropped), (size_t)(to - m->dropped), MADV_DONTNEED) == 0)
             m->dropped = to;
     }
@@ -173,6 +175,12 @@ static int fail(struct pcap_mmap *m)
 {
     m->off = m->size;
     return -1;
+}
+
+void pcap_mmap_keep_behind(struct pcap_mmap *m, uint64_t bytes)
+{
+    if (bytes > atomic_load_explicit(&m->keep_behind, memory_order_relaxed))
+        atomic_store_explicit(&m->keep_behind, bytes, memory_order_relaxed);
 }
 
 int pcap_mmap_next(struct pcap_mmap *m, struct pcap_mmap_pkt *pkt)

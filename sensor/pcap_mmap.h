@@ -36,6 +36,10 @@ struct pcap_mmap_pkt {
 struct pcap_mmap *pcap_mmap_open(int fd, uint64_t size, char err[ASH_ERR_LEN]);
 
 void pcap_mmap_hold(struct pcap_mmap *m);
+/* Keep page tables at least `bytes` behind the walk (default 8 MiB; only grows): a consumer
+ * that trails the walk further, such as the pcap store's writer (its ring size behind), would
+ * otherwise fault dropped pages back in. Any thread, any time. */
+void pcap_mmap_keep_behind(struct pcap_mmap *m, uint64_t bytes);
 /* drop a reference; the last one unmaps. Accepts NULL. */
 void pcap_mmap_release(struct pcap_mmap *m);
 
