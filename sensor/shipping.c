@@ -109,7 +109,8 @@ void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, 
     st.sessions_total = ps.table.created;
     st.sessions_evicted = ps.table.evicted;
     struct statvfs vfs;
-    if (statvfs(sh->cfg->outbox_dir, &vfs) == 0) {
+    /* the disk that fills up: the pcap store's when the sensor keeps packets */
+    if (statvfs(sh->cfg->pcap_dir[0] ? sh->cfg->pcap_dir : sh->cfg->outbox_dir, &vfs) == 0) {
         st.disk_free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
         st.disk_used_bytes = (uint64_t)(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize;
     }
