@@ -133,7 +133,7 @@ static long long match_equals_scan(sqlite3 *db, const char *field, const char *v
     snprintf(b, sizeof b, "SELECT group_concat(rowid) FROM (SELECT rowid FROM sessions NOT "
              "INDEXED WHERE start_us >= %lld AND start_us < %lld AND (%s) ORDER BY rowid)",
              (long long)lo, (long long)hi, column_cond);
-    sqlite3_stmt *qa, *qb;
+    sqlite3_stmt *qa = NULL, *qb = NULL;
     if (sqlite3_prepare_v2(db, a, -1, &qa, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, b, -1, &qb, NULL) != SQLITE_OK)
         fail_msg("prepare: %s", sqlite3_errmsg(db));
