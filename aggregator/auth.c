@@ -19,7 +19,7 @@ struct auth {
     const struct curve_allow *allow;
     bool insecure;
     pthread_t thread;
-    volatile bool stop;
+    _Atomic bool stop;                 /* set by auth_stop, read by the ZAP thread */
     pthread_mutex_t lock;
     struct auth_stats st;
     uint8_t last_refused[32];
