@@ -306,7 +306,7 @@ static int load(struct pcap_catalog *c, char err[ASH_ERR_LEN])
     return rc;
 }
 
-static int fsync_dir(const char *dir)
+int pcap_catalog_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -339,7 +339,7 @@ static int compact(struct pcap_catalog *c, char err[ASH_ERR_LEN])
         return -1;
     }
     close(fd);
-    if (rename(tmp, path) < 0 || fsync_dir(c->dir) < 0) {
+    if (rename(tmp, path) < 0 || pcap_catalog_fsync_dir(c->dir) < 0) {
         snprintf(err, ASH_ERR_LEN, "%s: %s", path, strerror(errno));
         return -1;
     }

@@ -57,6 +57,8 @@ struct pcap_catalog *pcap_catalog_open(const char *dir, char err[ASH_ERR_LEN]);
 void pcap_catalog_close(struct pcap_catalog *c);
 
 const char *pcap_catalog_dir(const struct pcap_catalog *c);
+/* fsync a directory (a file created or renamed in it is then durable); 0 or -1 with errno */
+int pcap_catalog_fsync_dir(const char *dir);
 void pcap_catalog_stats(struct pcap_catalog *c, struct pcap_catalog_stats *out);
 
 /* Record f's state durably (one line appended and fdatasync'd) and in memory. */

@@ -42,16 +42,6 @@ static void count(struct pcap_store *st, uint64_t *field, uint64_t v)
     pthread_mutex_unlock(&st->mu);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 static void flush_segments(struct pcap_store *st)
 {
     if (st->idx_fd >= 0 && st->seglen && pcap_format_write_all(st->idx_fd, st->segbuf, st->seglen) < 0) {
@@ -110,7 +100,7 @@ static void close_one(struct pcap_store *st, struct closing *c)
     }
     if (c->idx_fd >= 0 && fsync(c->idx_fd) < 0)
         log_warn("pcap_store", "fsync sidecar file=%s.idx: %s", c->f.name, strerror(errno));
-    fsync_dir(st->dir);
+    pcap_catalog_fsync_dir(st->dir);
     close(c->fd);
     if (c->idx_fd >= 0)
         close(c->idx_fd);
