@@ -10,36 +10,6 @@
 #include "record_decode.h"
 #include "../unit/record_compare.h"
 
-/* every part its own malloc, so that ASan sees each one's bounds */
-struct pool {
-    void **p;
-    size_t n, cap;
-};
-
-static void *pool_alloc(void *ctx, size_t n)
-{
-    struct pool *pl = ctx;
-    if (pl->n == pl->cap) {
-        size_t cap = pl->cap ? 2 * pl->cap : 64;
-        void **np = realloc(pl->p, cap * sizeof *np);
-        if (!np)
-            return NULL;
-        pl->p = np;
-        pl->cap = cap;
-    }
-    void *p = malloc(n);
-    if (p)
-        pl->p[pl->n++] = p;
-    return p;
-}
-
-static void pool_free(struct pool *pl)
-{
-    for (size_t i = 0; i < pl->n; i++)
-        free(pl->p[i]);
-    free(pl->p);
-}
-
 static void die(const char *what, const char *detail)
 {
     fprintf(stderr, "fuzz_record_decode: %s: %s\n", what, detail);
@@ -67,11 +37,11 @@ static void check_raw(const Ashiato__Batch *b, const ProtobufCBinaryData *raw,
 static void check_batch(const uint8_t *data, size_t size)
 {
     char err[ASH_ERR_LEN] = "", why[RC_WHY_LEN];
-    struct pool pl = { 0 };
+    struct record_pool pl = { 0 };
     Ashiato__Batch *got = NULL;
     const ProtobufCBinaryData *raw = NULL;
     Ashiato__Batch *ref = ashiato__batch__unpack(NULL, size, data);
-    int rc = record_decode_batch(data, size, pool_alloc, &pl, &got, &raw, err);
+    int rc = record_decode_batch(data, size, record_pool_alloc, &pl, &got, &raw, err);
     if (rc == RECORD_DECODE_ERR_NOMEM)
         die("batch: out of memory", err);
     if (ref && rc != 0)
@@ -86,17 +56,17 @@ static void check_batch(const uint8_t *data, size_t size)
         check_raw(got, raw, data, size);
         ashiato__batch__free_unpacked(ref, NULL);
     }
-    pool_free(&pl);
+    record_pool_reset(&pl);
 }
 
 static void check_envelope(const uint8_t *data, size_t size)
 {
     char err[ASH_ERR_LEN] = "", why[RC_WHY_LEN];
-    struct pool pl = { 0 };
+    struct record_pool pl = { 0 };
     Ashiato__Envelope *got = NULL;
     const ProtobufCBinaryData *raw = NULL;
     Ashiato__Envelope *ref = ashiato__envelope__unpack(NULL, size, data);
-    int rc = record_decode_envelope(data, size, pool_alloc, &pl, &got, &raw, err);
+    int rc = record_decode_envelope(data, size, record_pool_alloc, &pl, &got, &raw, err);
     if (rc == RECORD_DECODE_ERR_NOMEM)
         die("envelope: out of memory", err);
     if (rc == 0 && !ref)
@@ -112,7 +82,7 @@ static void check_envelope(const uint8_t *data, size_t size)
     }
     if (ref)
         ashiato__envelope__free_unpacked(ref, NULL);
-    pool_free(&pl);
+    record_pool_reset(&pl);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -158,4 +158,40 @@ static bool rc_equal(const ProtobufCMessage *a, const ProtobufCMessage *b, char 
     return same;
 }
 
+/* ---- allocation for record_decode in tests: every part its own malloc (so ASan sees each
+ * one's bounds), freed together by record_pool_reset; an optional byte limit (0 = none) ---- */
+struct record_pool {
+    void **p;
+    size_t n, cap, bytes, limit;
+};
+
+static inline void *record_pool_alloc(void *ctx, size_t n)
+{
+    struct record_pool *pl = ctx;
+    if (pl->limit && pl->bytes + n > pl->limit)
+        return NULL;
+    if (pl->n == pl->cap) {
+        size_t cap = pl->cap ? 2 * pl->cap : 256;
+        void **np = realloc(pl->p, cap * sizeof *np);
+        if (!np)
+            return NULL;
+        pl->p = np;
+        pl->cap = cap;
+    }
+    void *p = malloc(n);
+    if (p) {
+        pl->p[pl->n++] = p;
+        pl->bytes += n;
+    }
+    return p;
+}
+
+static inline void record_pool_reset(struct record_pool *pl)
+{
+    for (size_t i = 0; i < pl->n; i++)
+        free(pl->p[i]);
+    free(pl->p);
+    memset(pl, 0, sizeof *pl);
+}
+
 #endif

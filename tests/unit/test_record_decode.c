@@ -17,50 +17,14 @@
 #include "record_decode.h"
 #include "record_compare.h"
 
-/* ---- allocation: every part its own malloc, freed together; an optional byte limit ---- */
-
-struct pool {
-    void **p;
-    size_t n, cap, bytes, limit;
-};
-
-static struct pool pool;
-
-static void *pool_alloc(void *ctx, size_t n)
-{
-    struct pool *pl = ctx;
-    if (pl->limit && pl->bytes + n > pl->limit)
-        return NULL;
-    if (pl->n == pl->cap) {
-        size_t cap = pl->cap ? 2 * pl->cap : 256;
-        void **np = realloc(pl->p, cap * sizeof *np);
-        if (!np)
-            return NULL;
-        pl->p = np;
-        pl->cap = cap;
-    }
-    void *p = malloc(n);
-    if (p) {
-        pl->p[pl->n++] = p;
-        pl->bytes += n;
-    }
-    return p;
-}
-
-static void pool_reset(struct pool *pl)
-{
-    for (size_t i = 0; i < pl->n; i++)
-        free(pl->p[i]);
-    free(pl->p);
-    memset(pl, 0, sizeof *pl);
-}
+static struct record_pool pool;     /* record_compare.h */
 
 static Ashiato__Batch *ref;              /* protobuf-c's result of the last decode_both */
 
 static int teardown(void **state)
 {
     (void)state;
-    pool_reset(&pool);
+    record_pool_reset(&pool);
     if (ref)
         ashiato__batch__free_unpacked(ref, NULL);
     ref = NULL;
@@ -128,7 +92,7 @@ static Ashiato__Batch *decode_both(const struct msg *m)
     const ProtobufCBinaryData *raw = NULL;
     ref = ashiato__batch__unpack(NULL, m->n, m->b);
     assert_non_null(ref);
-    int rc = record_decode_batch(m->b, m->n, pool_alloc, &pool, &b, &raw, err);
+    int rc = record_decode_batch(m->b, m->n, record_pool_alloc, &pool, &b, &raw, err);
     if (rc != 0)
         fail_msg("record_decode_batch: %s", err);
     if (!rc_equal(&ref->base, &b->base, why))
@@ -150,7 +114,7 @@ static void refuse_both(const struct msg *m, char err[ASH_ERR_LEN])
     if (r)
         ashiato__batch__free_unpacked(r, NULL);
     assert_null(r);
-    assert_int_equal(record_decode_batch(m->b, m->n, pool_alloc, &pool, &b, NULL, err),
+    assert_int_equal(record_decode_batch(m->b, m->n, record_pool_alloc, &pool, &b, NULL, err),
                      RECORD_DECODE_ERR);
 }
 
@@ -528,7 +492,7 @@ static void allocator_limit(void **state)
     Ashiato__Batch *out = NULL;
     char err[ASH_ERR_LEN];
     pool.limit = 64;
-    assert_int_equal(record_decode_batch(b.b, b.n, pool_alloc, &pool, &out, NULL, err),
+    assert_int_equal(record_decode_batch(b.b, b.n, record_pool_alloc, &pool, &out, NULL, err),
                      RECORD_DECODE_ERR_NOMEM);
 }
 
@@ -543,7 +507,7 @@ static void raw_bytes_are_each_record(void **state)
     Ashiato__Batch *out = NULL;
     const ProtobufCBinaryData *raw = NULL;
     char err[ASH_ERR_LEN];
-    assert_int_equal(record_decode_batch(b.b, b.n, pool_alloc, &pool, &out, &raw, err), 0);
+    assert_int_equal(record_decode_batch(b.b, b.n, record_pool_alloc, &pool, &out, &raw, err), 0);
     assert_true(raw[1].len == r2.n && memcmp(raw[1].data, r2.b, r2.n) == 0 &&
                 raw[0].data == b.b + 3 && raw[0].len == r1.n);
 }
@@ -555,7 +519,7 @@ static int envelope_both(const struct msg *m, Ashiato__Envelope **got, bool *pc_
     char err[ASH_ERR_LEN], why[RC_WHY_LEN] = "";
     const ProtobufCBinaryData *raw = NULL;
     Ashiato__Envelope *env = ashiato__envelope__unpack(NULL, m->n, m->b);
-    int rc = record_decode_envelope(m->b, m->n, pool_alloc, &pool, got, &raw, err);
+    int rc = record_decode_envelope(m->b, m->n, record_pool_alloc, &pool, got, &raw, err);
     *pc_accepts = env != NULL;
     if (rc == 0 && (!env || !rc_equal(&env->base, &(*got)->base, why)))
         fail_msg("envelope differs from protobuf-c: %s", env ? why : "protobuf-c refuses");
@@ -662,7 +626,7 @@ static void journal_segment_both_ways(void **state)
             break;                       /* a torn tail */
         Ashiato__Batch *pc = ashiato__batch__unpack(NULL, len, buf), *mine = NULL;
         const ProtobufCBinaryData *raw = NULL;
-        int rc = record_decode_batch(buf, len, pool_alloc, &pool, &mine, &raw, err);
+        int rc = record_decode_batch(buf, len, record_pool_alloc, &pool, &mine, &raw, err);
         all_equal = pc && rc == 0 && rc_equal(&pc->base, &mine->base, why);
         if (!all_equal)
             print_message("batch %zu: %s\n", batches, !pc ? "protobuf-c refuses" :
@@ -677,7 +641,7 @@ static void journal_segment_both_ways(void **state)
         batches++;
         if (pc)
             ashiato__batch__free_unpacked(pc, NULL);
-        pool_reset(&pool);
+        record_pool_reset(&pool);
     }
     fclose(f);
     free(buf);
