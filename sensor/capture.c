@@ -188,6 +188,7 @@ static enum capture_next_result next_mapped(struct capture *c, struct capture_pa
         pkt->caplen = mp.caplen;
         pkt->wirelen = mp.wirelen;
         pkt->data = mp.data;
+        pkt->file_record = mp.canonical;
         return CAPTURE_PACKET;
     }
     if (rc == 0)
@@ -213,6 +214,7 @@ enum capture_next_result capture_next(struct capture *c, struct capture_packet *
         pkt->caplen = h->caplen;
         pkt->wirelen = h->len;
         pkt->data = data;
+        pkt->file_record = false;
         return CAPTURE_PACKET;
     }
     if (rc == 0)

@@ -31,6 +31,8 @@ struct capture_packet {
     int64_t ts_us;                   /* microseconds since the epoch (ns files are truncated) */
     uint32_t caplen, wirelen;
     const uint8_t *data;
+    bool file_record;                /* a mapped file's packet whose record header before data
+                                        is canonical (pcap_mmap_pkt.canonical) */
 };
 
 struct capture_stats {

@@ -204,9 +204,9 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
             pace(&pc, pkt.ts_us);
             struct decoded *d = prefetch_decoded(pf);
             if (d)
-                pipeline_packet_decoded(p, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen, d);
+                pipeline_packet_decoded(p, &pkt, d);
             else
-                pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
+                pipeline_packet(p, dlt, &pkt);
             if ((++n & 0xffff) == 0) {
                 progress_show(pr, p, prefetch_file_offset(pf), false);
                 shipping_tick(shipping, clock_wall_us(), 0, 0, 0);
@@ -260,7 +260,7 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
     for (;;) {
         enum capture_next_result r = prefetch_next(pf, &pkt);
         if (r == CAPTURE_PACKET) {
-            pipeline_packet(p, dlt, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
+            pipeline_packet(p, dlt, &pkt);
         } else if (r == CAPTURE_TIMEOUT) {
             pipeline_tick(p, clock_wall_us());
         } else if (r == CAPTURE_EOF) {
@@ -428,7 +428,7 @@ int main(int argc, char **argv)
     if (cfg.stats) {
         print_stats(p, truncated);
         if (keep) {
-            char line[256];
+            char line[384];
             packet_keep_report(keep, line, sizeof line);
             fprintf(stderr, "%s\n", line);
         }

@@ -32,6 +32,7 @@ struct packet_keep *packet_keep_open(const struct sensor_config *cfg, struct pip
     sc.max_file_size = cfg->pcap_max_file_size;
     sc.max_file_age = cfg->pcap_max_file_age;
     sc.ring_size = cfg->pcap_ring_size;
+    sc.direct_io = cfg->pcap_direct_io;
     sc.retention.min_free_percent = cfg->pcap_min_free_percent;
     sc.retention.min_free_bytes = cfg->pcap_min_free_bytes;
     sc.retention.quota = cfg->pcap_quota;
@@ -82,10 +83,12 @@ void packet_keep_report(struct packet_keep *k, char *out, size_t len)
     struct pcap_store_stats st;
     pcap_store_wait_closed(k->store, 10000);    /* count what reached the disk */
     pcap_store_stats(k->store, &st);
-    snprintf(out, len, "pcap store: packets %" PRIu64 ", dropped %" PRIu64 ", files opened %" PRIu64
-             ", bytes written %" PRIu64 ", write errors %" PRIu64 ", repaired files %" PRIu64,
-             st.packets, st.dropped, st.files_opened, st.bytes_written, st.write_errors,
-             st.repaired_files);
+    snprintf(out, len, "pcap store: packets %" PRIu64 ", dropped %" PRIu64 ", waits for the writer %"
+             PRIu64 ", files opened %" PRIu64
+             ", bytes written %" PRIu64 " (direct I/O: %" PRIu64 " from where they lay, %" PRIu64
+             " staged), write errors %" PRIu64 ", repaired files %" PRIu64,
+             st.packets, st.dropped, st.waits, st.files_opened, st.bytes_written, st.bytes_direct,
+             st.bytes_staged, st.write_errors, st.repaired_files);
 }
 
 void packet_keep_close(struct packet_keep *k)

@@ -247,6 +247,8 @@ int pcap_mmap_next(struct pcap_mmap *m, struct pcap_mmap_pkt *pkt)
     pkt->caplen = caplen > m->snapshot ? m->snapshot : caplen;
     pkt->wirelen = len;
     pkt->data = data;
+    pkt->canonical = !m->swapped && !m->nano && frac < 1000000 && s >= 0 && caplen <= m->snapshot &&
+                     caplen <= len;
     return 1;
 }
 

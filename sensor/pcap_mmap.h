@@ -24,6 +24,11 @@ struct pcap_mmap_pkt {
     int64_t ts_us;                   /* as capture.h: microseconds, nanosecond files truncated */
     uint32_t caplen, wirelen;        /* caplen cut to the file's snaplen, as libpcap does */
     const uint8_t *data;
+    bool canonical;                  /* the 16 bytes before data are this packet's record header
+                                        as pcap_format_rec_header() writes it: little-endian,
+                                        microseconds below 10^6, time not negative, caplen
+                                        neither cut nor above wirelen (the pcap store may then
+                                        write header and data as they lie, unread) */
 };
 
 /* Map the capture open at fd (size bytes, from fstat) if it is a classic pcap file this reader

@@ -33,6 +33,7 @@ void pcap_store_config_defaults(struct pcap_store_config *cfg)
     cfg->ring_size = 64LL << 20;
     cfg->flush_ms = 100;
     cfg->retention_interval = 10;
+    cfg->direct_io = true;
 }
 
 struct timespec pcap_store_deadline(long ms)
@@ -106,6 +107,10 @@ struct pcap_store *pcap_store_open(const struct pcap_store_config *cfg, const ch
         st->ring = NULL;
     else
         madvise(st->ring, st->cap, MADV_HUGEPAGE);
+    if (cfg->direct_io && !(st->dio.stage = aligned_alloc(STORE_ALIGN, STORE_DIO_STAGE))) {
+        snprintf(err, ASH_ERR_LEN, "pcap_store: cannot allocate the direct-I/O stage");
+        goto fail;
+    }
     if (!st->ring || !(st->segbuf = malloc(st->segcap)) ||
         !(st->sq = ash_calloc_array((size_t)st->sq_mask + 1, sizeof *st->sq)) ||
         !(st->mk = ash_calloc_array((size_t)st->mk_mask + 1, sizeof *st->mk)) ||
@@ -179,6 +184,7 @@ void pcap_store_close(struct pcap_store *st)
     if (st->ring)
         munmap(st->ring, st->cap);
     free(st->segbuf);
+    free(st->dio.stage);
     free(st->sq);
     free(st->mk);
     free(st->iov);

@@ -2,6 +2,7 @@
  *   pcap_store.c         open, close, sync, retention, statistics
  *   pcap_store_ring.c    the producer: append, rotation decisions, sidecar segments, references
  *   pcap_store_writer.c  the writer thread (ring and references into files) and the closer
+ *   pcap_store_dio.c     the writer's direct-I/O (O_DIRECT) writes: alignment, staging block
  * Owns:  struct pcap_store and the queues' element types.
  * Never: is included outside pcap_store*.c.
  *
@@ -13,7 +14,10 @@
  * copy them, the writer writes them straight from the mapping), and the release of such a
  * mapping once the writer is past its last reference. Each marker carries the ring position it
  * applies at; the writer writes ring bytes up to it, then applies it. Positions are counters
- * that only grow (the ring index is pos & mask). */
+ * that only grow (the ring index is pos & mask). A rotation also skips len ring bytes: the
+ * producer pads the ring so that the new file's first record lies at a ring index congruent to
+ * its file offset modulo STORE_ALIGN, and the writer can hand ring bytes to O_DIRECT as they
+ * are (pcap_store_dio.c). */
 #ifndef ASHIATO_PCAP_STORE_INTERNAL_H
 #define ASHIATO_PCAP_STORE_INTERNAL_H
 
@@ -32,9 +36,12 @@
 #define STORE_WRITE_MIN (1u << 20)            /* the writer waits for this much, or flush_ms */
 #define STORE_POLL_MS 2
 #define STORE_IOV 1024                        /* spans per writev (IOV_MAX on Linux) */
+#define STORE_ALIGN 4096u                     /* ring index = file offset modulo this */
+#define STORE_DIO_STAGE (4u << 20)            /* the direct writer's staging block */
 
 enum store_marker_kind {
-    STORE_MARK_ROTATE = 1,                    /* the next bytes start file rot.id */
+    STORE_MARK_ROTATE = 1,                    /* the ring bytes after len of padding start
+                                                 file rot.id */
     STORE_MARK_REF,                           /* len bytes of records at ref (a mapping) */
     STORE_MARK_RELEASE,                       /* the writer is done with src */
 };
@@ -51,6 +58,15 @@ struct marker {
         const uint8_t *ref;
         struct pcap_mmap *src;
     } u;
+};
+
+/* the direct writer of the current file (pcap_store_dio.c); align 0 = buffered writes */
+struct store_dio {
+    size_t align;                             /* offset, length and address alignment */
+    uint8_t *stage;                           /* STORE_DIO_STAGE bytes, page aligned */
+    uint64_t stage_off;                       /* file offset of stage[0], a multiple of align */
+    size_t stage_len;
+    uint64_t direct, staged;                  /* bytes written from where they lay, staged */
 };
 
 /* a finished file on its way to disk: fsync, close, catalogue "closed" (closer thread) */
@@ -119,6 +135,8 @@ struct pcap_store {
     pthread_mutex_t ret_mu;                   /* one retention run at a time */
     int fd, idx_fd;
     bool discard;                             /* current file failed: skip its bytes */
+    bool dio_off;                             /* direct I/O failed once: buffered from now */
+    struct store_dio dio;
     struct pcap_catalog_file cur;
     uint8_t *segbuf;
     size_t seglen, segcap;
@@ -142,6 +160,14 @@ struct pcap_store {
 struct timespec pcap_store_deadline(long ms);
 /* the producer's segment of the current file closed: queue it (pcap_store_ring.c) */
 void pcap_store_finish_segment(struct pcap_store *st);
+/* Direct I/O (pcap_store_dio.c). probe: the alignment O_DIRECT needs for fd's file, or 0 when
+ * its file system has none. begin: fd was just opened O_DIRECT, its first len bytes are hdr.
+ * writev: the spans to the file after what it holds; every byte is in the file on return.
+ * finish: truncate fd to its records. Each -1 with errno on failure. */
+size_t store_dio_probe(int fd);
+int store_dio_begin(struct store_dio *d, int fd, size_t align, const uint8_t *hdr, size_t len);
+int store_dio_writev(struct store_dio *d, int fd, const struct iovec *iov, int n);
+int store_dio_finish(struct store_dio *d, int fd);
 /* writer and closer threads (pcap_store_writer.c) */
 void *pcap_store_writer_main(void *arg);
 void *pcap_store_closer_main(void *arg);

@@ -102,15 +102,23 @@ static bool push_rotation(struct pcap_store *st, int64_t ts_us)
         !marker_room(st, 0))
         return false;
     pcap_store_finish_segment(st);            /* the old file's last segment goes first */
+    /* the new file's first record (file offset 24) at a ring index congruent to it, so that a
+     * file of ring bytes goes to O_DIRECT without a copy; no room to pad: it is staged */
+    uint32_t pad = (uint32_t)((PCAP_FORMAT_FILE_HDR - st->p.head) & (STORE_ALIGN - 1));
+    st->p.tail_cache = atomic_load_explicit(&st->tail, memory_order_acquire);
+    if (st->cap - (st->p.head - st->p.tail_cache) < pad)
+        pad = 0;
     struct marker *m = next_marker(st);
     m->pos = st->p.head;
     m->kind = STORE_MARK_ROTATE;
-    m->len = 0;
+    m->len = pad;
     m->u.rot.id = st->p.next_id;
     m->u.rot.first_us = ts_us;
     m->u.rot.linktype = st->p.linktype;
     m->u.rot.snaplen = st->p.snaplen;
     push_marker(st);
+    st->p.head += pad;
+    atomic_store_explicit(&st->head, st->p.head, memory_order_release);   /* after the marker */
     st->p.rot_in++;
     st->p.file_id = st->p.next_id++;
     st->p.file_size = PCAP_FORMAT_FILE_HDR;
@@ -120,9 +128,14 @@ static bool push_rotation(struct pcap_store *st, int64_t ts_us)
     return true;
 }
 
-static void wait_for_writer(struct pcap_store *st)
+/* The ring (or the reference budget) is full: wake the writer and sleep, 50 us at first and
+ * twice as long each time up to 1 ms (naps counts the waits of this one stall). A full ring is
+ * 64 MiB by default, tens of milliseconds of writing, so a millisecond late is no loss; at a
+ * fixed 50 us an offline run stalled on the disk woke ~20,000 times a second for nothing. */
+static void wait_for_writer(struct pcap_store *st, unsigned *naps)
 {
-    struct timespec ts = { 0, 50000 };
+    unsigned k = *naps < 5 ? (*naps)++ : 5;
+    struct timespec ts = { 0, k == 5 ? 1000000L : 50000L << k };
     pthread_cond_signal(&st->wake);
     nanosleep(&ts, NULL);
 }
@@ -130,12 +143,13 @@ static void wait_for_writer(struct pcap_store *st)
 /* room for len more ring bytes; false when full and the store may not wait */
 static bool ring_room_slow(struct pcap_store *st, uint64_t len)
 {
+    unsigned naps = 0;
     st->p.tail_cache = atomic_load_explicit(&st->tail, memory_order_acquire);
     while (st->cap - (st->p.head - st->p.tail_cache) < len) {
         if (!st->cfg.wait_when_full)
             return false;
         relaxed_add(&st->n_waits, 1);
-        wait_for_writer(st);
+        wait_for_writer(st, &naps);
         st->p.tail_cache = atomic_load_explicit(&st->tail, memory_order_acquire);
     }
     return true;
@@ -152,6 +166,7 @@ static inline bool ring_room(struct pcap_store *st, uint64_t len)
  * for the writer; otherwise the packet is copied instead. */
 static bool ref_room_slow(struct pcap_store *st, uint64_t len)
 {
+    unsigned naps = 0;
     for (;;) {
         st->p.ref_out_cache = atomic_load_explicit(&st->ref_out, memory_order_acquire);
         if (st->p.ref_in - st->p.ref_out_cache + len <= st->cap && marker_room(st, STORE_ROTATIONS))
@@ -159,7 +174,7 @@ static bool ref_room_slow(struct pcap_store *st, uint64_t len)
         if (!st->cfg.wait_when_full)
             return false;
         relaxed_add(&st->n_waits, 1);
-        wait_for_writer(st);
+        wait_for_writer(st, &naps);
     }
 }
 
@@ -185,14 +200,17 @@ static inline void push_ref(struct pcap_store *st, const uint8_t *p, uint32_t le
 }
 
 /* Queue the record (hdr, then data) by reference if its bytes lie in the mapped input: true,
- * or false when it must be copied. */
+ * or false when it must be copied. same: the input's header before data is hdr (1), is not
+ * (0), or is to be compared (-1: a read of the input on this thread). */
 static inline bool queue_ref(struct pcap_store *st, const uint8_t hdr[PCAP_FORMAT_REC_HDR],
-                             const uint8_t *data, uint32_t caplen)
+                             const uint8_t *data, uint32_t caplen, int same)
 {
     uintptr_t d = (uintptr_t)data;
     if (d < st->p.src_lo + PCAP_FORMAT_REC_HDR || d > st->p.src_hi || caplen > st->p.src_hi - d)
         return false;
-    if (memcmp(data - PCAP_FORMAT_REC_HDR, hdr, PCAP_FORMAT_REC_HDR) == 0) {
+    if (same < 0)
+        same = memcmp(data - PCAP_FORMAT_REC_HDR, hdr, PCAP_FORMAT_REC_HDR) == 0;
+    if (same) {
         /* the input's own record: header and data go to disk as they are */
         if (!ref_room(st, PCAP_FORMAT_REC_HDR + (uint64_t)caplen))
             return false;
@@ -207,13 +225,19 @@ static inline bool queue_ref(struct pcap_store *st, const uint8_t hdr[PCAP_FORMA
     return true;
 }
 
-int pcap_store_append(struct pcap_store *st, int64_t ts_us, const uint8_t *data, uint32_t caplen,
-                      uint32_t wirelen, uint64_t *file_id, uint64_t *offset)
+/* file_record: 1 the input's header before data is canonical for (ts_us, caplen, wirelen), 0
+ * it is not, -1 unknown (pcap_store_append_packet) */
+static inline int append(struct pcap_store *st, int64_t ts_us, const uint8_t *data, uint32_t caplen,
+                         uint32_t wirelen, int file_record, uint64_t *file_id, uint64_t *offset)
 {
-    if (caplen > st->p.snaplen)
+    if (caplen > st->p.snaplen) {
         caplen = st->p.snaplen;
-    if (wirelen < caplen)
+        file_record = 0;                          /* the store's header differs: caplen cut */
+    }
+    if (wirelen < caplen) {
         wirelen = caplen;
+        file_record = 0;
+    }
     uint64_t rec = PCAP_FORMAT_REC_HDR + (uint64_t)caplen;
     if (ASH_UNLIKELY(caplen == 0 || wirelen > PCAP_FORMAT_MAX_WIRE || rec > st->cap / 4)) {
         relaxed_add(&st->n_rejected, 1);
@@ -233,7 +257,7 @@ int pcap_store_append(struct pcap_store *st, int64_t ts_us, const uint8_t *data,
     }
     uint8_t hdr[PCAP_FORMAT_REC_HDR];
     pcap_format_rec_header(hdr, ts_us, caplen, wirelen);
-    if (st->p.src && queue_ref(st, hdr, data, caplen)) {
+    if (st->p.src && queue_ref(st, hdr, data, caplen, file_record)) {
         relaxed_add(&st->n_refs, 1);
     } else {
         if (!ring_room(st, rec))
@@ -266,6 +290,19 @@ drop:
     return PCAP_STORE_ERR_FULL;
 }
 
+int pcap_store_append(struct pcap_store *st, int64_t ts_us, const uint8_t *data, uint32_t caplen,
+                      uint32_t wirelen, uint64_t *file_id, uint64_t *offset)
+{
+    return append(st, ts_us, data, caplen, wirelen, -1, file_id, offset);
+}
+
+int pcap_store_append_packet(struct pcap_store *st, int64_t ts_us, const uint8_t *data,
+                             uint32_t caplen, uint32_t wirelen, bool file_record,
+                             uint64_t *file_id, uint64_t *offset)
+{
+    return append(st, ts_us, data, caplen, wirelen, file_record, file_id, offset);
+}
+
 void pcap_store_set_link(struct pcap_store *st, int dlt, int snaplen)
 {
     if (snaplen <= 0 || snaplen > (int)PCAP_FORMAT_MAX_SNAP)
@@ -283,8 +320,9 @@ void pcap_store_set_source(struct pcap_store *st, struct pcap_mmap *src)
         return;
     if (st->p.src) {
         /* the writer lets go of the old mapping once it is past its last reference */
+        unsigned naps = 0;
         while (!marker_room(st, 0))
-            wait_for_writer(st);
+            wait_for_writer(st, &naps);
         struct marker *m = next_marker(st);
         m->pos = st->p.head;
         m->kind = STORE_MARK_RELEASE;

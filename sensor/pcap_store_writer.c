@@ -1,8 +1,9 @@
 /* pcap_store_writer.c -- the pcap store's writer and closer threads (see pcap_store.h and
  *                       pcap_store_internal.h).
  * Owns:  the file being written and its sidecar, the batch of spans (ring bytes and references
- *        into mapped inputs) handed to one writev, the release of a mapping once the writer is
- *        past its last reference, and the closer thread that fsyncs finished files.
+ *        into mapped inputs) handed to one writev (or, for a file opened O_DIRECT, to
+ *        pcap_store_dio.c), the release of a mapping once the writer is past its last
+ *        reference, and the closer thread that fsyncs finished files.
  * Never: reads a record header in the ring (each would be a cache miss per packet: the
  *        producer hands over the segments), runs on the capture thread. */
 #include "pcap_store_internal.h"
@@ -71,6 +72,11 @@ static void fail_file(struct pcap_store *st, const char *what, int e)
     count(st, &st->w.write_errors, 1);
     if (st->fd >= 0 && ftruncate(st->fd, (off_t)st->cur.size) < 0)
         log_warn("pcap_store", "truncate file=%s: %s", st->cur.name, strerror(errno));
+    if (st->dio.align && e == EINVAL) {      /* the file system refused what statx promised */
+        log_error("pcap_store", "direct I/O refused dir=%s: writing buffered from now on", st->dir);
+        st->dio_off = true;
+    }
+    st->dio.align = 0;
     st->discard = true;
     st->cur.cut = true;
     st->cur.state = st->fd >= 0 ? PCAP_CATALOG_CLOSED : PCAP_CATALOG_EXPIRED;
@@ -150,6 +156,13 @@ static void finish_file(struct pcap_store *st)
     }
     take_segments(st, true);
     flush_segments(st);
+    if (st->dio.align && store_dio_finish(&st->dio, st->fd) < 0) {
+        /* the file keeps up to one block of zeros after its records: the repair at the next
+         * open cuts them (its size differs from the catalogue's) */
+        log_error("pcap_store", "truncate file=%s to %" PRIu64 " bytes: %s", st->cur.name,
+                  st->cur.size, strerror(errno));
+        count(st, &st->w.write_errors, 1);
+    }
     pcap_catalog_update(st->cat, &st->cur);
     struct closing c = { st->fd, st->idx_fd, st->cur };
     st->fd = st->idx_fd = -1;
@@ -163,6 +176,29 @@ static void finish_file(struct pcap_store *st)
     st->cq[st->cq_head++ % STORE_CLOSING] = c;
     pthread_cond_signal(&st->cwake);
     pthread_mutex_unlock(&st->cmu);
+}
+
+/* Switch the new file st->fd to O_DIRECT and write its header hdr that way: true, or false
+ * when the file stays buffered (configured so, no direct I/O on this file system, or refused:
+ * then the file is empty again and the caller writes the header). */
+static bool start_direct(struct pcap_store *st, const uint8_t *hdr, size_t len)
+{
+    st->dio.align = 0;
+    if (!st->cfg.direct_io || st->dio_off || !st->dio.stage)
+        return false;
+    size_t align = store_dio_probe(st->fd);
+    int fl = fcntl(st->fd, F_GETFL);
+    if (!align || fl < 0 || fcntl(st->fd, F_SETFL, fl | O_DIRECT) < 0)
+        return false;
+    if (store_dio_begin(&st->dio, st->fd, align, hdr, len) == 0)
+        return true;
+    log_error("pcap_store", "direct write file=%s: %s; writing buffered from now on", st->cur.name,
+              strerror(errno));
+    st->dio_off = true;
+    st->dio.align = 0;
+    if (fcntl(st->fd, F_SETFL, fl) < 0 || ftruncate(st->fd, 0) < 0)
+        log_warn("pcap_store", "file=%s: %s", st->cur.name, strerror(errno));
+    return false;
 }
 
 static void open_file(struct pcap_store *st, const struct marker *m)
@@ -194,7 +230,7 @@ static void open_file(struct pcap_store *st, const struct marker *m)
         return;
     }
     pcap_format_file_header(hdr, m->u.rot.linktype, m->u.rot.snaplen);
-    if (pcap_format_write_all(st->fd, hdr, sizeof hdr) < 0) {
+    if (!start_direct(st, hdr, sizeof hdr) && pcap_format_write_all(st->fd, hdr, sizeof hdr) < 0) {
         st->cur.size = 0;
         fail_file(st, "write", errno);
         return;
@@ -204,8 +240,8 @@ static void open_file(struct pcap_store *st, const struct marker *m)
     if (st->idx_fd < 0)
         log_warn("pcap_store", "sidecar %s: %s (lookups walk from the file start)", path, strerror(errno));
     count(st, &st->w.files_opened, 1);
-    log_info("pcap_store", "opened file=%s id=%" PRIu64 " linktype=%u snaplen=%u", st->cur.name,
-             st->cur.id, st->cur.linktype, st->cur.snaplen);
+    log_info("pcap_store", "opened file=%s id=%" PRIu64 " linktype=%u snaplen=%u direct_io=%zu",
+             st->cur.name, st->cur.id, st->cur.linktype, st->cur.snaplen, st->dio.align);
 }
 
 /* Take the producer's finished segments of the current file whose bytes are on disk (all of
@@ -264,14 +300,20 @@ static void flush_batch(struct pcap_store *st)
     if (!n)
         return;
     if (!st->discard && st->fd >= 0) {
-        if (writev_all(st->fd, st->iov, st->niov) < 0) {
+        int rc = st->dio.align ? store_dio_writev(&st->dio, st->fd, st->iov, st->niov)
+                               : writev_all(st->fd, st->iov, st->niov);
+        if (rc < 0) {
             fail_file(st, "write", errno);
         } else {
             st->cur.size += n;
             take_segments(st, false);
             flush_segments(st);
             pcap_catalog_update(st->cat, &st->cur);
-            count(st, &st->w.bytes_written, n);
+            pthread_mutex_lock(&st->mu);
+            st->w.bytes_written += n;
+            st->w.bytes_direct = st->dio.direct;
+            st->w.bytes_staged = st->dio.staged;
+            pthread_mutex_unlock(&st->mu);
         }
     }
     st->w_done += n;
@@ -333,6 +375,7 @@ static void drain(struct pcap_store *st, uint64_t upto, uint32_t mk_upto)
                 if (m->kind == STORE_MARK_ROTATE) {
                     finish_file(st);
                     open_file(st, m);
+                    tail += m->len;           /* the producer's alignment padding */
                     atomic_fetch_add_explicit(&st->rot_done, 1, memory_order_release);
                 } else {
                     pcap_mmap_release(m->u.src);   /* nothing of it is queued any more */
@@ -364,7 +407,8 @@ void *pcap_store_writer_main(void *arg)
          * byte that follows it, so no ring byte of this snapshot overtakes its marker */
         uint64_t head = atomic_load_explicit(&st->head, memory_order_acquire);
         uint32_t mk_head = atomic_load_explicit(&st->mk_head, memory_order_acquire);
-        uint64_t pending = head - atomic_load_explicit(&st->tail, memory_order_relaxed);
+        uint64_t tail = atomic_load_explicit(&st->tail, memory_order_relaxed);
+        uint64_t pending = head > tail ? head - tail : 0;   /* tail may pass a padded head */
         uint32_t markers = mk_head - atomic_load_explicit(&st->mk_tail, memory_order_relaxed);
         /* record bytes queued, in the ring or by reference (the count trails the queues) */
         uint64_t in = atomic_load_explicit(&st->n_bytes, memory_order_relaxed);

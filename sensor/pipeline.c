@@ -144,18 +144,18 @@ int pipeline_add_output(struct pipeline *p, pipeline_output_fn fn, void *ctx)
     return 0;
 }
 
-void pipeline_packet(struct pipeline *p, int dlt, int64_t ts_us, const uint8_t *data,
-                     uint32_t caplen, uint32_t wirelen)
+void pipeline_packet(struct pipeline *p, int dlt, const struct capture_packet *pkt)
 {
     struct decoded d;
-    decode_packet(dlt, data, caplen, wirelen, &d);
-    pipeline_packet_decoded(p, ts_us, data, caplen, wirelen, &d);
+    decode_packet(dlt, pkt->data, pkt->caplen, pkt->wirelen, &d);
+    pipeline_packet_decoded(p, pkt, &d);
 }
 
-void pipeline_packet_decoded(struct pipeline *p, int64_t ts_us, const uint8_t *data,
-                             uint32_t caplen, uint32_t wirelen, struct decoded *d)
+void pipeline_packet_decoded(struct pipeline *p, const struct capture_packet *pkt, struct decoded *d)
 {
     int dir;
+    int64_t ts_us = pkt->ts_us;
+    uint32_t caplen = pkt->caplen;
 
     p->stats.packets++;
     p->stats.bytes += caplen;
@@ -169,7 +169,8 @@ void pipeline_packet_decoded(struct pipeline *p, int64_t ts_us, const uint8_t *d
     if (d->ip_version == 0) {
         if (p->store) {              /* kept on disk even when it belongs to no session */
             uint64_t f, o;
-            pcap_store_append(p->store, ts_us, data, caplen, wirelen, &f, &o);
+            pcap_store_append_packet(p->store, ts_us, pkt->data, caplen, pkt->wirelen,
+                                     pkt->file_record, &f, &o);
         }
         session_table_after_packet(p->table, NULL, ts_us);
         return;
@@ -184,7 +185,8 @@ void pipeline_packet_decoded(struct pipeline *p, int64_t ts_us, const uint8_t *d
     if (p->store) {
         /* before the segment check: a segment cut at this packet must include it */
         uint64_t f, o;
-        if (pcap_store_append(p->store, ts_us, data, caplen, wirelen, &f, &o) == 0)
+        if (pcap_store_append_packet(p->store, ts_us, pkt->data, caplen, pkt->wirelen,
+                                     pkt->file_record, &f, &o) == 0)
             pcap_index_add(p->idx, &s->pos, f, o);
         else
             pcap_index_mark_gap(p->idx, &s->pos);

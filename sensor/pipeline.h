@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include "ashiato.h"
 #include "ashiato.pb-c.h"
+#include "capture.h"
 #include "decode_events.h"
 #include "session_table.h"
 
@@ -54,14 +55,12 @@ void pipeline_set_source(struct pipeline *p, struct pcap_mmap *src);
 int pipeline_add_output(struct pipeline *p, pipeline_output_fn fn, void *ctx);
 
 /* one captured frame of link type dlt */
-void pipeline_packet(struct pipeline *p, int dlt, int64_t ts_us, const uint8_t *data,
-                     uint32_t caplen, uint32_t wirelen);
+void pipeline_packet(struct pipeline *p, int dlt, const struct capture_packet *pkt);
 
 /* the same frame, already decoded by decode_packet() (the reader thread did it); d may be
  * changed (fragment ports) */
 struct decoded;
-void pipeline_packet_decoded(struct pipeline *p, int64_t ts_us, const uint8_t *data,
-                             uint32_t caplen, uint32_t wirelen, struct decoded *d);
+void pipeline_packet_decoded(struct pipeline *p, const struct capture_packet *pkt, struct decoded *d);
 
 /* the clock moved without packets (live capture) */
 void pipeline_tick(struct pipeline *p, int64_t now_us);

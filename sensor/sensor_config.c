@@ -99,6 +99,8 @@ const struct config_key sensor_config_keys[] = {
       "delete the oldest pcap files while they hold more than this (0: no quota)"),
     K("pcap_max_age", NULL, 0, CONFIG_INT, pcap_max_age, 0, 0, 315360000, "0", NULL,
       "delete pcap files whose last packet is older than this many seconds (0: keep)"),
+    K("pcap_direct_io", NULL, 0, CONFIG_BOOL, pcap_direct_io, 0, 0, 0, "true", NULL,
+      "write pcap files with O_DIRECT where the file system supports it (else buffered)"),
     K("pcap_ring_size", NULL, 0, CONFIG_SIZE, pcap_ring_size, 0, 1 << 20, 1LL << 36, "64M", NULL,
       "memory between the capture thread and the pcap writer"),
     K("pcap_index_chunks", NULL, 0, CONFIG_INT, pcap_index_chunks, 0, 16, 4000000000LL, "1048576", NULL,

@@ -50,6 +50,7 @@ struct sensor_config {
     long long pcap_max_file_size, pcap_max_file_age, pcap_ring_size, pcap_index_chunks;
     long long pcap_min_free_percent, pcap_min_free_bytes, pcap_quota, pcap_max_age;
     bool serve;
+    bool pcap_direct_io;
 };
 
 extern const struct config_key sensor_config_keys[];

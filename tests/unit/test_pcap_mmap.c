@@ -25,6 +25,7 @@
 
 #include "capture.h"
 #include "log.h"
+#include "pcap_format.h"
 #include "pcap_mmap.h"
 #include "pcap_store.h"
 
@@ -286,6 +287,46 @@ static void each_variant_reads_as_libpcap(void **state)
     check_file("sll.pcap", &o, o.n, 113);
 }
 
+/* pcap_mmap_pkt.canonical is true only when the input's record header is the one the pcap store
+ * writes for the packet as handed out (and the store would not change caplen or wirelen), and
+ * always then for little-endian microsecond files */
+static void canonical_flag_marks_store_ready_headers(void **state)
+{
+    (void)state;
+    static struct buf o;
+    for (int v = 0; v < 4; v++) {
+        struct file_spec f = { .big_endian = v & 1, .nano = v & 2, .snaplen = 1000, .linktype = 1 };
+        char name[64], path[400];
+        snprintf(name, sizeof name, "canon-%d.pcap", v);
+        file_header(&o, &f);
+        sample_records(&o, &f);                   /* with caplens above the snaplen: cut */
+        write_file(name, &o, o.n, path, sizeof path);
+        struct pcap_mmap *m = map_file(path);
+        assert_non_null(m);
+        struct pcap_mmap_pkt p;
+        int n = 0, yes = 0;
+        while (pcap_mmap_next(m, &p) == 1) {
+            uint8_t hdr[PCAP_FORMAT_REC_HDR];
+            pcap_format_rec_header(hdr, p.ts_us, p.caplen, p.wirelen);
+            bool want = !memcmp(p.data - PCAP_FORMAT_REC_HDR, hdr, sizeof hdr) && p.caplen <= p.wirelen &&
+                        p.ts_us >= 0;
+            /* never when the bytes differ; for little-endian microseconds, whenever they agree
+             * (a nanosecond file's header may agree by chance: false is always safe) */
+            if (v == 0 ? p.canonical != want : p.canonical && !want)
+                fail_msg("%s: packet %d (ts %lld caplen %u wirelen %u): canonical %d, expected %d", name,
+                         n, (long long)p.ts_us, p.caplen, p.wirelen, p.canonical, want);
+            yes += p.canonical;
+            n++;
+        }
+        pcap_mmap_release(m);
+        assert_int_equal(n, 27);
+        if (v == 0)
+            assert_true(yes >= 15 && yes < n);    /* most, not the odd ones */
+        else
+            assert_int_equal(yes, 0);             /* big-endian or nanoseconds: never */
+    }
+}
+
 static void cut_files_end_as_libpcap(void **state)
 {
     (void)state;
@@ -519,10 +560,18 @@ static size_t store_bytes(const char *sub, uint8_t *out, size_t cap)
     return len;
 }
 
+enum fill_mode {
+    FILL_COPY,                                /* packets copied out of the mapping first */
+    FILL_REF,                                 /* by reference; the store compares headers */
+    FILL_REF_FLAG,                            /* by reference; the reader's canonical flag */
+};
+
 /* Append every packet of the files to a store, from the mapping (set_source) or from copies,
  * with a packet from elsewhere (a copy either way) between the files. */
-static int fill_store(struct pcap_store *st, char paths[][400], int nfiles, bool by_ref, struct placed *out)
+static int fill_store(struct pcap_store *st, char paths[][400], int nfiles, enum fill_mode mode,
+                      struct placed *out)
 {
+    bool by_ref = mode != FILL_COPY;
     int k = 0;
     uint8_t other[80], copy[9100];
     memset(other, 0x5a, sizeof other);
@@ -542,7 +591,12 @@ static int fill_store(struct pcap_store *st, char paths[][400], int nfiles, bool
             }
             if (p.caplen == 0)
                 continue;                     /* the store rejects empty packets either way */
-            assert_int_equal(pcap_store_append(st, p.ts_us, d, p.caplen, p.wirelen, &out[k].file, &out[k].off), 0);
+            if (mode == FILL_REF_FLAG)
+                assert_int_equal(pcap_store_append_packet(st, p.ts_us, d, p.caplen, p.wirelen, p.file_record,
+                                                          &out[k].file, &out[k].off), 0);
+            else
+                assert_int_equal(pcap_store_append(st, p.ts_us, d, p.caplen, p.wirelen, &out[k].file,
+                                                   &out[k].off), 0);
             k++;
         }
         if (by_ref)
@@ -559,8 +613,8 @@ static void store_writes_references_as_copies(void **state)
 {
     (void)state;
     static struct buf o;
-    static uint8_t a[4 << 20], b[4 << 20];
-    static struct placed pa[600], pb[600];
+    static uint8_t a[4 << 20], b[4 << 20], c[4 << 20];
+    static struct placed pa[600], pb[600], pc[600];
     char paths[5][400];
     /* the four variants (only little-endian microseconds goes by whole records), a file of
      * many packets that spans several store files, and the same file again */
@@ -580,31 +634,44 @@ static void store_writes_references_as_copies(void **state)
     write_file("in-many.pcap", &o, o.n, paths[4], sizeof paths[4]);
 
     struct pcap_store *sa = open_store("ref", 64 << 10), *sb = open_store("copy", 64 << 10);
-    int na = fill_store(sa, paths, 5, true, pa);
-    int nb = fill_store(sb, paths, 5, false, pb);
+    struct pcap_store *sc = open_store("flag", 64 << 10);
+    int na = fill_store(sa, paths, 5, FILL_REF, pa);
+    int nb = fill_store(sb, paths, 5, FILL_COPY, pb);
+    int nc = fill_store(sc, paths, 5, FILL_REF_FLAG, pc);
     assert_int_equal(na, nb);
+    assert_int_equal(na, nc);
     for (int i = 0; i < na; i++) {
         assert_int_equal(pa[i].file, pb[i].file);
         assert_int_equal(pa[i].off, pb[i].off);
+        assert_int_equal(pc[i].file, pb[i].file);
+        assert_int_equal(pc[i].off, pb[i].off);
     }
-    struct pcap_store_stats sta, stb;
+    struct pcap_store_stats sta, stb, stc;
     assert_int_equal(pcap_store_wait_closed(sa, 5000), 0);
+    assert_int_equal(pcap_store_wait_closed(sc, 5000), 0);
     pcap_store_stats(sa, &sta);
     pcap_store_stats(sb, &stb);
+    pcap_store_stats(sc, &stc);
     assert_int_equal(sta.by_reference, na - 5);      /* all but the five from elsewhere */
+    assert_int_equal(stc.by_reference, na - 5);
     assert_int_equal(stb.by_reference, 0);
     assert_true(sta.files_opened > 3);
     pcap_store_close(sa);
     pcap_store_close(sb);
+    pcap_store_close(sc);
     size_t la = store_bytes("ref", a, sizeof a), lb = store_bytes("copy", b, sizeof b);
+    size_t lc = store_bytes("flag", c, sizeof c);
     assert_int_equal(la, lb);
     assert_memory_equal(a, b, la);
+    assert_int_equal(lc, lb);
+    assert_memory_equal(c, b, lc);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(each_variant_reads_as_libpcap, setup, teardown),
+        cmocka_unit_test_setup_teardown(canonical_flag_marks_store_ready_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(cut_files_end_as_libpcap, setup, teardown),
         cmocka_unit_test_setup_teardown(caplen_above_snaplen_is_cut_as_libpcap, setup, teardown),
         cmocka_unit_test_setup_teardown(caplen_above_262144_stops_as_libpcap, setup, teardown),
