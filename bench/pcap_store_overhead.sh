@@ -1,124 +1,285 @@
 #!/usr/bin/env bash
-# pcap_store_overhead.sh -- what keeping every packet costs the capture path: the same capture
-# read with the pcap store off and on, in one run, runs alternating.
+# pcap_store_overhead.sh -- what keeping every packet costs ashiato-sensor: the same capture with
+# the pcap store off and on, in one run, runs alternating; offline (--read) and live (veth).
 #
-#   bench/pcap_store_overhead.sh [-n RUNS] [-d]     (run from anywhere; never part of ctest)
+#   bench/pcap_store_overhead.sh [-n RUNS] [-L] [-d]   (run from anywhere; never part of ctest)
 #
-#   -n RUNS  runs per configuration (default 5), alternating off / disk / tmpfs round by round
+#   -n RUNS  runs per configuration (default 5), alternating round by round, the order reversed
+#            every other round
+#   -L       skip the live part (it needs root, iproute2 `ip netns` and tcpreplay)
 #   -d       dry: print the section but do not append it to bench/RESULTS.md
-# Environment: ASHIATO_BUILD_DIR (default build; the driver is $ASHIATO_BUILD_DIR/tests/
-# pcap_store_driver), ASHIATO_SHARED_DIR (default ../shared, for campusgen.py).
+# Environment: ASHIATO_BUILD_DIR (default build; the sensor is $ASHIATO_BUILD_DIR/bin/
+# ashiato-sensor), ASHIATO_SHARED_DIR (default ../shared, for campusgen.py), TMPDIR (the disk
+# store goes under ${TMPDIR:-/var/tmp}; /dev/shm holds the tmpfs store).
 #
-# Until ashiato-sensor carries the store, the packet path is tests/integration/pcap_store_driver:
-# the sensor's decode -> session table -> app parsers, plus pcap_store_append + pcap_index_add
-# per packet, exactly the calls the sensor will make. Configurations:
-#   off    --no-store                                   (the same driver, no store, no index)
-#   disk   --pcap-dir $TMPDIR/... --max-file-size 1G    (the store on the machine's disk)
-#   tmpfs  --pcap-dir /dev/shm/... --max-file-size 1G   (the store's own cost without the disk's
-#                                                        write bandwidth as the limit)
-# Capture: the ~2M-packet campusgen file of bench/.cache/campus2m (made once, as sensor_offline.sh
-# does). Offline input arrives as fast as the page cache serves it, so "disk" measures the disk
-# when it is slower than that; the target (store costs at most 15%) is about the capture thread:
-# its CPU time (getrusage RUSAGE_THREAD) and the tmpfs throughput. Reported per configuration:
-# median capture-loop wall time, Mpps, median capture-thread CPU time, capture-thread waits for a
-# full ring, and the ratios to "off".
+# Capture: bench/.cache/campus2m/sensor-3.pcap (~2M packets, 1.2 GB), made once as
+# sensor_offline.sh does; the page cache is warmed before the runs. Every run has --stats: at
+# exit the sensor prints its totals and, with a store, the "pcap store: packets ..." line.
+# Offline, configurations (ashiato-sensor --read FILE --name bench --stats [...]):
+#   off    no store
+#   disk   --pcap-dir ${TMPDIR:-/var/tmp}/... (the machine's disk; emptied and `sync` before a run)
+#   tmpfs  --pcap-dir /dev/shm/...             (emptied before a run: the store without the disk)
+# Wall time from date +%s%N around /usr/bin/time -f "%e %U %S" (%e has 10 ms steps; an offline
+# run lasts well under a second without the store), user and sys from /usr/bin/time. Reported:
+# medians of wall, user, sys and CPU (user+sys), Mpps (packets / median wall), throughput ratio
+# off_wall / cfg_wall and CPU ratio cfg_cpu / off_cpu. Every store run must leave pcap files.
+# Live: namespaces A and B joined by a veth pair (unique names, IPv6 off, no addresses, deleted
+# by the EXIT trap). In A: /usr/bin/time ashiato-sensor --interface vethA --name bench --stats
+# --buffer-size 256M [--pcap-dir DIR on the disk]; once it logs "capturing interface=", B runs
+# tcpreplay -i vethB --topspeed -K FILE (-K: the file is preloaded into memory, so tcpreplay's
+# rate is not its own file reading); then the sensor gets a settle of at least 1 s (until its
+# CPU use is back to its idle rate, measured for 1 s before the replay: the 256 MiB ring is
+# drained; max 30 s) and SIGTERM. Sensor CPU is its whole life (idle, replay, settle, final
+# flush); its idle rate is reported beside it. From the sensor's
+# --stats output: "packets: N" (captured and processed) and "capture: received R, dropped D,
+# interface dropped I" (pcap_stats); from tcpreplay: packets sent, seconds, Mbps, pps.
+# Configurations off and disk. The throughput ratio is captured packets per second of replay,
+# median disk / median off.
 set -euo pipefail
 
 RUNS=5
 DRY=0
-while getopts "n:dh" o; do
+LIVE=1
+while getopts "n:dLh" o; do
     case $o in
         n) RUNS=$OPTARG ;;
         d) DRY=1 ;;
+        L) LIVE=0 ;;
         h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) exit 2 ;;
     esac
 done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${ASHIATO_BUILD_DIR:-$ROOT/build}
-DRIVER=$BUILD/tests/pcap_store_driver
+SENSOR=$BUILD/bin/ashiato-sensor
 SHARED=${ASHIATO_SHARED_DIR:-$ROOT/../shared}
 CACHE=$ROOT/bench/.cache/campus2m
+PCAP=$CACHE/sensor-3.pcap
 RESULTS=$ROOT/bench/RESULTS.md
 die() { echo "pcap_store_overhead: $*" >&2; exit 1; }
+say() { echo "pcap_store_overhead: $*" >&2; }
 
-[ -x "$DRIVER" ] || die "no driver at $DRIVER (cmake --build with tests on, or set ASHIATO_BUILD_DIR)"
-if ! ls "$CACHE"/sensor-*.pcap >/dev/null 2>&1; then
-    mkdir -p "$CACHE"
-    python3 "$SHARED/tools/campusgen.py" --out "$CACHE" --sensors 3 --rate 1200 \
-        --packets-target 2000000 --scan-at +60 >&2
+[ -x "$SENSOR" ] || die "no sensor at $SENSOR (build first, or set ASHIATO_BUILD_DIR)"
+[ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
+if [ $LIVE -eq 1 ]; then
+    [ "$(id -u)" -eq 0 ] || die "the live part needs root (or -L to skip it)"
+    command -v ip > /dev/null || die "iproute2 \`ip\` missing (or -L to skip the live part)"
+    command -v tcpreplay > /dev/null || die "tcpreplay missing (or -L to skip the live part)"
 fi
-PCAP=$(ls -S "$CACHE"/sensor-*.pcap | head -1)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ashiato-storebench.XXXXXX")
-SHM=$(mktemp -d /dev/shm/ashiato-storebench.XXXXXX)
-trap 'rm -rf "$WORK" "$SHM"' EXIT
-cat "$PCAP" > /dev/null                      # warm the page cache
-echo "pcap_store_overhead: $PCAP, $RUNS runs per configuration" >&2
+GEN_CMD=(python3 "$SHARED/tools/campusgen.py" --out "$CACHE" --sensors 3 --rate 1200
+         --packets-target 2000000 --scan-at +60)
+if [ ! -s "$PCAP" ]; then
+    say "generating the capture once: ${GEN_CMD[*]}"
+    mkdir -p "$CACHE"
+    "${GEN_CMD[@]}" >&2
+fi
 
-run() {                                      # run NAME ARGS...: one run, a JSON line to $WORK/runs
-    local name=$1; shift
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/ashiato-storebench.XXXXXX")
+SHM=$(mktemp -d /dev/shm/ashiato-storebench.XXXXXX)
+TAG=$(printf '%05d%s' $(($$ % 100000)) "$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')")
+NS_A=ashiato-bench-$TAG-a NS_B=ashiato-bench-$TAG-b IF_A=bva$TAG IF_B=bvb$TAG
+NETNS=() TPID="" SPID=""
+cleanup() {
+    set +e
+    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
+    [ -n "$TPID" ] && kill "$TPID" 2>/dev/null && wait "$TPID" 2>/dev/null
+    for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    rm -rf "$WORK" "$SHM"
+}
+trap cleanup EXIT
+cd "$WORK"                                   # nothing of the sensor's lands in the caller's cwd
+cat "$PCAP" > /dev/null                      # warm the page cache
+say "$PCAP, $RUNS runs per configuration"
+
+# offline NAME [ARGS...]: one run; appends "NAME wall user sys files" to $WORK/offline.runs
+offline() {
+    local name=$1 dir="" t0 t1 files=0; shift
+    case $name in disk) dir=$WORK/store ;; tmpfs) dir=$SHM/store ;; esac
     rm -rf "$WORK/store" "$SHM/store"
     sync
-    local t0 t1
     t0=$(date +%s%N)
-    "$DRIVER" --read "$PCAP" --stats "$@" 2>"$WORK/err" >"$WORK/out" || die "$name: $(tail -1 "$WORK/err")"
+    /usr/bin/time -f '%e %U %S' -o "$WORK/time" "$SENSOR" --read "$PCAP" --name bench --stats \
+        ${dir:+--pcap-dir "$dir"} > /dev/null 2> "$WORK/err.$name" || die "$name: $(tail -c 600 "$WORK/err.$name")"
     t1=$(date +%s%N)
-    python3 - "$name" $(( (t1 - t0) / 1000000 )) "$WORK/out" >>"$WORK/runs" <<'EOF'
-import json, sys
-d = json.loads(open(sys.argv[3]).read().strip().splitlines()[-1])
-print(json.dumps({"name": sys.argv[1], "total_ms": int(sys.argv[2]), "seconds": d["seconds"],
-                  "cpu": d["cpu_seconds"], "packets": d["packets"], "waits": d["store"]["waits"],
-                  "dropped": d["store"]["dropped"], "written": d["store"]["bytes_written"]}))
+    if [ -n "$dir" ]; then
+        files=$(find "$dir" -name '*.pcap' | wc -l)
+        [ "$files" -gt 0 ] || die "$name: no pcap file in $dir: $(tail -c 600 "$WORK/err.$name")"
+        grep 'pcap store: packets' "$WORK/err.$name" | tail -1 > "$WORK/line.$name" || true
+        [ -s "$WORK/line.$name" ] || die "$name: no 'pcap store:' line: $(tail -c 600 "$WORK/err.$name")"
+    fi
+    echo "$name $(( (t1 - t0) / 1000000 )) $(tail -1 "$WORK/time" | cut -d' ' -f2-3) $files" >> "$WORK/offline.runs"
+}
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+for ((r = 1; r <= RUNS; r++)); do
+    if ((r % 2)); then order="off disk tmpfs"; else order="tmpfs disk off"; fi
+    for c in $order; do
+        offline "$c"
+        say "offline round $r $c: $(tail -1 "$WORK/offline.runs")"
+    done
+done
+PKTS=$(sed -n 's/^packets: \([0-9]*\) .*/\1/p' "$WORK/err.off" | tail -1)
+[ -n "$PKTS" ] || die "no 'packets:' total in the off run's output"
+
+# ---- live: two namespaces joined by a veth pair ------------------------------------------
+sensor_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SPID/stat" 2>/dev/null || echo -1; }
+# live NAME [ARGS...]: one run; appends a JSON line to $WORK/live.runs
+live() {
+    local name=$1 i prev cur idle; shift
+    rm -rf "$WORK/store"
+    sync
+    ip netns exec "$NS_A" /usr/bin/time -f '%e %U %S' -o "$WORK/ltime" "$SENSOR" --interface "$IF_A" \
+        --name bench --stats --buffer-size 256M "$@" > /dev/null 2> "$WORK/lerr.$name" &
+    TPID=$!
+    for ((i = 0; i < 200; i++)); do
+        grep -q "capturing interface=$IF_A" "$WORK/lerr.$name" && break
+        kill -0 "$TPID" 2>/dev/null || die "live $name: the sensor exited: $(tail -c 600 "$WORK/lerr.$name")"
+        sleep 0.05
+    done
+    ((i < 200)) || die "live $name: the sensor did not start capturing: $(tail -c 600 "$WORK/lerr.$name")"
+    SPID=$(pgrep -P "$TPID") || die "live $name: no sensor process under /usr/bin/time ($TPID)"
+    prev=$(sensor_cpu_ticks); sleep 1; cur=$(sensor_cpu_ticks)
+    idle=$((cur - prev))                     # the sensor's CPU ticks in one idle second
+    ip netns exec "$NS_B" tcpreplay -i "$IF_B" --topspeed -K "$PCAP" > "$WORK/replay.$name" 2>&1 ||
+        die "live $name: tcpreplay failed: $(tail -c 600 "$WORK/replay.$name")"
+    sleep 1
+    prev=$(sensor_cpu_ticks)
+    for ((i = 0; i < 58; i++)); do           # settle: until the sensor idles (max 30 s)
+        sleep 0.5
+        cur=$(sensor_cpu_ticks)
+        (( (cur - prev) * 4 <= idle * 3 + 8 )) && break    # back to idle (+50%, +2 ticks)
+        prev=$cur
+    done
+    kill -TERM "$SPID"
+    wait "$TPID" || die "live $name: the sensor exited $?: $(tail -c 600 "$WORK/lerr.$name")"
+    TPID="" SPID=""
+    if [ "$name" = disk ]; then
+        [ "$(find "$WORK/store" -name '*.pcap' | wc -l)" -gt 0 ] || die "live disk: no pcap file in $WORK/store"
+        grep 'pcap store: packets' "$WORK/lerr.$name" | tail -1 > "$WORK/lline.$name" || true
+        [ -s "$WORK/lline.$name" ] || die "live disk: no 'pcap store:' line"
+    fi
+    python3 - "$name" "$WORK/replay.$name" "$WORK/lerr.$name" "$WORK/ltime" "$idle" >> "$WORK/live.runs" <<'EOF'
+import json, os, re, sys
+TCK = os.sysconf("SC_CLK_TCK")
+name, replay, err, tm = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read(), open(sys.argv[4]).read()
+def grab(pat, text, what):
+    m = re.search(pat, text, re.M)
+    if not m:
+        sys.exit(f"pcap_store_overhead: live {name}: no {what} in:\n{text[-1500:]}")
+    return m.groups()
+sent, secs = grab(r"Actual: (\d+) packets \(\d+ bytes\) sent in ([\d.]+) seconds", replay, "tcpreplay 'Actual:'")
+mbps, pps = grab(r"Rated: [\d.]+ Bps, ([\d.]+) Mbps, ([\d.]+) pps", replay, "tcpreplay 'Rated:'")
+failed, = grab(r"Failed packets:\s+(\d+)", replay, "tcpreplay 'Failed packets:'")
+cap, = grab(r"^packets: (\d+) ", err, "'packets:' total")
+recv, drop, ifdrop = grab(r"capture: received (\d+), dropped (\d+), interface dropped (\d+)", err, "pcap_stats line")
+user, sys_ = tm.split()[-2:]
+print(json.dumps({"name": name, "sent": int(sent), "secs": float(secs), "mbps": float(mbps), "pps": float(pps),
+                  "failed": int(failed), "captured": int(cap), "received": int(recv), "drops": int(drop) + int(ifdrop),
+                  "cpu": float(user) + float(sys_), "idle": int(sys.argv[5]) * 100 / TCK, "cap_pps": int(cap) / float(secs)}))
 EOF
 }
 
-for r in $(seq 1 "$RUNS"); do
-    if (( r % 2 )); then order="off disk tmpfs"; else order="tmpfs disk off"; fi
-    for c in $order; do
-        case $c in
-            off) run off --no-store ;;
-            disk) run disk --pcap-dir "$WORK/store" --max-file-size 1G ;;
-            tmpfs) run tmpfs --pcap-dir "$SHM/store" --max-file-size 1G ;;
-        esac
-        echo "  round $r $c: $(tail -1 "$WORK/runs")" >&2
+if [ $LIVE -eq 1 ]; then
+    for ns in "$NS_A" "$NS_B"; do
+        ip netns add "$ns" || die "cannot create network namespace $ns"
+        NETNS+=("$ns")
+        for key in all default; do ip netns exec "$ns" sysctl -q -w "net.ipv6.conf.$key.disable_ipv6=1"; done
+        ip -n "$ns" link set lo up
     done
-done
+    ip link add "$IF_A" netns "$NS_A" type veth peer name "$IF_B" netns "$NS_B"
+    for pair in "$NS_A $IF_A" "$NS_B $IF_B"; do
+        set -- $pair
+        ip netns exec "$1" sysctl -q -w "net.ipv6.conf.$2.disable_ipv6=1"
+        ip -n "$1" link set "$2" up
+    done
+    for ((r = 1; r <= RUNS; r++)); do
+        if ((r % 2)); then order="off disk"; else order="disk off"; fi
+        for c in $order; do
+            if [ "$c" = disk ]; then live disk --pcap-dir "$WORK/store"; else live off; fi
+            say "live round $r $c: $(tail -1 "$WORK/live.runs")"
+        done
+    done
+fi
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
-SECTION=$(python3 - "$WORK/runs" "$PCAP" "$RUNS" "$ROOT" <<'EOF'
-import json, os, platform, statistics, subprocess, sys, datetime
-runs = [json.loads(l) for l in open(sys.argv[1])]
-pcap, n, root = sys.argv[2], int(sys.argv[3]), sys.argv[4]
-med = lambda name, k: statistics.median(r[k] for r in runs if r["name"] == name)
-commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
-                        text=True).stdout.strip() or "?"
-if subprocess.run(["git", "-C", root, "status", "--porcelain"], capture_output=True, text=True).stdout.strip():
-    commit += " (with uncommitted changes)"
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-pk = runs[0]["packets"]
-out = [f"## pcap_store_overhead: {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, commit {commit}",
-       "",
-       f"Machine: {os.cpu_count()} x {cpu}, load average at the end {os.getloadavg()[0]:.2f}. "
-       f"Capture: {pcap} ({pk} packets, {os.path.getsize(pcap) / 2**30:.2f} GiB), page cache warm.",
-       f"Command: bench/pcap_store_overhead.sh -n {n} (tests/integration/pcap_store_driver --read FILE "
-       "--stats [--no-store | --pcap-dir DIR --max-file-size 1G]; disk = "
-       f"{os.environ.get('TMPDIR', '/tmp')}, tmpfs = /dev/shm). Runs: {n} per configuration, alternating.",
-       "Per packet the driver decodes, finds the session and runs the app parsers first, then copies "
-       "the packet into the store's ring (pcap_store_append) and notes its position (pcap_index_add), "
-       "as the sensor's pipeline will.",
-       "",
-       "| store | capture loop (median s) | Mpps | ratio to off | capture-thread CPU (median s) | CPU ratio | ring-full waits | dropped | total wall incl. final fsync (median s) |",
-       "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-base, base_cpu = med("off", "seconds"), med("off", "cpu")
-for name in ("off", "tmpfs", "disk"):
-    s, c = med(name, "seconds"), med(name, "cpu")
-    out.append(f"| {name} | {s:.3f} | {pk / s / 1e6:.2f} | {base / s:.2f} | {c:.3f} | {c / base_cpu:.2f} | "
-               f"{int(med(name, 'waits'))} | {int(med(name, 'dropped'))} | {med(name, 'total_ms') / 1000:.2f} |")
-out.append("")
-print("\n".join(out))
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ] && COMMIT="$COMMIT (with uncommitted changes)"
+export PKTS RUNS LIVE COMMIT LOAD0 LOAD1 WORK
+export MACHINE="$(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
+fstype() { findmnt -n -o FSTYPE,SOURCE --target "$1" | head -1 | awk '{print $1 " (" $2 ")"}'; }
+export DISKFS="${TMPDIR:-/var/tmp} on $(fstype "$WORK"), /dev/shm on $(fstype "$SHM")"
+export CAPTURE="\`${GEN_CMD[*]/#$ROOT\//}\` -> ${PCAP/#$ROOT\//}, $PKTS packets, $(du -h "$PCAP" | cut -f1)"
+SECTION=$(python3 - <<'EOF'
+import datetime, json, os, statistics as st
+E, W = os.environ, os.environ["WORK"]
+med = lambda xs: st.median(xs)
+line = lambda f: open(f).read().strip() if os.path.exists(f) else "(missing)"
+off_runs = [l.split() for l in open(f"{W}/offline.runs")]
+pk = int(E["PKTS"])
+o = [f"## pcap_store_overhead {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%MZ}", "",
+     f"- commit: {E['COMMIT']}",
+     f"- machine: {E['MACHINE']}; load average {E['LOAD0']} before, {E['LOAD1']} after",
+     f"- store directories: {E['DISKFS']}",
+     f"- capture: {E['CAPTURE']}, page cache warm",
+     f"- commands, {E['RUNS']} runs per configuration, alternating round by round (order reversed every other round):",
+     "  - offline: `/usr/bin/time -f '%e %U %S' build/bin/ashiato-sensor --read FILE --name bench --stats "
+     "[--pcap-dir $TMPDIR/.../store | --pcap-dir /dev/shm/.../store]` (store emptied and `sync` before each run; "
+     "wall from date +%s%N around it)"]
+if E["LIVE"] == "1":
+    o += ["  - live: `ip netns exec A /usr/bin/time -f '%e %U %S' build/bin/ashiato-sensor --interface vethA "
+          "--name bench --stats --buffer-size 256M [--pcap-dir $TMPDIR/.../store]`; after \"capturing interface=\": "
+          "`ip netns exec B tcpreplay -i vethB --topspeed -K FILE` (-K: preloaded); settle >= 1 s until the sensor's "
+          "CPU use is back to its idle rate (measured for 1 s before the replay); SIGTERM"]
+o += ["", "Offline (--read):", "",
+      "| store | median wall s | median user s | median sys s | median CPU s | Mpps | throughput vs off (off_wall/wall) | CPU vs off (cpu/off_cpu) | pcap files | wall times s |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+res = {}
+for name in ("off", "disk", "tmpfs"):
+    rs = [r for r in off_runs if r[0] == name]
+    wall, user, sys_ = (med(float(r[i]) for r in rs) for i in (1, 2, 3))
+    wall /= 1000
+    cpu = med(float(r[2]) + float(r[3]) for r in rs)
+    res[name] = (wall, cpu)
+    walls = " ".join(f"{int(r[1]) / 1000:.3f}" for r in rs)
+    o.append(f"| {name} | {wall:.3f} | {user:.2f} | {sys_:.2f} | {cpu:.2f} | {pk / wall / 1e6:.2f} | "
+             f"{res['off'][0] / wall:.3f} | {cpu / res['off'][1]:.2f} | {rs[-1][4] if name != 'off' else '-'} | {walls} |")
+o += ["", f"- disk, last run: `{line(W + '/line.disk')}`", f"- tmpfs, last run: `{line(W + '/line.tmpfs')}`"]
+ratio_off_disk = res["off"][0] / res["disk"][0]
+ratio_off_tmpfs = res["off"][0] / res["tmpfs"][0]
+live_ratio = None
+if E["LIVE"] == "1":
+    lr = [json.loads(l) for l in open(f"{W}/live.runs")]
+    o += ["", "Live (veth between two namespaces, tcpreplay --topspeed):", "",
+          "| store | replay pps (median) | replay Mbps (median) | sent | captured (median) | pcap received | drops kernel+if (median) | captured fraction | captured pps | sensor CPU s (median) | sensor idle CPU % | tcpreplay failed |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lres = {}
+    for name in ("off", "disk"):
+        rs = [r for r in lr if r["name"] == name]
+        m = {k: med(r[k] for r in rs) for k in ("pps", "mbps", "sent", "captured", "received", "drops", "cpu", "idle", "cap_pps", "failed")}
+        lres[name] = m
+        o.append(f"| {name} | {m['pps']:.0f} | {m['mbps']:.0f} | {m['sent']:.0f} | {m['captured']:.0f} | {m['received']:.0f} | "
+                 f"{m['drops']:.0f} | {m['captured'] / m['sent']:.4f} | {m['cap_pps']:.0f} | {m['cpu']:.2f} | {m['idle']:.0f} | {m['failed']:.0f} |")
+    live_ratio = lres["disk"]["cap_pps"] / lres["off"]["cap_pps"]
+    o += ["", f"- live disk, last run: `{line(W + '/lline.disk')}`",
+          "- live captured pps per run: " + "; ".join(
+              f"{n}: " + " ".join(f"{r['cap_pps']:.0f}" for r in lr if r["name"] == n) for n in ("off", "disk"))]
+o += ["",
+      "Figure compared with the issue's target (benchmark b: \"capture throughput with the store on versus off in "
+      "the same run; the store costs at most 15%\", i.e. a ratio of at least 0.85): the throughput ratio store/off"
+      + (", live first (captured packets per second of replay, median disk / median off), then offline (off_wall / store_wall)." if live_ratio else
+         ", offline (off_wall / store_wall); the live part was skipped (-L)."), ""]
+if live_ratio is not None:
+    o.append(f"- live disk / off = **{live_ratio:.3f}** (sensor CPU disk / off = {lres['disk']['cpu'] / lres['off']['cpu']:.2f}; "
+             f"captured fraction off {lres['off']['captured'] / lres['off']['sent']:.4f}, disk "
+             f"{lres['disk']['captured'] / lres['disk']['sent']:.4f}: at 1.0 both kept up and the replay rate set the pace)")
+o += [f"- offline disk / off = **{ratio_off_disk:.3f}** (CPU disk / off = {res['disk'][1] / res['off'][1]:.2f})",
+      f"- offline tmpfs / off = **{ratio_off_tmpfs:.3f}** (CPU tmpfs / off = {res['tmpfs'][1] / res['off'][1]:.2f})", ""]
+print("\n".join(o))
 EOF
 )
 echo "$SECTION"
-if [ "$DRY" = 0 ]; then
-    printf '\n%s\n' "$SECTION" >> "$RESULTS"
-    echo "pcap_store_overhead: appended to $RESULTS" >&2
+if [ $DRY -eq 0 ]; then
+    [ -f "$RESULTS" ] || printf '# Benchmark results\n\nAppended by bench/*.sh, newest last. Never part of the test run.\n\n' > "$RESULTS"
+    printf '%s\n\n' "$SECTION" >> "$RESULTS"
+    say "appended to $RESULTS"
 fi
