@@ -2,11 +2,13 @@
 # pcap_store_overhead.sh -- what keeping every packet costs ashiato-sensor: the same capture with
 # the pcap store off and on, in one run, runs alternating; offline (--read) and live (veth).
 #
-#   bench/pcap_store_overhead.sh [-n RUNS] [-L] [-d]   (run from anywhere; never part of ctest)
+#   bench/pcap_store_overhead.sh [-n RUNS] [-C PCT] [-L] [-d]   (from anywhere; never in ctest)
 #
 #   -n RUNS  runs per configuration (default 5), alternating round by round, the order reversed
 #            every other round
-#   -L       skip the live part (it needs root, iproute2 `ip netns` and tcpreplay)
+#   -C PCT   CPU budget of the sensor in the constrained live part, percent of one CPU (default
+#            15, 5-100; 0 skips that part)
+#   -L       skip the live parts (they need root, iproute2 `ip netns` and tcpreplay)
 #   -d       dry: print the section but do not append it to bench/RESULTS.md
 # Environment: ASHIATO_BUILD_DIR (default build; the sensor is $ASHIATO_BUILD_DIR/bin/
 # ashiato-sensor), ASHIATO_SHARED_DIR (default ../shared, for campusgen.py), TMPDIR (the disk
@@ -35,14 +37,28 @@
 # interface dropped I" (pcap_stats); from tcpreplay: packets sent, seconds, Mbps, pps.
 # Configurations off and disk. The throughput ratio is captured packets per second of replay,
 # median disk / median off.
+# Live, CPU-bound (-C PCT): at tcpreplay's top rate the unconstrained sensor keeps up with or
+# without the store, so that ratio shows no capacity. Here the sensor process (all its threads,
+# the store's writer included) runs in a cgroup of its own with a CPU quota of PCT% of one CPU
+# (cgroup v1 cpu.cfs_quota_us / cpu.cfs_period_us = PCT*200 / 20000, or v2 cpu.max; created
+# per script run, removed by the EXIT trap; a `sh -c` wrapper joins it, then execs the sensor),
+# with --buffer-size 32M (the 256 MiB ring would hold a large share of the replay). Same runs,
+# off and disk: the sensor cannot keep up even without the store and the kernel drops what the
+# ring cannot hold; captured packets per second of replay, disk / off, is the capture capacity
+# left with the store when CPU is the limit. Also reported: the CFS periods (20 ms) in which the
+# sensor used its quota up and was throttled (cgroup cpu.stat nr_throttled / nr_periods).
 set -euo pipefail
 
 RUNS=5
 DRY=0
 LIVE=1
-while getopts "n:dLh" o; do
+PCT=15
+CBUF=32M                                     # the constrained part's capture ring
+CPERIOD=20000                                # its CFS period, microseconds (20 ms)
+while getopts "n:C:dLh" o; do
     case $o in
         n) RUNS=$OPTARG ;;
+        C) PCT=$OPTARG ;;
         d) DRY=1 ;;
         L) LIVE=0 ;;
         h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -58,6 +74,9 @@ PCAP=$CACHE/sensor-3.pcap
 RESULTS=$ROOT/bench/RESULTS.md
 die() { echo "pcap_store_overhead: $*" >&2; exit 1; }
 say() { echo "pcap_store_overhead: $*" >&2; }
+
+[[ $PCT =~ ^[0-9]+$ ]] && { [ "$PCT" -eq 0 ] || { [ "$PCT" -ge 5 ] && [ "$PCT" -le 100 ]; }; } ||
+    die "-C PCT: 0 or 5-100 (percent of one CPU)"
 
 [ -x "$SENSOR" ] || die "no sensor at $SENSOR (build first, or set ASHIATO_BUILD_DIR)"
 [ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
@@ -78,11 +97,16 @@ WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/ashiato-storebench.XXXXXX")
 SHM=$(mktemp -d /dev/shm/ashiato-storebench.XXXXXX)
 TAG=$(printf '%05d%s' $(($$ % 100000)) "$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')")
 NS_A=ashiato-bench-$TAG-a NS_B=ashiato-bench-$TAG-b IF_A=bva$TAG IF_B=bvb$TAG
-NETNS=() TPID="" SPID=""
+NETNS=() TPID="" SPID="" CG="" CGV="" PARTS=""
 cleanup() {
     set +e
     [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
     [ -n "$TPID" ] && kill "$TPID" 2>/dev/null && wait "$TPID" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do    # the cgroup goes once its processes are gone (max 10 s)
+        [ -z "$CG" ] || [ ! -d "$CG" ] || rmdir "$CG" 2>/dev/null && break
+        sleep 0.1
+    done
+    [ -z "$CG" ] || [ ! -d "$CG" ] || echo "pcap_store_overhead: could not remove cgroup $CG" >&2
     for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
     rm -rf "$WORK" "$SHM"
 }
@@ -123,25 +147,53 @@ PKTS=$(sed -n 's/^packets: \([0-9]*\) .*/\1/p' "$WORK/err.off" | tail -1)
 
 # ---- live: two namespaces joined by a veth pair ------------------------------------------
 sensor_cpu_ticks() { awk '{print $14 + $15}' "/proc/$SPID/stat" 2>/dev/null || echo -1; }
-# live NAME [ARGS...]: one run; appends a JSON line to $WORK/live.runs
+# throttle_stat PART: "PERIODS THROTTLED", the CFS periods of cgroup $CG so far and those it was
+# throttled in (0 0 unless PART is cpu)
+throttle_stat() {
+    [ "$1" = cpu ] || { echo "0 0"; return; }
+    awk '$1 == "nr_periods" {p = $2} $1 == "nr_throttled" {t = $2} END {print p + 0, t + 0}' "$CG/cpu.stat"
+}
+# cgroup_setup: a cpu cgroup of this run's own, quota PCT% of one CPU; sets CG and CGV
+cgroup_setup() {
+    local quota=$((PCT * CPERIOD / 100))
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control ||
+            die "cgroup v2 without the cpu controller in /sys/fs/cgroup/cgroup.subtree_control (or -C 0)"
+        mkdir "/sys/fs/cgroup/ashiato-bench-$TAG" || die "cannot create a cgroup (or -C 0)"
+        CG=/sys/fs/cgroup/ashiato-bench-$TAG CGV="v2 cpu.max \"$quota $CPERIOD\""
+        echo "$quota $CPERIOD" > "$CG/cpu.max"
+    elif [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+        mkdir "/sys/fs/cgroup/cpu/ashiato-bench-$TAG" || die "cannot create a cgroup (or -C 0)"
+        CG=/sys/fs/cgroup/cpu/ashiato-bench-$TAG CGV="v1 cpu.cfs_quota_us $quota / cpu.cfs_period_us $CPERIOD"
+        echo "$CPERIOD" > "$CG/cpu.cfs_period_us"
+        echo "$quota" > "$CG/cpu.cfs_quota_us"
+    else
+        die "no cgroup cpu controller (v1 /sys/fs/cgroup/cpu or v2 cpu.max); -C 0 skips the constrained part"
+    fi
+}
+# live PART NAME [ARGS...]: one run, PART free (256M ring) or cpu (in cgroup $CG, ring $CBUF);
+# appends a JSON line to $WORK/live.runs
 live() {
-    local name=$1 i prev cur idle; shift
+    local part=$1 name=$2 i prev cur idle thr0 wrap=(); shift 2
+    local tag=$part.$name buf=256M
+    if [ "$part" = cpu ]; then buf=$CBUF wrap=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG"); fi
     rm -rf "$WORK/store"
     sync
-    ip netns exec "$NS_A" /usr/bin/time -f '%e %U %S' -o "$WORK/ltime" "$SENSOR" --interface "$IF_A" \
-        --name bench --stats --buffer-size 256M "$@" > /dev/null 2> "$WORK/lerr.$name" &
+    thr0=$(throttle_stat "$part")
+    "${wrap[@]}" ip netns exec "$NS_A" /usr/bin/time -f '%e %U %S' -o "$WORK/ltime" "$SENSOR" \
+        --interface "$IF_A" --name bench --stats --buffer-size "$buf" "$@" > /dev/null 2> "$WORK/lerr.$tag" &
     TPID=$!
     for ((i = 0; i < 200; i++)); do
-        grep -q "capturing interface=$IF_A" "$WORK/lerr.$name" && break
-        kill -0 "$TPID" 2>/dev/null || die "live $name: the sensor exited: $(tail -c 600 "$WORK/lerr.$name")"
+        grep -q "capturing interface=$IF_A" "$WORK/lerr.$tag" && break
+        kill -0 "$TPID" 2>/dev/null || die "live $tag: the sensor exited: $(tail -c 600 "$WORK/lerr.$tag")"
         sleep 0.05
     done
-    ((i < 200)) || die "live $name: the sensor did not start capturing: $(tail -c 600 "$WORK/lerr.$name")"
-    SPID=$(pgrep -P "$TPID") || die "live $name: no sensor process under /usr/bin/time ($TPID)"
+    ((i < 200)) || die "live $tag: the sensor did not start capturing: $(tail -c 600 "$WORK/lerr.$tag")"
+    SPID=$(pgrep -P "$TPID") || die "live $tag: no sensor process under /usr/bin/time ($TPID)"
     prev=$(sensor_cpu_ticks); sleep 1; cur=$(sensor_cpu_ticks)
     idle=$((cur - prev))                     # the sensor's CPU ticks in one idle second
-    ip netns exec "$NS_B" tcpreplay -i "$IF_B" --topspeed -K "$PCAP" > "$WORK/replay.$name" 2>&1 ||
-        die "live $name: tcpreplay failed: $(tail -c 600 "$WORK/replay.$name")"
+    ip netns exec "$NS_B" tcpreplay -i "$IF_B" --topspeed -K "$PCAP" > "$WORK/replay.$tag" 2>&1 ||
+        die "live $tag: tcpreplay failed: $(tail -c 600 "$WORK/replay.$tag")"
     sleep 1
     prev=$(sensor_cpu_ticks)
     for ((i = 0; i < 58; i++)); do           # settle: until the sensor idles (max 30 s)
@@ -151,21 +203,22 @@ live() {
         prev=$cur
     done
     kill -TERM "$SPID"
-    wait "$TPID" || die "live $name: the sensor exited $?: $(tail -c 600 "$WORK/lerr.$name")"
+    wait "$TPID" || die "live $tag: the sensor exited $?: $(tail -c 600 "$WORK/lerr.$tag")"
     TPID="" SPID=""
     if [ "$name" = disk ]; then
-        [ "$(find "$WORK/store" -name '*.pcap' | wc -l)" -gt 0 ] || die "live disk: no pcap file in $WORK/store"
-        grep 'pcap store: packets' "$WORK/lerr.$name" | tail -1 > "$WORK/lline.$name" || true
-        [ -s "$WORK/lline.$name" ] || die "live disk: no 'pcap store:' line"
+        [ "$(find "$WORK/store" -name '*.pcap' | wc -l)" -gt 0 ] || die "live $tag: no pcap file in $WORK/store"
+        grep 'pcap store: packets' "$WORK/lerr.$tag" | tail -1 > "$WORK/lline.$part" || true
+        [ -s "$WORK/lline.$part" ] || die "live $tag: no 'pcap store:' line"
     fi
-    python3 - "$name" "$WORK/replay.$name" "$WORK/lerr.$name" "$WORK/ltime" "$idle" >> "$WORK/live.runs" <<'EOF'
+    python3 - "$name" "$WORK/replay.$tag" "$WORK/lerr.$tag" "$WORK/ltime" "$idle" "$part" \
+        "$thr0" "$(throttle_stat "$part")" >> "$WORK/live.runs" <<'EOF'
 import json, os, re, sys
 TCK = os.sysconf("SC_CLK_TCK")
 name, replay, err, tm = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read(), open(sys.argv[4]).read()
 def grab(pat, text, what):
     m = re.search(pat, text, re.M)
     if not m:
-        sys.exit(f"pcap_store_overhead: live {name}: no {what} in:\n{text[-1500:]}")
+        sys.exit(f"pcap_store_overhead: live {sys.argv[6]}.{name}: no {what} in:\n{text[-1500:]}")
     return m.groups()
 sent, secs = grab(r"Actual: (\d+) packets \(\d+ bytes\) sent in ([\d.]+) seconds", replay, "tcpreplay 'Actual:'")
 mbps, pps = grab(r"Rated: [\d.]+ Bps, ([\d.]+) Mbps, ([\d.]+) pps", replay, "tcpreplay 'Rated:'")
@@ -175,7 +228,9 @@ recv, drop, ifdrop = grab(r"capture: received (\d+), dropped (\d+), interface dr
 user, sys_ = tm.split()[-2:]
 print(json.dumps({"name": name, "sent": int(sent), "secs": float(secs), "mbps": float(mbps), "pps": float(pps),
                   "failed": int(failed), "captured": int(cap), "received": int(recv), "drops": int(drop) + int(ifdrop),
-                  "cpu": float(user) + float(sys_), "idle": int(sys.argv[5]) * 100 / TCK, "cap_pps": int(cap) / float(secs)}))
+                  "cpu": float(user) + float(sys_), "idle": int(sys.argv[5]) * 100 / TCK, "cap_pps": int(cap) / float(secs),
+                  "part": sys.argv[6], "periods": int(sys.argv[8].split()[0]) - int(sys.argv[7].split()[0]),
+                  "throttled": int(sys.argv[8].split()[1]) - int(sys.argv[7].split()[1])}))
 EOF
 }
 
@@ -192,11 +247,15 @@ if [ $LIVE -eq 1 ]; then
         ip netns exec "$1" sysctl -q -w "net.ipv6.conf.$2.disable_ipv6=1"
         ip -n "$1" link set "$2" up
     done
-    for ((r = 1; r <= RUNS; r++)); do
-        if ((r % 2)); then order="off disk"; else order="disk off"; fi
-        for c in $order; do
-            if [ "$c" = disk ]; then live disk --pcap-dir "$WORK/store"; else live off; fi
-            say "live round $r $c: $(tail -1 "$WORK/live.runs")"
+    PARTS=free
+    if [ "$PCT" -gt 0 ]; then cgroup_setup; PARTS="free cpu"; fi
+    for part in $PARTS; do
+        for ((r = 1; r <= RUNS; r++)); do
+            if ((r % 2)); then order="off disk"; else order="disk off"; fi
+            for c in $order; do
+                if [ "$c" = disk ]; then live "$part" disk --pcap-dir "$WORK/store"; else live "$part" off; fi
+                say "live $part round $r $c: $(tail -1 "$WORK/live.runs")"
+            done
         done
     done
 fi
@@ -204,7 +263,7 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ] && COMMIT="$COMMIT (with uncommitted changes)"
-export PKTS RUNS LIVE COMMIT LOAD0 LOAD1 WORK
+export PKTS RUNS LIVE COMMIT LOAD0 LOAD1 WORK PARTS PCT CBUF CGV
 export MACHINE="$(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
 fstype() { findmnt -n -o FSTYPE,SOURCE --target "$1" | head -1 | awk '{print $1 " (" $2 ")"}'; }
 export DISKFS="${TMPDIR:-/var/tmp} on $(fstype "$WORK"), /dev/shm on $(fstype "$SHM")"
@@ -230,6 +289,10 @@ if E["LIVE"] == "1":
           "--name bench --stats --buffer-size 256M [--pcap-dir $TMPDIR/.../store]`; after \"capturing interface=\": "
           "`ip netns exec B tcpreplay -i vethB --topspeed -K FILE` (-K: preloaded); settle >= 1 s until the sensor's "
           "CPU use is back to its idle rate (measured for 1 s before the replay); SIGTERM"]
+    if "cpu" in E["PARTS"].split():
+        o += [f"  - live, CPU-bound: the same with `--buffer-size {E['CBUF']}`, the sensor started in a cgroup of its own "
+              f"(cgroup {E['CGV']}, i.e. {E['PCT']}% of one CPU) by `sh -c 'echo $$ > CGROUP/cgroup.procs && exec \"$@\"' "
+              "CGROUP ip netns exec A /usr/bin/time ...`; throttled periods from the cgroup's cpu.stat (nr_throttled / nr_periods)"]
 o += ["", "Offline (--read):", "",
       "| store | median wall s | median user s | median sys s | median CPU s | Mpps | throughput vs off (off_wall/wall) | CPU vs off (cpu/off_cpu) | pcap files | wall times s |",
       "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
@@ -246,32 +309,45 @@ for name in ("off", "disk", "tmpfs"):
 o += ["", f"- disk, last run: `{line(W + '/line.disk')}`", f"- tmpfs, last run: `{line(W + '/line.tmpfs')}`"]
 ratio_off_disk = res["off"][0] / res["disk"][0]
 ratio_off_tmpfs = res["off"][0] / res["tmpfs"][0]
-live_ratio = None
+lres = {}
 if E["LIVE"] == "1":
     lr = [json.loads(l) for l in open(f"{W}/live.runs")]
-    o += ["", "Live (veth between two namespaces, tcpreplay --topspeed):", "",
-          "| store | replay pps (median) | replay Mbps (median) | sent | captured (median) | pcap received | drops kernel+if (median) | captured fraction | captured pps | sensor CPU s (median) | sensor idle CPU % | tcpreplay failed |",
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    lres = {}
-    for name in ("off", "disk"):
-        rs = [r for r in lr if r["name"] == name]
-        m = {k: med(r[k] for r in rs) for k in ("pps", "mbps", "sent", "captured", "received", "drops", "cpu", "idle", "cap_pps", "failed")}
-        lres[name] = m
-        o.append(f"| {name} | {m['pps']:.0f} | {m['mbps']:.0f} | {m['sent']:.0f} | {m['captured']:.0f} | {m['received']:.0f} | "
-                 f"{m['drops']:.0f} | {m['captured'] / m['sent']:.4f} | {m['cap_pps']:.0f} | {m['cpu']:.2f} | {m['idle']:.0f} | {m['failed']:.0f} |")
-    live_ratio = lres["disk"]["cap_pps"] / lres["off"]["cap_pps"]
-    o += ["", f"- live disk, last run: `{line(W + '/lline.disk')}`",
-          "- live captured pps per run: " + "; ".join(
-              f"{n}: " + " ".join(f"{r['cap_pps']:.0f}" for r in lr if r["name"] == n) for n in ("off", "disk"))]
+    for part in E["PARTS"].split():
+        cpu = part == "cpu"
+        if cpu:
+            o += ["", f"Live, CPU-bound (the sensor given {E['PCT']}% of one CPU, all its threads, the store's writer "
+                  f"included; --buffer-size {E['CBUF']}; tcpreplay --topspeed as above). This part measures the store's "
+                  "cost in capture capacity when CPU is the limit: even without the store the sensor cannot keep up with "
+                  "the replay and the kernel drops what the ring cannot hold, so captured packets per second of replay "
+                  "(the ring drained after the replay counts too) is what the sensor captures with that CPU, off and disk:", ""]
+        else:
+            o += ["", "Live (veth between two namespaces, tcpreplay --topspeed):", ""]
+        o += ["| store | replay pps (median) | replay Mbps (median) | sent | captured (median) | pcap received | drops kernel+if (median) | captured fraction | captured pps | sensor CPU s (median) | sensor idle CPU % | tcpreplay failed |"
+              + (" periods throttled (median) |" if cpu else ""),
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if cpu else "")]
+        lres[part] = {}
+        for name in ("off", "disk"):
+            rs = [r for r in lr if r["name"] == name and r["part"] == part]
+            m = {k: med(r[k] for r in rs) for k in ("pps", "mbps", "sent", "captured", "received", "drops", "cpu", "idle", "cap_pps", "failed", "throttled", "periods")}
+            lres[part][name] = m
+            o.append(f"| {name} | {m['pps']:.0f} | {m['mbps']:.0f} | {m['sent']:.0f} | {m['captured']:.0f} | {m['received']:.0f} | "
+                     f"{m['drops']:.0f} | {m['captured'] / m['sent']:.4f} | {m['cap_pps']:.0f} | {m['cpu']:.2f} | {m['idle']:.0f} | {m['failed']:.0f} |"
+                     + (f" {m['throttled']:.0f} of {m['periods']:.0f} |" if cpu else ""))
+        o += ["", f"- live{' CPU-bound' if cpu else ''} disk, last run: `{line(f'{W}/lline.{part}')}`",
+              f"- live{' CPU-bound' if cpu else ''} captured pps per run: " + "; ".join(
+                  f"{n}: " + " ".join(f"{r['cap_pps']:.0f}" for r in lr if r["name"] == n and r["part"] == part) for n in ("off", "disk"))]
 o += ["",
       "Figure compared with the issue's target (benchmark b: \"capture throughput with the store on versus off in "
       "the same run; the store costs at most 15%\", i.e. a ratio of at least 0.85): the throughput ratio store/off"
-      + (", live first (captured packets per second of replay, median disk / median off), then offline (off_wall / store_wall)." if live_ratio else
+      + (", live first (captured packets per second of replay, median disk / median off), then offline (off_wall / store_wall)." if lres else
          ", offline (off_wall / store_wall); the live part was skipped (-L)."), ""]
-if live_ratio is not None:
-    o.append(f"- live disk / off = **{live_ratio:.3f}** (sensor CPU disk / off = {lres['disk']['cpu'] / lres['off']['cpu']:.2f}; "
-             f"captured fraction off {lres['off']['captured'] / lres['off']['sent']:.4f}, disk "
-             f"{lres['disk']['captured'] / lres['disk']['sent']:.4f}: at 1.0 both kept up and the replay rate set the pace)")
+for part, m in lres.items():
+    frac = lambda n: m[n]["captured"] / m[n]["sent"]
+    o.append(f"- live{' with ' + E['PCT'] + '% of one CPU' if part == 'cpu' else ''} disk / off = "
+             f"**{m['disk']['cap_pps'] / m['off']['cap_pps']:.3f}** (sensor CPU disk / off = {m['disk']['cpu'] / m['off']['cpu']:.2f}; "
+             f"captured fraction off {frac('off'):.4f}, disk {frac('disk'):.4f}"
+             + (": at 1.0 both kept up and the replay rate set the pace)" if part == "free" else
+                f"; kernel drops off {m['off']['drops']:.0f}, disk {m['disk']['drops']:.0f})"))
 o += [f"- offline disk / off = **{ratio_off_disk:.3f}** (CPU disk / off = {res['disk'][1] / res['off'][1]:.2f})",
       f"- offline tmpfs / off = **{ratio_off_tmpfs:.3f}** (CPU tmpfs / off = {res['tmpfs'][1] / res['off'][1]:.2f})", ""]
 print("\n".join(o))
