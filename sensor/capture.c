@@ -189,6 +189,7 @@ static enum capture_next_result next_mapped(struct capture *c, struct capture_pa
         pkt->wirelen = mp.wirelen;
         pkt->data = mp.data;
         pkt->file_record = mp.canonical;
+        pkt->stored = 0;
         return CAPTURE_PACKET;
     }
     if (rc == 0)
@@ -215,6 +216,7 @@ enum capture_next_result capture_next(struct capture *c, struct capture_packet *
         pkt->wirelen = h->len;
         pkt->data = data;
         pkt->file_record = false;
+        pkt->stored = 0;
         return CAPTURE_PACKET;
     }
     if (rc == 0)

@@ -33,6 +33,10 @@ struct capture_packet {
     const uint8_t *data;
     bool file_record;                /* a mapped file's packet whose record header before data
                                         is canonical (pcap_mmap_pkt.canonical) */
+    int8_t stored;                   /* the reader thread kept it in the pcap store already
+                                        (prefetch.h): 1 at (store_file, store_off), -1 the
+                                        store refused it; 0 not asked: the packet path does */
+    uint64_t store_file, store_off;
 };
 
 struct capture_stats {

@@ -192,7 +192,7 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
             capture_close(c);
             return -1;
         }
-        struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, PREFETCH_DECODE, err);
+        struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, PREFETCH_DECODE, NULL, err);
         if (!pf) {
             capture_close(c);
             return -1;
@@ -245,7 +245,8 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
         return -1;
     }
     live_capture = c;
-    struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, 0, err);
+    /* the reader thread keeps the packets: one copy, from the kernel's ring into the store's */
+    struct prefetch *pf = prefetch_start(c, PREFETCH_RING_BYTES, 0, packet_keep_store(keep), err);
     if (!pf) {
         capture_close(c);
         return -1;

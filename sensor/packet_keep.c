@@ -68,6 +68,11 @@ void packet_keep_set_link(struct packet_keep *k, int dlt, int snaplen)
         pcap_store_set_link(k->store, dlt, snaplen);
 }
 
+struct pcap_store *packet_keep_store(struct packet_keep *k)
+{
+    return k ? k->store : NULL;
+}
+
 struct packet_service *packet_keep_service(struct packet_keep *k)
 {
     return k ? k->svc : NULL;

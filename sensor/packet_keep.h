@@ -21,6 +21,9 @@ struct packet_keep *packet_keep_open(const struct sensor_config *cfg, struct pip
 /* the next file of offline input has this link type */
 void packet_keep_set_link(struct packet_keep *k, int dlt, int snaplen);
 struct packet_service *packet_keep_service(struct packet_keep *k);
+/* the pcap store (NULL when packets are not kept, or k is NULL); valid until packet_keep_close() */
+struct pcap_store;
+struct pcap_store *packet_keep_store(struct packet_keep *k);
 /* wait until every packet kept so far is in its file and catalogued (0, or -1 on timeout) */
 int packet_keep_sync(struct packet_keep *k, int timeout_ms);
 /* one line of totals for --stats */

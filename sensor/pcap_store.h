@@ -58,6 +58,8 @@ void pcap_store_config_defaults(struct pcap_store_config *cfg);
 enum pcap_store_err {
     PCAP_STORE_ERR_FULL = -2,                 /* ring full: packet not stored, counted */
     PCAP_STORE_ERR_PACKET = -3,               /* zero length or larger than the ring allows */
+    PCAP_STORE_ERR_BUSY = -4,                 /* lending: the ring is full of bytes the consumer
+                                                 has not released; nothing done, try again */
 };
 
 struct pcap_store_stats {
@@ -99,6 +101,21 @@ int pcap_store_append(struct pcap_store *st, int64_t ts_us, const uint8_t *data,
 int pcap_store_append_packet(struct pcap_store *st, int64_t ts_us, const uint8_t *data,
                              uint32_t caplen, uint32_t wirelen, bool file_record,
                              uint64_t *file_id, uint64_t *offset);
+
+/* Lending (live capture: the reader thread is the producer, the packet thread the consumer).
+ * After pcap_store_lend(), pcap_store_append_lent() also lends the packet's bytes in the ring
+ * (*lent, NULL when the record wraps around the ring's end or its caplen was cut: copy it
+ * then), which stay unchanged until the consumer calls pcap_store_release() with a position at
+ * or past *lent_end. So the packet is copied once, from the kernel's ring into the store's,
+ * and the packet path reads it there. A ring full of unreleased bytes is
+ * PCAP_STORE_ERR_BUSY (the producer waits for the consumer, as for any full queue); full of
+ * unwritten bytes is PCAP_STORE_ERR_FULL (the disk is behind: dropped and counted). lend and
+ * append_lent: producer thread; release: the consumer's, in order of lent_end. */
+void pcap_store_lend(struct pcap_store *st);
+int pcap_store_append_lent(struct pcap_store *st, int64_t ts_us, const uint8_t *data, uint32_t caplen,
+                           uint32_t wirelen, uint64_t *file_id, uint64_t *offset,
+                           const uint8_t **lent, uint64_t *lent_end);
+void pcap_store_release(struct pcap_store *st, uint64_t pos);
 
 /* The link type or snaplen changes (offline input of several files): the next packet starts
  * a new file. Capture thread only. */

@@ -33,8 +33,8 @@
 
 #define STORE_ROTATIONS 64                    /* marker slots kept free for rotations */
 #define STORE_CLOSING 8                       /* finished files waiting for their fsync */
-#define STORE_WRITE_MIN (1u << 20)            /* the writer waits for this much, or flush_ms */
-#define STORE_POLL_MS 2
+#define STORE_WRITE_MIN (8u << 20)            /* the writer waits for this much, or flush_ms */
+#define STORE_POLL_MS 10
 #define STORE_IOV 1024                        /* spans per writev (IOV_MAX on Linux) */
 #define STORE_ALIGN 4096u                     /* ring index = file offset modulo this */
 #define STORE_DIO_STAGE (4u << 20)            /* the direct writer's staging block */
@@ -101,6 +101,7 @@ struct pcap_store {
     _Alignas(64) _Atomic uint64_t tail;       /* written by the writer */
     _Atomic uint32_t mk_tail, sq_tail;
     _Atomic uint64_t ref_out;                 /* bytes of references written (or skipped) */
+    _Alignas(64) _Atomic uint64_t released;   /* lending: the consumer is done before this */
     _Atomic uint64_t rot_done;                /* rotation markers the writer applied */
     _Atomic bool rotate_req;                  /* writer asks for a new file (after an error) */
     _Atomic uint64_t current_id;
@@ -108,6 +109,8 @@ struct pcap_store {
     /* producer (capture thread) only, plus its counters read by stats (relaxed) */
     _Alignas(64) struct {
         uint64_t head, tail_cache;
+        bool lend;                            /* pcap_store_lend(): room also waits for released */
+        uint64_t released_cache;
         uint64_t file_id, file_size, file_packets, next_id;
         int64_t file_first_us;
         uint32_t linktype, snaplen;

@@ -95,6 +95,15 @@ static void push_marker(struct pcap_store *st)
     atomic_store_explicit(&st->mk_head, h + 1, memory_order_release);
 }
 
+/* free ring bytes as last seen: behind both the writer and, when lending, the consumer */
+static inline uint64_t ring_free(const struct pcap_store *st)
+{
+    uint64_t lo = st->p.tail_cache;
+    if (st->p.lend && st->p.released_cache < lo)
+        lo = st->p.released_cache;
+    return st->cap - (st->p.head - lo);
+}
+
 static bool push_rotation(struct pcap_store *st, int64_t ts_us)
 {
     /* STORE_ROTATIONS in flight at most: the segment queue is sized for that many */
@@ -106,7 +115,9 @@ static bool push_rotation(struct pcap_store *st, int64_t ts_us)
      * file of ring bytes goes to O_DIRECT without a copy; no room to pad: it is staged */
     uint32_t pad = (uint32_t)((PCAP_FORMAT_FILE_HDR - st->p.head) & (STORE_ALIGN - 1));
     st->p.tail_cache = atomic_load_explicit(&st->tail, memory_order_acquire);
-    if (st->cap - (st->p.head - st->p.tail_cache) < pad)
+    if (st->p.lend)
+        st->p.released_cache = atomic_load_explicit(&st->released, memory_order_acquire);
+    if (ring_free(st) < pad)
         pad = 0;
     struct marker *m = next_marker(st);
     m->pos = st->p.head;
@@ -140,25 +151,31 @@ static void wait_for_writer(struct pcap_store *st, unsigned *naps)
     nanosleep(&ts, NULL);
 }
 
-/* room for len more ring bytes; false when full and the store may not wait */
-static bool ring_room_slow(struct pcap_store *st, uint64_t len)
+/* room for len more ring bytes: 1; -1 when lending and the consumer holds the oldest bytes
+ * (it is at least as far behind as the writer: wait for it, never drop for it); 0 when the
+ * writer is behind and the store may not wait */
+static int ring_room_slow(struct pcap_store *st, uint64_t len)
 {
     unsigned naps = 0;
-    st->p.tail_cache = atomic_load_explicit(&st->tail, memory_order_acquire);
-    while (st->cap - (st->p.head - st->p.tail_cache) < len) {
+    for (;;) {
+        st->p.tail_cache = atomic_load_explicit(&st->tail, memory_order_acquire);
+        if (st->p.lend)
+            st->p.released_cache = atomic_load_explicit(&st->released, memory_order_acquire);
+        if (ring_free(st) >= len)
+            return 1;
+        if (st->p.lend && st->p.released_cache <= st->p.tail_cache)
+            return -1;
         if (!st->cfg.wait_when_full)
-            return false;
+            return 0;
         relaxed_add(&st->n_waits, 1);
         wait_for_writer(st, &naps);
-        st->p.tail_cache = atomic_load_explicit(&st->tail, memory_order_acquire);
     }
-    return true;
 }
 
-static inline bool ring_room(struct pcap_store *st, uint64_t len)
+static inline int ring_room(struct pcap_store *st, uint64_t len)
 {
-    if (ASH_LIKELY(st->cap - (st->p.head - st->p.tail_cache) >= len))
-        return true;
+    if (ASH_LIKELY(ring_free(st) >= len))
+        return 1;
     return ring_room_slow(st, len);
 }
 
@@ -217,7 +234,7 @@ static inline bool queue_ref(struct pcap_store *st, const uint8_t hdr[PCAP_FORMA
         push_ref(st, data - PCAP_FORMAT_REC_HDR, PCAP_FORMAT_REC_HDR + caplen);
         return true;
     }
-    if (!ref_room(st, caplen) || !ring_room(st, PCAP_FORMAT_REC_HDR))
+    if (!ref_room(st, caplen) || ring_room(st, PCAP_FORMAT_REC_HDR) <= 0)
         return false;
     ring_put(st, st->p.head, hdr, PCAP_FORMAT_REC_HDR);
     st->p.head += PCAP_FORMAT_REC_HDR;
@@ -226,13 +243,16 @@ static inline bool queue_ref(struct pcap_store *st, const uint8_t hdr[PCAP_FORMA
 }
 
 /* file_record: 1 the input's header before data is canonical for (ts_us, caplen, wirelen), 0
- * it is not, -1 unknown (pcap_store_append_packet) */
+ * it is not, -1 unknown (pcap_store_append_packet). lent: NULL, or where the record's data
+ * lies in the ring when it was copied there whole and uncut (pcap_store_append_lent). */
 static inline int append(struct pcap_store *st, int64_t ts_us, const uint8_t *data, uint32_t caplen,
-                         uint32_t wirelen, int file_record, uint64_t *file_id, uint64_t *offset)
+                         uint32_t wirelen, int file_record, uint64_t *file_id, uint64_t *offset,
+                         const uint8_t **lent)
 {
     if (caplen > st->p.snaplen) {
         caplen = st->p.snaplen;
         file_record = 0;                          /* the store's header differs: caplen cut */
+        lent = NULL;
     }
     if (wirelen < caplen) {
         wirelen = caplen;
@@ -260,10 +280,18 @@ static inline int append(struct pcap_store *st, int64_t ts_us, const uint8_t *da
     if (st->p.src && queue_ref(st, hdr, data, caplen, file_record)) {
         relaxed_add(&st->n_refs, 1);
     } else {
-        if (!ring_room(st, rec))
+        int room = ring_room(st, rec);
+        if (room <= 0) {
+            if (room < 0)
+                return PCAP_STORE_ERR_BUSY;       /* nothing done: the caller tries again */
             goto drop;
+        }
         ring_put(st, st->p.head, hdr, sizeof hdr);
         ring_put(st, st->p.head + sizeof hdr, data, caplen);
+        if (lent) {
+            size_t i = (size_t)((st->p.head + sizeof hdr) & st->mask);
+            *lent = i + caplen <= st->cap ? st->ring + i : NULL;
+        }
         st->p.head += rec;
     }
     *file_id = st->p.file_id;
@@ -293,14 +321,38 @@ drop:
 int pcap_store_append(struct pcap_store *st, int64_t ts_us, const uint8_t *data, uint32_t caplen,
                       uint32_t wirelen, uint64_t *file_id, uint64_t *offset)
 {
-    return append(st, ts_us, data, caplen, wirelen, -1, file_id, offset);
+    return append(st, ts_us, data, caplen, wirelen, -1, file_id, offset, NULL);
 }
 
 int pcap_store_append_packet(struct pcap_store *st, int64_t ts_us, const uint8_t *data,
                              uint32_t caplen, uint32_t wirelen, bool file_record,
                              uint64_t *file_id, uint64_t *offset)
 {
-    return append(st, ts_us, data, caplen, wirelen, file_record, file_id, offset);
+    return append(st, ts_us, data, caplen, wirelen, file_record, file_id, offset, NULL);
+}
+
+void pcap_store_lend(struct pcap_store *st)
+{
+    st->p.lend = true;
+    st->p.released_cache = st->p.head;
+    atomic_store_explicit(&st->released, st->p.head, memory_order_release);
+}
+
+int pcap_store_append_lent(struct pcap_store *st, int64_t ts_us, const uint8_t *data, uint32_t caplen,
+                           uint32_t wirelen, uint64_t *file_id, uint64_t *offset,
+                           const uint8_t **lent, uint64_t *lent_end)
+{
+    *lent = NULL;
+    *lent_end = 0;
+    int rc = append(st, ts_us, data, caplen, wirelen, 0, file_id, offset, lent);
+    if (rc == 0)
+        *lent_end = st->p.head;                   /* release up to here frees this record */
+    return rc;
+}
+
+void pcap_store_release(struct pcap_store *st, uint64_t pos)
+{
+    atomic_store_explicit(&st->released, pos, memory_order_release);
 }
 
 void pcap_store_set_link(struct pcap_store *st, int dlt, int snaplen)

@@ -167,7 +167,7 @@ void pipeline_packet_decoded(struct pipeline *p, const struct capture_packet *pk
             p->stats.malformed++;
     }
     if (d->ip_version == 0) {
-        if (p->store) {              /* kept on disk even when it belongs to no session */
+        if (p->store && !pkt->stored) {   /* kept on disk even when it belongs to no session */
             uint64_t f, o;
             pcap_store_append_packet(p->store, ts_us, pkt->data, caplen, pkt->wirelen,
                                      pkt->file_record, &f, &o);
@@ -184,9 +184,11 @@ void pipeline_packet_decoded(struct pipeline *p, const struct capture_packet *pk
         app_parse(p->pool, &s->app, dir, d->ip_proto, d->sport, d->dport, d->payload, d->payload_len);
     if (p->store) {
         /* before the segment check: a segment cut at this packet must include it */
-        uint64_t f, o;
-        if (pcap_store_append_packet(p->store, ts_us, pkt->data, caplen, pkt->wirelen,
-                                     pkt->file_record, &f, &o) == 0)
+        uint64_t f = pkt->store_file, o = pkt->store_off;
+        int rc = pkt->stored ? (pkt->stored > 0 ? 0 : -1)
+                             : pcap_store_append_packet(p->store, ts_us, pkt->data, caplen, pkt->wirelen,
+                                                        pkt->file_record, &f, &o);
+        if (rc == 0)
             pcap_index_add(p->idx, &s->pos, f, o);
         else
             pcap_index_mark_gap(p->idx, &s->pos);

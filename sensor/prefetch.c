@@ -20,6 +20,7 @@
 #include "prefetch.h"
 #include "clock.h"
 #include "decode.h"
+#include "pcap_store.h"
 
 #include <linux/futex.h>
 #include <pthread.h>
@@ -37,10 +38,14 @@ enum rec_kind { REC_PACKET = 1, REC_TIMEOUT, REC_EOF, REC_ERROR, REC_WRAP };
 struct rec {
     uint32_t len;                    /* whole record, header included, multiple of 8 */
     uint16_t kind;
-    uint16_t file_record;            /* capture_packet.file_record */
+    uint8_t file_record;             /* capture_packet.file_record */
+    int8_t stored;                   /* capture_packet.stored */
     uint32_t caplen, wirelen;
     int64_t ts_us;
-    const uint8_t *ref;              /* a mapped file's packet: its bytes, not copied */
+    const uint8_t *ref;              /* a mapped file's packet, or one lent by the pcap store:
+                                        its bytes, not copied */
+    uint64_t store_file, store_off;
+    uint64_t store_end;              /* the store's ring position to release after it, or 0 */
 };
 
 #define PUBLISH_EVERY 32
@@ -56,6 +61,7 @@ struct prefetch {
     int dlt;
     bool mapped;                     /* packets lie in the file's mapping: pass pointers */
     bool decode;                     /* ... and decode them here */
+    struct pcap_store *store;        /* live: the reader keeps packets in it (lending) */
     uint8_t *ring;
     size_t size;                     /* power of two */
     _Alignas(64) _Atomic size_t head;   /* written by the reader: bytes produced */
@@ -71,6 +77,7 @@ struct prefetch {
     size_t c_tail, c_head_seen;
     unsigned c_unpublished;
     struct decoded *c_decoded;
+    uint64_t c_release;              /* store position to release once the lent packet is done */
     pthread_t thread;
     bool started;
     char err[ASH_ERR_LEN];
@@ -173,7 +180,25 @@ static bool reserve(struct prefetch *pf, size_t n)
 static bool put(struct prefetch *pf, uint32_t kind, const struct capture_packet *pkt, bool publish)
 {
     uint32_t caplen = kind == REC_PACKET ? pkt->caplen : 0;
-    size_t n = !pf->mapped ? rec_size(caplen)
+    uint64_t f = 0, o = 0, end = 0;
+    const uint8_t *lent = NULL;
+    int stored = 0;
+    if (pf->store && kind == REC_PACKET) {
+        /* into the store's ring, the packet's one copy; the packet path reads it there */
+        unsigned spins = 0;
+        int rc;
+        while ((rc = pcap_store_append_lent(pf->store, pkt->ts_us, pkt->data, caplen, pkt->wirelen,
+                                            &f, &o, &lent, &end)) == PCAP_STORE_ERR_BUSY) {
+            /* the packet thread holds the store's ring: let it see all we have, then wait */
+            atomic_store_explicit(&pf->head, pf->r_head, memory_order_release);
+            pf->r_unpublished = 0;
+            if (atomic_load_explicit(&pf->stop, memory_order_relaxed))
+                return false;
+            nap(&spins);
+        }
+        stored = rc == 0 ? 1 : -1;
+    }
+    size_t n = lent ? sizeof(struct rec) : !pf->mapped ? rec_size(caplen)
              : pf->decode && kind == REC_PACKET ? sizeof(struct rec) + DECODED_SIZE : sizeof(struct rec);
     if (!reserve(pf, n))
         return false;
@@ -181,11 +206,17 @@ static bool put(struct prefetch *pf, uint32_t kind, const struct capture_packet 
     r->len = (uint32_t)n;
     r->kind = (uint16_t)kind;
     r->file_record = pkt && pkt->file_record;
+    r->stored = (int8_t)stored;
     r->caplen = caplen;
     r->wirelen = pkt ? pkt->wirelen : 0;
     r->ts_us = pkt ? pkt->ts_us : 0;
     r->ref = NULL;
-    if (pf->mapped) {
+    r->store_file = f;
+    r->store_off = o;
+    r->store_end = end;
+    if (lent) {
+        r->ref = lent;
+    } else if (pf->mapped) {
         r->ref = pkt ? pkt->data : NULL;
         if (pf->decode && kind == REC_PACKET)
             decode_packet(pf->dlt, pkt->data, caplen, pkt->wirelen, (struct decoded *)(r + 1));
@@ -251,7 +282,7 @@ static void *reader_main(void *arg)
 }
 
 struct prefetch *prefetch_start(struct capture *c, size_t ring_bytes, unsigned flags,
-                                char err[ASH_ERR_LEN])
+                                struct pcap_store *store, char err[ASH_ERR_LEN])
 {
     struct prefetch *pf = calloc(1, sizeof *pf);
     size_t size = 1 << 20;
@@ -269,6 +300,10 @@ struct prefetch *prefetch_start(struct capture *c, size_t ring_bytes, unsigned f
     pf->dlt = capture_dlt(c);
     pf->mapped = capture_source(c) != NULL;
     pf->decode = pf->mapped && (flags & PREFETCH_DECODE);
+    if (store && !pf->mapped) {
+        pf->store = store;
+        pcap_store_lend(store);      /* the reader thread is the store's producer from now */
+    }
     if (pthread_create(&pf->thread, NULL, reader_main, pf) != 0) {
         snprintf(err, ASH_ERR_LEN, "prefetch: cannot start the reader thread");
         free(pf->ring);
@@ -303,6 +338,10 @@ static void fetch_ahead(struct prefetch *pf, size_t start, size_t len)
 
 enum capture_next_result prefetch_next(struct prefetch *pf, struct capture_packet *pkt)
 {
+    if (pf->c_release) {             /* the packet the store lent to the previous call */
+        pcap_store_release(pf->store, pf->c_release);
+        pf->c_release = 0;
+    }
     for (;;) {
         /* the record lent by the previous call is done: everything before c_tail is free */
         if (pf->c_tail == pf->c_head_seen) {
@@ -330,6 +369,10 @@ enum capture_next_result prefetch_next(struct prefetch *pf, struct capture_packe
             pkt->wirelen = r->wirelen;
             pkt->data = r->ref ? r->ref : (const uint8_t *)(r + 1);
             pkt->file_record = r->file_record && r->ref;
+            pkt->stored = r->stored;
+            pkt->store_file = r->store_file;
+            pkt->store_off = r->store_off;
+            pf->c_release = r->store_end;
             pf->c_decoded = pf->decode ? (struct decoded *)(r + 1) : NULL;
             if (pf->mapped)
                 fetch_ahead(pf, start, r->len);

@@ -27,8 +27,13 @@ enum prefetch_flags {
     PREFETCH_DECODE = 1,             /* mapped files: decode_packet() runs on the reader thread */
 };
 
+/* store: NULL, or (live capture) the pcap store the reader thread then keeps each packet in
+ * before the packet path sees it: the reader becomes the store's producer (pcap_store_lend),
+ * the packet's one copy is the one in the store's ring, capture_packet.stored says where it
+ * went, and the store's bytes are released as prefetch_next() moves past them. */
+struct pcap_store;
 struct prefetch *prefetch_start(struct capture *c, size_t ring_bytes, unsigned flags,
-                                char err[ASH_ERR_LEN]);
+                                struct pcap_store *store, char err[ASH_ERR_LEN]);
 /* CAPTURE_PACKET, CAPTURE_TIMEOUT (live, nothing for a while), CAPTURE_EOF, CAPTURE_ERROR */
 enum capture_next_result prefetch_next(struct prefetch *pf, struct capture_packet *pkt);
 /* the packet prefetch_next() just returned, decoded by the reader thread (decode_packet() of the

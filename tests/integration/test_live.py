@@ -14,9 +14,14 @@ small campusgen capture with its vuln-scan (a few hundred sessions). Each lasts 
 shortest session timeout (5 s after a TCP close), so replaying faster or slower than recorded
 cannot split or merge a session differently from the offline run.
 
+Live packets are kept too (issue 3): with --pcap-dir, the reader thread puts each captured packet
+into the pcap store's ring and the packet path reads it there (prefetch.h, lending); the store
+then holds exactly the replayed packets, and every session's positions point at its packets.
+
 Needs root, iproute2 (`ip netns`) and tcpreplay; skips with the reason otherwise. The
 namespaces get unique names per run and are deleted by a finalizer, also when a test fails.
 """
+import base64
 import os
 import re
 import secrets
@@ -26,8 +31,12 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pcap_positions import decode_positions  # noqa: E402
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates network namespaces and captures live"),
@@ -185,3 +194,67 @@ def test_live_equals_offline(veth_pair, capture_file, pps, run_sensor, start_sen
     assert len(res.sessions) == len(offline.sessions)
     print(f"{capture_file.name}: {npackets} packets replayed at {pps}/s, {len(res.sessions)} sessions "
           f"live = offline; drops {drops}")
+
+
+def store_records(store):
+    """[(file id, offset, caplen, wirelen, data)] of every record of the store's pcap files, in
+    file id order (the catalogue names the files)."""
+    files = {}
+    for line in (store / "catalogue").read_text().splitlines():
+        if line.startswith("file "):
+            kv = dict(t.split("=", 1) for t in line.split()[1:])
+            files[int(kv["id"])] = kv
+    out = []
+    for fid in sorted(files):
+        data = (store / files[fid]["name"]).read_bytes()
+        assert len(data) == int(files[fid]["size"]), f"{files[fid]['name']}: size differs from the catalogue"
+        off = 24
+        while off + 16 <= len(data):
+            _, _, cl, wl = struct.unpack_from("<IIII", data, off)
+            out.append((fid, off, cl, wl, data[off + 16:off + 16 + cl]))
+            off += 16 + cl
+        assert off == len(data), f"{files[fid]['name']}: ends inside a record"
+    return out
+
+
+def test_live_capture_keeps_every_packet(veth_pair, campus_subset, start_sensor, tmp_path):
+    """Replayed as fast as tcpreplay can (so the reader, the packet thread and the store's writer
+    all run behind one another), into a store of small files: the store's records are the
+    capture's packets, in order, byte for byte (times are replay times), and each session's
+    packet_pos lists as many positions as it has packets, each the start of a record."""
+    ns_a, if_a, ns_b, if_b = veth_pair
+    _, want = read_pcap(campus_subset)
+    store, emit = tmp_path / "store", tmp_path / "live.json"
+    ini = tmp_path / "sensor.ini"
+    ini.write_text("[sensor]\npcap_max_file_size = 64K\n")
+    live = start_sensor(["-c", ini, "--interface", if_a, "--emit-json", emit, "--name", "keep", "--stats",
+                         "--pcap-dir", store], prefix=["ip", "netns", "exec", ns_a], emit=emit)
+    live.wait_for_stderr(r"capturing interface=" + re.escape(if_a))
+    r = sh("ip", "netns", "exec", ns_b, "tcpreplay", "-i", if_b, "--topspeed", "-K", campus_subset,
+           timeout=300, check=False)
+    assert r.returncode == 0, f"tcpreplay failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+    time.sleep(1.0)
+    res = live.stop()
+    assert res.rc == 0, f"live sensor exit {res.rc}:\n{res.stderr[-3000:]}"
+    drops = re.findall(r"\b(?:if_)?dropped[=:] ?(\d+)", res.stderr)
+    assert drops and all(int(x) == 0 for x in drops), f"drops reported:\n{res.stderr[-3000:]}"
+    assert res.require_stats("keep")["packets"] == len(want)
+
+    got = store_records(store)
+    assert len({g[0] for g in got}) >= 3, "expected a multi-file store"
+    assert len(got) == len(want), f"the store holds {len(got)} packets, {len(want)} were replayed"
+    for i, ((_, rec), g) in enumerate(zip(want, got)):
+        _, _, cl, wl = struct.unpack_from("<IIII", rec, 0)
+        assert (cl, wl, rec[16:]) == (g[2], g[3], g[4]), f"packet {i} differs in the store"
+
+    starts = {(g[0], g[1]) for g in got}
+    positions = 0
+    for d in res.sessions:
+        pos = decode_positions(base64.b64decode(d["ashiato"]["packet_pos"]))
+        assert len(pos) == d["network"]["packets"], d["ashiato"]["session_id"]
+        assert all(p in starts for p in pos), f"{d['ashiato']['session_id']}: a position is not a record"
+        positions += len(pos)
+    assert positions == len(want)          # every packet belongs to exactly one session here
+    assert "pcap store: packets" in res.stderr and ", dropped 0," in res.stderr
+    print(f"live store: {len(want)} packets in {len({g[0] for g in got})} files byte-identical, "
+          f"{len(res.sessions)} sessions' positions checked")

@@ -31,6 +31,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pcap_positions import decode_positions, positions, varint  # noqa: E402
+
 SOURCE_DIR = Path(os.environ.get("ASHIATO_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 BUILD_DIR = Path(os.environ.get("ASHIATO_BUILD_DIR", SOURCE_DIR / "build"))
 CAMPUSGEN = SOURCE_DIR.parent / "shared" / "tools" / "campusgen.py"
@@ -83,53 +86,6 @@ def flow_bpf(doc):
         b = f"src host {d['ip']} and src port {d['port']} and dst host {s['ip']} and dst port {s['port']}"
         return f"{names[proto]} and (({a}) or ({b}))"
     return f"ip proto {proto} and host {s['ip']} and host {d['ip']}"
-
-
-def varint(v):
-    out = bytearray()
-    while v >= 0x80:
-        out.append(v & 0x7F | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-def positions(pairs):
-    """SessionRecord.packet_pos encoding of [(file_id, offset)] (sensor/pcap_index.h)."""
-    out, last_file, last_off = bytearray(b"\x01\x00"), 0, 0
-    for f, o in pairs:
-        if f != last_file:
-            out += varint((f - last_file) << 1 | 1) + varint(o)
-        else:
-            out += varint((o - last_off) << 1)
-        last_file, last_off = f, o
-    return bytes(out)
-
-
-def decode_positions(enc):
-    """[(file_id, offset)] from a packet_pos string (the inverse of positions())."""
-    assert enc[0] == 1, "packet_pos version"
-    out, i, f, o = [], 2, 0, 0
-
-    def get():
-        nonlocal i
-        v = shift = 0
-        while True:
-            b = enc[i]
-            i += 1
-            v |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return v
-
-    while i < len(enc):
-        t = get()
-        if t & 1:
-            f, o = f + (t >> 1), get()
-        else:
-            o += t >> 1
-        out.append((f, o))
-    return out
 
 
 def request(request_id=1, packet_pos=None, start_us=None, end_us=None, bpf=None, max_packets=None):
