@@ -14,9 +14,9 @@
  *        ring, or none for a packet of a mapped input, and one release store; the only
  *        exception is the wait_when_full path when the ring is full); writes from the capture
  *        thread; logs per packet.
- * Trap:  one producer: pcap_store_append(), pcap_store_set_link(), pcap_store_set_source() and
- *        pcap_store_close() must be called from one thread (the capture shard), or close
- *        after that thread stopped.
+ * Trap:  one producer: pcap_store_append*(), pcap_store_set_link(), pcap_store_set_source() and
+ *        pcap_store_close() must be called from one thread (the capture shard; in a live
+ *        capture with lending, its reader thread), or close after that thread stopped.
  *        Several shards need one store (and pcap_dir) each.
  *        A position is handed out before its bytes reach the disk: readers of the file being
  *        written call pcap_store_sync() before reading past the catalogue's size.

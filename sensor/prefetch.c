@@ -315,8 +315,8 @@ struct prefetch *prefetch_start(struct capture *c, size_t ring_bytes, unsigned f
 }
 
 /* A mapped packet's bytes were last touched by the reader's core: ask for the start of the
- * one FETCH_PACKET records ahead (its record header, which the pcap store compares, and the
- * headers and payload start the parsers read) and for the ring record FETCH_RING ahead (from
+ * one FETCH_PACKET records ahead (its record header and the headers and payload start the
+ * parsers read) and for the ring record FETCH_RING ahead (from
  * which that pointer will be read), so that neither is a cache miss when its turn comes.
  * Mapped records have one size; a wrap between here and there just skips the hint. */
 #define FETCH_PACKET 4

@@ -6,8 +6,9 @@
  *        (header + captured bytes; for a mapped file header + pointer into the mapping,
  *        and the struct decoded with PREFETCH_DECODE), allocated once at prefetch_start().
  * Lends: capture_packet.data from prefetch_next(), valid until the next prefetch_next() (from a
- *        mapped file: as long as the mapping, see capture.h); prefetch_decoded(), valid until
- *        the next prefetch_next(), writable by the caller.
+ *        mapped file: as long as the mapping, see capture.h; kept by the pcap store: its ring
+ *        bytes, released at the next call); prefetch_decoded(), valid until the next
+ *        prefetch_next(), writable by the caller.
  * Never: drops a packet (a full ring makes the reader wait; on a live interface the kernel
  *        ring then drops, and pcap_stats counts it); allocates per packet; reorders.
  * Trap:  the capture belongs to the caller but is used by the thread until prefetch_stop();
