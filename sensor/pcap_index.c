@@ -37,7 +37,10 @@ _Static_assert(sizeof(union chunk) == PCAP_INDEX_CHUNK, "a pcap_index chunk must
 
 struct pcap_index {
     union chunk *pool;                        /* [0] unused: 0 means "none" */
-    uint32_t nchunks, free_head;
+    uint32_t nchunks, free_head;              /* released chunks, a list through next */
+    uint32_t fresh;                           /* chunks from here on were never used: taking
+                                                 them in order leaves the pool's pages untouched
+                                                 (not faulted in) until they are needed */
     struct pcap_index_stats stats;
 };
 
@@ -55,9 +58,8 @@ struct pcap_index *pcap_index_new(size_t chunks, char err[ASH_ERR_LEN])
         return NULL;
     }
     idx->nchunks = (uint32_t)chunks;
-    for (uint32_t i = 1; i <= idx->nchunks; i++)
-        idx->pool[i].b.next = i < idx->nchunks ? i + 1 : 0;
-    idx->free_head = 1;
+    idx->free_head = 0;
+    idx->fresh = 1;
     idx->stats.chunks = chunks;
     return idx;
 }
@@ -73,9 +75,13 @@ void pcap_index_free(struct pcap_index *idx)
 static uint32_t chunk_take(struct pcap_index *idx)
 {
     uint32_t i = idx->free_head;
-    if (!i)
+    if (i) {
+        idx->free_head = idx->pool[i].b.next;
+    } else if (idx->fresh <= idx->nchunks) {
+        i = idx->fresh++;                     /* calloc'd: already zero */
+    } else {
         return 0;
-    idx->free_head = idx->pool[i].b.next;
+    }
     idx->pool[i].b.next = 0;
     if (++idx->stats.chunks_used > idx->stats.chunks_high_water)
         idx->stats.chunks_high_water = idx->stats.chunks_used;
