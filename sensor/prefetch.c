@@ -314,13 +314,13 @@ struct prefetch *prefetch_start(struct capture *c, size_t ring_bytes, unsigned f
     return pf;
 }
 
-/* A mapped packet's bytes were last touched by the reader's core: ask for the start of the
- * one FETCH_PACKET records ahead (its record header and the headers and payload start the
- * parsers read) and for the ring record FETCH_RING ahead (from
- * which that pointer will be read), so that neither is a cache miss when its turn comes.
- * Mapped records have one size; a wrap between here and there just skips the hint. */
-#define FETCH_PACKET 4
-#define FETCH_RING 8
+/* A packet that is not beside its record (a mapped file's, or one lent by the pcap store) was
+ * last touched by the reader's core: ask for the start of the one FETCH_PACKET records ahead
+ * (the headers and payload start the parsers read) and for the ring record FETCH_RING ahead
+ * (from which that pointer will be read), so that neither is a cache miss when its turn comes.
+ * Such records have one size; a wrap between here and there just skips the hint. */
+#define FETCH_PACKET 12
+#define FETCH_RING 24
 
 static void fetch_ahead(struct prefetch *pf, size_t start, size_t len)
 {
@@ -330,9 +330,9 @@ static void fetch_ahead(struct prefetch *pf, size_t start, size_t len)
     __builtin_prefetch(pf->ring + at + FETCH_RING * len);
     const struct rec *r = (const struct rec *)(pf->ring + at + FETCH_PACKET * len);
     if (r->len == len && r->kind == REC_PACKET && r->ref) {   /* (not the end-of-file record) */
-        __builtin_prefetch(r->ref - 16);
-        if (r->caplen > 48)
-            __builtin_prefetch(r->ref + 48);
+        __builtin_prefetch(r->ref);
+        if (r->caplen > 64 - ((uintptr_t)r->ref & 63))
+            __builtin_prefetch(r->ref + 64);
     }
 }
 
@@ -374,7 +374,7 @@ enum capture_next_result prefetch_next(struct prefetch *pf, struct capture_packe
             pkt->store_off = r->store_off;
             pf->c_release = r->store_end;
             pf->c_decoded = pf->decode ? (struct decoded *)(r + 1) : NULL;
-            if (pf->mapped)
+            if (r->ref)                  /* mapped, or lent by the store: not beside r */
                 fetch_ahead(pf, start, r->len);
             return CAPTURE_PACKET;
         case REC_TIMEOUT:
