@@ -319,8 +319,8 @@ struct prefetch *prefetch_start(struct capture *c, size_t ring_bytes, unsigned f
  * (the headers and payload start the parsers read) and for the ring record FETCH_RING ahead
  * (from which that pointer will be read), so that neither is a cache miss when its turn comes.
  * Such records have one size; a wrap between here and there just skips the hint. */
-#define FETCH_PACKET 12
-#define FETCH_RING 24
+#define FETCH_PACKET 4
+#define FETCH_RING 8
 
 static void fetch_ahead(struct prefetch *pf, size_t start, size_t len)
 {
