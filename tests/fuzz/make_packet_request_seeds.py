@@ -10,28 +10,15 @@ PacketRequest (proto/ashiato.proto); the target also reads every input as raw pa
     python3 tests/fuzz/make_packet_request_seeds.py      # rewrites the corpus directory
 """
 
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
+from pcap_positions import positions, varint  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "corpus" / "fuzz_packet_request"
 T0 = 1632833400000000
 PER_FILE, REC = 564, 116
-
-
-def varint(v):
-    out = bytearray()
-    while v >= 0x80:
-        out.append(v & 0x7F | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
-
-
-def positions(pairs, flags=0):
-    out, lf, lo = bytearray([1, flags]), 0, 0
-    for f, o in pairs:
-        out += varint((f - lf) << 1 | 1) + varint(o) if f != lf else varint((o - lo) << 1)
-        lf, lo = f, o
-    return bytes(out)
 
 
 def where(i):

@@ -11,9 +11,9 @@ def varint(v):
     return bytes(out)
 
 
-def positions(pairs):
+def positions(pairs, flags=0):
     """SessionRecord.packet_pos encoding of [(file_id, offset)] (sensor/pcap_index.h)."""
-    out, last_file, last_off = bytearray(b"\x01\x00"), 0, 0
+    out, last_file, last_off = bytearray([1, flags]), 0, 0
     for f, o in pairs:
         if f != last_file:
             out += varint((f - last_file) << 1 | 1) + varint(o)
