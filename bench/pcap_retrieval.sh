@@ -3,13 +3,16 @@
 # (the packet service through `ashiato pcap`) against the naive way (tcpdump -r over every
 # file of the store with a 5-tuple BPF), in one run.
 #
-#   bench/pcap_retrieval.sh [-s SESSIONS] [-t NAIVE] [-l LOOPS] [-d] [-k]
+#   bench/pcap_retrieval.sh [-s SESSIONS] [-t NAIVE] [-l LOOPS] [-c] [-d] [-k]
 #
 #   -s SESSIONS  random sessions fetched with ashiato pcap (default 500)
 #   -t NAIVE     of those, how many are also fetched the naive way (default 10: each reads the
 #                whole store)
 #   -l LOOPS     times the capture is replayed into the store, each an hour later (default 5:
 #                ~6 GiB in 24 files of 256 MiB)
+#   -c           cold: before each timed fetch (both ways) the store's files are evicted from
+#                the page cache (posix_fadvise DONTNEED), so every answer reads the disk; the
+#                store's writer uses O_DIRECT, so packets written are not in the cache anyway
 #   -d           dry: print the section but do not append it to bench/RESULTS.md
 #   -k           keep the store and work files (their directory is printed)
 # Environment: ASHIATO_BUILD_DIR (default build: bin/ashiato and tests/pcap_store_driver),
@@ -23,7 +26,7 @@
 #   naive    tcpdump -Z root -V FILELIST -w FILE '<5-tuple BPF of the session, both directions>'
 #            (-Z root: as root, tcpdump drops to its own user after the first file and could not
 #            open the others)
-# Both read a warm page cache (the machine has the RAM for the store). Every ashiato answer is
+# Both read a warm page cache (the machine has the RAM for the store), or with -c the disk. Every ashiato answer is
 # checked to hold exactly the session's packet count; the naive answer holds every replay of
 # that 5-tuple (it has no time range), so it is a superset. Targets: median under 20 ms, p99
 # under 100 ms.
@@ -34,11 +37,13 @@ NAIVE=10
 LOOPS=5
 DRY=0
 KEEP=0
-while getopts "s:t:l:dkh" o; do
+COLD=0
+while getopts "s:t:l:cdkh" o; do
     case $o in
         s) SESSIONS=$OPTARG ;;
         t) NAIVE=$OPTARG ;;
         l) LOOPS=$OPTARG ;;
+        c) COLD=1 ;;
         d) DRY=1 ;;
         k) KEEP=1 ;;
         h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -83,12 +88,24 @@ ls "$WORK"/store/*.pcap > "$WORK/files.txt"
 SERVER=$!
 for _ in $(seq 1 100); do grep -q ready "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$WORK/serve.out" || die "the driver did not start serving: $(tail -1 "$WORK/serve.log")"
-cat "$WORK"/store/*.pcap > /dev/null         # a warm page cache for both ways
+[ "$COLD" = 1 ] || cat "$WORK"/store/*.pcap > /dev/null   # a warm page cache for both ways
 
-SECTION=$(python3 - "$WORK" "$CLI" "$SESSIONS" "$NAIVE" "$LOOPS" "$PCAP" "$ROOT" <<'EOF'
+SECTION=$(python3 - "$WORK" "$CLI" "$SESSIONS" "$NAIVE" "$LOOPS" "$PCAP" "$ROOT" "$COLD" <<'EOF'
 import datetime, json, os, random, statistics, subprocess, sys, time
 work, cli, n, naive, loops, pcap, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), \
     sys.argv[5], sys.argv[6], sys.argv[7]
+cold = sys.argv[8] == "1"
+
+
+def evict():
+    """-c: the store's files (packets and sidecars) out of the page cache"""
+    if not cold:
+        return
+    for name in os.listdir(f"{work}/store"):
+        fd = os.open(f"{work}/store/{name}", os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+
 files = open(f"{work}/files.txt").read().split()
 size = sum(os.path.getsize(f) for f in files)
 lines = open(f"{work}/sessions.json").read().splitlines()
@@ -111,6 +128,7 @@ def count(path):
 ours, pk = [], []
 for line in sample:
     doc = json.loads(line)
+    evict()
     t = time.perf_counter()
     r = subprocess.run([cli, "pcap", "--sensor", f"ipc://{work}/ep", "--session-json", line,
                         "--out", f"{work}/s.pcap"], capture_output=True, text=True)
@@ -123,6 +141,7 @@ for line in sample:
 theirs = []
 for line in sample[:naive]:
     doc = json.loads(line)
+    evict()
     t = time.perf_counter()
     subprocess.run(["tcpdump", "-Z", "root", "-V", f"{work}/files.txt", "-w", f"{work}/n.pcap", bpf(doc)],
                    check=True, capture_output=True)
@@ -144,8 +163,10 @@ nm, np_ = statistics.median(theirs), pct(theirs, 99)
 out = [f"## pcap_retrieval: {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, commit {commit}", "",
        f"Machine: {os.cpu_count()} x {cpu}, load average at the end {os.getloadavg()[0]:.2f}. "
        f"Store: {size / 2**30:.2f} GiB in {len(files)} files (campusgen {os.path.basename(pcap)} "
-       f"x {loops}, 256 MiB files, {len(lines)} sessions), page cache warm.",
-       f"Command: bench/pcap_retrieval.sh -s {n} -t {naive} -l {loops}. Each fetch is a fresh "
+       f"x {loops}, 256 MiB files, {len(lines)} sessions), "
+       + ("page cache cold: the store's files evicted (posix_fadvise DONTNEED) before each fetch, both ways."
+          if cold else "page cache warm."),
+       f"Command: bench/pcap_retrieval.sh -s {n} -t {naive} -l {loops}{' -c' if cold else ''}. Each fetch is a fresh "
        "process timed from start to exit: `ashiato pcap --sensor ipc://... --session-json LINE "
        "--out F` against `tcpdump -Z root -V FILELIST -w F '<5-tuple BPF>'`.",
        f"Sessions: {len(ours)} random (seed 1), median {statistics.median(pk):.0f} packets, "
