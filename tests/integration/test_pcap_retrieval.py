@@ -348,12 +348,29 @@ def test_retention_quota_and_expired_answers(campus, tmp_path):
         srv.stop()
 
 
-def test_retention_free_space_on_small_filesystem(campus, tmp_path):
+def small_filesystem(kind, mnt, tmp_path):
+    """Mount a 6 MiB file system of kind at mnt: tmpfs (the store writes it buffered) or ext4 on
+    a loop device (the store writes it with O_DIRECT). Skips when it cannot be mounted here."""
+    if kind == "tmpfs":
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True)
+    else:
+        img = tmp_path / "small.img"
+        with open(img, "wb") as f:
+            f.truncate(6 << 20)
+        r = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", str(img)],
+                           capture_output=True)
+        if r.returncode == 0:
+            r = subprocess.run(["mount", "-o", "loop", str(img), str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small {kind} here ({r.stderr.decode().strip()}): "
+                    "free-space retention on it not tested")
+
+
+@pytest.mark.parametrize("kind", ["tmpfs", "ext4"])
+def test_retention_free_space_on_small_filesystem(campus, tmp_path, kind):
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root): free-space retention not tested")
+    small_filesystem(kind, mnt, tmp_path)
     try:
         store, sessions = mnt / "store", tmp_path / "sessions.json"
         stats = build_store(campus / "sensor-3.pcap", store, sessions, "--max-file-size", "256K",
@@ -368,6 +385,11 @@ def test_retention_free_space_on_small_filesystem(campus, tmp_path):
         assert files[max(files)]["state"] == "closed"
         log = Path(str(store) + ".log").read_text()
         assert "reason=free_space" in log
+        # ext4 has direct I/O: the store used it there, and only there
+        assert ("direct_io=0" in log) == (kind == "tmpfs"), log[:2000]
+        for f in files.values():               # every kept file exactly its records
+            if f["state"] == "closed":
+                assert (store / f["name"]).stat().st_size == int(f["size"]), f["name"]
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
 
