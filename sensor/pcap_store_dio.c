@@ -51,7 +51,10 @@ size_t store_dio_probe(int fd)
 #endif
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+/* A short direct write (the file system filled up) that did not end on a block boundary
+ * cannot be continued with O_DIRECT: the rest would be refused as misaligned (EINVAL, which
+ * the writer takes for "no direct I/O here"). It is reported as what it is, ENOSPC. */
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off, size_t align)
 {
     while (n) {
         ssize_t w = pwrite(fd, p, n, (off_t)off);
@@ -60,7 +63,7 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
                 continue;
             return -1;
         }
-        if (w == 0) {
+        if (w == 0 || ((size_t)w < n && ((size_t)w & (align - 1)))) {
             errno = ENOSPC;
             return -1;
         }
@@ -74,7 +77,7 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 /* the stage's bytes, a whole number of blocks, to the file; the stage is then empty */
 static int stage_write(struct store_dio *d, int fd)
 {
-    if (d->stage_len && pwrite_all(fd, d->stage, d->stage_len, d->stage_off) < 0)
+    if (d->stage_len && pwrite_all(fd, d->stage, d->stage_len, d->stage_off, d->align) < 0)
         return -1;
     d->stage_off += d->stage_len;
     d->stage_len = 0;
@@ -104,7 +107,7 @@ static int stage_flush(struct store_dio *d, int fd)
 {
     size_t a = d->align, whole = d->stage_len & ~(a - 1), rest = d->stage_len - whole;
     if (whole) {
-        if (pwrite_all(fd, d->stage, whole, d->stage_off) < 0)
+        if (pwrite_all(fd, d->stage, whole, d->stage_off, d->align) < 0)
             return -1;
         memmove(d->stage, d->stage + whole, rest);
         d->stage_off += whole;
@@ -113,7 +116,7 @@ static int stage_flush(struct store_dio *d, int fd)
     if (!rest)
         return 0;
     memset(d->stage + rest, 0, a - rest);
-    return pwrite_all(fd, d->stage, a, d->stage_off);
+    return pwrite_all(fd, d->stage, a, d->stage_off, a);
 }
 
 int store_dio_begin(struct store_dio *d, int fd, size_t align, const uint8_t *hdr, size_t len)
@@ -142,7 +145,7 @@ int store_dio_writev(struct store_dio *d, int fd, const struct iovec *iov, int n
             p += head;
             len -= head;
             size_t k = len & ~(size_t)(a - 1);
-            if (pwrite_all(fd, p, k, d->stage_off) < 0)
+            if (pwrite_all(fd, p, k, d->stage_off, (size_t)a) < 0)
                 return -1;
             d->stage_off += k;
             d->direct += k;

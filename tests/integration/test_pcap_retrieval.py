@@ -348,15 +348,16 @@ def test_retention_quota_and_expired_answers(campus, tmp_path):
         srv.stop()
 
 
-def small_filesystem(kind, mnt, tmp_path):
-    """Mount a 6 MiB file system of kind at mnt: tmpfs (the store writes it buffered) or ext4 on
+def small_filesystem(kind, mnt, tmp_path, mib=6):
+    """Mount a small file system of kind at mnt: tmpfs (the store writes it buffered) or ext4 on
     a loop device (the store writes it with O_DIRECT). Skips when it cannot be mounted here."""
     if kind == "tmpfs":
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(mnt)],
+                           capture_output=True)
     else:
         img = tmp_path / "small.img"
         with open(img, "wb") as f:
-            f.truncate(6 << 20)
+            f.truncate(mib << 20)
         r = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", str(img)],
                            capture_output=True)
         if r.returncode == 0:
@@ -390,6 +391,44 @@ def test_retention_free_space_on_small_filesystem(campus, tmp_path, kind):
         for f in files.values():               # every kept file exactly its records
             if f["state"] == "closed":
                 assert (store / f["name"]).stat().st_size == int(f["size"]), f["name"]
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_full_disk_with_direct_io_cuts_cleanly(campus, tmp_path):
+    """A store on a small ext4 (O_DIRECT) with retention off fills the file system: the failed
+    writes are counted, each failed file is cut to its last whole packet, and the store stays
+    with direct I/O (a short direct write is ENOSPC, not "no direct I/O here")."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    capture = campus / "sensor-3.pcap"
+    mib = max(2, capture.stat().st_size // 2 >> 20)   # room for about half of the capture
+    small_filesystem("ext4", mnt, tmp_path, mib)
+    try:
+        store, sessions = mnt / "store", tmp_path / "sessions.json"
+        stats = build_store(capture, store, sessions, "--max-file-size", "256K",
+                            "--min-free-percent", "0")
+        log = Path(str(store) + ".log").read_text()
+        assert stats["store"]["write_errors"] > 0, "the file system never filled up"
+        assert "No space left on device" in log, log[-2000:]
+        assert "writing buffered from now on" not in log, log[-2000:]
+        assert "direct_io=0" not in log
+        files = catalogue(store)
+        kept = 0
+        for f in files.values():
+            path = store / f["name"]
+            if f["state"] == "expired" or not path.exists():
+                continue
+            data = path.read_bytes()
+            assert len(data) == int(f["size"]), f"{f['name']}: {len(data)} bytes, catalogue {f['size']}"
+            off = 24
+            while off < len(data):
+                assert off + 16 <= len(data), f"{f['name']}: a torn record header at {off}"
+                cl = struct.unpack_from("<I", data, off + 8)[0]
+                assert 0 < cl <= 262144 and off + 16 + cl <= len(data), f"{f['name']}: bad record at {off}"
+                off += 16 + cl
+            kept += 1
+        assert kept >= 2
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
 
