@@ -346,7 +346,8 @@ static void text(struct w *w, const char *v, size_t len)
         w->bad = true;
         return;
     }
-    const unsigned char *s = (const unsigned char *)v, *e = s + len;
+    /* (an empty field may come as NULL with length 0: no arithmetic on it) */
+    const unsigned char *s = (const unsigned char *)v, *e = len ? s + len : s;
     char *p = w->p;
     *p++ = '"';
     while (s < e) {
