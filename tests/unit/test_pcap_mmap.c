@@ -28,6 +28,7 @@
 #include "pcap_format.h"
 #include "pcap_mmap.h"
 #include "pcap_store.h"
+#include "test_dir.h"
 
 #define T0 1632833400LL                       /* 2021-09-28T12:50:00Z, seconds */
 #define MAXP 64
@@ -37,35 +38,14 @@ static char dir[256];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_pcap_mmap.XXXXXX");
-    assert_non_null(mkdtemp(dir));
     log_set_level(LOG_LEVEL_ERROR);
-    return 0;
-}
-
-static void rm_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        for (struct dirent *e; (e = readdir(d));) {
-            char p[700];
-            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-                continue;
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            if (e->d_type == DT_DIR)
-                rm_tree(p);
-            else
-                unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(path);
+    return test_dir_make(dir, sizeof dir, "/tmp", "test_pcap_mmap");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    rm_tree(dir);
+    test_dir_remove(dir);
     return 0;
 }
 

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "pcap_format.h"
 #include "pcap_store.h"
+#include "test_dir.h"
 
 #define T0 1632833400000000LL                 /* 2021-09-28T12:50:00Z */
 #define N 3000
@@ -44,34 +45,15 @@ static char base[300];
 static int setup(void **state)
 {
     (void)state;
-    const char *t = getenv("TMPDIR");
-    snprintf(base, sizeof base, "%s/test_pcap_store_dio.XXXXXX", t && *t ? t : "/var/tmp");
-    assert_non_null(mkdtemp(base));
     log_set_level(LOG_LEVEL_ERROR);
-    return 0;
-}
-
-static void remove_tree(const char *d)
-{
-    DIR *dp = opendir(d);
-    if (!dp)
-        return;
-    for (struct dirent *e; (e = readdir(dp));) {
-        char p[700];
-        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-        if (unlink(p) < 0)
-            remove_tree(p);
-    }
-    closedir(dp);
-    rmdir(d);
+    const char *t = getenv("TMPDIR");
+    return test_dir_make(base, sizeof base, t && *t ? t : "/var/tmp", "test_pcap_store_dio");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    remove_tree(base);
+    test_dir_remove(base);
     return 0;
 }
 
@@ -346,8 +328,7 @@ static void tmpfs_is_written_buffered(void **state)
 {
     (void)state;
     char d[300];
-    snprintf(d, sizeof d, "/dev/shm/test_pcap_store_dio.XXXXXX");
-    if (!mkdtemp(d))
+    if (test_dir_make(d, sizeof d, "/dev/shm", "test_pcap_store_dio") < 0)
         skip();                                   /* no /dev/shm here */
     size_t align = dio_align(d);
     struct pcap_store_config c = config(d, true);
@@ -359,7 +340,7 @@ static void tmpfs_is_written_buffered(void **state)
     struct pcap_store_stats ss;
     pcap_store_stats(st, &ss);
     pcap_store_close(st);
-    remove_tree(d);
+    test_dir_remove(d);
     print_message("/dev/shm: statx direct-I/O alignment %zu, %llu bytes direct, %llu staged\n", align,
                   (unsigned long long)ss.bytes_direct, (unsigned long long)ss.bytes_staged);
     if (align)

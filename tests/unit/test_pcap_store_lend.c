@@ -23,6 +23,7 @@
 #include "log.h"
 #include "pcap_format.h"
 #include "pcap_store.h"
+#include "test_dir.h"
 
 #define T0 1632833400000000LL
 
@@ -31,28 +32,14 @@ static char dir[256];
 static int setup(void **state)
 {
     (void)state;
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/test_pcap_store_lend.XXXXXX", t && *t ? t : "/tmp");
-    assert_non_null(mkdtemp(dir));
     log_set_level(LOG_LEVEL_ERROR);
-    return 0;
+    return test_dir_make(dir, sizeof dir, NULL, "test_pcap_store_lend");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(dir);
-    if (d) {
-        for (struct dirent *e; (e = readdir(d));) {
-            char p[600];
-            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-                continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
+    test_dir_remove(dir);
     return 0;
 }
 

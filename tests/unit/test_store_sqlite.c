@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <json-c/json.h>
 
+#include "test_dir.h"
 #include "store.h"
 
 static char tmpdir[64];
@@ -617,15 +618,15 @@ static void stats_and_alerts(void **state)
 
 static int setup(void **state)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_store_sqlite.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    (void)state;
+    return test_dir_make(tmpdir, sizeof tmpdir, "/tmp", "test_store_sqlite");
 }
 
 static int teardown(void **state)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    (void)state;
+    test_dir_remove(tmpdir);
+    return 0;
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
+#include "test_dir.h"
 #include "store.h"
 #include "store_sqlite.h"
 
@@ -498,15 +499,15 @@ static void migrates_old_versions(void **state)
 
 static int setup(void **state)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_store_sqlite_postings.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    (void)state;
+    return test_dir_make(tmpdir, sizeof tmpdir, "/tmp", "test_store_sqlite_postings");
 }
 
 static int teardown(void **state)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    (void)state;
+    test_dir_remove(tmpdir);
+    return 0;
 }
 
 int main(void)
