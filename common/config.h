@@ -25,7 +25,11 @@ enum config_type {
     CONFIG_SIZE,     /* long long bytes, accepts K/M/G/T suffixes (powers of 1024) */
     CONFIG_BOOL,     /* bool: true/false/yes/no/1/0/on/off; as a flag takes no argument */
     CONFIG_STRLIST,  /* struct config_strlist; repeatable flag, comma or ';' separated in INI */
+    CONFIG_DOUBLE,   /* double, finite, checked against [min, max] */
 };
+
+/* The longest INI line accepted, in characters without the newline. */
+#define CONFIG_MAX_LINE 65536
 
 struct config_strlist {
     char **v;
@@ -64,6 +68,9 @@ int config_load_file(const struct config_key *keys, size_t nkeys, void *cfg, con
 
 /* Parse a size such as "1G", "512M", "4096". -1 on bad text. */
 int config_parse_size(const char *text, long long *out);
+
+/* Parse a finite decimal number ("0.5", "20", "1e3"). -1 on garbage, NaN or infinity. */
+int config_parse_double(const char *text, double *out);
 
 void config_usage(FILE *out, const char *prog, const char *summary,
                   const struct config_key *keys, size_t nkeys);

@@ -167,9 +167,8 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
                      struct progress *pr, uint64_t *truncated, char err[ASH_ERR_LEN])
 {
     struct capture_packet pkt;
-    char *end;
-    struct pacing pc = { strtod(cfg->realtime, &end), 0, 0 };
-    if (*end || pc.factor < 0) {
+    struct pacing pc = { 0, 0, 0 };
+    if (config_parse_double(cfg->realtime, &pc.factor) < 0 || pc.factor < 0) {
         snprintf(err, ASH_ERR_LEN, "realtime: expected a factor >= 0 such as 1 or 20, got '%s'", cfg->realtime);
         return -1;
     }
