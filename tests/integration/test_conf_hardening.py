@@ -86,3 +86,50 @@ def test_l8_realtime_rejects_nan_and_garbage(run_sensor, dns_pcap, value):
     r = run_sensor(["--realtime", value, "--read", dns_pcap, "--emit-json", "-"])
     print(value, "->", r.stderr.strip())
     assert r.rc != 0 and "realtime" in r.stderr and not r.sessions
+
+
+def keygen(cli_bin, out, *extra):
+    return run([cli_bin, "keygen", "--out", out, *extra])
+
+
+def test_l8_keygen_refuses_a_name_the_allow_list_would_refuse(cli_bin, tmp_path):
+    rc, out, err = keygen(cli_bin, tmp_path / "s.key", "--name", "a b")
+    print(err.strip())
+    assert rc == 2 and "--name: ' ' at 2" in err and not (tmp_path / "s.key").exists()
+    rc, out, err = keygen(cli_bin, tmp_path / "s.key", "--name", "dept-3")
+    assert rc == 0, err
+    line = next(ln for ln in out.splitlines() if ln.startswith("allow-list line: "))
+    name, key = line[len("allow-list line: "):].split(" ")
+    assert name == "dept-3" and len(key) == 40
+    assert (tmp_path / "s.key").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.key", "s.key.pub"]   # no temporaries
+
+
+def test_l8_server_key_refuses_the_aggregators_secret_key(run_sensor, cli_bin, tmp_path, dns_pcap):
+    assert keygen(cli_bin, tmp_path / "agg.key")[0] == 0
+    assert keygen(cli_bin, tmp_path / "s.key", "--name", "dept-3")[0] == 0
+    r = run_sensor(["--read", dns_pcap, "--name", "dept-3", "--aggregator", "tcp://127.0.0.1:9",
+                    "--key-file", tmp_path / "s.key", "--server-key", tmp_path / "agg.key",
+                    "--outbox-dir", tmp_path / "outbox"])
+    print(r.stderr.strip())
+    assert r.rc != 0 and f"{tmp_path / 'agg.key'} holds a secret key" in r.stderr
+    assert "agg.key.pub" in r.stderr
+
+
+def test_l8_l9_key_file_mode_warning_and_visible_bom(run_sensor, cli_bin, tmp_path, dns_pcap):
+    assert keygen(cli_bin, tmp_path / "agg.key")[0] == 0
+    assert keygen(cli_bin, tmp_path / "s.key", "--name", "dept-3")[0] == 0
+    os.chmod(tmp_path / "s.key", 0o644)
+    common = ["--read", dns_pcap, "--name", "dept-3", "--aggregator", "tcp://127.0.0.1:9",
+              "--server-key", tmp_path / "agg.key.pub", "--outbox-dir", tmp_path / "outbox",
+              "--drain-timeout", "1"]
+    r = run_sensor(common + ["--key-file", tmp_path / "s.key"])
+    warn = [ln for ln in r.stderr.splitlines() if "readable by others" in ln]
+    print(warn)
+    assert warn and "mode=0644" in warn[0] and str(tmp_path / "s.key") in warn[0]
+    (tmp_path / "bom.key").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "s.key").read_bytes())
+    os.chmod(tmp_path / "bom.key", 0o600)
+    r = run_sensor(common + ["--key-file", tmp_path / "bom.key"])
+    print(r.stderr.strip())
+    assert r.rc != 0 and f"{tmp_path / 'bom.key'}:1:1: byte 0xEF (a UTF-8 byte order mark" in r.stderr
+    assert r.stderr.isascii()
