@@ -42,8 +42,8 @@ static void *field(void *cfg, const struct config_key *k) { return (char *)cfg +
 int config_parse_double(const char *text, double *out)
 {
     char *end;
-    if (!*text || isspace((unsigned char)*text))
-        return -1;
+    if (!*text || isspace((unsigned char)*text) || strpbrk(text, "xX"))
+        return -1;                 /* strtod would take hexadecimal floats too */
     errno = 0;
     double v = strtod(text, &end);
     if (end == text || *end || errno || !isfinite(v))
@@ -55,7 +55,7 @@ int config_parse_double(const char *text, double *out)
 int config_parse_size(const char *text, long long *out)
 {
     char *end;
-    if (!*text || isspace((unsigned char)*text))
+    if (!*text || isspace((unsigned char)*text) || strpbrk(text, "xX"))
         return -1;
     errno = 0;
     double v = strtod(text, &end);

@@ -11,7 +11,12 @@
  *   { "sensor", "snaplen", "snaplen", 's', CONFIG_INT, offsetof(struct cfg, snaplen), 0,
  *     64, 262144, "65535", "bytes kept of each packet", "N" }
  * The INI file is read from `-c FILE` / `--config FILE`; flags override the file. Keys in the
- * file's section [section] apply; a key in [default] applies to every section. */
+ * file's section [section] apply; a key in [default] applies to every section.
+ * File rules (each breach is "file:line: ..."): every `key = value` sits whole on one line of
+ * at most CONFIG_MAX_LINE characters, from column 1 (an indented line is refused: INI would
+ * read it as a continuation); every key is under a [section]; a section is one of an ashiato
+ * binary ([default], [sensor], [aggregator]: a file may be shared, each binary checks only
+ * the keys of its own sections). Numbers are decimal and finite (no NaN, inf, hex or octal). */
 #ifndef ASHIATO_CONFIG_H
 #define ASHIATO_CONFIG_H
 

@@ -334,6 +334,8 @@ static void test_l8_numbers_reject_nan_inf_and_garbage(void **state)
     assert_int_equal(config_parse_double("2x", &d), -1);
     assert_int_equal(config_parse_double("", &d), -1);
     assert_int_equal(config_parse_double(" 2", &d), -1);
+    assert_int_equal(config_parse_double("0x10", &d), -1);
+    assert_int_equal(config_parse_size("0x10", &v), -1);
     assert_int_equal(config_parse_double("2.5", &d), 0);
     assert_true(d == 2.5);
 
