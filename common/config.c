@@ -26,6 +26,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +39,25 @@
 static const char *const config_known_sections[] = { "default", "sensor", "aggregator" };
 
 static void *field(void *cfg, const struct config_key *k) { return (char *)cfg + k->offset; }
+
+/* text for an error message: at most 80 bytes of s (then "..."), every byte that is not
+ * printable ASCII shown as \xHH, so that a BOM or a control character is seen, not hidden */
+#define SHOWN_LEN (80 * 4 + 4)
+static const char *shown(const char *s, size_t n, char out[SHOWN_LEN])
+{
+    size_t o = 0, i = 0;
+    for (; i < n && s[i] && i < 80; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f)
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, 5, "\\x%02X", c);
+    }
+    if (i < n && s[i])
+        memcpy(out + o, "...", 3), o += 3;
+    out[o] = '\0';
+    return out;
+}
 
 int config_parse_double(const char *text, double *out)
 {
@@ -119,7 +139,7 @@ static int set_value(const struct config_key *k, void *cfg, const char *text, bo
 {
     void *f = field(cfg, k);
     long long v;
-    char *end;
+    char *end, sh[SHOWN_LEN];
 
     switch (k->type) {
     case CONFIG_STR:
@@ -136,12 +156,13 @@ static int set_value(const struct config_key *k, void *cfg, const char *text, bo
             errno = 0;
             v = strtoll(text, &end, 10);   /* base 10: "010" is ten, not octal eight */
             if (end == text || *end != '\0' || errno || isspace((unsigned char)*text)) {
-                snprintf(err, ASH_ERR_LEN, "%s: %s: expected a whole number, got '%s'", where, k->key, text);
+                snprintf(err, ASH_ERR_LEN, "%s: %s: expected a whole number, got '%s'", where, k->key,
+                         shown(text, SIZE_MAX, sh));
                 return -1;
             }
         } else if (config_parse_size(text, &v) < 0) {
             snprintf(err, ASH_ERR_LEN, "%s: %s: expected a size such as 512M or 1G, got '%s'",
-                     where, k->key, text);
+                     where, k->key, shown(text, SIZE_MAX, sh));
             return -1;
         }
         if (v < k->min || v > k->max) {
@@ -154,7 +175,8 @@ static int set_value(const struct config_key *k, void *cfg, const char *text, bo
     case CONFIG_DOUBLE: {
         double d;
         if (config_parse_double(text, &d) < 0) {
-            snprintf(err, ASH_ERR_LEN, "%s: %s: expected a number, got '%s'", where, k->key, text);
+            snprintf(err, ASH_ERR_LEN, "%s: %s: expected a number, got '%s'", where, k->key,
+                     shown(text, SIZE_MAX, sh));
             return -1;
         }
         if (d < (double)k->min || d > (double)k->max) {
@@ -167,7 +189,8 @@ static int set_value(const struct config_key *k, void *cfg, const char *text, bo
     }
     case CONFIG_BOOL:
         if (parse_bool(text, (bool *)f) < 0) {
-            snprintf(err, ASH_ERR_LEN, "%s: %s: expected true or false, got '%s'", where, k->key, text);
+            snprintf(err, ASH_ERR_LEN, "%s: %s: expected true or false, got '%s'", where, k->key,
+                     shown(text, SIZE_MAX, sh));
             return -1;
         }
         return 0;
@@ -275,8 +298,9 @@ static char *checked_reader(char *str, int num, void *stream)
     if (s[0] == '[') {
         const char *close = memchr(s, ']', n);
         if (close && !section_known(ctx, s + 1, (size_t)(close - s - 1))) {
-            snprintf(msg, sizeof msg, "[%.*s]: unknown section (expected [sensor], [aggregator] "
-                     "or [default])", (int)(close - s - 1 > 64 ? 64 : close - s - 1), s + 1);
+            char sh[SHOWN_LEN];
+            snprintf(msg, sizeof msg, "[%.96s]: unknown section (expected [sensor], [aggregator] "
+                     "or [default])", shown(s + 1, (size_t)(close - s - 1), sh));
             return reader_fail(ctx, msg);
         }
     }
@@ -292,8 +316,9 @@ static int config_ini_handler(void *user, const char *section, const char *name,
     if (ctx->failed)
         return 0;
     if (!*section) {
+        char sh[SHOWN_LEN];
         snprintf(ctx->err, ASH_ERR_LEN, "%s: %.64s: key before any [section] (put it under [%s])",
-                 where, name, ctx->nkeys ? ctx->keys[0].section : "default");
+                 where, shown(name, SIZE_MAX, sh), ctx->nkeys ? ctx->keys[0].section : "default");
         ctx->failed = true;
         return 0;
     }
@@ -316,7 +341,9 @@ static int config_ini_handler(void *user, const char *section, const char *name,
     /* keys of other binaries' sections are theirs; an unknown key in ours is an error */
     for (size_t i = 0; i < ctx->nkeys; i++) {
         if (strcmp(section, ctx->keys[i].section) == 0) {
-            snprintf(ctx->err, ASH_ERR_LEN, "%s: [%s] %.64s: unknown key", where, section, name);
+            char sh[SHOWN_LEN];
+            snprintf(ctx->err, ASH_ERR_LEN, "%s: [%s] %.96s: unknown key", where, section,
+                     shown(name, SIZE_MAX, sh));
             ctx->failed = true;
             return 0;
         }

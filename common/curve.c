@@ -138,6 +138,29 @@ static bool valid_z85_key(const char *z)
     return strlen(z) == 40 && zmq_z85_decode(bin, z) != NULL;
 }
 
+/* at most 32 bytes of s for a message, a byte that is not printable ASCII (a tab) as \xHH */
+static const char *shown(const char *s, char out[32 * 4 + 4])
+{
+    size_t o = 0, i = 0;
+    for (; s[i] && i < 32; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f)
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, 5, "\\x%02X", c);
+    }
+    if (s[i])
+        memcpy(out + o, "...", 3), o += 3;
+    out[o] = '\0';
+    return out;
+}
+
+/* fgets filled line without reaching its end: the rest would be read as a line of its own */
+static bool cut_line(FILE *f, const char *line)
+{
+    return !strchr(line, '\n') && !feof(f);
+}
+
 /* NULL when every byte of s is printable ASCII, tab or line end; else what the first other one
  * is, with its 1-based column in *col and the byte in *byte. */
 static const char *odd_byte(const char *s, int *col, unsigned *byte)
@@ -161,6 +184,11 @@ static int read_keyfile(FILE *f, const char *path, struct curve_keypair *kp, cha
     int lineno = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
+        if (cut_line(f, line)) {
+            snprintf(err, ASH_ERR_LEN, "%.200s:%d: line longer than %zu characters", path, lineno,
+                     sizeof line - 2);
+            return -1;
+        }
         int col;
         unsigned byte;
         const char *why = odd_byte(line, &col, &byte);
@@ -180,8 +208,9 @@ static int read_keyfile(FILE *f, const char *path, struct curve_keypair *kp, cha
         char *key = trim(s), *val = trim(eq + 1);
         char *dst = !strcmp(key, "public") ? kp->public_z85 : !strcmp(key, "secret") ? kp->secret_z85 : NULL;
         if (!dst) {
-            snprintf(err, ASH_ERR_LEN, "%.200s:%d: %.32s: unknown key (expected public or secret)", path,
-                     lineno, key);
+            char sh[32 * 4 + 4];
+            snprintf(err, ASH_ERR_LEN, "%.200s:%d: %s: unknown key (expected public or secret)", path,
+                     lineno, shown(key, sh));
             return -1;
         }
         if (!valid_z85_key(val)) {
@@ -304,6 +333,11 @@ struct curve_allow *curve_allow_load(const char *path, char err[ASH_ERR_LEN])
     while (fgets(line, sizeof line, f)) {
         char name[256], key[256], extra[8];
         lineno++;
+        if (cut_line(f, line)) {
+            snprintf(err, ASH_ERR_LEN, "%.200s:%d: line longer than %zu characters", path, lineno,
+                     sizeof line - 2);
+            goto fail;
+        }
         char *s = trim(line);
         if (!*s || *s == '#')
             continue;

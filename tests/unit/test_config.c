@@ -357,6 +357,40 @@ static void test_l8_numbers_reject_nan_inf_and_garbage(void **state)
     assert_true(c.factor == 0.5);
 }
 
+static void assert_printable(const char *err)
+{
+    for (const char *p = err; *p; p++)
+        if (!(*p >= 0x20 && *p < 0x7f))
+            fail_msg("byte 0x%02X in '%s'", (unsigned char)*p, err);
+}
+
+/* L9 (in the config): a value or key with invisible bytes (a BOM pasted mid-file, a control
+ * character) was echoed raw, so the message looked right and was not; now they show as \xHH */
+static void test_l9_invisible_bytes_are_shown(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char err[ASH_ERR_LEN] = "", want[160];
+    write_ini("[sensor]\nsnaplen = \xEF\xBB\xBF" "100\n");
+    assert_int_equal(load_ini(&c, err), CONFIG_ERR);
+    snprintf(want, sizeof want, "%s:2: snaplen: expected a whole number, got '\\xEF\\xBB\\xBF100'", ini_path);
+    assert_string_equal(err, want);
+    unlink(ini_path);
+    write_ini("[sensor]\n\xEF\xBB\xBFname = x\n");
+    assert_int_equal(load_ini(&c, err), CONFIG_ERR);
+    snprintf(want, sizeof want, "%s:2: [sensor] \\xEF\\xBB\\xBFname: unknown key", ini_path);
+    assert_string_equal(err, want);
+    unlink(ini_path);
+    write_ini("[sens\x01or]\n");
+    assert_int_equal(load_ini(&c, err), CONFIG_ERR);
+    assert_printable(err);
+    assert_non_null(strstr(err, "[sens\\x01or]"));
+    unlink(ini_path);
+    char *a1[] = { "prog", "--flag", "--snaplen", "1\x7f", NULL };
+    assert_int_equal(load(&c, err, 4, a1), CONFIG_ERR);
+    assert_string_equal(err, "--snaplen: snaplen: expected a whole number, got '1\\x7F'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_l8_config_directory_is_an_error),
         cmocka_unit_test(test_l8_unknown_section_and_sectionless_key),
         cmocka_unit_test(test_l8_numbers_reject_nan_inf_and_garbage),
+        cmocka_unit_test(test_l9_invisible_bytes_are_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

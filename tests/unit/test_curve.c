@@ -159,6 +159,12 @@ static void test_l9_bom_in_key_file_is_named(void **state)
         fail_msg("got '%s'", err);
     for (const char *p = err; *p; p++)                    /* the message itself is plain text */
         assert_true(*p >= 0x20 && *p < 0x7f);
+    n = snprintf(text, sizeof text, "pub\tlic = %s\n", made.public_z85);   /* found by fuzz_keyfile */
+    put(f->path, 0600, text, (size_t)n);
+    assert_int_equal(curve_read_keyfile(f->path, &kp, err), -1);
+    snprintf(want, sizeof want, "%s:1: pub\\x09lic: unknown key", f->path);
+    if (strncmp(err, want, strlen(want)) != 0)
+        fail_msg("got '%s'", err);
 }
 
 /* L8: --server-key given the aggregator's own key file (public AND secret) was accepted */
@@ -219,6 +225,40 @@ static void test_l8_keygen_names_follow_the_allow_list_rule(void **state)
     assert_non_null(strstr(err, "0xEF"));
 }
 
+/* M4's fault in the allow-list and key files: fgets read 511 bytes at a time, so the tail of a
+ * long comment line was read as a line of its own, here an allow-list entry */
+static void test_m4_allow_list_long_line_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    char err[ASH_ERR_LEN] = "", want[160];
+    struct curve_keypair kp;
+    assert_int_equal(curve_generate(&kp, err), 0);
+    static char text[2048];
+    int n = snprintf(text, sizeof text, "# ");
+    while (n < 511)
+        text[n++] = '-';
+    n += snprintf(text + n, sizeof text - (size_t)n, "evil %s\n", kp.public_z85);
+    put(f->path, 0600, text, (size_t)n);
+    struct curve_allow *a = curve_allow_load(f->path, err);
+    if (a) {
+        size_t count = curve_allow_count(a);
+        curve_allow_free(a);
+        fail_msg("loaded %zu entries from one comment line", count);
+    }
+    snprintf(want, sizeof want, "%s:1: line longer than", f->path);
+    assert_int_equal(strncmp(err, want, strlen(want)), 0);
+
+    n = snprintf(text, sizeof text, "# ");
+    while (n < 600)
+        text[n++] = '-';
+    n += snprintf(text + n, sizeof text - (size_t)n, "\npublic = %s\n", kp.public_z85);
+    put(f->path, 0600, text, (size_t)n);
+    struct curve_keypair back;
+    assert_int_equal(curve_read_keyfile(f->path, &back, err), -1);
+    snprintf(want, sizeof want, "%s:1: line longer than", f->path);
+    assert_int_equal(strncmp(err, want, strlen(want)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +268,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_l9_bom_in_key_file_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_l8_server_key_refuses_a_secret_key_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_l8_keygen_names_follow_the_allow_list_rule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_m4_allow_list_long_line_is_an_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
