@@ -167,8 +167,9 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
                      struct progress *pr, uint64_t *truncated, char err[ASH_ERR_LEN])
 {
     struct capture_packet pkt;
-    struct pacing pc = { 0, 0, 0 };
-    if (config_parse_double(cfg->realtime, &pc.factor) < 0 || pc.factor < 0) {
+    char *end;
+    struct pacing pc = { strtod(cfg->realtime, &end), 0, 0 };
+    if (config_parse_double(cfg->realtime, &pc.factor) < 0 || pc.factor < 0) {   /* no NaN, inf */
         snprintf(err, ASH_ERR_LEN, "realtime: expected a factor >= 0 such as 1 or 20, got '%s'", cfg->realtime);
         return -1;
     }
