@@ -33,10 +33,13 @@
 #include <sys/stat.h>
 #include <ini.h>
 
-/* Every [section] an ashiato binary reads. A file may be shared by several binaries, so each
+/* Every [section] an ashiato program reads. A file may be shared by several binaries, so each
  * accepts the others' sections (without checking their keys); any other name is a typo.
- * The sections of the key table being loaded are always accepted too. */
-static const char *const config_known_sections[] = { "default", "sensor", "aggregator" };
+ * The sections of the key table being loaded are always accepted too. [cli] is `ashiato`'s;
+ * [detect], [segments] and [sensors] are the detectors' (aggregator/detect/, which may read
+ * the aggregator's own file). A new section anywhere must be added here. */
+static const char *const config_known_sections[] = { "default", "sensor", "aggregator", "cli",
+                                                     "detect", "segments", "sensors" };
 
 static void *field(void *cfg, const struct config_key *k) { return (char *)cfg + k->offset; }
 
@@ -299,8 +302,8 @@ static char *checked_reader(char *str, int num, void *stream)
         const char *close = memchr(s, ']', n);
         if (close && !section_known(ctx, s + 1, (size_t)(close - s - 1))) {
             char sh[SHOWN_LEN];
-            snprintf(msg, sizeof msg, "[%.96s]: unknown section (expected [sensor], [aggregator] "
-                     "or [default])", shown(s + 1, (size_t)(close - s - 1), sh));
+            snprintf(msg, sizeof msg, "[%.96s]: unknown section (expected [sensor], [aggregator], "
+                     "[default] or another ashiato section)", shown(s + 1, (size_t)(close - s - 1), sh));
             return reader_fail(ctx, msg);
         }
     }

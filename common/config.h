@@ -15,8 +15,8 @@
  * File rules (each breach is "file:line: ..."): every `key = value` sits whole on one line of
  * at most CONFIG_MAX_LINE characters, from column 1 (an indented line is refused: INI would
  * read it as a continuation); every key is under a [section]; a section is one of an ashiato
- * binary ([default], [sensor], [aggregator]: a file may be shared, each binary checks only
- * the keys of its own sections). Numbers are decimal and finite (no NaN, inf, hex or octal). */
+ * program (config.c's list: [default], [sensor], [aggregator], [cli], [detect], ...: a file
+ * may be shared, each binary checks only the keys of its own sections). Numbers are decimal and finite (no NaN, inf, hex or octal). */
 #ifndef ASHIATO_CONFIG_H
 #define ASHIATO_CONFIG_H
 

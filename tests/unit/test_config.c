@@ -313,7 +313,8 @@ static void test_l8_unknown_section_and_sectionless_key(void **state)
     expect_error_at("# top\nname = a\n[sensor]\n", 2, "before any [section]");
     struct cfg c;
     char err[ASH_ERR_LEN] = "";
-    write_ini("[default]\nsnaplen = 128\n[aggregator]\nlisten = x\n[sensor]\nname = a\n");
+    write_ini("[default]\nsnaplen = 128\n[aggregator]\nlisten = x\n[detect]\nx = 1\n[segments]\n"
+              "lab = 10.0.0.0/8\n[sensors]\ns1 = lab\n[cli]\nurl = x\n[sensor]\nname = a\n");
     assert_int_equal(load_ini(&c, err), CONFIG_OK);      /* other binaries' sections are fine */
     assert_int_equal(c.snaplen, 128);
     unlink(ini_path);
