@@ -225,13 +225,13 @@ static int set_value(const struct config_key *k, void *cfg, const char *text, bo
 }
 
 struct ini_ctx {
-    const struct config_key *keys;
+    const struct config_key *keys;   /* their sections are known too (may be none) */
     size_t nkeys;
-    void *cfg;
+    config_ini_fn fn;
+    void *user;
     const char *path;
     char *err;
     bool failed;
-    bool *touched_lists;     /* a list key from the file replaces its default */
     FILE *file;
     int lineno;
     char *line;              /* getline's buffer */
@@ -311,7 +311,7 @@ static char *checked_reader(char *str, int num, void *stream)
     return str;
 }
 
-static int config_ini_handler(void *user, const char *section, const char *name, const char *value)
+static int walk_handler(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *ctx = user;
     char where[ASH_ERR_LEN];
@@ -321,46 +321,22 @@ static int config_ini_handler(void *user, const char *section, const char *name,
     if (!*section) {
         char sh[SHOWN_LEN];
         snprintf(ctx->err, ASH_ERR_LEN, "%s: %.64s: key before any [section] (put it under [%s])",
-                 where, shown(name, SIZE_MAX, sh), ctx->nkeys ? ctx->keys[0].section : "default");
+                 where, shown(name, SIZE_MAX, sh), ctx->nkeys ? ctx->keys[0].section : "its section");
         ctx->failed = true;
         return 0;
     }
-    for (size_t i = 0; i < ctx->nkeys; i++) {
-        const struct config_key *k = &ctx->keys[i];
-        if (strcmp(k->key, name) != 0)
-            continue;
-        if (strcmp(section, k->section) != 0 && strcmp(section, "default") != 0)
-            continue;
-        if (k->type == CONFIG_STRLIST && !ctx->touched_lists[i]) {
-            strlist_clear(field(ctx->cfg, k));
-            ctx->touched_lists[i] = true;
-        }
-        if (set_value(k, ctx->cfg, value, true, where, ctx->err) < 0) {
-            ctx->failed = true;
-            return 0;
-        }
-        return 1;
-    }
-    /* keys of other binaries' sections are theirs; an unknown key in ours is an error */
-    for (size_t i = 0; i < ctx->nkeys; i++) {
-        if (strcmp(section, ctx->keys[i].section) == 0) {
-            char sh[SHOWN_LEN];
-            snprintf(ctx->err, ASH_ERR_LEN, "%s: [%s] %.96s: unknown key", where, section,
-                     shown(name, SIZE_MAX, sh));
-            ctx->failed = true;
-            return 0;
-        }
+    if (ctx->fn(ctx->user, section, name, value, where, ctx->err) < 0) {
+        ctx->failed = true;
+        return 0;
     }
     return 1;
 }
 
-int config_load_file(const struct config_key *keys, size_t nkeys, void *cfg, const char *path,
-                     char err[ASH_ERR_LEN])
+static int ini_walk(const char *path, const struct config_key *keys, size_t nkeys, config_ini_fn fn,
+                    void *user, char err[ASH_ERR_LEN])
 {
-    bool touched[nkeys ? nkeys : 1];
-    memset(touched, 0, sizeof touched);
-    struct ini_ctx ctx = { .keys = keys, .nkeys = nkeys, .cfg = cfg, .path = path, .err = err,
-                           .touched_lists = touched };
+    struct ini_ctx ctx = { .keys = keys, .nkeys = nkeys, .fn = fn, .user = user, .path = path,
+                           .err = err };
     FILE *f = fopen(path, "r");
     struct stat st;
     if (!f) {
@@ -379,7 +355,7 @@ int config_load_file(const struct config_key *keys, size_t nkeys, void *cfg, con
     ini_stop_on_first_error = true;
 #endif
     ctx.file = f;
-    int rc = ini_parse_stream(checked_reader, &ctx, config_ini_handler, &ctx);
+    int rc = ini_parse_stream(checked_reader, &ctx, walk_handler, &ctx);
     fclose(f);
     free(ctx.line);
     if (ctx.failed)
@@ -390,6 +366,55 @@ int config_load_file(const struct config_key *keys, size_t nkeys, void *cfg, con
         return -1;
     }
     return 0;
+}
+
+int config_ini_walk(const char *path, config_ini_fn fn, void *user, char err[ASH_ERR_LEN])
+{
+    return ini_walk(path, NULL, 0, fn, user, err);
+}
+
+struct load_ctx {
+    const struct config_key *keys;
+    size_t nkeys;
+    void *cfg;
+    bool *touched_lists;     /* a list key from the file replaces its default */
+};
+
+static int load_key(void *user, const char *section, const char *name, const char *value,
+                    const char *where, char err[ASH_ERR_LEN])
+{
+    struct load_ctx *lc = user;
+    for (size_t i = 0; i < lc->nkeys; i++) {
+        const struct config_key *k = &lc->keys[i];
+        if (strcmp(k->key, name) != 0)
+            continue;
+        if (strcmp(section, k->section) != 0 && strcmp(section, "default") != 0)
+            continue;
+        if (k->type == CONFIG_STRLIST && !lc->touched_lists[i]) {
+            strlist_clear(field(lc->cfg, k));
+            lc->touched_lists[i] = true;
+        }
+        return set_value(k, lc->cfg, value, true, where, err);
+    }
+    /* keys of other binaries' sections are theirs; an unknown key in ours is an error */
+    for (size_t i = 0; i < lc->nkeys; i++) {
+        if (strcmp(section, lc->keys[i].section) == 0) {
+            char sh[SHOWN_LEN];
+            snprintf(err, ASH_ERR_LEN, "%s: [%s] %.96s: unknown key", where, section,
+                     shown(name, SIZE_MAX, sh));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_load_file(const struct config_key *keys, size_t nkeys, void *cfg, const char *path,
+                     char err[ASH_ERR_LEN])
+{
+    bool touched[nkeys ? nkeys : 1];
+    memset(touched, 0, sizeof touched);
+    struct load_ctx lc = { keys, nkeys, cfg, touched };
+    return ini_walk(path, keys, nkeys, load_key, &lc, err);
 }
 
 static int apply_defaults(const struct config_key *keys, size_t nkeys, void *cfg,

@@ -71,6 +71,16 @@ enum config_result config_load(const struct config_key *keys, size_t nkeys, void
 int config_load_file(const struct config_key *keys, size_t nkeys, void *cfg, const char *path,
                      char err[ASH_ERR_LEN]);
 
+/* For a program that reads an INI file of its own shape (keys not known in advance, such as
+ * [segments] name = prefixes): walk it with the same line rules as config_load_file (whole
+ * lines up to CONFIG_MAX_LINE, no indented or continuation lines, every key under a known
+ * [section], errors "file:line: ..." in printable ASCII). fn is called for each key with
+ * `where` ("file:line"); it returns 0 to go on, or -1 with err filled (start it with where).
+ * Use this, not inih directly: inih splits lines longer than 199 characters (issue 14, M4). */
+typedef int (*config_ini_fn)(void *user, const char *section, const char *key, const char *value,
+                             const char *where, char err[ASH_ERR_LEN]);
+int config_ini_walk(const char *path, config_ini_fn fn, void *user, char err[ASH_ERR_LEN]);
+
 /* Parse a size such as "1G", "512M", "4096". -1 on bad text. */
 int config_parse_size(const char *text, long long *out);
 

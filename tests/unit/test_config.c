@@ -392,6 +392,65 @@ static void test_l9_invisible_bytes_are_shown(void **state)
     assert_string_equal(err, "--snaplen: snaplen: expected a whole number, got '1\\x7F'");
 }
 
+struct walked {
+    char text[512];
+    int calls;
+};
+
+static int walk_collect(void *user, const char *section, const char *key, const char *value,
+                        const char *where, char err[ASH_ERR_LEN])
+{
+    struct walked *w = user;
+    w->calls++;
+    if (!strcmp(value, "stop")) {
+        snprintf(err, ASH_ERR_LEN, "%s: %s: stop here", where, key);
+        return -1;
+    }
+    size_t n = strlen(w->text);
+    snprintf(w->text + n, sizeof w->text - n, "%s.%s=%zu;", section, key, strlen(value));
+    return 0;
+}
+
+/* config_ini_walk: the same line rules for programs whose keys are not in a table (the
+ * detectors' [segments], the CLI's [cli]), so they need not call inih and meet M4 again */
+static void test_m4_ini_walk_keeps_the_line_rules(void **state)
+{
+    (void)state;
+    char err[ASH_ERR_LEN] = "", want[160];
+    struct walked w = { "", 0 };
+    static char text[1024];
+    char prefixes[400];
+    int n = 0;
+    for (int i = 0; n < 300; i++)
+        n += snprintf(prefixes + n, sizeof prefixes - (size_t)n, "10.%d.0.0/16, ", i);
+    snprintf(text, sizeof text, "[segments]\nlab = %s\n[sensors]\ns1 = lab\n", prefixes);
+    write_ini(text);
+    assert_int_equal(config_ini_walk(ini_path, walk_collect, &w, err), 0);
+    snprintf(want, sizeof want, "segments.lab=%zu;sensors.s1=3;", strlen(prefixes) - 1);  /* the last space trimmed */
+    assert_string_equal(w.text, want);
+    unlink(ini_path);
+
+    write_ini("[segments]\nlab = 10.0.0.0/8\n  10.1.0.0/16\n");
+    w.text[0] = '\0';
+    assert_int_equal(config_ini_walk(ini_path, walk_collect, &w, err), -1);
+    snprintf(want, sizeof want, "%s:3: indented line", ini_path);
+    assert_int_equal(strncmp(err, want, strlen(want)), 0);
+    unlink(ini_path);
+
+    write_ini("[detect]\na = 1\nb = stop\nc = 3\n");
+    w.calls = 0;
+    assert_int_equal(config_ini_walk(ini_path, walk_collect, &w, err), -1);
+    snprintf(want, sizeof want, "%s:3: b: stop here", ini_path);
+    assert_string_equal(err, want);
+    assert_int_equal(w.calls, 2);                     /* nothing after the error */
+    unlink(ini_path);
+
+    write_ini("lab = 1\n");
+    assert_int_equal(config_ini_walk(ini_path, walk_collect, &w, err), -1);
+    assert_non_null(strstr(err, ":1: lab: key before any [section]"));
+    unlink(ini_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_l8_unknown_section_and_sectionless_key),
         cmocka_unit_test(test_l8_numbers_reject_nan_inf_and_garbage),
         cmocka_unit_test(test_l9_invisible_bytes_are_shown),
+        cmocka_unit_test(test_m4_ini_walk_keeps_the_line_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
