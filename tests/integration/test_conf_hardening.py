@@ -133,3 +133,36 @@ def test_l8_l9_key_file_mode_warning_and_visible_bom(run_sensor, cli_bin, tmp_pa
     print(r.stderr.strip())
     assert r.rc != 0 and f"{tmp_path / 'bom.key'}:1:1: byte 0xEF (a UTF-8 byte order mark" in r.stderr
     assert r.stderr.isascii()
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_l8_keygen_line_loads_in_the_aggregator(cli_bin, build_dir, tmp_path):
+    """What keygen prints for --name is an allow-list line the aggregator takes; a name keygen
+    refuses is refused by the aggregator the same way, at its line."""
+    agg = build_dir / "bin" / "ashiato-aggregator"
+    assert keygen(cli_bin, tmp_path / "agg.key")[0] == 0
+    rc, out, err = keygen(cli_bin, tmp_path / "s.key", "--name", "dept-3.lab_1")
+    assert rc == 0, err
+    line = next(ln for ln in out.splitlines() if ln.startswith("allow-list line: "))
+    allow = tmp_path / "allow-list"
+    allow.write_text("# sensors\n" + line[len("allow-list line: "):] + "\n")
+    argv = [agg, "--key-file", tmp_path / "agg.key", "--allow-list", allow, "--store", "null:",
+            "--listen", f"tcp://127.0.0.1:{free_port()}", "--exit-after-idle", "300"]
+    rc, out, err = run(argv)
+    print(err.strip().splitlines()[-1:])
+    assert rc == 0 and "sensors_allowed=1" in err, err
+    key = line.split(" ")[-1]
+    allow.write_text(f"# sensors\na b {key}\n")
+    rc, out, err = run(argv)
+    print(err.strip())
+    assert rc != 0 and f"{allow}:2: expected 'sensor-name public-key'" in err
+    allow.write_text(f"dépt-3 {key}\n")
+    rc, out, err = run(argv)
+    print(err.strip())
+    assert rc != 0 and f"{allow}:1: name: byte 0xC3 at 2" in err and err.isascii()
