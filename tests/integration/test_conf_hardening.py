@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import assert_no_sanitizer_report
+
 BPF_312 = ("not (host 10.20.0.5 or host 10.20.0.6 or host 10.20.0.7) and not (net 192.168.100.0/24 "
            "and port 9200) and not (src host 10.1.1.1 and port 514) and not (udp port 123) and "
            "not (tcp port 22 and host 10.30.4.40) and not (ip multicast or ether broadcast) and not "
@@ -33,7 +35,9 @@ def dns_pcap(shared_dir):
 def run(argv, timeout=60):
     r = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        stdin=subprocess.DEVNULL, timeout=timeout, check=False)
-    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+    err = r.stderr.decode("utf-8", "replace")
+    assert_no_sanitizer_report(err, " ".join(map(str, argv)))
+    return r.returncode, r.stdout.decode("utf-8", "replace"), err
 
 
 def test_m4_long_bpf_cannot_inject_a_setting(run_sensor, tmp_path, dns_pcap):
