@@ -250,8 +250,7 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
         if (rc == CAPTURE_ERROR && n == 0 && !empty[0]) {
             /* nothing came out of it (garbage after the header, pcapng interfaces of two link
              * types): an error, not a short file (issue 14 L6); the other inputs still run */
-            snprintf(empty, ASH_ERR_LEN, "%.*s: no packets read: %s", 200, files->v[i],
-                     prefetch_error(pf));
+            snprintf(empty, ASH_ERR_LEN, "no packets read: %s", prefetch_error(pf));
         } else if (rc == CAPTURE_ERROR) {
             /* a file cut short (crash, copy in progress, cut while read): what was read
              * counts, its sessions are kept, and the rest is reported once */

@@ -278,7 +278,7 @@ static int cut(struct pcap_mmap *m)
 {
     uint64_t now = atomic_load(&m->valid);
     snprintf(m->err, sizeof m->err, "file truncated while read (%llu bytes at open, %llu now): "
-             "input ended early at byte %llu", (unsigned long long)m->size,
+             "read up to byte %llu", (unsigned long long)m->size,
              (unsigned long long)now, (unsigned long long)(m->off < now ? m->off : now));
     return fail(m);
 }

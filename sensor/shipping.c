@@ -170,8 +170,18 @@ int shipping_close(struct shipping *sh, bool drain_all, const volatile sig_atomi
         return 0;
     memset(&t, 0, sizeof t);
     batcher_flush(sh->b, 0, true);   /* a failure is counted and stated below */
-    if (drain_all)
+    if (drain_all) {
+        struct outbox_stats os;
+        pthread_mutex_lock(&sh->lock);
+        outbox_stats(sh->ob, &os);
+        pthread_mutex_unlock(&sh->lock);
+        if (os.pending_batches)
+            log_info("shipping", "input done: waiting up to %lld ms for %s to acknowledge %" PRIu64
+                     " batches (%" PRIu64 " records); SIGINT or SIGTERM stops the wait, and the "
+                     "batches stay journalled", sh->cfg->drain_timeout_ms, sh->cfg->aggregator,
+                     os.pending_batches, os.pending_records);
         dr = drain(sh, stop);
+    }
     report_loss(sh, 0, true);
     pthread_mutex_lock(&sh->lock);
     outbox_stats(sh->ob, &t.outbox);
@@ -182,10 +192,11 @@ int shipping_close(struct shipping *sh, bool drain_all, const volatile sig_atomi
     t.records = bs.records;
     t.drain_interrupted = dr == 1;
     uint64_t lost = shipping_lost_records(&t);
-    char loss[ASH_ERR_LEN] = "";
+    /* the loss first: the journal's path may be long, and the message has ASH_ERR_LEN */
+    char loss[160] = "";
     if (lost)
-        snprintf(loss, sizeof loss, "; lost %" PRIu64 " of %" PRIu64 " records (%" PRIu64 " dropped at "
-                 "outbox_max_bytes, %" PRIu64 " not journalled: write errors)", lost, t.records,
+        snprintf(loss, sizeof loss, "lost %" PRIu64 " of %" PRIu64 " records (%" PRIu64 " dropped at "
+                 "outbox_max_bytes, %" PRIu64 " not journalled: write errors); ", lost, t.records,
                  t.outbox.dropped_records, t.outbox.failed_records);
     if (dr == 1)
         log_warn("shipping", "drain stopped by a signal: %" PRIu64 " batches (%" PRIu64 " records) not "
@@ -193,13 +204,13 @@ int shipping_close(struct shipping *sh, bool drain_all, const volatile sig_atomi
                  "lost by stopping", t.outbox.pending_batches, t.outbox.pending_records,
                  sh->cfg->outbox_dir);
     if (dr < 0) {
-        snprintf(err, ASH_ERR_LEN, "aggregator %s did not acknowledge %" PRIu64 " batches (%" PRIu64
-                 " records) within %lld ms: they stay in %s for the next start%.*s", sh->cfg->aggregator,
-                 t.outbox.pending_batches, t.outbox.pending_records, sh->cfg->drain_timeout_ms,
-                 sh->cfg->outbox_dir, 160, loss);
+        snprintf(err, ASH_ERR_LEN, "%saggregator %s did not acknowledge %" PRIu64 " batches (%" PRIu64
+                 " records) within %lld ms: they stay in %s for the next start", loss,
+                 sh->cfg->aggregator, t.outbox.pending_batches, t.outbox.pending_records,
+                 sh->cfg->drain_timeout_ms, sh->cfg->outbox_dir);
         rc = -1;
     } else if (lost) {
-        snprintf(err, ASH_ERR_LEN, "shipping to %s%.*s", sh->cfg->aggregator, 200, loss);
+        snprintf(err, ASH_ERR_LEN, "%sshipping to %s", loss, sh->cfg->aggregator);
         rc = -1;
     }
     ship_stop(sh->ship);
