@@ -73,7 +73,8 @@ struct receive {
     struct receive_arena arena;
     ProtobufCAllocator alloc;
     struct receive_stats stats;
-    time_t last_refusal_log[3];      /* [0] key not allowed, [1] plaintext, [2] other failure */
+    time_t last_refusal_log[4];      /* [0] key not allowed, [1] plaintext, [2] wrong server
+                                      * key, [3] other handshake failures */
     time_t last_retry_log, last_bad_log;
     uint64_t bad_logged;             /* stats.bad_messages at the last "rejected" line */
     struct route *routes;
@@ -483,16 +484,19 @@ static void handle_monitor(struct receive *r)
             time_t now = time(NULL);
             /* L2: a CURVE client with a wrong server key fails at the cryptography of its
              * HELLO; a plaintext one at the mechanism */
-            bool plain = event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
-                         value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
-            int kind = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? 0 : plain ? 1 : 2;
+            bool proto = event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+            int kind = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? 0
+                       : proto && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? 1
+                       : proto && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? 2 : 3;
             if (now - r->last_refusal_log[kind] >= 10) {
                 r->last_refusal_log[kind] = now;
-                log_warn("receive", "connection refused at handshake endpoint=%.*s (%s)",
-                         (int)zmq_msg_size(&m2), (char *)zmq_msg_data(&m2),
+                log_warn("receive", "connection refused at handshake endpoint=%.*s (%s) "
+                         "event=0x%x code=0x%x", (int)zmq_msg_size(&m2), (char *)zmq_msg_data(&m2),
                          kind == 0 ? "key not allowed"
-                         : kind == 1 ? "plaintext client: that needs insecure = true"
-                         : "handshake failed (wrong server key?)");
+                         : kind == 1 ? "plaintext client: plaintext needs insecure = true"
+                         : kind == 2 ? "handshake failed (wrong server key?)"
+                         : "handshake failed: not a CURVE client with this server's key; "
+                           "a plaintext one needs insecure = true", event, value);
             }
         }
     }
