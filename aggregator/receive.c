@@ -44,6 +44,8 @@ struct stream {
     uint64_t reason_seq;
     bool reason_refused;
     int64_t last_refusal_ack_ms;     /* refusals are answered at most once a second */
+    time_t last_identity_log;        /* refusals are logged at most once per 10 s a stream */
+    uint64_t identity_refused, identity_logged;
 };
 
 /* where each authenticated sensor was last heard from: packet requests go back that way */
@@ -86,8 +88,7 @@ struct receive {
     struct receive_committed *hookv; /* on_commit's argument, pend_cap long */
     dev_t store_dev;                 /* the store file as opened (cfg.store_path) */
     ino_t store_ino;
-    time_t last_lost_log, last_identity_log, last_drop_log;
-    uint64_t identity_logged;        /* stats.identity_refused at the last line */
+    time_t last_lost_log, last_drop_log;
     int64_t last_tick_ms;
     /* the current ingest burst, for the debug line the benchmark reads */
     struct timespec burst_start, burst_last;
@@ -386,6 +387,7 @@ static bool identity_refused(struct receive *r, struct stream *s, const Ashiato_
     if (!what)
         return false;
     r->stats.identity_refused++;
+    s->identity_refused++;
     char where[48] = "";
     if (what[0] == 'o')
         snprintf(where, sizeof where, " of records[%zu]", at);
@@ -398,12 +400,12 @@ static bool identity_refused(struct receive *r, struct stream *s, const Ashiato_
         send_ack(r, s);
     }
     time_t now = time(NULL);
-    if (now - r->last_identity_log >= 10) {
+    if (now - s->last_identity_log >= 10) {
         log_warn("receive", "refused batch sensor=%s seq=%" PRIu64 ": %s%s is '%.64s', not the "
                  "authenticated name (refused since the last such line: %" PRIu64 ")", s->name,
-                 b->seq, what, where, found, r->stats.identity_refused - r->identity_logged);
-        r->last_identity_log = now;
-        r->identity_logged = r->stats.identity_refused;
+                 b->seq, what, where, found, s->identity_refused - s->identity_logged);
+        s->last_identity_log = now;
+        s->identity_logged = s->identity_refused;
     }
     s->reason[0] = '\0';
     return true;
