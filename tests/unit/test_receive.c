@@ -216,6 +216,8 @@ static uint64_t committed(struct fx *f, const char *stream)
 /* ---- the post-commit hook's recorder ------------------------------------------------------ */
 
 struct seen {
+    struct store *st;                /* the hook puts an alert through the same handle */
+    int alerts_ok;
     int calls;
     size_t batches, records;
     uint64_t seqs[64];
@@ -226,6 +228,15 @@ static void on_commit(void *ctx, const struct receive_committed *b, size_t n)
 {
     struct seen *s = ctx;
     s->calls++;
+    if (s->st) {
+        Ashiato__Alert al = ASHIATO__ALERT__INIT;
+        char id[32];
+        snprintf(id, sizeof id, "hook-%d", s->calls);
+        al.id = id;
+        al.kind = "test";
+        al.start_us = al.end_us = T0;
+        s->alerts_ok += store_put_alert(s->st, &al) == STORE_OK;
+    }
     for (size_t i = 0; i < n; i++) {
         if (s->batches < 64)
             s->seqs[s->batches] = b[i].seq;
@@ -359,7 +370,7 @@ static void commit_hook_sees_each_batch_once(void **state)
 {
     (void)state;
     struct fx *f = fx_open(false, false);
-    struct seen seen = { 0 };
+    struct seen seen = { .st = f->st };
     struct ack a = { 0 };
     receive_set_commit_hook(f->r, on_commit, &seen);
     send_batch(f, "s1", "s1", 4, 1, 0, -1);
@@ -371,6 +382,7 @@ static void commit_hook_sees_each_batch_once(void **state)
     assert_int_equal(seen.seqs[1], 2);
     assert_string_equal(seen.first_id, "s1-1-0");
     assert_string_equal(seen.sensor, "s1");
+    assert_int_equal(seen.alerts_ok, seen.calls);    /* the store handle is usable in it */
     /* re-delivered (the ack was lost): stored once, seen once */
     send_batch(f, "s1", "s1", 4, 2, 1, -1);
     send_batch(f, "s1", "s1", 4, 1, 0, -1);
