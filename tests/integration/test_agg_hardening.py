@@ -13,7 +13,9 @@ ashiato-sensor processes reading a corpus capture and shipping over CurveZMQ.
   comes up; the aggregator's start line names its store.
 - M1: a record dated 2103 under the default config goes to the dead-letter file beside the
   database, the rest is stored, the stream goes on, and the sensor is told why (Ack.reason).
-  Spoken by a pyzmq DEALER with hand-built protobuf (no sensor emits such a record any more)."""
+  Spoken by a pyzmq DEALER with hand-built protobuf (no sensor emits such a record any more).
+- M7: the database directory removed under a running aggregator: no more acks, an error.
+  Same DEALER."""
 import json
 import re
 import subprocess
@@ -309,3 +311,39 @@ def test_m1_bad_time_never_stalls_a_stream_under_the_default_config(bins, tmp_pa
     assert dl.get("id") == b"m1-1-1".hex() and "start_us" in dl.get("reason", ""), dead
     print(f"M1: acked up to {acks[-1][1][0]}, told: {reasons[0]}; stored {len(ids)}, "
           f"dead-lettered {len(dead)} in sessions.db.dead-letter.jsonl")
+
+
+def test_m7_deleted_database_directory_stops_acks(bins, tmp_path):
+    zmq = pytest.importorskip("zmq", reason="pyzmq is installed by scripts/test.sh")
+    import shutil
+    dbdir = tmp_path / "db"
+    dbdir.mkdir()
+    port = te.free_port()
+    agg = te.Aggregator(bins["agg"], tmp_path, port,
+                        ["--insecure", "--store", f"sqlite://{dbdir / 'sessions.db'}"])
+    agg.start()
+    t0 = 1700000000000000
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.DEALER)
+        sock.connect(f"tcp://127.0.0.1:{port}")
+        sock.send(_batch("m7", 1, 0, 9, [t0, t0 + 1]))
+        assert sock.poll(30000), "batch 1 was never acknowledged"
+        first = _fields(_fields(sock.recv())[4][0])
+        shutil.rmtree(dbdir)                          # the operator's mistake
+        sock.send(_batch("m7", 2, 1, 9, [t0 + 2]))
+        later = []
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            if sock.poll(200):
+                later.append(_fields(_fields(sock.recv())[4][0]))
+        sock.close(0)
+    finally:
+        ctx.term()
+        stop_agg(agg)
+    assert first.get(1) == [1]
+    assert not any(a.get(1, [0])[0] >= 2 for a in later), f"acked into a deleted file: {later}"
+    err = [ln for ln in agg.log_text().splitlines() if " error receive: store file" in ln]
+    assert err and "removed or replaced" in err[0], agg.log_text()[-2000:]
+    print(f"M7: batch 1 acked, then the directory removed: batch 2 not acked "
+          f"({len(later)} acks after); {err[0].split(' receive: ', 1)[-1][:160]}...")
