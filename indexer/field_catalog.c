@@ -343,12 +343,16 @@ char *field_catalog_markdown(size_t *len)
                   "Generated from `indexer/field_catalog.c`; do not edit by hand. Regenerate with\n"
                   "`build/tests/test_field_catalog --write docs/fields.md` (the same unit test "
                   "fails when\nthis file is stale).\n\n"
-                  "Expressions use Arkime's viewer grammar : `==` `!=` `<` "
+                  "Expressions use Arkime's viewer grammar: `==` `!=` `<` "
                   "`<=` `>` `>=`,\n`&&` `||` `!` and parentheses, lists `[a,b]` (any) and "
                   "`]a,b[` (all), `\"quoted\"`,\n`wild*cards`, `/regex/`, integer ranges "
                   "`80-90`, CIDR and partial IPs, `ip:port`, `EXISTS!`.\n"
                   "On a field with several values `==` matches when any value matches, and `!=` "
-                  "when none does\n(a session without the field counts as none).\n\n"
+                  "when none does\n(a session without the field counts as none). Times are UTC; `==` "
+                  "on a time is its whole second.\nUnlike Arkime, a quoted value is literal "
+                  "text (`\"a*\"` has no wildcard), and `protocols`\nmatches the transport "
+                  "(tcp, udp, ...) whether or not the sensor wrote it into "
+                  "`ashiato.protocols`.\n\n"
                   "| Name | Also | Type | ECS / ES field | SQLite reads | Help |\n"
                   "| --- | --- | --- | --- | --- | --- |\n");
     for (size_t i = 0; ok && i < ASH_ARRAY_LEN(catalog); i++) {

@@ -129,15 +129,18 @@ static const char *found(const struct lexer *lx, char *buf, size_t sz)
 
 /* ---- values -------------------------------------------------------------------------- */
 
-/* Unescape s[0..n) (backslash takes the next char as it is) into a new string. */
-static char *unescape(const char *s, size_t n)
+/* Unescape s[0..n) into a new string: a backslash takes the next char as it is (in a regex
+ * only before '/': "\\." stays the regex's escaped dot). */
+static char *unescape(const char *s, size_t n, bool regex)
 {
     char *out = malloc(n + 1), *o = out;
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 1 < n)
+        if (s[i] == '\\' && i + 1 < n && (!regex || s[i + 1] == '/'))
             i++;
+        else if (s[i] == '\\' && i + 1 < n)
+            *o++ = s[i++];
         *o++ = s[i];
     }
     *o = '\0';
@@ -357,7 +360,7 @@ static bool make_value(struct lexer *lx, const struct field_def *f, enum query_o
         pos++;
     }
     bool regex = kind == T_REGEX;
-    char *text = regex ? unescape(s + 1, n - 2) : unescape(s, n);
+    char *text = regex ? unescape(s + 1, n - 2, true) : unescape(s, n, false);
     if (!text) {
         fail(lx, pos, "out of memory");
         return false;
@@ -435,6 +438,13 @@ static bool list_values(struct lexer *lx, struct query_expr *e, enum query_op op
     const char *s = lx->s + lx->tpos + 1, *end = lx->s + lx->tpos + lx->tlen - 1;
     if (op != QUERY_EQ && op != QUERY_NE) {
         fail(lx, lx->tpos, "%s: a list only goes with == or !=", e->field->name);
+        return false;
+    }
+    const char *blank = s;
+    while (blank < end && isspace((unsigned char)*blank))
+        blank++;
+    if (blank == end) {
+        fail(lx, lx->tpos, "%s: empty list", e->field->name);
         return false;
     }
     while (s <= end) {
@@ -743,7 +753,13 @@ static void put_time(struct out *o, int64_t us)
 static void put_text(struct out *o, const char *s, char close, bool always_escape)
 {
     for (; *s; s++) {
-        if (*s == close || *s == '\\' || (always_escape && (*s == ',' || *s == ']')))
+        if (close == '/' && *s == '\\' && s[1]) {     /* a regex keeps its escapes */
+            put(o, "\\%c", s[1]);
+            s++;
+            continue;
+        }
+        if (*s == close || (close != '/' && *s == '\\') ||
+            (always_escape && (*s == ',' || *s == ']')))
             put(o, "\\");
         put(o, "%c", *s);
     }
