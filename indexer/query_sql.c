@@ -205,7 +205,7 @@ static void value_cond(struct ctx *c, const struct field_def *f, const char *x,
 static void leaf(struct ctx *c, const struct field_def *f, enum query_op op,
                  const struct query_value *v)
 {
-    char x[96];
+    char x[512];
     if (f->flags & FIELD_SUM) {
         const struct field_def *a = field_catalog_part(f, 0), *b = field_catalog_part(f, 1);
         snprintf(x, sizeof x, "(coalesce(json_extract(" DOC ", '$.%s'), 0) + "
