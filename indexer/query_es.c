@@ -240,7 +240,7 @@ char *query_explain(const struct query_expr *e)
         } else if (a->type == SQLITE_TEXT) {
             json_object_array_add(args, json_object_new_string_len(a->p, a->len));
         } else if (a->type == SQLITE_BLOB) {
-            char hex[2 * 16 + 3] = "x'";
+            char hex[2 * 16 + 4] = "x'";          /* x'...' and the NUL */
             for (int k = 0; k < a->len && k < 16; k++)
                 snprintf(hex + 2 + 2 * k, 3, "%02x", ((const uint8_t *)a->p)[k]);
             strcat(hex, "'");

@@ -67,6 +67,37 @@ static bool skip_delimited(struct lexer *lx, char close)
     return true;
 }
 
+/* Skip a list from lx->at (at '[' or ']') to its closing char (']' or '['): quoted and /regex/
+ * items are skipped whole, so "a]b" and /[a-z]+/ may sit in a list; false if it never closes. */
+static bool skip_list(struct lexer *lx, char close)
+{
+    size_t i = lx->at + 1;
+    bool item_start = true;
+    while (i < lx->len && lx->s[i] != close) {
+        char c = lx->s[i];
+        if (item_start && (c == '"' || c == '/')) {
+            for (i++; i < lx->len && lx->s[i] != c; i++)
+                if (lx->s[i] == '\\' && i + 1 < lx->len)
+                    i++;
+            if (i >= lx->len)
+                return false;
+            item_start = false;
+        } else if (c == '\\' && i + 1 < lx->len) {
+            i++;
+            item_start = false;
+        } else if (c == ',') {
+            item_start = true;
+        } else if (!isspace((unsigned char)c)) {
+            item_start = false;
+        }
+        i++;
+    }
+    if (i >= lx->len)
+        return false;
+    lx->at = i + 1;
+    return true;
+}
+
 /* Read the next token. `value` says a value may come (lists and regexes start here). */
 static void next(struct lexer *lx, bool value)
 {
@@ -91,9 +122,9 @@ static void next(struct lexer *lx, bool value)
     } else if (value && c == '/' && d != '\0') {
         lx->t = skip_delimited(lx, '/') ? T_REGEX : T_BAD;
     } else if (value && c == '[') {
-        lx->t = skip_delimited(lx, ']') ? T_LIST_ANY : T_BAD;
+        lx->t = skip_list(lx, ']') ? T_LIST_ANY : T_BAD;
     } else if (value && c == ']') {
-        lx->t = skip_delimited(lx, '[') ? T_LIST_ALL : T_BAD;
+        lx->t = skip_list(lx, '[') ? T_LIST_ALL : T_BAD;
     } else {
         lx->t = T_BAD;
         for (size_t i = 0; i < ASH_ARRAY_LEN(ops); i++) {
@@ -194,8 +225,12 @@ static bool parse_ip_value(const char *s, size_t n, struct query_value *v, const
     for (char *p = buf; *p; p++)
         colons += *p == ':';
     char *port = NULL;
-    if (colons > 1) {                               /* IPv6: port after a '.' */
-        port = strchr(buf, '.');
+    if (colons > 1) {                   /* IPv6: a port after a '.' that ends no address */
+        char *slash6 = strchr(buf, '/');
+        uint8_t scratch[16];
+        port = strrchr(slash6 ? slash6 : buf, '.');
+        if (port && !slash6 && inet_pton(AF_INET6, buf, scratch) == 1)
+            port = NULL;                /* ::ffff:1.2.3.4 is an address */
     } else if (colons == 1) {
         port = strchr(buf, ':');
     }
@@ -750,7 +785,7 @@ static void put_time(struct out *o, int64_t us)
         put(o, "\"%s\"", b);
 }
 
-static void put_text(struct out *o, const char *s, char close, bool always_escape)
+static void put_text(struct out *o, const char *s, char close)
 {
     for (; *s; s++) {
         if (close == '/' && *s == '\\' && s[1]) {     /* a regex keeps its escapes */
@@ -758,10 +793,24 @@ static void put_text(struct out *o, const char *s, char close, bool always_escap
             s++;
             continue;
         }
-        if (*s == close || (close != '/' && *s == '\\') ||
-            (always_escape && (*s == ',' || *s == ']')))
+        if (*s == close || (close != '/' && *s == '\\'))
             put(o, "\\");
         put(o, "%c", *s);
+    }
+}
+
+/* A wildcard word: as it is outside a list (only word characters); in a list with what the
+ * list would read otherwise escaped: separators, brackets, a leading quote or slash, blanks
+ * at either end. */
+static void put_word(struct out *o, const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (strchr(",[]\\", c) || (i == 0 && (c == '"' || c == '/')) ||
+            ((i == 0 || i == n - 1) && isspace(c)))
+            put(o, "\\");
+        put(o, "%c", c);
     }
 }
 
@@ -777,6 +826,12 @@ static void put_value(struct out *o, const struct query_value *v)
         break;
     case QUERY_V_IP:
         inet_ntop(v->v4 ? AF_INET : AF_INET6, v->v4 ? v->ip_lo + 12 : v->ip_lo, a, sizeof a);
+        if (!v->v4 && strchr(a, '.'))   /* ::1.2.3.4 would read as a port: all hex groups */
+            snprintf(a, sizeof a, "%x:%x:%x:%x:%x:%x:%x:%x", v->ip_lo[0] << 8 | v->ip_lo[1],
+                     v->ip_lo[2] << 8 | v->ip_lo[3], v->ip_lo[4] << 8 | v->ip_lo[5],
+                     v->ip_lo[6] << 8 | v->ip_lo[7], v->ip_lo[8] << 8 | v->ip_lo[9],
+                     v->ip_lo[10] << 8 | v->ip_lo[11], v->ip_lo[12] << 8 | v->ip_lo[13],
+                     v->ip_lo[14] << 8 | v->ip_lo[15]);
         put(o, "%s", a);
         if (v->prefix != (v->v4 ? 32 : 128))
             put(o, "/%d", v->prefix);
@@ -785,15 +840,15 @@ static void put_value(struct out *o, const struct query_value *v)
         break;
     case QUERY_V_TEXT:
         put(o, "\"");
-        put_text(o, v->text, '"', false);
+        put_text(o, v->text, '"');
         put(o, "\"");
         break;
     case QUERY_V_WILD:
-        put_text(o, v->text, '\0', true);
+        put_word(o, v->text);
         break;
     case QUERY_V_REGEX:
         put(o, "/");
-        put_text(o, v->text, '/', false);
+        put_text(o, v->text, '/');
         put(o, "/");
         break;
     case QUERY_V_TIME:

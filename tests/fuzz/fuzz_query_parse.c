@@ -1,7 +1,7 @@
 /* fuzz_query_parse.c -- libFuzzer over the query language's entry point, query_parse(): any
  * bytes (cut at the first NUL, as the HTTP API hands it a C string) either fail with a
  * position inside the text and a message, or give a tree whose printed form parses back to
- * the same printed form, compiles to SQL (with one bound value per '?') and to query DSL, and
+ * the same printed form (unless the printer's parentheses take it past the depth bound), compiles to SQL (with one bound value per '?') and to query DSL, and
  * explains. Anything else aborts. */
 #include <stdint.h>
 #include <stdio.h>
@@ -40,13 +40,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         die("out of memory", text);
     query_expr_print(e, p1, (size_t)n + 1);
     struct query_expr *again = query_parse_at(p1, 1632830400000000LL, &err);
-    if (!again)
+    /* the printer parenthesises every && / || and every negated comparison, so a tree near
+     * the depth or length bound may print past it: then only those errors are allowed */
+    if (!again && !strstr(err.msg, "nested deeper than") && !strstr(err.msg, "longer than"))
         die("the printed tree does not parse", p1);
-    int n2 = query_expr_print(again, NULL, 0);
-    p2 = malloc((size_t)n2 + 1);
-    query_expr_print(again, p2, (size_t)n2 + 1);
-    if (strcmp(p1, p2) != 0)
-        die("printed twice differently", p1);
+    if (again) {
+        int n2 = query_expr_print(again, NULL, 0);
+        p2 = malloc((size_t)n2 + 1);
+        if (!p2)
+            die("out of memory", text);
+        query_expr_print(again, p2, (size_t)n2 + 1);
+        if (strcmp(p1, p2) != 0)
+            die("printed twice differently", p1);
+    }
     struct query_sql q = { 0 };
     if (query_sql_compile(e, 0, 0, &q) < 0)
         die("sql", q.err);
