@@ -20,8 +20,7 @@
 #include <json-c/json.h>
 
 #include "store.h"
-#include "query_parse.h"
-#include "query_es.h"
+#include "query.h"
 
 struct collect {
     json_object *arr;
