@@ -345,7 +345,8 @@ def test_count_by_honours_the_expression(bins, sqlite_store, os_store, tmp_path)
     e = "ip.src == 131.206.1.0/24 && packets > 1"
     sel = [d for d in docs if d["ashiato"]["session_id"] in query_oracle.select(e, docs)]
     for field, path in (("port.dst", "destination.port"), ("host.dns", "dns.question.name"),
-                        ("node", "observer.name")):
+                        ("node", "observer.name"), ("vlan", "network.vlan.id"),
+                        ("http.statuscode", "http.response.status_code")):
         want = collections.Counter()
         for d in sel:
             for v in set(query_oracle.values_at(d, path)):
