@@ -283,6 +283,32 @@ static void plans_and_results(void **state)
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sq_postings_register(db), SQLITE_OK);
     assert_int_equal(query_sql_register(db), SQLITE_OK);
+    /* session_match() takes every posting the catalogue names, and answers by its type */
+    size_t nf;
+    const struct field_def *cat = field_catalog_all(&nf);
+    int postings = 0;
+    for (size_t i = 0; i < nf; i++) {
+        if (!cat[i].posting)
+            continue;
+        sqlite3_stmt *m;
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM session_match(?1, ?2)", -1,
+                                            &m, NULL), SQLITE_OK);
+        sqlite3_bind_text(m, 1, cat[i].posting, -1, SQLITE_STATIC);
+        if (cat[i].type == FIELD_IP)
+            sqlite3_bind_text(m, 2, "10.0.0.0/8", -1, SQLITE_STATIC);
+        else if (cat[i].type == FIELD_INTEGER)          /* session 0's source port, or 80 */
+            sqlite3_bind_int(m, 2, strcmp(cat[i].posting, "src_port") == 0 ? 40000 : 80);
+        else
+            sqlite3_bind_text(m, 2, strcmp(cat[i].posting, "sensor") == 0 ? "s1" :
+                              strcmp(cat[i].posting, "transport") == 0 ? "tcp" : "http", -1,
+                              SQLITE_STATIC);
+        if (sqlite3_step(m) != SQLITE_ROW)
+            fail_msg("session_match('%s'): %s", cat[i].posting, sqlite3_errmsg(db));
+        assert_true(sqlite3_column_int(m, 0) > 0);
+        sqlite3_finalize(m);
+        postings++;
+    }
+    assert_int_equal(postings, 9);
     static const struct { const char *expr; bool scan; } plans[] = {
         { "ip.src == 10.1.0.3 && port.dst == 80", false },
         { "ip == 10.2.1.0/24 && host.http == a.example", false },
