@@ -46,9 +46,9 @@ static void seed_sql_is_parameterised(void **state)
     struct query_sql q = { 0 };
     assert_int_equal(query_sql_compile(e, 0, 0, &q), 0);
     assert_string_equal(q.text,
-        "(((((coalesce(s.packets = ?, 0))) AND ((s.rowid IN (SELECT rid FROM session_match(?, ?,"
-        " NULL, NULL)) AND coalesce(s.transport = ?, 0)))) AND NOT ((coalesce(ash_ip(s.src_ip)"
-        " BETWEEN ? AND ?, 0)))) AND NOT ((coalesce(ash_ip(s.dst_ip) BETWEEN ? AND ?, 0))))");
+        "((((coalesce(s.packets = ?, 0))) AND ((s.rowid IN (SELECT rid FROM session_match(?, ?,"
+        " NULL, NULL)) AND coalesce(s.transport = ?, 0)))) AND (NOT ((coalesce(ash_ip(s.src_ip)"
+        " BETWEEN ? AND ?, 0))) AND NOT ((coalesce(ash_ip(s.dst_ip) BETWEEN ? AND ?, 0)))))");
     assert_int_equal(q.nargs, 8);
     assert_int_equal(q.args[0].type, SQLITE_INTEGER);
     assert_int_equal(q.args[0].i, 1);
@@ -119,9 +119,9 @@ static void es_dsl(void **state)
           "\"destination.ip\":\"1.2.3.4\"}},{\"term\":{\"destination.port\":53}}]}}],"
           "\"minimum_should_match\":1}}" },
         { "host.dns == *.example && vlan == 101 && starttime < \"2021/09/28 13:00:00\"",
-          "{\"bool\":{\"filter\":[{\"bool\":{\"filter\":[{\"wildcard\":{\"dns.question.name\":{"
-          "\"value\":\"*.example\"}}},{\"term\":{\"network.vlan.id\":\"101\"}}]}},{\"range\":{"
-          "\"event.start\":{\"lt\":\"2021-09-28T13:00:00.000000Z\"}}}]}}" },
+          "{\"bool\":{\"filter\":[{\"wildcard\":{\"dns.question.name\":{\"value\":\"*.example\"}}},"
+          "{\"term\":{\"network.vlan.id\":\"101\"}},{\"range\":{\"event.start\":{\"lt\":"
+          "\"2021-09-28T13:00:00.000000Z\"}}}]}}" },
         { "tags != EXISTS! && truncated == false",
           "{\"bool\":{\"filter\":[{\"bool\":{\"must_not\":[{\"exists\":{\"field\":"
           "\"ashiato.protocols\"}}]}},{\"bool\":{\"must_not\":[{\"term\":{\"ashiato.truncated\":"
@@ -140,6 +140,77 @@ static void es_dsl(void **state)
         json_object_put(es);
         query_expr_free(e);
     }
+}
+
+/* JSON nesting depth of a DSL text */
+static int depth_of(const char *t)
+{
+    int d = 0, max = 0;
+    bool in_str = false;
+    for (; *t; t++) {
+        if (in_str) {
+            if (*t == '\\' && t[1])
+                t++;
+            else if (*t == '"')
+                in_str = false;
+        } else if (*t == '"') {
+            in_str = true;
+        } else if (*t == '{' || *t == '[') {
+            max = ++d > max ? d : max;
+        } else if (*t == '}' || *t == ']') {
+            d--;
+        }
+    }
+    return max;
+}
+
+/* 1000 comparisons in one chain: SQL nested as a balanced tree (SQLite's parser stack and
+ * its expression depth limit of 1000), DSL as one bool query */
+static void long_chains_stay_shallow(void **state)
+{
+    (void)state;
+    size_t cap = 32768, at = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (int i = 0; i < 1000; i++)
+        at += (size_t)snprintf(text + at, cap - at, "%sport.dst != %d", i ? " && " : "", i);
+    struct query_expr *e = parse(text);
+    struct query_sql q = { 0 };
+    assert_int_equal(query_sql_compile(e, 0, 0, &q), 0);
+    int d = 0, max = 0;
+    for (size_t i = 0; i < q.len; i++) {
+        d += q.text[i] == '(' ? 1 : q.text[i] == ')' ? -1 : 0;
+        max = d > max ? d : max;
+    }
+    assert_true(max <= 20);
+    assert_int_equal(q.nargs, 1000);
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(query_sql_register(db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE sessions (id, start_us, sensor, src_ip,"
+                                  " dst_ip, src_port, dst_port, transport, protocol, packets,"
+                                  " bytes, end_us, doc); INSERT INTO sessions (dst_port) VALUES"
+                                  " (5), (1005)", NULL, NULL, NULL), SQLITE_OK);
+    char *sql = malloc(q.len + 64);
+    snprintf(sql, q.len + 64, "SELECT count(*) FROM sessions AS s WHERE %s", q.text);
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        fail_msg("prepare: %s", sqlite3_errmsg(db));
+    query_sql_bind(&q, stmt, 1);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(stmt, 0), 1);          /* 1005 is none of 0..999 */
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    free(sql);
+    query_sql_clear(&q);
+    char err[ASH_ERR_LEN];
+    json_object *es = query_es_compile(e, err);
+    assert_int_equal(json_object_array_length(json_object_object_get(
+        json_object_object_get(es, "bool"), "filter")), 1000);
+    assert_true(depth_of(json_object_to_json_string(es)) <= 10);
+    json_object_put(es);
+    query_expr_free(e);
+    free(text);
 }
 
 static void explain_shows_both(void **state)
@@ -371,6 +442,7 @@ int main(void)
         cmocka_unit_test(seed_sql_is_parameterised),
         cmocka_unit_test(hostile_values_stay_values),
         cmocka_unit_test(es_dsl),
+        cmocka_unit_test(long_chains_stay_shallow),
         cmocka_unit_test(explain_shows_both),
         cmocka_unit_test(plans_and_results),
     };
