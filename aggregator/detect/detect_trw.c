@@ -17,6 +17,7 @@
 
 struct trw_state {
     double llr;
+    uint32_t ok, failed;        /* first contacts of the walk so far */
     struct detect_alert *alert;
 };
 
@@ -48,13 +49,19 @@ void detect_trw_feed(struct detect *d, const struct detect_facts *f)
     double eta1 = log(c->trw_beta / c->trw_alpha), eta0 = log((1 - c->trw_beta) / (1 - c->trw_alpha));
     if (!s->alert) {
         s->llr += f->outcome == OUTCOME_FAILURE ? up : down;
+        s->failed += f->outcome == OUTCOME_FAILURE;
+        s->ok += f->outcome == OUTCOME_SUCCESS;
         if (s->llr <= eta0)
-            s->llr = 0;
+            s->llr = s->ok = s->failed = 0;
         if (s->llr < eta1)
             return;
         s->alert = detect_alert_open(d, "scanner", r->src, "", e->first_us);
         if (!s->alert)
             return;
+        /* the walk's earlier first contacts (this one is added below) */
+        s->alert->failures = s->failed - (f->outcome == OUTCOME_FAILURE);
+        s->alert->successes = s->ok - (f->outcome == OUTCOME_SUCCESS);
+        s->alert->sessions = s->alert->total_hosts = s->ok + s->failed - 1;
     }
     struct detect_alert *a = s->alert;
     detect_alert_touch(d, a, f);
