@@ -67,12 +67,17 @@ struct detect_config {
     double spike_lambda;                /* 0.25 */
     double spike_sigmas;                /* 3 */
     uint32_t spike_min_count;           /* 100 */
+    double spike_min_ratio;             /* count >= ratio x baseline too, 1.5 */
     uint32_t spike_warmup_bins;         /* 5 */
-    int64_t spike_grace_us;             /* spike_grace (s): wait for late records, 60 */
+    int64_t spike_grace_us;             /* spike_grace (s): wait for late records, 180 */
     bool policy_private;                /* private space not in any segment, true */
     bool policy_foreign_segment;        /* a segment's prefix at another's sensor, true */
     int64_t policy_period_us;           /* aggregation period, 3600 */
     size_t max_sources;                 /* entries per detector table, 262144 */
+    /* outputs (the aggregator's; the library ignores them) */
+    bool alert_syslog;                  /* also send each final alert to syslog */
+    char alert_webhook[512];            /* POST each new, grown and final alert's JSON here */
+    uint32_t webhook_retries;           /* 3 */
     uint32_t max_targets;               /* targets and evidence ids kept per alert, 20 */
 };
 

@@ -41,13 +41,15 @@ void detect_config_defaults(struct detect_config *c)
     c->spike_lambda = 0.25;
     c->spike_sigmas = 3.0;
     c->spike_min_count = 100;
+    c->spike_min_ratio = 1.5;
     c->spike_warmup_bins = 5;
-    c->spike_grace_us = 60 * 1000000LL;
+    c->spike_grace_us = 180 * 1000000LL;
     c->policy_private = true;
     c->policy_foreign_segment = true;
     c->policy_period_us = 3600 * 1000000LL;
     c->max_sources = 262144;
     c->max_targets = 20;
+    c->webhook_retries = 3;
 }
 
 int detect_addr_set(uint8_t out[16], const uint8_t *ip, size_t len)
@@ -231,6 +233,26 @@ int detect_config_set(struct detect_config *c, const char *section, const char *
         }
         return 0;
     }
+    if (!strcmp(key, "alert_webhook")) {
+        if (strlen(value) >= sizeof c->alert_webhook ||
+            (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))) {
+            snprintf(err, ASH_ERR_LEN, "%s: expected an http(s):// URL under %zu bytes", key,
+                     sizeof c->alert_webhook);
+            return -1;
+        }
+        snprintf(c->alert_webhook, sizeof c->alert_webhook, "%s", value);
+        return 0;
+    }
+    if (!strcmp(key, "alert_syslog")) {
+        c->alert_syslog = !strcasecmp(value, "true") || !strcmp(value, "1") ||
+                          !strcasecmp(value, "yes");
+        if (!c->alert_syslog && strcasecmp(value, "false") && strcmp(value, "0") &&
+            strcasecmp(value, "no")) {
+            snprintf(err, ASH_ERR_LEN, "%s: expected true or false, got '%s'", key, value);
+            return -1;
+        }
+        return 0;
+    }
     if (!strcmp(key, "policy_private") || !strcmp(key, "policy_foreign_segment")) {
         bool on;
         if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes"))
@@ -272,11 +294,13 @@ int detect_config_set(struct detect_config *c, const char *section, const char *
         K("spike_lambda", 'd', spike_lambda, 0.01, 1),
         K("spike_sigmas", 'd', spike_sigmas, 0.5, 100),
         K("spike_min_count", 'u', spike_min_count, 0, 1e9),
+        K("spike_min_ratio", 'd', spike_min_ratio, 1, 1000),
         K("spike_warmup_bins", 'u', spike_warmup_bins, 1, 60),
         K("spike_grace", 's', spike_grace_us, 0, 86400),
         K("policy_period", 's', policy_period_us, 1, 7 * 86400),
         K("max_sources", 'z', max_sources, 16, 1e9),
         K("max_targets", 'u', max_targets, 1, DETECT_TARGETS_MAX),
+        K("webhook_retries", 'u', webhook_retries, 0, 100),
 #undef K
     };
     for (size_t i = 0; i < ASH_ARRAY_LEN(keys); i++) {

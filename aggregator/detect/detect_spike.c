@@ -3,7 +3,9 @@
  * segment counts on its own); the baseline is an EWMA (spike_lambda) with a robust sigma
  * (1.4826 x the median absolute deviation of the last SPIKE_HISTORY bins, at least the
  * Poisson sqrt(mean)); a bin above mean + spike_sigmas x sigma and above spike_min_count is a
- * spike, named with the sources that account for the excess (count - mean).
+ * spike if it is also spike_min_ratio x the mean (3 sigma alone, over 6 segments and 60 bins an
+ * hour, is a Poisson false alarm every few hours), named with the sources that account for
+ * the excess (count - mean).
  * Owns:  one series per segment: pending bins (counts and per-source counts) and history.
  * Never: evaluates a bin before the newest record of its series is spike_grace past its end
  *        (late records from a sensor's batching are still counted), nor counts by arrival.
@@ -217,7 +219,8 @@ static void evaluate(struct detect *d, struct series *s, struct bin *b, uint32_t
     bool spiked = false;
     if (s->evaluated >= c->spike_warmup_bins) {
         double sigma = robust_sigma(s);
-        if (count > s->mean + c->spike_sigmas * sigma && count > c->spike_min_count) {
+        if (count > s->mean + c->spike_sigmas * sigma && count > c->spike_min_count &&
+            count >= c->spike_min_ratio * s->mean) {
             if (b)
                 raise_spike(d, s, b, sigma);
             spiked = true;
