@@ -66,9 +66,40 @@ static void add_sensor_to_alerts(struct detect *d, const struct detect_facts *f)
     }
 }
 
+int detect_sensor_index(struct detect *d, const char *sensor)
+{
+    if (!sensor)
+        sensor = "";
+    for (size_t i = 0; i < d->n_sensor_names; i++)
+        if (!strcmp(d->sensor_names[i], sensor))
+            return (int)i;
+    if (d->n_sensor_names >= 64 || strlen(sensor) >= DETECT_NAME_LEN)
+        return -1;
+    snprintf(d->sensor_names[d->n_sensor_names], DETECT_NAME_LEN, "%s", sensor);
+    d->sensor_newest[d->n_sensor_names] = INT64_MIN;
+    return (int)d->n_sensor_names++;
+}
+
+/* State expires on the slowest sensor's time, not the fastest's: sensors' records arrive at
+ * their own pace (a sensor reading a file, or catching up), and a flow or a scan seen by a
+ * slower sensor must still find its state. A sensor more than SENSOR_LAG_US behind the newest
+ * (offline) does not hold expiry back; its records come late and are counted as such. */
+#define SENSOR_LAG_US (3600 * 1000000LL)
+
+static int64_t low_watermark(const struct detect *d)
+{
+    int64_t low = d->now_us;
+    for (size_t i = 0; i < d->n_sensor_names; i++) {
+        int64_t t = d->sensor_newest[i];
+        if (t != INT64_MIN && t < low && t >= d->now_us - SENSOR_LAG_US)
+            low = t;
+    }
+    return low;
+}
+
 static void expire(struct detect *d)
 {
-    int64_t now = d->now_us;
+    int64_t now = low_watermark(d);
     window_expire(d->addr_scan, now, detect_window_close, d);
     window_expire(d->port_scan, now, detect_window_close, d);
     window_expire(d->dark_scan, now, detect_window_close, d);
@@ -77,7 +108,7 @@ static void expire(struct detect *d)
     window_expire(d->lateral, now, detect_lateral_close, d);
     window_expire(d->servers, now, NULL, NULL);
     detect_link_expire(d->link, now);
-    d->last_expire_us = now;
+    d->last_expire_us = d->now_us;
 }
 
 void detect_feed(struct detect *d, const struct detect_record *r)
@@ -91,6 +122,9 @@ void detect_feed(struct detect *d, const struct detect_record *r)
         d->now_us = r->start_us;
     if (r->start_us < d->first_us)
         d->first_us = r->start_us;
+    int si = detect_sensor_index(d, r->sensor);
+    if (si >= 0 && r->start_us > d->sensor_newest[si])
+        d->sensor_newest[si] = r->start_us;
     const struct detect_config *c = &d->cfg;
     struct detect_facts f = { .r = r };
     f.src_seg = detect_segment_of(c, r->src);

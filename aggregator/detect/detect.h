@@ -69,7 +69,7 @@ struct detect_config {
     uint32_t spike_min_count;           /* 100 */
     double spike_min_ratio;             /* count >= ratio x baseline too, 1.5 */
     uint32_t spike_warmup_bins;         /* 5 */
-    int64_t spike_grace_us;             /* spike_grace (s): wait for late records, 180 */
+    int64_t spike_grace_us;             /* spike_grace (s): wait for late records, 600 */
     bool policy_private;                /* private space not in any segment, true */
     bool policy_foreign_segment;        /* a segment's prefix at another's sensor, true */
     int64_t policy_period_us;           /* aggregation period, 3600 */

@@ -43,7 +43,7 @@ void detect_config_defaults(struct detect_config *c)
     c->spike_min_count = 100;
     c->spike_min_ratio = 1.5;
     c->spike_warmup_bins = 5;
-    c->spike_grace_us = 180 * 1000000LL;
+    c->spike_grace_us = 600 * 1000000LL;
     c->policy_private = true;
     c->policy_foreign_segment = true;
     c->policy_period_us = 3600 * 1000000LL;

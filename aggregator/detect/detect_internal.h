@@ -39,12 +39,16 @@ struct detect {
     int64_t first_us;           /* oldest first record time (lateral baseline) */
     int64_t last_expire_us;
     char sensor_names[64][DETECT_NAME_LEN];     /* sensors met, for bit masks */
+    int64_t sensor_newest[64];                  /* each one's newest record time */
     size_t n_sensor_names;
     struct detect_alerts alerts;
     struct detect_link *link;
     struct window *addr_scan, *port_scan, *dark_scan, *trw, *lateral, *servers, *policy;
     struct detect_spike *spike;
 };
+
+/* detect.c: the sensor's index (< 64) among those met, -1 past 64 */
+int detect_sensor_index(struct detect *d, const char *sensor);
 
 /* detect_segment.c */
 int detect_segment_of(const struct detect_config *c, const uint8_t a[16]);

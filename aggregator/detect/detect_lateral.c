@@ -151,13 +151,6 @@ void detect_lateral_close(struct window_entry *e, void *ctx)
 
 static uint64_t sensor_bit(struct detect *d, const char *sensor)
 {
-    if (!sensor)
-        return 0;
-    for (size_t i = 0; i < d->n_sensor_names; i++)
-        if (!strcmp(d->sensor_names[i], sensor))
-            return 1ULL << i;
-    if (d->n_sensor_names >= 64 || strlen(sensor) >= DETECT_NAME_LEN)
-        return 0;
-    snprintf(d->sensor_names[d->n_sensor_names], DETECT_NAME_LEN, "%s", sensor);
-    return 1ULL << d->n_sensor_names++;
+    int i = detect_sensor_index(d, sensor);
+    return i < 0 ? 0 : 1ULL << i;
 }

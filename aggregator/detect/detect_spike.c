@@ -27,6 +27,7 @@
 struct src_count {
     uint8_t ip[16];
     uint32_t n;
+    char first_id[40];          /* the source's first session in the bin: evidence */
 };
 
 struct bin {
@@ -203,8 +204,10 @@ static void raise_spike(struct detect *d, struct series *s, struct bin *b, doubl
         bool dup = false;
         for (uint32_t j = 0; j < a->n_sources && !dup; j++)
             dup = !memcmp(a->sources[j], v[i]->ip, 16);
-        if (!dup)
+        if (!dup) {
             memcpy(a->sources[a->n_sources++], v[i]->ip, 16);
+            detect_alert_evidence(a, v[i]->first_id, c->max_targets);
+        }
     }
     double score = (b->count - s->mean) / sigma;
     if (score > a->score)
@@ -301,6 +304,8 @@ void detect_spike_feed(struct detect *d, const struct detect_facts *f)
         struct src_count *sc = hmap_get(b->sources, f->r->src);
         if (!sc && (sc = calloc(1, sizeof *sc))) {
             memcpy(sc->ip, f->r->src, 16);
+            snprintf(sc->first_id, sizeof sc->first_id, "%s",
+                     f->r->session_id ? f->r->session_id : "");
             size_t before = hmap_stats(b->sources).bytes;
             if (hmap_put(b->sources, sc->ip, sc) != 0) {
                 free(sc);
