@@ -10,6 +10,7 @@
 #include "alert_out.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,15 @@
 
 #define WEBHOOK_QUEUE 256
 #define PENDING_MAX   4096      /* alerts waiting for the next tick */
+#define QUEUE_CAP     16384     /* records between the hook and the detection thread */
+#define TAKE          1024      /* records the thread takes per lock */
+#define SENSORS_MAX   256
+
+struct qrec {
+    struct detect_record r;     /* its strings point into the fields below (re-aimed on take) */
+    char id[40], cid[40], state[8];
+    uint16_t sensor;
+};
 
 struct post {
     char *body;
@@ -32,6 +42,16 @@ struct post {
 
 struct alert_out {
     struct detect *d;
+    /* the queue: the hook writes under lock, the detection thread takes */
+    pthread_t thread;
+    bool started, stop, tick;
+    pthread_mutex_t lock;
+    pthread_cond_t nonempty, nonfull;
+    struct qrec *q_rec;
+    size_t q_head, q_n;
+    char sensors[SENSORS_MAX][DETECT_NAME_LEN];  /* interned; written before published */
+    size_t n_sensors;
+    pthread_mutex_t plock;      /* pending alerts (from the detection thread) */
     struct detect_config cfg;
     struct store *st;
     uint64_t put_failed, webhook_failed, webhook_dropped, webhook_sent;
@@ -45,21 +65,37 @@ struct alert_out {
     uint64_t dropped;
 };
 
-static void record_of(const Ashiato__SessionRecord *s, const char *sensor,
-                      struct detect_record *r, char id[40])
+static uint16_t sensor_slot(struct alert_out *o, const char *name)
 {
+    for (size_t i = 0; i < o->n_sensors; i++)
+        if (!strcmp(o->sensors[i], name))
+            return (uint16_t)i;
+    if (o->n_sensors == SENSORS_MAX)
+        return SENSORS_MAX - 1;         /* more than 256 sensors share the last name */
+    snprintf(o->sensors[o->n_sensors], DETECT_NAME_LEN, "%s", name);
+    return (uint16_t)o->n_sensors++;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+static void record_of(const Ashiato__SessionRecord *s, struct qrec *q)
+{
+    struct detect_record *r = &q->r;
     memset(r, 0, sizeof *r);
-    r->sensor = sensor;
     size_t n = s->id.len < 39 ? s->id.len : 39;
     bool text = n > 0;
     for (size_t i = 0; i < n && text; i++)
         text = s->id.data[i] >= 0x21 && s->id.data[i] < 0x7f;
     if (text)
-        memcpy(id, s->id.data, n);
-    id[text ? n : 0] = '\0';
-    r->session_id = id;
-    r->community_id = s->community_id ? s->community_id : "";
-    r->conn_state = s->conn_state ? s->conn_state : "";
+        memcpy(q->id, s->id.data, n);
+    q->id[text ? n : 0] = '\0';
+    copy_str(q->cid, sizeof q->cid, s->community_id);
+    copy_str(q->state, sizeof q->state, s->conn_state);
     r->start_us = s->start_us;
     r->end_us = s->end_us > s->start_us ? s->end_us : s->start_us;
     r->proto = (uint8_t)s->iana_number;
@@ -77,19 +113,76 @@ static void record_of(const Ashiato__SessionRecord *s, const char *sensor,
     }
 }
 
+/* the commit hook: copy each record into the queue (waiting while it is full) */
 static void on_commit(void *ctx, const struct receive_committed *b, size_t n)
 {
     struct alert_out *o = ctx;
-    struct detect_record r;
-    char id[40];
-    for (size_t i = 0; i < n; i++)
+    pthread_mutex_lock(&o->lock);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t sensor = sensor_slot(o, b[i].sensor ? b[i].sensor : "");
         for (size_t j = 0; j < b[i].n_records; j++) {
             const Ashiato__SessionRecord *s = b[i].records[j];
             if (!s || !s->source || !s->destination)
                 continue;
-            record_of(s, b[i].sensor, &r, id);
-            detect_feed(o->d, &r);
+            while (o->q_n == QUEUE_CAP) {
+                pthread_cond_signal(&o->nonempty);
+                pthread_cond_wait(&o->nonfull, &o->lock);
+            }
+            struct qrec *q = &o->q_rec[(o->q_head + o->q_n) % QUEUE_CAP];
+            record_of(s, q);
+            q->sensor = sensor;
+            o->q_n++;
         }
+    }
+    pthread_cond_signal(&o->nonempty);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void *detect_thread(void *arg)
+{
+    struct alert_out *o = arg;
+    struct qrec *batch = malloc(TAKE * sizeof *batch);
+    pthread_mutex_lock(&o->lock);
+    for (;;) {
+        while (!o->q_n && !o->tick && !o->stop)
+            pthread_cond_wait(&o->nonempty, &o->lock);
+        if (!o->q_n && o->stop && !o->tick)
+            break;
+        size_t k = 0;
+        while (batch && o->q_n && k < TAKE) {
+            batch[k++] = o->q_rec[o->q_head];
+            o->q_head = (o->q_head + 1) % QUEUE_CAP;
+            o->q_n--;
+        }
+        bool tick = o->tick;
+        o->tick = false;
+        pthread_cond_broadcast(&o->nonfull);
+        pthread_mutex_unlock(&o->lock);
+        for (size_t i = 0; i < k; i++) {
+            struct qrec *q = &batch[i];
+            q->r.session_id = q->id;
+            q->r.community_id = q->cid;
+            q->r.conn_state = q->state;
+            q->r.sensor = o->sensors[q->sensor];
+            detect_feed(o->d, &q->r);
+        }
+        if (tick)
+            detect_tick(o->d, 0);
+        pthread_mutex_lock(&o->lock);
+        if (!batch && o->q_n) {     /* no buffer: feed one by one under the lock */
+            struct qrec *q = &o->q_rec[o->q_head];
+            q->r.session_id = q->id;
+            q->r.community_id = q->cid;
+            q->r.conn_state = q->state;
+            q->r.sensor = o->sensors[q->sensor];
+            detect_feed(o->d, &q->r);
+            o->q_head = (o->q_head + 1) % QUEUE_CAP;
+            o->q_n--;
+        }
+    }
+    pthread_mutex_unlock(&o->lock);
+    free(batch);
+    return NULL;
 }
 
 static void webhook_queue(struct alert_out *o, const char *doc)
@@ -108,13 +201,16 @@ static void webhook_queue(struct alert_out *o, const char *doc)
     o->q[o->nq++] = (struct post){ body, 0, 0, NULL, NULL };
 }
 
+/* the engine's sink, on the detection thread: the alert waits for the loop's timer */
 static void on_alert(const struct detect_alert *a, bool final, void *ctx)
 {
     struct alert_out *o = ctx;
+    pthread_mutex_lock(&o->plock);
     for (size_t i = 0; i < o->npending; i++)
         if (!strcmp(o->pending[i].a.id, a->id)) {       /* grown again before the tick */
             o->pending[i].a = *a;
             o->pending[i].final |= final;
+            pthread_mutex_unlock(&o->plock);
             return;
         }
     if (o->npending == o->cap_pending) {
@@ -122,12 +218,14 @@ static void on_alert(const struct detect_alert *a, bool final, void *ctx)
         struct pending *p = nc <= PENDING_MAX ? realloc(o->pending, nc * sizeof *p) : NULL;
         if (!p) {
             o->dropped++;
+            pthread_mutex_unlock(&o->plock);
             return;
         }
         o->pending = p;
         o->cap_pending = nc;
     }
     o->pending[o->npending++] = (struct pending){ *a, final };
+    pthread_mutex_unlock(&o->plock);
 }
 
 static void put(struct alert_out *o, const struct detect_alert *a, bool final)
@@ -184,6 +282,10 @@ struct alert_out *alert_out_open(const char *config_path, struct store *st, stru
         return NULL;
     }
     o->st = st;
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_mutex_init(&o->plock, NULL);
+    pthread_cond_init(&o->nonempty, NULL);
+    pthread_cond_init(&o->nonfull, NULL);
     detect_config_defaults(&o->cfg);
     if (config_path && config_path[0] && detect_config_load(&o->cfg, config_path, err) < 0)
         goto fail;
@@ -195,6 +297,15 @@ struct alert_out *alert_out_open(const char *config_path, struct store *st, stru
     }
     if (o->cfg.alert_syslog)
         openlog("ashiato-aggregator", LOG_PID, LOG_DAEMON);
+    if (!(o->q_rec = ash_calloc_array(QUEUE_CAP, sizeof *o->q_rec))) {
+        snprintf(err, ASH_ERR_LEN, "alert_out: out of memory for the record queue");
+        goto fail;
+    }
+    if (pthread_create(&o->thread, NULL, detect_thread, o) != 0) {
+        snprintf(err, ASH_ERR_LEN, "alert_out: cannot start the detection thread");
+        goto fail;
+    }
+    o->started = true;
     receive_set_commit_hook(rx, on_commit, o);
     log_info("alert_out", "detection on segments=%zu sensors=%zu approved=%zu syslog=%s webhook=%s",
              o->cfg.n_segments, o->cfg.n_sensors, o->cfg.n_approved,
@@ -271,17 +382,31 @@ static void webhook_drive(struct alert_out *o, int64_t now_ms)
     o->nq = k;
 }
 
+/* on the loop's thread: put what the detection thread sent (copied out under the lock, put
+ * outside it, so the detection thread never waits for the store) */
 static void put_pending(struct alert_out *o)
 {
-    for (size_t i = 0; i < o->npending; i++)
-        put(o, &o->pending[i].a, o->pending[i].final);
+    pthread_mutex_lock(&o->plock);
+    size_t n = o->npending;
+    struct pending *p = NULL;
+    if (n && (p = malloc(n * sizeof *p)))
+        memcpy(p, o->pending, n * sizeof *p);
+    else if (n)
+        o->dropped += n;
     o->npending = 0;
+    pthread_mutex_unlock(&o->plock);
+    for (size_t i = 0; p && i < n; i++)
+        put(o, &p[i].a, p[i].final);
+    free(p);
 }
 
 void alert_out_tick(void *ctx, int64_t now_ms)
 {
     struct alert_out *o = ctx;
-    detect_tick(o->d, 0);
+    pthread_mutex_lock(&o->lock);
+    o->tick = true;             /* the detection thread ticks the engine */
+    pthread_cond_signal(&o->nonempty);
+    pthread_mutex_unlock(&o->lock);
     put_pending(o);
     webhook_drive(o, now_ms);
 }
@@ -290,6 +415,14 @@ void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
 {
     if (!o)
         return;
+    if (o->started) {           /* the thread feeds what is queued, then ends */
+        pthread_mutex_lock(&o->lock);
+        o->stop = true;
+        pthread_cond_signal(&o->nonempty);
+        pthread_mutex_unlock(&o->lock);
+        pthread_join(o->thread, NULL);
+        o->started = false;
+    }
     if (o->d) {
         if (out)
             alert_out_stats(o, out);
@@ -320,6 +453,11 @@ void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
         closelog();
     detect_free(o->d);
     free(o->pending);
+    free(o->q_rec);
+    pthread_mutex_destroy(&o->lock);
+    pthread_mutex_destroy(&o->plock);
+    pthread_cond_destroy(&o->nonempty);
+    pthread_cond_destroy(&o->nonfull);
     free(o);
 }
 

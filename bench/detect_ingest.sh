@@ -9,14 +9,15 @@
 # Environment: ASHIATO_BUILD_DIR (default build/), ASHIATO_SHARED_DIR (default ../shared).
 #
 # Load (made once, cached in bench/.cache/detect, gitignored): campusgen with every event on,
-#   campusgen.py --out .../campus --sensors 1,2,3 --rate 1000 --duration 600 --events all
-# each sensor-N.pcap journalled by ashiato-sensor (nobody acknowledges: the batches stay in
-# its outbox). A timed run copies the three journals, starts the aggregator (plaintext on
-# loopback, null store, --log-level debug) with `detect = false` or with `detect = true` and
-# the campus's [segments]/[sensors] (the same INI), then the three sensors replay their
-# journals (--read EMPTY.pcap --outbox-dir COPY). The rate is the aggregator's own "ingest
-# burst" figure (records from the first batch to the last commit); its CPU time
-# (user+sys) is read before it is stopped. The null store isolates what detection adds.
+#   campusgen.py --out .../campus --sensors 2,3,4 --rate 600 --duration 900 --events all
+# (the lateral sweep's, the scan's and the spike's departments), each sensor-N.pcap
+# journalled by ashiato-sensor (nobody acknowledges: the batches stay in its outbox). A timed
+# run copies the three journals, starts the aggregator (plaintext on loopback, --log-level
+# debug) with `detect = false` or with `detect = true` and the campus's [segments]/[sensors]
+# (the same INI), then the three sensors replay their journals (--read EMPTY.pcap
+# --outbox-dir COPY). The rate is the aggregator's own "ingest burst" figure (records from the
+# first batch to the last commit); its CPU time (user+sys) is read before it is stopped. Two
+# stores: null (what detection costs, isolated) and SQLite (the default store).
 # Memory: `ashiato detect --stream --stats` over 1M session lines from 1M distinct sources
 # (one failed attempt each), state bytes by the engine's accounting and peak RSS by
 # /usr/bin/time. Target: detectors on at most 20% slower than off (ratio >= 0.80).
@@ -54,14 +55,15 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-GEN_CMD=(python3 "$SHARED/tools/campusgen.py" --out "$CACHE/campus" --sensors 1,2,3 --rate 1000
-         --duration 600 --events all --quiet)
+GEN_CMD=(python3 "$SHARED/tools/campusgen.py" --out "$CACHE/campus" --sensors 2,3,4 --rate 600
+         --duration 900 --events all --quiet)
+SENSORS="2 3 4"
 mkdir -p "$CACHE"
-if [ ! -s "$CACHE/journal-s3.records" ]; then
+if [ ! -s "$CACHE/journal-s4.records" ]; then
     say "generating the campus once: ${GEN_CMD[*]}"
     rm -rf "$CACHE/campus" "$CACHE"/journal-s*
     "${GEN_CMD[@]}" >&2
-    for i in 1 2 3; do
+    for i in $SENSORS; do
         set +e
         "$SENSOR" --read "$CACHE/campus/sensor-$i.pcap" --name "sensor-$i" --insecure \
             --drain-timeout 0 --aggregator "tcp://127.0.0.1:$(free_port)" \
@@ -74,7 +76,7 @@ if [ ! -s "$CACHE/journal-s3.records" ]; then
     rm -f "$CACHE"/campus/sensor-*.pcap
 fi
 TOTAL=0
-for i in 1 2 3; do TOTAL=$((TOTAL + $(cat "$CACHE/journal-s$i.records"))); done
+for i in $SENSORS; do TOTAL=$((TOTAL + $(cat "$CACHE/journal-s$i.records"))); done
 python3 -c 'import struct, sys; open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))' \
     "$WORK/empty.pcap"
 # the campus's segments and sensors (campusgen's plan), detection off and on
@@ -90,20 +92,21 @@ for on in ("false", "true"):
 PY
 say "load: $TOTAL records in three journals"
 
-ingest() {     # ingest off|on: one timed run, appends "case rate cpu secs load alerts"
-    local name=$1 w=$WORK/run pids=() i
+ingest() {     # ingest off|on null|sqlite: one timed run, appends "case rate cpu secs load alerts"
+    local name=$1 store=$2 w=$WORK/run pids=() i
     rm -rf "$w"
     mkdir -p "$w"
-    for i in 1 2 3; do cp -r "$CACHE/journal-s$i" "$w/j$i"; done
-    local ini=$WORK/detect-false.ini
+    for i in $SENSORS; do cp -r "$CACHE/journal-s$i" "$w/j$i"; done
+    local ini=$WORK/detect-false.ini url=null:
     [ "$name" = on ] && ini=$WORK/detect-true.ini
+    [ "$store" = sqlite ] && url="sqlite://$w/sessions.db"
     local load=$(cut -d' ' -f1 /proc/loadavg) port=$(free_port)
-    "$AGG" -c "$ini" --insecure --listen "tcp://127.0.0.1:$port" --store null: \
+    "$AGG" -c "$ini" --insecure --listen "tcp://127.0.0.1:$port" --store "$url" \
         --log-level debug 2> "$w/agg.log" &
     local agg=$!
     PIDS+=("$agg")
     for _ in $(seq 100); do grep -q listening "$w/agg.log" 2>/dev/null && break; sleep 0.05; done
-    for i in 1 2 3; do
+    for i in $SENSORS; do
         "$SENSOR" --read "$WORK/empty.pcap" --name "sensor-$i" --insecure \
             --aggregator "tcp://127.0.0.1:$port" --outbox-dir "$w/j$i" --drain-timeout 600000 \
             --log-level warn 2> "$w/s$i.log" &
@@ -118,12 +121,15 @@ ingest() {     # ingest off|on: one timed run, appends "case rate cpu secs load 
         END {printf "%d %.3f\n", r, s}' "$w/agg.log")
     [ "$recs" = "$TOTAL" ] || die "$name: committed $recs records of $TOTAL: $(tail -5 "$w/agg.log")"
     local alerts=$(sed -n 's/.*detection records=[0-9]* alerts=\([0-9]*\).*/\1/p' "$w/agg.log")
-    echo "$name $(awk -v r="$recs" -v s="$secs" 'BEGIN {printf "%.0f", r / s}') $cpu $secs $load ${alerts:-0}" >> "$WORK/runs"
-    say "$name: $recs records in $secs s, CPU $cpu s, alerts ${alerts:--} (load $load)"
+    echo "$name-$store $(awk -v r="$recs" -v s="$secs" 'BEGIN {printf "%.0f", r / s}') $cpu $secs $load ${alerts:-0}" >> "$WORK/runs"
+    say "$name $store: $recs records in $secs s, CPU $cpu s, alerts ${alerts:--} (load $load)"
 }
 
 for r in $(seq "$RUNS"); do
-    if [ $((r % 2)) -eq 1 ]; then ingest off; ingest on; else ingest on; ingest off; fi
+    for store in null sqlite; do
+        if [ $((r % 2)) -eq 1 ]; then ingest off $store; ingest on $store
+        else ingest on $store; ingest off $store; fi
+    done
 done
 
 # 1M distinct sources, one failed attempt each
@@ -151,20 +157,24 @@ runs, n, total, mem, rss = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[
 rows = [ln.split() for ln in open(runs)]
 out = []
 med = {}
-for case in ("off", "on"):
-    rs = [r for r in rows if r[0] == case]
-    rate = statistics.median(float(r[1]) for r in rs)
-    cpu = statistics.median(float(r[2]) for r in rs)
-    med[case] = (rate, cpu)
-    out.append(f"| detectors {case} | {rate:,.0f} | {cpu:.2f} | {len(rs)} | "
-               + " ".join(f"{float(r[1]):,.0f}" for r in rs) + f" | {rs[-1][5]} |")
-ratio = med["on"][0] / med["off"][0]
+for store in ("null", "sqlite"):
+    for case in ("off", "on"):
+        rs = [r for r in rows if r[0] == f"{case}-{store}"]
+        rate = statistics.median(float(r[1]) for r in rs)
+        cpu = statistics.median(float(r[2]) for r in rs)
+        med[case, store] = (rate, cpu)
+        out.append(f"| {store} | detectors {case} | {rate:,.0f} | {cpu:.2f} | {len(rs)} | "
+                   + " ".join(f"{float(r[1]):,.0f}" for r in rs) + f" | {rs[-1][5]} |")
 kv = dict(x.split("=") for x in mem.split()[1:])
-print("| case | median records/s | median aggregator CPU s | runs | rates | alerts |")
-print("| --- | ---: | ---: | ---: | --- | ---: |")
+print("| store | case | median records/s | median aggregator CPU s | runs | rates | alerts |")
+print("| --- | --- | ---: | ---: | ---: | --- | ---: |")
 print("\n".join(out))
 print()
-print(f"- on / off = **{ratio:.2f}** of the ingest rate (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})")
+for store in ("null", "sqlite"):
+    ratio = med["on", store][0] / med["off", store][0]
+    extra = (med["on", store][1] - med["off", store][1]) / int(total) * 1e9
+    print(f"- {store} store: on / off = **{ratio:.2f}** of the ingest rate (target >= 0.80: "
+          f"{'met' if ratio >= 0.8 else 'NOT met'}); detection CPU {extra:,.0f} ns per record")
 print(f"- 1M distinct sources (`ashiato detect --stream --stats`): state {int(kv['state_bytes'])/1048576:.1f} MiB "
       f"in {kv['state_entries']} entries, cap hits {kv['cap_hits']}, peak RSS {rss} MB "
       f"(documented bound: 400 MiB at max_sources = 262144)")

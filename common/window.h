@@ -36,6 +36,7 @@ struct window_entry {
     uint64_t total;             /* distinct values since the entry began (kept or not) */
     bool raised;                /* the threshold was reached once; stays set */
     void *user;                 /* the caller's state (e.g. its alert); freed by the caller */
+    uint64_t mask;              /* the caller's bits (e.g. segments seen); window never reads */
     uint32_t cap;
     struct window_item { uint32_t hash, ms; } *items;   /* ms since first_us */
 };

@@ -122,17 +122,24 @@ void detect_feed(struct detect *d, const struct detect_record *r)
         d->now_us = r->start_us;
     if (r->start_us < d->first_us)
         d->first_us = r->start_us;
-    int si = detect_sensor_index(d, r->sensor);
-    if (si >= 0 && r->start_us > d->sensor_newest[si])
-        d->sensor_newest[si] = r->start_us;
     const struct detect_config *c = &d->cfg;
     struct detect_facts f = { .r = r };
     f.src_seg = detect_segment_of(c, r->src);
     f.dst_seg = detect_segment_of(c, r->dst);
-    f.sensor_seg = detect_sensor_segment(c, r->sensor ? r->sensor : "");
+    const char *sn = r->sensor ? r->sensor : "";
+    if (!d->last_sensor || (sn != d->last_sensor && strcmp(sn, d->last_sensor))) {
+        d->last_index = detect_sensor_index(d, sn);
+        d->last_segment = detect_sensor_segment(c, sn);
+        if (d->last_index >= 0)
+            d->last_sensor = d->sensor_names[d->last_index];
+    }
+    int si = d->last_index;
+    f.sensor_seg = d->last_segment;
+    if (si >= 0 && r->start_us > d->sensor_newest[si])
+        d->sensor_newest[si] = r->start_us;
     f.approved = detect_in_list(c->approved, c->n_approved, r->src);
     detect_outcome(c, r, &f);
-    f.duplicate = detect_link_seen(d->link, r, d->now_us);
+    f.duplicate = detect_link_seen(d->link, r, si, d->now_us);
 
     detect_policy_feed(d, &f);
     detect_spike_feed(d, &f);
@@ -161,7 +168,8 @@ void detect_tick(struct detect *d, int64_t now_us)
         d->now_us = now_us;
     if (d->now_us == INT64_MIN)
         return;
-    expire(d);
+    if (d->now_us - d->last_expire_us >= EXPIRE_EVERY_US)
+        expire(d);
     detect_spike_tick(d, d->now_us, false);
     detect_alert_send_dirty(d);
 }
@@ -183,6 +191,7 @@ void detect_flush(struct detect *d)
 struct detect_stats detect_stats(const struct detect *d)
 {
     struct detect_stats s = d->st;
+    s.cap_hits += detect_link_full(d->link);
     struct window *ws[] = { d->addr_scan, d->port_scan, d->dark_scan, d->trw, d->lateral, d->servers,
                             d->policy };
     s.bytes = sizeof *d + detect_link_bytes(d->link) + detect_spike_bytes(d->spike) +

@@ -41,6 +41,8 @@ struct detect {
     char sensor_names[64][DETECT_NAME_LEN];     /* sensors met, for bit masks */
     int64_t sensor_newest[64];                  /* each one's newest record time */
     size_t n_sensor_names;
+    const char *last_sensor;    /* the previous record's sensor: index and segment cached */
+    int last_index, last_segment;
     struct detect_alerts alerts;
     struct detect_link *link;
     struct window *addr_scan, *port_scan, *dark_scan, *trw, *lateral, *servers, *policy;
@@ -64,7 +66,9 @@ void detect_outcome(const struct detect_config *c, const struct detect_record *r
 /* detect_link.c: true when the flow was already counted (another sensor's record) */
 struct detect_link *detect_link_new(const struct detect_config *c);
 void detect_link_free(struct detect_link *l);
-bool detect_link_seen(struct detect_link *l, const struct detect_record *r, int64_t now_us);
+bool detect_link_seen(struct detect_link *l, const struct detect_record *r, int sensor,
+                      int64_t now_us);
+uint64_t detect_link_full(const struct detect_link *l);
 void detect_link_expire(struct detect_link *l, int64_t now_us);
 size_t detect_link_bytes(const struct detect_link *l);
 

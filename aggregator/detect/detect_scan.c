@@ -55,6 +55,8 @@ void detect_scan_feed(struct detect *d, const struct detect_facts *f)
     snprintf(key, sizeof key, "%u/%u", r->dport, r->proto);
     int rc = window_add(d->addr_scan, &k, addr_hash(r->dst), r->start_us, thr, &e);
     count(d, rc);
+    if (rc >= 0)        /* the segments of every target, also those before the alert */
+        e->mask |= f->dst_seg >= 0 ? 1ULL << f->dst_seg : 1ULL << 63;
     struct window_entry *dark = NULL;
     if (c->n_darknet && detect_in_list(c->darknet, c->n_darknet, r->dst)) {
         /* darknet hits (addresses where nothing lives): a low threshold over a long window,
@@ -92,6 +94,8 @@ void detect_scan_feed(struct detect *d, const struct detect_facts *f)
         detect_alert_touch(d, a, f);
         if (e->first_us < a->start_us)
             a->start_us = e->first_us;
+        a->segments |= e->mask & ~(1ULL << 63);
+        a->outside |= (e->mask >> 63) != 0;
         detect_alert_host(a, r->dst, c->max_targets);
         a->total_hosts = e->total;
         a->total_ports = 1;
