@@ -84,15 +84,79 @@ struct window_entry *window_get(struct window *w, const void *key)
     return hmap_get(w->map, k);
 }
 
+/* An entry's values: up to DENSE_MAX in a plain array searched in order; beyond, an open-
+ * addressed table (linear probing, at most half full) so that a busy source's first-contact
+ * test stays O(1). Hashes are never 0 (0 marks an empty slot). */
+#define DENSE_MAX 8
+
+static bool hashed(const struct window_entry *e)
+{
+    return e->cap > DENSE_MAX;
+}
+
+static struct window_item *slot_of(struct window_entry *e, uint32_t h, bool *found)
+{
+    if (!hashed(e)) {
+        for (uint32_t i = 0; i < e->distinct; i++)
+            if (e->items[i].hash == h) {
+                *found = true;
+                return &e->items[i];
+            }
+        *found = false;
+        return e->distinct < e->cap ? &e->items[e->distinct] : NULL;
+    }
+    uint32_t m = e->cap - 1, i = h & m;
+    while (e->items[i].hash) {
+        if (e->items[i].hash == h) {
+            *found = true;
+            return &e->items[i];
+        }
+        i = (i + 1) & m;
+    }
+    *found = false;
+    return &e->items[i];
+}
+
+static bool room(const struct window *w, const struct window_entry *e)
+{
+    if (!hashed(e))
+        return e->distinct < e->cap;
+    return e->distinct < w->cfg.max_distinct && (e->distinct + 1) * 2 <= e->cap;
+}
+
+/* Lay the values out again in a table of cap slots, keeping those last seen at or after
+ * cut_ms (relative to first_us). -1 when out of memory (the entry is unchanged). */
+static int rebuild(struct window *w, struct window_entry *e, uint32_t cap, int64_t cut_ms)
+{
+    struct window_item *ni = calloc(cap, sizeof *ni), *old = e->items;
+    if (!ni)
+        return -1;
+    uint32_t oldcap = e->cap, n = 0;
+    e->items = ni;
+    e->cap = cap;
+    e->distinct = 0;
+    for (uint32_t i = 0; i < oldcap; i++) {
+        if (!old[i].hash || (int64_t)old[i].ms < cut_ms)
+            continue;
+        bool found;
+        struct window_item *s = slot_of(e, old[i].hash, &found);
+        if (!s)
+            break;
+        *s = old[i];
+        e->distinct = ++n;
+    }
+    w->item_bytes = w->item_bytes - oldcap * sizeof *old + cap * sizeof *ni;
+    free(old);
+    return 0;
+}
+
 /* drop values last seen before t_us - span */
 static void purge(struct window *w, struct window_entry *e, int64_t t_us)
 {
-    int64_t cut = t_us - w->cfg.span_us - e->first_us;
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < e->distinct; i++)
-        if ((int64_t)e->items[i].ms * 1000 >= cut)
-            e->items[n++] = e->items[i];
-    e->distinct = n;
+    int64_t cut_ms = (t_us - w->cfg.span_us - e->first_us) / 1000;
+    if (cut_ms <= 0)
+        return;
+    rebuild(w, e, e->cap, cut_ms);
 }
 
 int window_add(struct window *w, const void *key, uint64_t x, int64_t t_us, uint32_t threshold,
@@ -122,33 +186,30 @@ int window_add(struct window *w, const void *key, uint64_t x, int64_t t_us, uint
     if (t_us < e->first_us)
         t_us = e->first_us;     /* late record: counted at the entry's start */
     uint32_t h = (uint32_t)(x ^ (x >> 32)) * 2654435761u ^ (uint32_t)(x >> 17);
+    h += !h;
     uint32_t ms = (uint32_t)((t_us - e->first_us) / 1000);
-    for (uint32_t i = 0; i < e->distinct; i++)
-        if (e->items[i].hash == h) {
-            if (ms > e->items[i].ms)
-                e->items[i].ms = ms;
-            return WINDOW_DUP;
-        }
-    if (e->distinct == e->cap) {
+    bool found;
+    struct window_item *s = slot_of(e, h, &found);
+    if (found) {
+        if (ms > s->ms)
+            s->ms = ms;
+        return WINDOW_DUP;
+    }
+    if (!room(w, e)) {
         purge(w, e, t_us);
-        if (e->distinct == e->cap) {
-            if (e->cap >= w->cfg.max_distinct) {
+        if (!room(w, e)) {
+            if (hashed(e) && e->distinct >= w->cfg.max_distinct) {
                 w->dropped_values++;
                 e->total++;
                 return WINDOW_NEW;
             }
-            uint32_t nc = e->cap ? e->cap * 2 : 4;
-            if (nc > w->cfg.max_distinct)
-                nc = w->cfg.max_distinct;
-            struct window_item *ni = realloc(e->items, nc * sizeof *ni);
-            if (!ni)
+            if (rebuild(w, e, e->cap ? e->cap * 2 : 4, 0) < 0)
                 return -1;
-            w->item_bytes += (nc - e->cap) * sizeof *ni;
-            e->items = ni;
-            e->cap = nc;
         }
     }
-    e->items[e->distinct++] = (struct window_item){ h, ms };
+    s = slot_of(e, h, &found);
+    *s = (struct window_item){ h, ms };
+    e->distinct++;
     e->total++;
     if (e->raised || e->distinct < threshold)
         return WINDOW_NEW;

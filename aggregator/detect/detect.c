@@ -139,7 +139,12 @@ void detect_feed(struct detect *d, const struct detect_record *r)
         d->sensor_newest[si] = r->start_us;
     f.approved = detect_in_list(c->approved, c->n_approved, r->src);
     detect_outcome(c, r, &f);
-    f.duplicate = detect_link_seen(d->link, r, si, d->now_us);
+    /* Only a flow that two sensors can see needs the link table: with sensors placed on
+     * segments' uplinks, one between two different segments (or any flow at a sensor with
+     * no segment, or when no sensor is placed). Most records are not, and skip it. */
+    if (!c->n_sensors || f.sensor_seg < 0 ||
+        (f.src_seg >= 0 && f.dst_seg >= 0 && f.src_seg != f.dst_seg))
+        f.duplicate = detect_link_seen(d->link, r, si, d->now_us);
 
     detect_policy_feed(d, &f);
     detect_spike_feed(d, &f);

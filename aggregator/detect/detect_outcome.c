@@ -99,6 +99,19 @@ static bool discovery_port(uint16_t p)
            p == 68 || p == 546 || p == 547 || p == 3702;
 }
 
+/* conn_state as a number (up to 8 characters), so the table is searched without strcmp */
+static uint64_t code(const char *s)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8 && s[i]; i++)
+        v = v << 8 | (uint8_t)s[i];
+    return v;
+}
+
+#define C2(a, b) ((uint64_t)(a) << 8 | (b))
+#define C3(a, b, c) (C2(a, b) << 8 | (c))
+#define C4(a, b, c, d) (C3(a, b, c) << 8 | (d))
+
 void detect_outcome(const struct detect_config *c, const struct detect_record *r,
                     struct detect_facts *f)
 {
@@ -109,15 +122,15 @@ void detect_outcome(const struct detect_config *c, const struct detect_record *r
     f->discovery = detect_addr_discovery(r->dst, c) ||
                    (r->proto == 17 && (discovery_port(r->dport) || discovery_port(r->sport)));
     if (r->proto == 6) {
-        /* success: the responder answered the SYN (SYN-ACK) or sent data */
-        static const char *const ok[] = { "S1", "SF", "S2", "S3", "RSTO", "RSTR" };
-        static const char *const fail[] = { "S0", "REJ", "RSTOS0", "SH" };
-        for (size_t i = 0; i < ASH_ARRAY_LEN(ok); i++)
-            if (!strcmp(cs, ok[i]))
-                f->outcome = OUTCOME_SUCCESS;
-        for (size_t i = 0; i < ASH_ARRAY_LEN(fail); i++)
-            if (!strcmp(cs, fail[i]))
-                f->outcome = r->dst_bytes ? OUTCOME_SUCCESS : OUTCOME_FAILURE;
+        /* success: the responder answered the SYN (SYN-ACK) or sent data; failure: S0, REJ,
+         * RSTOS0, SH */
+        uint64_t k = code(cs);
+        if (k == C2('S', '1') || k == C2('S', 'F') || k == C2('S', '2') || k == C2('S', '3') ||
+            k == C4('R', 'S', 'T', 'O') || k == C4('R', 'S', 'T', 'R'))
+            f->outcome = OUTCOME_SUCCESS;
+        else if (k == C2('S', '0') || k == C3('R', 'E', 'J') || k == C2('S', 'H') ||
+                 k == (C4('R', 'S', 'T', 'O') << 16 | C2('S', '0')))
+            f->outcome = r->dst_bytes ? OUTCOME_SUCCESS : OUTCOME_FAILURE;
         /* OTH, RSTRH, SHR: no SYN from the initiator seen: not an attempt (backscatter) */
         f->attempt = f->outcome != OUTCOME_UNKNOWN;
     } else if (r->proto == 17 || r->proto == 132) {
