@@ -169,7 +169,7 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
     struct capture_packet pkt;
     char *end;
     struct pacing pc = { strtod(cfg->realtime, &end), 0, 0 };
-    if (*end || pc.factor < 0) {
+    if (config_parse_double(cfg->realtime, &pc.factor) < 0 || pc.factor < 0) {   /* no NaN, inf */
         snprintf(err, ASH_ERR_LEN, "realtime: expected a factor >= 0 such as 1 or 20, got '%s'", cfg->realtime);
         return -1;
     }
