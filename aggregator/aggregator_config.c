@@ -46,6 +46,10 @@ const struct config_key aggregator_config_keys[] = {
     K("packet_endpoint", "packet-endpoint", 0, CONFIG_STR, packet_endpoint, SZ(packet_endpoint), 0, 0,
       NULL, "ENDPOINT", "take packet requests here (ipc://PATH or tcp://127.0.0.1:PORT) and pass "
       "them to the sensor named in each, over that sensor's own connection"),
+    K("detect", NULL, 0, CONFIG_BOOL, detect, 0, 0, 0, "true", NULL,
+      "run the detectors on committed records and store their alerts (docs/detection.md)"),
+    K("detect_config", "detect-config", 0, CONFIG_STR, detect_config, SZ(detect_config), 0, 0,
+      NULL, "FILE", "the INI file with [detect], [segments] and [sensors] (may be this one)"),
 };
 
 const size_t aggregator_config_nkeys = sizeof aggregator_config_keys / sizeof aggregator_config_keys[0];

@@ -25,6 +25,8 @@ struct aggregator_config {
     char log_level[16];
     long long exit_after_idle_ms;
     char packet_endpoint[256];
+    bool detect;
+    char detect_config[1024];
 };
 
 extern const struct config_key aggregator_config_keys[];

@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "aggregator_config.h"
+#include "alert_out.h"
 #include "auth.h"
 #include "curve.h"
 #include "event_loop.h"
@@ -147,6 +148,7 @@ int main(int argc, char **argv)
     struct receive *rx = NULL;
     struct packet_broker *broker = NULL;
     struct event_loop *loop = NULL;
+    struct alert_out *detect = NULL;
     void *zctx = NULL;
     char db_path[1024];
     int status = 1;
@@ -196,6 +198,12 @@ int main(int argc, char **argv)
     if (!(loop = event_loop_new(err)) || !(rx = receive_open(zctx, &rc, st, err)) ||
         receive_attach(rx, loop, err) < 0)
         goto fail;
+    if (cfg.detect && (!(detect = alert_out_open(cfg.detect_config, st, rx, err)) ||
+                       event_loop_add_timer(loop, 1000, alert_out_tick, detect) < 0)) {
+        if (detect)
+            snprintf(err, sizeof err, "event loop: out of memory");
+        goto fail;
+    }
     if (cfg.packet_endpoint[0]) {
         if (!(broker = packet_broker_open(zctx, cfg.packet_endpoint, rx, err)))
             goto fail;
@@ -243,6 +251,14 @@ fail:
 out:
     packet_broker_close(broker);
     receive_close(rx);
+    if (detect) {               /* after receive (its hook feeds detect), before the store */
+        struct alert_out_stats as;
+        alert_out_close(detect, &as);
+        log_info("aggregator", "detection records=%llu alerts=%llu cap_hits=%llu state_bytes=%zu "
+                 "put_failed=%llu dropped=%llu", (unsigned long long)as.records,
+                 (unsigned long long)as.alerts, (unsigned long long)as.cap_hits, as.state_bytes,
+                 (unsigned long long)as.put_failed, (unsigned long long)as.dropped);
+    }
     event_loop_free(loop);
     auth_stop(auth);
     if (zctx)

@@ -9,5 +9,6 @@
 
 int cmd_keygen(int argc, char **argv);
 int cmd_pcap(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
 
 #endif

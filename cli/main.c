@@ -14,6 +14,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     { "keygen", cmd_keygen, "make a CurveZMQ keypair for a sensor or the aggregator" },
+    { "detect", cmd_detect, "run the detectors offline over session JSON lines, alerts as JSON" },
     { "pcap", cmd_pcap, "fetch a session's packets (or a time range's) from a sensor as pcap" },
 };
 
