@@ -108,6 +108,8 @@ class Stack:
     def sessions(self, name):
         """The sensor's own JSON output: the truth the API must agree with."""
         path = self.work / name / "sessions.json"
+        if not path.exists():
+            return []
         return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
 
     def all_sessions(self):
