@@ -288,6 +288,8 @@ int main(int argc, char **argv)
         die("%s", err);
     if (!no_store && !(d.store = pcap_store_open(&sc, d.name, 1, 262144, err)))
         die("%s", err);
+    if (d.store)
+        pcap_index_set_store_id(d.idx, pcap_catalog_store_id(pcap_store_catalog(d.store)));
     if (json_path && !(d.json = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout))
         die("cannot write %s", json_path);
 
