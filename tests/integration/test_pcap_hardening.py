@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -220,7 +221,7 @@ def test_l9_pcap_messages_tell_failures_apart(served, tmp_path):
     msgs = [res.stderr.strip()]
     # a socket left behind by a process that is gone
     dead = tmp_path / "dead"
-    dead.mkdir()
+    dead.mkdir(mode=0o700)
     p = subprocess.Popen([str(DRIVER), "--pcap-dir", str(dead / "store"), "--name", "t", "--endpoint",
                           f"ipc://{dead / 'ep.sock'}", "--serve"], stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().startswith("ready")
@@ -242,3 +243,67 @@ def test_l9_pcap_messages_tell_failures_apart(served, tmp_path):
         assert res.returncode == 1, res.stderr
     msgs.append(res.stderr.strip())
     print("\nL9:\n  " + "\n  ".join(msgs))
+
+
+AGGREGATOR = BUILD_DIR / "bin" / "ashiato-aggregator"
+SENSOR = BUILD_DIR / "bin" / "ashiato-sensor"
+
+
+def test_m2_other_users_cannot_fetch_packets(campus, tmp_path):
+    """Packet endpoints admit their owner and group only. Endpoints any local user could open
+    (tcp://127.0.0.1, abstract ipc://@, a socket in a directory open to others) are refused at
+    start by the sensor, the store driver and the aggregator; a socket in a closed directory is
+    made 0660 even under umask 000, so another user (uid 54321, made up for the test) is
+    refused, and a member of the socket's group (nobody:nogroup here) is served."""
+    store = tmp_path / "store"
+    build_store(campus / "sensor-3.pcap", store, tmp_path / "s.json", "--max-file-size", "256K")
+    line = json.dumps(load_docs(tmp_path / "s.json")[0])
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o755)
+    open_dir.chmod(0o755)
+    refused = {"tcp://127.0.0.1:45713": "no authentication", f"ipc://@ashiato-{os.getpid()}": "no authentication",
+               f"ipc://{open_dir / 'ep.sock'}": "closed to others", "ipc://relative.sock": "expected ipc:///PATH"}
+    for ep, why in refused.items():
+        res = subprocess.run([str(DRIVER), "--pcap-dir", str(store), "--name", "t", "--endpoint", ep, "--serve"],
+                             capture_output=True, text=True, timeout=30)
+        assert res.returncode != 0 and why in res.stderr, (ep, res.stderr)
+        res = subprocess.run([str(SENSOR), "--read", str(campus / "sensor-3.pcap"), "--name", "t", "--pcap-dir",
+                              str(tmp_path / "sensor-store"), "--packet-endpoint", ep],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode != 0 and why in res.stderr, (ep, res.stderr)
+        res = subprocess.run([str(AGGREGATOR), "--insecure", "--listen", "tcp://127.0.0.1:0", "--store", "null:",
+                              "--packet-endpoint", ep], capture_output=True, text=True, timeout=30)
+        assert res.returncode != 0 and why in res.stderr, (ep, res.stderr)
+    print(f"\nM2 refused at start: {res.stderr.strip().splitlines()[-1]}")
+
+    # a closed directory of root's, group nogroup (setgid: the socket gets that group), under
+    # one that others may pass through (pytest's own temporary directories are closed)
+    base = Path(tempfile.mkdtemp(prefix=f"ashiato-m2-{os.getpid()}-", dir="/tmp"))
+    base.chmod(0o711)
+    closed = base / "run"
+    closed.mkdir()
+    os.chown(closed, 0, 65534)
+    closed.chmod(0o2750)
+    sock = closed / "ep.sock"
+    old = os.umask(0)
+    try:
+        srv = Server(store, sock, tmp_path / "serve.log")
+    finally:
+        os.umask(old)
+    try:
+        st = sock.stat()
+        assert oct(st.st_mode & 0o777) == oct(0o660) and st.st_gid == 65534, oct(st.st_mode)
+        stranger = fetch(srv.endpoint, "--session-json", line, "--out", "/dev/null", "--timeout", "3", user=54321)
+        assert stranger.returncode == 1 and "DENIED" in stranger.stderr, stranger.stderr
+        member = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(CLI), "pcap",
+                                 "--sensor", srv.endpoint, "--session-json", line, "--out", "-"],
+                                capture_output=True, timeout=60)
+        assert member.returncode == 0, member.stderr
+        assert len(member.stdout) > 24
+        owner = fetch(srv.endpoint, "--session-json", line, "--out", str(tmp_path / "own.pcap"))
+        assert owner.returncode == 0, owner.stderr
+        print(f"M2 socket mode {oct(st.st_mode & 0o777)} group {st.st_gid}; uid 54321: "
+              f"{stranger.stderr.strip()}; nobody (group member): {len(member.stdout)} bytes")
+    finally:
+        srv.stop()
+        shutil.rmtree(base, ignore_errors=True)
