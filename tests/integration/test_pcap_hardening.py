@@ -307,3 +307,71 @@ def test_m2_other_users_cannot_fetch_packets(campus, tmp_path):
     finally:
         srv.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def mount_tmpfs(mnt, mib):
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.decode().strip()})")
+
+
+def build_stats(capture, store, *args):
+    res = subprocess.run([str(DRIVER), "--read", str(capture), "--pcap-dir", str(store), "--name", "test",
+                          "--stats", *args], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1]), res.stderr
+
+
+def test_l4_full_pcap_dir_counts_lost_packets(campus, tmp_path):
+    """pcap_dir on a 1 MiB tmpfs with free-space retention off fills up: every packet that is
+    not in a kept file is counted as dropped, and each "starting a new file" is followed by an
+    attempt at one (an opened file, or a create or write that failed again)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mount_tmpfs(mnt, 1)
+    try:
+        stats, log = build_stats(campus / "sensor-3.pcap", mnt / "store", "--max-file-size", "128K",
+                                 "--min-free-percent", "0")
+        store = stats["store"]
+        assert store["write_errors"] > 0, "the file system never filled up"
+        kept = sum(int(kv["packets"]) for kv in (
+            dict(t.split("=", 1) for t in line.split()[1:-1])
+            for line in (mnt / "store" / "catalogue").read_text().splitlines() if line.startswith("file "))
+            if kv["state"] == "closed")
+        lost = store["packets"] - kept
+        assert lost > 0
+        # every packet not kept is counted (by 64 KiB segments: a failure may count up to one
+        # segment's packets that reached the disk, and the last segment of a file still failing
+        # when the report is made is counted as the store closes, after it)
+        seg = 65536 // 76 + 1
+        assert lost - seg <= store["lost_to_errors"] <= lost + store["write_errors"] * seg, (lost, store)
+        assert store["dropped"] >= store["lost_to_errors"] > 0
+        lines = log.splitlines()
+        starts = [i for i, line in enumerate(lines) if "starting a new file" in line]
+        assert starts, log[-2000:]
+        for i in starts:
+            assert any("opened file=" in x or "failed file=" in x for x in lines[i + 1:]), lines[i:]
+        print(f"\nL4 full disk: {store['packets']} packets queued, {kept} kept, {lost} not kept, "
+              f"dropped={store['dropped']} (lost_to_errors={store['lost_to_errors']}), "
+              f"{len(starts)} new files asked for, write_errors={store['write_errors']}")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_l4_retention_keeps_a_file_of_room(campus, tmp_path):
+    """5% of a 1 MiB file system is 51 KiB, less than one 256 KiB file: retention keeps one
+    file's size (and a quarter) free as well, so the store never writes into a full disk."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mount_tmpfs(mnt, 1)
+    try:
+        stats, log = build_stats(campus / "sensor-3.pcap", mnt / "store", "--max-file-size", "256K",
+                                 "--min-free-percent", "5")
+        store = stats["store"]
+        assert stats["retention"]["free_space"] > 0, "retention never ran for free space"
+        assert store["write_errors"] == 0 and store["dropped"] == 0, (store, log[-1500:])
+        st = os.statvfs(mnt)
+        print(f"\nL4 reserve: {stats['retention']['free_space']} files deleted for free space, "
+              f"write_errors=0, {st.f_bavail * st.f_frsize >> 10} KiB free at the end")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
