@@ -105,7 +105,7 @@ struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ER
         goto fail;
     /* a record lists at most max_packets positions (a segment is cut there) */
     size_t maxp = (size_t)cfg->table.max_packets;
-    p->pos_cap = 2 + 20 * maxp;
+    p->pos_cap = 10 + 20 * maxp;              /* version, flags, store id (pcap_index.h) */
     p->files_cap = maxp;
     p->pos_buf = malloc(p->pos_cap);
     p->files = ash_calloc_array(maxp, sizeof *p->files);
