@@ -1,7 +1,8 @@
 /* cmd_keygen.c -- `ashiato keygen`: make a CurveZMQ keypair for a sensor or the aggregator.
  * Owns:  the subcommand's flags and output. Writes FILE (secret, mode 0600) and FILE.pub, and
  *        prints the allow-list line for a sensor ("name public-key").
- * Never: overwrites an existing key file unless --force. */
+ * Never: overwrites an existing key file unless --force; prints an allow-list line the
+ *        aggregator would refuse (the name passes curve_name_check, the allow-list's rule). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -19,7 +20,8 @@ static void usage(FILE *out)
             "Make a CurveZMQ keypair: FILE holds both keys (mode 0600), FILE.pub the public key.\n"
             "For a sensor, --name prints the line to add to the aggregator's allow-list.\n"
             "  -o, --out FILE    where to write the keypair\n"
-            "  -n, --name NAME   sensor name for the allow-list line\n"
+            "  -n, --name NAME   sensor name for the allow-list line (letters, digits, and\n"
+            "                    '-', '_', '.' after the first; at most 63)\n"
             "  -f, --force       replace an existing file\n"
             "  -h, --help        this text\n");
 }
@@ -45,6 +47,10 @@ int cmd_keygen(int argc, char **argv)
     }
     if (!out || optind < argc) {
         fprintf(stderr, "ashiato keygen: %s\n", out ? "unexpected argument" : "--out FILE is required");
+        return 2;
+    }
+    if (name && curve_name_check(name, err) < 0) {
+        fprintf(stderr, "ashiato keygen: --%s\n", err);
         return 2;
     }
     if (!force && access(out, F_OK) == 0) {

@@ -1,8 +1,8 @@
 /* app.c -- application-layer fields of a session: the field pool and app_parse() dispatch.
  * Owns:  struct app_pool (one calloc holding every struct app_fields slot, free list threaded
  *        through the free slots; a second one holding the reassembly buffers, lent one per
- *        session at most and recorded in its fields), the protocol name table, the DNS
- *        RCODE names, and the per-packet dispatch: signature detection on the first payload
+ *        session at most and recorded in its fields), the protocol name table, the transport
+ *        names that join them in ashiato.protocols (app_transport_name), the DNS RCODE names, and the per-packet dispatch: signature detection on the first payload
  *        packet of each direction (app_detect.c), then the parser of the protocol found
  *        (app_http.c, app_dns.c, app_tls.c, app_ssh.c, app_quic.c) for at most APP_MAX_PKTS
  *        packets per direction.
@@ -49,6 +49,22 @@ const char *app_proto_name(enum app_proto p)
     if ((unsigned)p >= APP_PROTO_COUNT)
         return "";
     return proto_names[p];
+}
+
+const char *app_transport_name(unsigned iana)
+{
+    switch (iana) {
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 1:
+    case 58: return "icmp";          /* Arkime's icmp.c names ICMPv6 sessions "icmp" too */
+    case 132: return "sctp";
+    case 50: return "esp";
+    case 2: return "igmp";
+    case 89: return "ospf";
+    case 103: return "pim";
+    default: return NULL;
+    }
 }
 
 /* RCODE names as Arkime's dns.status renders them (RFC 6895 section 2.3) */

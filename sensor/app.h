@@ -1,10 +1,13 @@
 /* app.h -- application-layer fields of a session: detection by payload signature and the
- *          parsers for HTTP, DNS, TLS, SSH and the lateral-movement protocols.
+ *          parsers for HTTP, DNS, TLS, SSH and QUIC. SMB, RDP, DCE/RPC, Kerberos, MySQL, NTP,
+ *          NetFlow, SMTP, FTP, LDAP, NBNS, DHCP, mDNS and LLMNR are recognised and tagged
+ *          (ashiato.protocols) from their signatures, not parsed: they keep no fields.
  * Owns:  enum app_proto, the small per-session parse state (struct app_state, which lives
  *        inside struct session), the pool of struct app_fields (allocated from a fixed pool
  *        only when a parser has something to keep) with its few reassembly buffers (lent to
- *        a session while a message spans packets: a QUIC ClientHello), and app_parse(), the
- *        one entry point the packet path calls for each payload-carrying packet.
+ *        a session while a message spans packets: a QUIC ClientHello), app_parse(), the
+ *        one entry point the packet path calls for each payload-carrying packet, and the
+ *        names that make up ashiato.protocols (app_proto_name, app_transport_name).
  * Lends: app_fields_of() pointers, valid until app_release() of that state.
  * Never: allocates after app_pool_new(); reads outside [payload, payload + len); strdup's a
  *        value (fields are fixed-size; a longer value is cut and `truncated` is set); logs.
@@ -49,6 +52,10 @@ enum app_proto {
 
 /* "http" for APP_HTTP, "" for APP_UNKNOWN */
 const char *app_proto_name(enum app_proto p);
+
+/* The name Arkime puts in a session's protocols for its IP protocol (tcp, udp, icmp for ICMP
+ * and ICMPv6, sctp, esp, igmp, ospf, pim); NULL for the others, which Arkime does not name. */
+const char *app_transport_name(unsigned iana);
 
 #define APP_NAME_LEN    128   /* host names, SNI, DNS names (longer ones are cut, flagged) */
 #define APP_UA_LEN      192

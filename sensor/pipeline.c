@@ -17,6 +17,9 @@
 #include "session_record.h"
 
 #define PIPELINE_MAX_OUTPUTS 4
+/* packet times the sensor takes: 1970-01-01 up to 2100-01-01 (the aggregator refuses a record
+ * outside, and one such record held a sensor's whole stream, issue 14 M1) */
+#define PIPELINE_TS_MAX_US (4102444800LL * 1000000)
 
 struct pipeline {
     struct pipeline_config cfg;
@@ -160,6 +163,13 @@ void pipeline_packet_decoded(struct pipeline *p, const struct capture_packet *pk
 
     p->stats.packets++;
     p->stats.bytes += caplen;
+    if (ASH_UNLIKELY((uint64_t)ts_us >= (uint64_t)PIPELINE_TS_MAX_US)) {
+        /* counted, and neither a session nor the clock sees it: a time far off would expire
+         * every live session, and a record of it would be refused downstream */
+        p->stats.events[DECODE_FRAME_BAD_TIME]++;
+        p->stats.malformed++;
+        return;
+    }
     if (d->event != DECODE_OK) {
         p->stats.events[d->event]++;
         if (d->event == DECODE_NOT_IP)

@@ -65,8 +65,9 @@ const struct config_key sensor_config_keys[] = {
       "the aggregator's public key (40 Z85 characters, or its .pub file)"),
     K("insecure", "insecure", 0, CONFIG_BOOL, insecure, 0, 0, 0, "false", NULL,
       "plaintext to the aggregator (tests and labs only)"),
-    K("outbox_dir", "outbox-dir", 0, CONFIG_STR, outbox_dir, SZ(outbox_dir), 0, 0, "ashiato-outbox",
-      "DIR", "journal of batches not yet acknowledged by the aggregator"),
+    K("outbox_dir", "outbox-dir", 0, CONFIG_STR, outbox_dir, SZ(outbox_dir), 0, 0, "/var/lib/ashiato/outbox",
+      "DIR", "journal of batches not yet acknowledged by the aggregator (made if missing; locked: "
+      "one sensor per directory)"),
     K("outbox_max_bytes", NULL, 0, CONFIG_SIZE, outbox_max_bytes, 0, 1 << 20, 1LL << 42, "4G", NULL,
       "journal bound; past it the oldest batches are dropped and counted"),
     K("outbox_sync", NULL, 0, CONFIG_BOOL, outbox_sync, 0, 0, 0, "true", NULL,

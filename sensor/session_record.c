@@ -125,6 +125,9 @@ static void history_text(uint16_t h, char out[16])
 
 static const char *const tunnel_names[] = { "gre", "ppp", "vxlan", "geneve", "ipip", "6in4",
                                             "ip6ip", "mpls", "gtp" };
+_Static_assert(APP_PROTO_COUNT - 1 + 1 + ASH_ARRAY_LEN(tunnel_names) <=
+               ASH_ARRAY_LEN(((struct session_record_buf *)0)->tags),
+               "session_record_buf.tags holds every protocol, the transport and every tunnel");
 
 void session_record_fill(struct session_record_buf *b, const char *sensor,
                          const struct session *s, const struct app_fields *f)
@@ -197,11 +200,15 @@ void session_record_fill(struct session_record_buf *b, const char *sensor,
     r->vlan = b->vlan;
     r->n_vlan = s->vlan_count;
 
-    /* tags: every application protocol recognised, then tunnels */
+    /* tags (ashiato.protocols): every application protocol recognised, the transport as
+     * Arkime names it (not for a flow whose ports could not be read: Arkime's corrupt-ip),
+     * then tunnels */
     size_t nt = 0;
     for (int p = 1; p < APP_PROTO_COUNT; p++)
         if (s->app.tags & (1u << p))
             b->tags[nt++] = (char *)app_proto_name((enum app_proto)p);
+    if (app_transport_name(s->key.proto) && !(s->flags & SESSION_F_NO_PORTS))
+        b->tags[nt++] = (char *)app_transport_name(s->key.proto);
     for (size_t i = 0; i < ASH_ARRAY_LEN(tunnel_names); i++)
         if (s->tunnels & (1u << i))
             b->tags[nt++] = (char *)tunnel_names[i];

@@ -22,7 +22,7 @@ struct session_record_buf {
     char history[16];
     uint8_t ip_src[16], ip_dst[16], mac_src[6];
     uint32_t vlan[2];
-    char *tags[APP_PROTO_COUNT + 8];
+    char *tags[APP_PROTO_COUNT + 10];   /* protocols, the transport, tunnels */
     char *http_host[APP_MAX_HOSTS], *http_method[APP_MAX_METHODS], *user_agent[1];
     uint32_t http_status[APP_MAX_STATUS];
     char *dns_query[APP_MAX_DNS], *tls_sni[APP_MAX_SNI];

@@ -53,15 +53,7 @@ struct ship {
 
 static int load_server_key(const char *text, char out[CURVE_Z85_LEN], char err[ASH_ERR_LEN])
 {
-    if (strlen(text) == 40 && !strchr(text, '/')) {
-        memcpy(out, text, 41);
-        return 0;
-    }
-    struct curve_keypair kp;
-    if (curve_read_keyfile(text, &kp, err) < 0)
-        return -1;
-    memcpy(out, kp.public_z85, sizeof kp.public_z85);
-    return 0;
+    return curve_read_public_keyfile(text, out, err);   /* refuses a secret key file */
 }
 
 static void handle_monitor(struct ship *s)
@@ -117,7 +109,9 @@ static void handle_monitor(struct ship *s)
         zmq_disconnect(s->sock, s->cfg.endpoint);
         log_error("ship", "handshake refused endpoint=%s (failures so far: %" PRIu64 "): %s; "
                   "retrying in %.0f s", s->cfg.endpoint, s->st.handshake_failures,
-                  event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                  s->cfg.insecure ? "this sensor is insecure (plaintext); the aggregator "
+                                    "wants CURVE keys"
+                  : event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                       ? "this sensor's key is not in the aggregator's allow-list"
                       : "wrong server key, or this sensor's key is not allowed",
                   (double)s->backoff_ms / 1000.0);

@@ -7,7 +7,9 @@ compares session by session: endpoints, ipProtocol, packets and bytes per direct
 firstPacket/lastPacket (ms), network.community_id, http.host (Arkime puts HTTP Host and the
 TLS/QUIC SNI there: ours is url.domain + tls.client.server_name) and dns.host (Arkime's
 dns[].host: the question names and CNAME targets, which is what our dns.question.name holds so
-that the query `host.dns == x` finds the same sessions in both).
+that the query `host.dns == x` finds the same sessions in both) and protocols.transport (the
+transport names Arkime puts in `protocol`, our ashiato.protocols: tcp, udp, icmp for ICMP and
+ICMPv6, sctp, esp, igmp, ospf, pim; so that the query `protocols == tcp` finds the same sessions).
 
 Sessions are paired by (ipProtocol, the two endpoints in either order, firstPacket,
 lastPacket), then without lastPacket, then by nearest firstPacket (see pair_sessions), so
@@ -49,7 +51,11 @@ pytestmark = pytest.mark.skipif(
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 132: "sctp"}
 FIELDS = ("ipProtocol", "source.ip", "source.port", "destination.ip", "destination.port",
           "source.packets", "destination.packets", "source.bytes", "destination.bytes",
-          "firstPacket", "lastPacket", "network.community_id", "http.host", "dns.host")
+          "firstPacket", "lastPacket", "network.community_id", "http.host", "dns.host",
+          "protocols.transport")
+# the transport names among Arkime's `protocol` values (its tcp.c, udp.c, icmp.c for both ICMP
+# versions, sctp.c, esp.c, and the names it gives IGMP, OSPF and PIM)
+TRANSPORTS = {"tcp", "udp", "icmp", "sctp", "esp", "igmp", "ospf", "pim"}
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "ERROR: ThreadSanitizer", "ERROR: MemorySanitizer",
                    "SUMMARY: UndefinedBehaviorSanitizer")
@@ -112,6 +118,7 @@ def arkime_session(body):
         # CNAME targets of the answers (what Arkime's host.dns finds), the root left out
         "dns.host": sorted({h for e in as_list(body.get("dns")) if isinstance(e, dict)
                             for h in as_list(e.get("host"))}),
+        "protocols.transport": sorted(set(as_list(body.get("protocol"))) & TRANSPORTS),
         "_ethertype": body.get("ethertype"),     # names non-IP sessions; not compared
     }
 
@@ -139,6 +146,7 @@ def our_session(doc):
         "http.host": sorted(set(as_list(dig(doc, "url.domain")) +
                                 as_list(dig(doc, "tls.client.server_name")))),
         "dns.host": sorted(set(as_list(dig(doc, "dns.question.name")))),
+        "protocols.transport": sorted(set(as_list(dig(doc, "ashiato.protocols"))) & TRANSPORTS),
     }
 
 
