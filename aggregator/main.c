@@ -1,5 +1,5 @@
 /* main.c -- ashiato-aggregator: receives sensors' session batches, commits them to the store,
- *           acknowledges them (and, in later stages, links, detects and serves queries).
+ *           acknowledges them runs the detectors on what it committed and serves the HTTP API.
  * Owns:  the process: configuration, keys, signals, the event loop (event_loop.h) that
  *        everything on the receive thread registers on (receive, the packet broker, ticks),
  *        the exit status. The only aggregator file that prints or exits.
@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "curve.h"
 #include "event_loop.h"
+#include "http_server.h"
 #include "log.h"
 #include "packet_broker.h"
 #include "receive.h"
@@ -62,6 +63,20 @@ static void on_housekeeping(void *ctx, int64_t now_ms)
     } else if (w->exit_after_idle_ms && now_ms - w->last_activity_ms >= w->exit_after_idle_ms) {
         event_loop_stop(w->loop);
     }
+}
+
+/* every second: the receive loop's counters, for stats.json and /metrics */
+struct http_feed {
+    struct receive *rx;
+    struct http_server *http;
+};
+static void on_http_feed(void *ctx, int64_t now_ms)
+{
+    struct http_feed *f = ctx;
+    struct receive_stats rs;
+    (void)now_ms;
+    receive_stats(f->rx, &rs);
+    http_server_publish(f->http, &rs);
 }
 
 static void on_broker_request(void *broker) { packet_broker_on_request(broker); }
@@ -149,6 +164,7 @@ int main(int argc, char **argv)
     struct packet_broker *broker = NULL;
     struct event_loop *loop = NULL;
     struct alert_out *detect = NULL;
+    struct http_server *http = NULL;
     void *zctx = NULL;
     char db_path[1024];
     int status = 1;
@@ -215,6 +231,13 @@ int main(int argc, char **argv)
         }
         log_info("aggregator", "packet requests taken at endpoint=%s", cfg.packet_endpoint);
     }
+    if (http_server_start(&http, &cfg, &sc, zctx, err) < 0)
+        goto fail;
+    struct http_feed feed = { rx, http };
+    if (http && event_loop_add_timer(loop, 1000, on_http_feed, &feed) < 0) {
+        snprintf(err, sizeof err, "event loop: out of memory");
+        goto fail;
+    }
     log_info("aggregator", "listening endpoint=%s security=%s sensors_allowed=%zu store=%s",
              cfg.listen, cfg.insecure ? "none (insecure)" : "curve", allow ? curve_allow_count(allow) : 0,
              db_path[0] ? db_path : store_kind(st));
@@ -249,6 +272,7 @@ int main(int argc, char **argv)
 fail:
     fprintf(stderr, "ashiato-aggregator: %s\n", err);
 out:
+    http_server_close(http);
     packet_broker_close(broker);
     receive_close(rx);
     if (detect) {               /* after receive (its hook feeds detect), before the store */

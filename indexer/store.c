@@ -703,6 +703,26 @@ int store_count_by(struct store *st, const struct store_query *q, const char *fi
     return counted(st, st->be->count_by(st, q ? q : &match_all, f, cb, ctx));
 }
 
+int store_latest_stats(struct store *st, store_row_fn cb, void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb || !st->be->latest_stats)
+        return store_fail(st, STORE_ERR, "latest_stats: %s", cb ? "not supported by this store"
+                          " yet" : "no callback");
+    return counted(st, st->be->latest_stats(st, cb, ctx));
+}
+
+int store_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb,
+                       void *ctx, uint64_t *total)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!st->be->query_alerts)
+        return store_fail(st, STORE_ERR, "query_alerts: not supported by this store yet");
+    return counted(st, st->be->query_alerts(st, q ? q : &match_all, cb, ctx, total));
+}
+
 int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
 {
     if (!st)

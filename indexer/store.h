@@ -150,6 +150,15 @@ int store_count_by(struct store *st, const struct store_query *q, const char *fi
                    store_row_fn cb, void *ctx);
 /* The document of one session (id as text, see store_backend.h); STORE_ERR_NOT_FOUND if none. */
 int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
+/* The latest SensorStats of each sensor, one callback per sensor (by name) with
+ * {"sensor":"dept-3","time":"...Z","time_us":N,"pcap_received":N,...every SensorStats
+ * counter}. STORE_ERR on a backend that cannot read them back yet (Elasticsearch). */
+int store_latest_stats(struct store *st, store_row_fn cb, void *ctx);
+/* Alert documents (store_alert_json's) whose start lies in [q->start_us, q->end_us), newest
+ * first, q->offset/q->limit applied; total (may be NULL) gets the matches. q->expr and
+ * q->sensor are ignored. STORE_ERR on a backend that cannot read them back yet. */
+int store_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb,
+                       void *ctx, uint64_t *total);
 /* Remove sessions whose event.start is before before_us (and stats and alerts older than
  * that); *deleted (may be NULL) receives the number of sessions removed. */
 int store_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);

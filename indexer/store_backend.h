@@ -39,6 +39,10 @@ struct store_backend {
      * bytes of b[bi].recs[i] as packed protobuf (packed[bi] may be NULL) */
     int (*put_batches_packed)(struct store *st, const struct store_batch *b, size_t nb,
                               const ProtobufCBinaryData *const *packed);
+    /* optional (NULL: STORE_ERR "not supported"): store_latest_stats, store_query_alerts */
+    int (*latest_stats)(struct store *st, store_row_fn cb, void *ctx);
+    int (*query_alerts)(struct store *st, const struct store_query *q, store_row_fn cb,
+                        void *ctx, uint64_t *total);
 };
 
 struct store {

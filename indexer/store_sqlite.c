@@ -667,4 +667,6 @@ const struct store_backend store_sqlite_backend = {
     .get_session = sq_get_session,
     .delete_older = sq_delete_older,
     .put_batches_packed = sq_put_batches_packed,
+    .latest_stats = sq_latest_stats,
+    .query_alerts = sq_query_alerts,
 };

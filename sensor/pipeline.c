@@ -10,6 +10,7 @@
 #include "app.h"
 #include "decode.h"
 #include "frag_table.h"
+#include "mmap_lend.h"
 #include "pcap_index.h"
 #include "pcap_store.h"
 #include "record_json.h"
@@ -88,7 +89,7 @@ void pipeline_set_store(struct pipeline *p, struct pcap_store *store, struct pca
 void pipeline_set_source(struct pipeline *p, struct pcap_mmap *src)
 {
     if (p->store)
-        pcap_store_set_source(p->store, src);
+        mmap_lend_to_store(p->store, src);
 }
 
 struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ERR_LEN])
@@ -107,7 +108,7 @@ struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ER
         goto fail;
     /* a record lists at most max_packets positions (a segment is cut there) */
     size_t maxp = (size_t)cfg->table.max_packets;
-    p->pos_cap = 2 + 20 * maxp;
+    p->pos_cap = 10 + 20 * maxp;              /* version, flags, store id (pcap_index.h) */
     p->files_cap = maxp;
     p->pos_buf = malloc(p->pos_cap);
     p->files = ash_calloc_array(maxp, sizeof *p->files);
