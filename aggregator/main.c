@@ -1,5 +1,5 @@
 /* main.c -- ashiato-aggregator: receives sensors' session batches, commits them to the store,
- *           acknowledges them runs the detectors on what it committed and serves the HTTP API.
+ *           acknowledges them, runs the detectors on what it committed and serves the HTTP API.
  * Owns:  the process: configuration, keys, signals, the event loop (event_loop.h) that
  *        everything on the receive thread registers on (receive, the packet broker, ticks),
  *        the exit status. The only aggregator file that prints or exits.
