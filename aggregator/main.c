@@ -18,12 +18,33 @@
 #include "receive.h"
 #include "store.h"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        stop_requested = 1;
+}
+
+/* SIGHUP: read the allow-list again; a list that does not parse leaves the old one in force.
+ * Sensors already connected stay connected (a removed key is refused at its next handshake;
+ * restart the aggregator to drop it at once). */
+static void reload_allow(const struct aggregator_config *cfg, struct auth *auth,
+                         struct curve_allow **allow)
+{
+    char err[ASH_ERR_LEN] = "";
+    struct curve_allow *fresh;
+    if (!auth || !(fresh = curve_allow_load(cfg->allow_list, err))) {
+        log_warn("aggregator", "reload: allow-list kept: %s", auth ? err : "insecure mode has none");
+        return;
+    }
+    auth_set_allow(auth, fresh);
+    curve_allow_free(*allow);
+    *allow = fresh;
+    log_info("aggregator", "reload: allow-list file=%s sensors_allowed=%zu", cfg->allow_list,
+             curve_allow_count(fresh));
 }
 
 int main(int argc, char **argv)
@@ -110,9 +131,14 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     int64_t last_activity = clock_mono_ms();
     uint64_t last_count = 0;
     while (!stop_requested) {
+        if (reload_requested) {
+            reload_requested = 0;
+            reload_allow(&cfg, auth, &allow);
+        }
         if (receive_poll(rx, 100) < 0) {
             snprintf(err, sizeof err, "receive: %s", zmq_strerror(zmq_errno()));
             goto fail;
