@@ -54,7 +54,7 @@ set(CPACK_COMPONENT_AGGREGATOR_DESCRIPTION
     "Runs unprivileged as the system user ashiato-aggregator.")
 set(CPACK_COMPONENT_CLI_DESCRIPTION "ashiato command line: keygen, pcap and queries")
 set(CPACK_DEBIAN_SENSOR_PACKAGE_DEPENDS "adduser")
-set(CPACK_DEBIAN_AGGREGATOR_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_AGGREGATOR_PACKAGE_DEPENDS "adduser, procps")   # /bin/kill for ExecReload
 set(CPACK_DEBIAN_SENSOR_PACKAGE_RECOMMENDS "ashiato-cli, ethtool")
 set(CPACK_DEBIAN_AGGREGATOR_PACKAGE_RECOMMENDS "ashiato-cli")
 foreach(comp sensor aggregator)
