@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +30,13 @@ SUITE = "bookworm"
 ROOT_PACKAGES = sorted("""adduser dbus ethtool iproute2 libcurl4 libinih1 libjson-c5
     libmicrohttpd12 libnettle8 libpcap0.8 libprotobuf-c1 libsqlite3-0 libzmq5 procps python3
     python3-apt systemd systemd-sysv tcpreplay zlib1g""".split())
+TICKER = ("import socket,time\n"
+          "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n"
+          "s.bind(('feed0',0))\n"
+          "f=b'\\xff'*6+b'\\x02\\0\\0\\0\\0\\x01'+b'\\x88\\xb5'+b'ashiato-tick'.ljust(46,b'\\0')\n"
+          "while True:\n"
+          "    s.send(f)\n"
+          "    time.sleep(0.5)\n")
 ANSIBLE_PINS = ("ansible==12.3.0", "ansible-core==2.19.14", "ansible-lint==26.10.1")
 
 
@@ -160,6 +168,9 @@ class Lab:
             "127.0.0.1 localhost\n" + f"127.0.1.1 {name}\n")
         sh("ip", "netns", "add", h.ns)
         self.undo.append(("netns", h.ns))
+        # no IPv6 autoconfiguration chatter: the capture interface must see only the replay
+        sh("ip", "netns", "exec", h.ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+        sh("ip", "netns", "exec", h.ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
         sh("ip", "-n", self.brns, "link", "add", f"p{h.index}", "type", "veth", "peer", "name",
            "eth0", "netns", h.ns)
         sh("ip", "-n", self.brns, "link", "set", f"p{h.index}", "master", "br0", "up")
@@ -169,6 +180,14 @@ class Lab:
         if capture:
             sh("ip", "-n", h.ns, "link", "add", "cap0", "type", "veth", "peer", "name", "feed0")
             sh("ip", "-n", h.ns, "link", "set", "feed0", "up")
+            # A quiet link: libpcap's TPACKET_V3 read timeout only runs once a packet came, so an
+            # idle sensor never ticks and its sessions never time out. A mirror port is never
+            # quiet; here a non-IP frame (local experimental ethertype 0x88b5, no session, counted
+            # as "not ip") every 0.5 s stands in for that background.
+            h.ticker = subprocess.Popen(
+                ["ip", "netns", "exec", h.ns, sys.executable, "-c", TICKER], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.undo.append(("ticker", h))
         log = open(h.dir / "console.log", "w")
         h.proc = subprocess.Popen(
             ["systemd-nspawn", "-q", "-D", str(h.merged), "--register=no", "--keep-unit", "-M", name,
@@ -211,7 +230,10 @@ class Lab:
     def close(self):
         for kind, what in reversed(self.undo):
             try:
-                if kind == "nspawn":
+                if kind == "ticker":
+                    what.ticker.kill()
+                    what.ticker.wait(timeout=10)
+                elif kind == "nspawn":
                     self.stop(what)
                 elif kind == "mount":
                     subprocess.run(["umount", "-l", str(what)], capture_output=True, timeout=60)

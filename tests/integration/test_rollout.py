@@ -299,6 +299,14 @@ def test_real_rollout_site_units_traffic_pcap(rollout):
     assert keys == ["aggregator-agg1.pub", "sensor-s1.pub", "sensor-s2.pub", "sensor-s3.pub"], keys
     assert all("secret" not in p.read_text() for p in (rollout.tmp / "public-keys").iterdir())
     assert agg.unit("ashiato-aggregator.service", "User") == "ashiato-aggregator"
+    # systemd's own view of the sandbox (README "Rollout" records these figures)
+    for h, unit in ((lab.hosts["s1"], "ashiato-sensor.service"), (agg, "ashiato-aggregator.service")):
+        out = h.run("systemd-analyze", "security", "--no-pager", unit, check=False).stdout
+        level = [ln for ln in out.splitlines() if "Overall exposure level" in ln]
+        assert level, out[-2000:]
+        score = float(level[0].split(":")[1].split()[0])
+        assert score < 5.0, f"{unit}: exposure {score} (systemd-analyze security):\n{out}"
+        print(f"systemd-analyze security {unit}: {level[0].split(':', 1)[1].strip()}")
 
     for s in ("s1", "s2", "s3"):
         rollout.replay(s)
