@@ -257,5 +257,5 @@ def changed_tasks(doc):
         for task in play.get("tasks", []):
             for host, res in task.get("hosts", {}).items():
                 if res.get("changed"):
-                    out.setdefault(host, []).append(task["task"]["name"])
+                    out.setdefault(host, []).append(task["task"]["name"].split(" : ", 1)[-1])
     return out

@@ -165,6 +165,7 @@ class Rollout:
         self.debdir, self.version, self.pcaps = debdir, version, pcaps
         self.expected = {s: offline_sessions(p) for s, p in pcaps.items()}
         self.replays = {s: 0 for s in pcaps}
+        self.live = {}             # sessions one replay made live, per sensor (the first run)
 
     def inventory(self, sensors):
         lines = ["all:", "  vars:", "    ansible_connection: community.docker.nsenter",
@@ -312,14 +313,20 @@ def test_real_rollout_site_units_traffic_pcap(rollout):
         rollout.replay(s)
     want = {s: rollout.expected[s] for s in ("s1", "s2", "s3")}
     got = rollout.wait_stored(want)
-    print(f"traffic: expected {want}, stored {got}")
-    if os.environ.get("ASHIATO_ROLLOUT_HOLD") and got != {s: (n, n) for s, n in want.items()}:
+    time.sleep(3)                      # anything late would show up now
+    got = rollout.store_counts()
+    print(f"traffic: offline {want}, stored {got}")
+    if os.environ.get("ASHIATO_ROLLOUT_HOLD") and any(got.get(s, (0, 0))[0] < n for s, n in want.items()):
         print(f"holding the lab: {[(n, h.pid) for n, h in lab.hosts.items()]}", flush=True)
         time.sleep(int(os.environ["ASHIATO_ROLLOUT_HOLD"]))
     for s, n in want.items():
-        assert got.get(s) == (n, n), (f"{s}: expected {n} sessions once each, store has {got.get(s)} "
-                                      f"{getattr(rollout, 'store_error', '')}\n"
-                                      + rollout.logs(["agg1", "s1", "s2", "s3"]))
+        rows, ids = got.get(s, (0, 0))
+        # live and offline may differ by a few sessions (replayed at 50 Mbit/s, not at the
+        # recorded pace); each stored once, and every offline session's worth arrived
+        assert rows == ids and n <= rows <= n * 1.03 + 1, (
+            f"{s}: offline {n} sessions, store has {got.get(s)} {getattr(rollout, 'store_error', '')}\n"
+            + rollout.logs(["agg1", "s1", "s2", "s3"]))
+        rollout.live[s] = rows
 
     # one session's packets through the aggregator's packet endpoint
     code = ("import sqlite3;c=sqlite3.connect('file:/var/lib/ashiato/store/sessions.db?mode=ro',uri=True);"
@@ -361,8 +368,9 @@ def test_real_rollout_add_and_remove_a_sensor(rollout):
     assert "sensors_allowed=4" in agg.journal("ashiato-aggregator")
     assert lab.hosts["s4"].unit("ashiato-sensor.service", "ActiveState") == "active"
     rollout.replay("s4")
-    got = rollout.wait_stored({"s4": rollout.expected["s4"]})
-    assert got.get("s4") == (rollout.expected["s4"],) * 2, got
+    n = rollout.expected["s4"]
+    got = rollout.wait_stored({"s4": n})
+    assert got.get("s4", (0, 0))[0] == got.get("s4", (0, 0))[1] and n <= got["s4"][0] <= n * 1.03 + 1, got
     print(f"add s4: changed {changed}; s4 stored {got['s4'][0]} sessions; aggregator pid kept {agg_pid}")
 
     before = rollout.store_counts()["s4"]
@@ -398,10 +406,18 @@ def test_real_rollout_upgrade_loses_and_duplicates_nothing(rollout):
     for h in ("agg1", "s1", "s2", "s3"):
         pkg = "ashiato-aggregator" if h == "agg1" else "ashiato-sensor"
         assert lab.hosts[h].run("dpkg-query", "-W", "-f=${Version}", pkg).stdout == new
-    want = {s: rollout.expected[s] * rollout.replays[s] for s in ("s1", "s2", "s3")}
-    got = rollout.wait_stored(want)
-    for s, n in want.items():
-        assert got.get(s) == (n, n), f"{s}: expected {n} sessions once each after the upgrade, got {got.get(s)}"
+    # before the upgrade the store held each sensor's first replay (rollout.live); the second
+    # replay's sessions were made by version N and must all arrive, once, through the restarts
+    lo = {s: rollout.live[s] + rollout.expected[s] for s in ("s1", "s2", "s3")}
+    got = rollout.wait_stored(lo)
+    time.sleep(3)
+    got = rollout.store_counts()
+    for s, n in lo.items():
+        rows, ids = got.get(s, (0, 0))
+        assert rows == ids and n <= rows <= n + rollout.expected[s] * 0.03 + 1, (
+            f"{s}: after the upgrade {got.get(s)}, expected {rollout.live[s]} + {rollout.expected[s]} "
+            f"(first replay + the second's offline count)\n" + rollout.logs(["agg1", "s1", "s2", "s3"]))
     after = {h: lab.hosts[h].unit(u, "MainPID") for h, u in units.items()}
     assert all(after[h] != pids[h] for h in units), f"not every daemon restarted: {pids} -> {after}"
-    print(f"upgrade {project_version()} -> {new}: stored {got} == expected {want}")
+    print(f"upgrade {project_version()} -> {new}: stored {got}, at least {lo} (first replay as stored + "
+          f"the second's offline count), every id once; daemons restarted {pids} -> {after}")
