@@ -295,6 +295,9 @@ def test_real_rollout_site_units_traffic_pcap(rollout):
         assert set(caps.split()) == {"cap_net_raw", "cap_net_admin"}, caps
         link = h.run("ip", "-o", "link", "show", "cap0").stdout
         assert "PROMISC" in link, link
+        features = h.run("ethtool", "-k", "cap0").stdout
+        for f in ("generic-receive-offload", "tcp-segmentation-offload", "generic-segmentation-offload"):
+            assert f"{f}: off" in features, features
         assert not (rollout.tmp / "public-keys" / f"sensor-{s}").exists()
     keys = sorted(p.name for p in (rollout.tmp / "public-keys").iterdir())
     assert keys == ["aggregator-agg1.pub", "sensor-s1.pub", "sensor-s2.pub", "sensor-s3.pub"], keys
