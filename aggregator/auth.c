@@ -21,7 +21,8 @@
 
 struct auth {
     void *zctx, *rep;
-    const struct curve_allow *allow;
+    const struct curve_allow *allow;   /* under lock: replaced by auth_set_allow */
+    bool insecure_only;                /* started without an allow-list */
     bool insecure;
     pthread_t thread;
     _Atomic bool stop;                 /* set by auth_stop, read by the ZAP thread */
@@ -91,11 +92,14 @@ static void handle(struct auth *a)
     char address[64] = "", mech[16] = "";
     snprintf(address, sizeof address, "%.*s", (int)zmq_msg_size(&f[3]), (char *)zmq_msg_data(&f[3]));
     snprintf(mech, sizeof mech, "%.*s", (int)zmq_msg_size(&f[5]), (char *)zmq_msg_data(&f[5]));
-    if (strcmp(mech, "CURVE") == 0 && n >= 7 && zmq_msg_size(&f[6]) == 32 && a->allow) {
+    if (strcmp(mech, "CURVE") == 0 && n >= 7 && zmq_msg_size(&f[6]) == 32 && !a->insecure_only) {
         const uint8_t *key = zmq_msg_data(&f[6]);
-        const char *name = curve_allow_find(a->allow, key);
-        pthread_mutex_lock(&a->lock);
-        if (name) {
+        char name[CURVE_NAME_LEN + 1] = "";
+        pthread_mutex_lock(&a->lock);     /* the list may be swapped by auth_set_allow */
+        const char *found = curve_allow_find(a->allow, key);
+        if (found)
+            snprintf(name, sizeof name, "%s", found);
+        if (found) {
             a->st.accepted++;
             pthread_mutex_unlock(&a->lock);
             reply(a, &f[0], &f[1], "200", "OK", name);
@@ -166,6 +170,7 @@ struct auth *auth_start(void *zctx, const struct curve_allow *allow, bool insecu
     }
     a->zctx = zctx;
     a->allow = allow;
+    a->insecure_only = !allow;
     a->insecure = insecure;
     pthread_mutex_init(&a->lock, NULL);
     a->rep = zmq_socket(zctx, ZMQ_REP);
@@ -198,6 +203,13 @@ void auth_stop(struct auth *a)
     zmq_close(a->rep);
     pthread_mutex_destroy(&a->lock);
     free(a);
+}
+
+void auth_set_allow(struct auth *a, const struct curve_allow *allow)
+{
+    pthread_mutex_lock(&a->lock);
+    a->allow = allow;
+    pthread_mutex_unlock(&a->lock);
 }
 
 void auth_stats(struct auth *a, struct auth_stats *out)

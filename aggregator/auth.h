@@ -27,6 +27,9 @@ struct auth_stats {
 struct auth *auth_start(void *zctx, const struct curve_allow *allow, bool insecure,
                         char err[ASH_ERR_LEN]);
 void auth_stop(struct auth *a);
+/* Swap in a new allow-list (SIGHUP reload); the old one may be freed once this returns.
+ * Connections already accepted stay up: only new handshakes see the new list. */
+void auth_set_allow(struct auth *a, const struct curve_allow *allow);
 void auth_stats(struct auth *a, struct auth_stats *out);
 /* log the summary line of the refusals not logged one by one, now (auth_stop does too) */
 void auth_log_summary(struct auth *a);

@@ -28,12 +28,33 @@
 #include "receive.h"
 #include "store.h"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        stop_requested = 1;
+}
+
+/* SIGHUP: read the allow-list again; a list that does not parse leaves the old one in force.
+ * Sensors already connected stay connected (a removed key is refused at its next handshake;
+ * restart the aggregator to drop it at once). */
+static void reload_allow(const struct aggregator_config *cfg, struct auth *auth,
+                         struct curve_allow **allow)
+{
+    char err[ASH_ERR_LEN] = "";
+    struct curve_allow *fresh;
+    if (!auth || !(fresh = curve_allow_load(cfg->allow_list, err))) {
+        log_warn("aggregator", "reload: allow-list kept: %s", auth ? err : "insecure mode has none");
+        return;
+    }
+    auth_set_allow(auth, fresh);
+    curve_allow_free(*allow);
+    *allow = fresh;
+    log_info("aggregator", "reload: allow-list file=%s sensors_allowed=%zu", cfg->allow_list,
+             curve_allow_count(fresh));
 }
 
 /* what the loop's housekeeping tick looks at */
@@ -43,15 +64,23 @@ struct idle_watch {
     long long exit_after_idle_ms;
     int64_t last_activity_ms;
     uint64_t last_count;
+    const struct aggregator_config *cfg;     /* SIGHUP: the allow-list is read again */
+    struct auth *auth;
+    struct curve_allow **allow;
 };
 
-/* every 100 ms: a signal stops the loop, and so does exit_after_idle_ms of silence */
+/* every 100 ms: SIGHUP reloads the allow-list; SIGINT/SIGTERM stop the loop, and so does
+ * exit_after_idle_ms of silence */
 static void on_housekeeping(void *ctx, int64_t now_ms)
 {
     struct idle_watch *w = ctx;
     if (stop_requested) {
         event_loop_stop(w->loop);
         return;
+    }
+    if (reload_requested) {
+        reload_requested = 0;
+        reload_allow(w->cfg, w->auth, w->allow);
     }
     struct receive_stats rs;
     receive_stats(w->rx, &rs);
@@ -247,7 +276,8 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    struct idle_watch idle = { loop, rx, cfg.exit_after_idle_ms, clock_mono_ms(), 0 };
+    sigaction(SIGHUP, &sa, NULL);
+    struct idle_watch idle = { loop, rx, cfg.exit_after_idle_ms, clock_mono_ms(), 0, &cfg, auth, &allow };
     if (cfg.retention_days > 0)
         on_retention(st, 0);         /* at start, then hourly */
     if (event_loop_add_timer(loop, 100, on_housekeeping, &idle) < 0 ||

@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#ifndef ASHIATO_VERSION              /* CMake passes project(VERSION) */
 #define ASHIATO_VERSION "0.1.0"
+#endif
 #define ASH_ERR_LEN 256
 
 #define ASH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
