@@ -380,8 +380,10 @@ static enum packet_client_status probe(const char *ep, char err[ASH_ERR_LEN])
 
 static enum packet_client_status connect_once(struct packet_client *c, char err[ASH_ERR_LEN])
 {
+    if (c->sock)
+        return PACKET_CLIENT_OK;              /* probed when it connected */
     enum packet_client_status s = probe(c->endpoint, err);
-    if (s != PACKET_CLIENT_OK || c->sock)
+    if (s != PACKET_CLIENT_OK)
         return s;
     int zero = 0;
     if (!(c->zctx = zmq_ctx_new()) || !(c->sock = zmq_socket(c->zctx, ZMQ_DEALER)) ||
@@ -629,10 +631,9 @@ enum packet_client_status packet_client_fetch(struct packet_client *c, const str
         snprintf(r->error, sizeof r->error, "the answer is %zu bytes: not a pcap file", r->len);
         return finish(r, PACKET_CLIENT_LOCAL);
     }
+    /* a time query is taken as it comes (r->packets stays 0: not walked) */
     if (q->check && r->len && packet_client_check(q, r->pcap, r->len, &r->packets, r->error) < 0)
         return finish(r, PACKET_CLIENT_MISMATCH);
-    if (!q->check && r->len)
-        r->packets = 0;                       /* not walked: a time query is taken as it comes */
     return finish(r, PACKET_CLIENT_OK);
 }
 

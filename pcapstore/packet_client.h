@@ -75,7 +75,7 @@ struct packet_client_result {
     enum packet_client_status status;
     uint8_t *pcap;                            /* a pcap file: header + records; NULL if none */
     size_t len;
-    uint64_t packets;
+    uint64_t packets;                         /* checked packets (session queries; 0 else) */
     char error[ASH_ERR_LEN];                  /* why, when status is not OK */
     char note[ASH_ERR_LEN];                   /* an OK answer's remark (incomplete, ...) */
 };

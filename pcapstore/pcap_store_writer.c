@@ -25,6 +25,7 @@
 
 static void take_segments(struct pcap_store *st, bool all);
 static void retry_file(struct pcap_store *st);
+static void lose_segments(struct pcap_store *st);
 
 static void file_name(const struct pcap_store *st, uint64_t id, int64_t first_us, char *out, size_t cap)
 {
@@ -88,6 +89,7 @@ static void fail_file(struct pcap_store *st, const char *what, int e)
     if (st->idx_fd >= 0)
         close(st->idx_fd);
     st->fd = st->idx_fd = -1;
+    lose_segments(st);                        /* the failed batch's packets, and any before */
     if (e == ENOSPC || e == EDQUOT)
         pcap_store_retention_now(st);             /* make room before the next file */
     retry_file(st);
