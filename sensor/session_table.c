@@ -373,6 +373,10 @@ static void tcp_update(struct session_table *t, struct session *s, const struct 
         } else {
             s->syn++;
             s->history |= dir ? HIST_RESP_SYN : HIST_ORIG_SYN;
+            if (!(s->flags & SESSION_F_SYN_SEQ)) {
+                s->syn_seq = d->tcp_seq;
+                s->flags |= SESSION_F_SYN_SEQ;
+            }
         }
     } else if ((f & (DECODE_TCP_FIN | DECODE_TCP_RST | DECODE_TCP_PSH | DECODE_TCP_ACK)) ==
                DECODE_TCP_ACK) {
@@ -431,9 +435,13 @@ struct session *session_table_packet(struct session_table *t, const struct decod
     key_build(t, d, &k, &from_b);
     uint32_t h = key_hash(&k);
     struct session *s = session_lookup(t, &k, h);
+    /* A SYN on a closed session (RST or both FINs seen) is a new connection on the same
+     * 5-tuple, unless it repeats the first SYN's sequence number: then it is that SYN
+     * retransmitted and joins (Arkime keeps the first SYN's sequence number per direction). */
     if (s && s->queue == SESSION_Q_CLOSING && d->ip_proto == 6 &&
-        (d->tcp_flags & (DECODE_TCP_SYN | DECODE_TCP_ACK)) == DECODE_TCP_SYN) {
-        session_finish(t, s, SESSION_END_RESTART);   /* a new connection on a closed 5-tuple */
+        (d->tcp_flags & (DECODE_TCP_SYN | DECODE_TCP_ACK)) == DECODE_TCP_SYN &&
+        !((s->flags & SESSION_F_SYN_SEQ) && s->syn_seq == d->tcp_seq)) {
+        session_finish(t, s, SESSION_END_RESTART);
         s = NULL;
     }
     if (!s)
