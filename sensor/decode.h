@@ -78,6 +78,8 @@ struct decoded {
     bool     frag_more;            /* more fragments follow */
     uint16_t frag_offset;          /* in bytes */
     uint32_t frag_id;
+    uint16_t frag_hdr_len;         /* fragment: frame bytes before its data (link + IP headers) */
+    uint32_t frag_len;             /* fragment: bytes of data the IP header says it carries */
 
     /* L4: ports for TCP, UDP, SCTP; type and code for ICMP and ICMPv6 */
     bool     has_ports;            /* false for non-first fragments and unknown protocols */

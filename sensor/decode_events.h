@@ -44,6 +44,9 @@
     X(GENEVE_TRUNCATED,     "decoder.geneve.truncated")               \
     X(GTP_TRUNCATED,        "decoder.gtp.truncated")                  \
     X(TUNNEL_TOO_DEEP,      "decoder.tunnel.too_deep")                \
+    X(FRAG_OVERLAP,         "decoder.ip_frag.overlap")                \
+    X(FRAG_TOO_BIG,         "decoder.ip_frag.too_big")                \
+    X(FRAG_TOO_MANY,        "decoder.ip_frag.too_many")               \
     X(NOT_IP,               "decoder.not_ip")
 
 enum decode_event {

@@ -33,7 +33,8 @@ struct pipeline_config {
 typedef int (*pipeline_output_fn)(void *ctx, const Ashiato__SessionRecord *rec);
 
 struct pipeline_stats {
-    uint64_t packets, bytes, malformed, not_ip, ip_packets, output_errors, frag_orphans;
+    uint64_t packets, bytes, malformed, not_ip, ip_packets, output_errors;
+    uint64_t frag_orphans;           /* fragmented datagrams never completed (frag_table.h) */
     uint64_t events[DECODE_EVENT_COUNT];
     uint64_t by_transport[256];      /* packets by IP protocol number */
     uint64_t sessions_by_app[32];    /* emitted sessions by enum app_proto of the record */
