@@ -85,6 +85,11 @@ void pipeline_set_store(struct pipeline *p, struct pcap_store *store, struct pca
     p->idx = idx;
 }
 
+void pipeline_set_vlan_map(struct pipeline *p, const uint16_t *map)
+{
+    session_table_set_vlan_map(p->table, map);
+}
+
 void pipeline_set_source(struct pipeline *p, struct pcap_mmap *src)
 {
     if (p->store)

@@ -44,6 +44,9 @@ struct pipeline_stats {
 struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ERR_LEN]);
 void pipeline_free(struct pipeline *p);
 
+/* Arkime's [vlan-vni-collapse] for the session key (session_table_set_vlan_map). */
+void pipeline_set_vlan_map(struct pipeline *p, const uint16_t *map);
+
 struct pcap_store;
 struct pcap_index;
 

@@ -18,6 +18,7 @@ struct dlist {
 
 struct session_table {
     struct session_table_config cfg;
+    const uint16_t *vlan_map;        /* [4096] or NULL (session_table_set_vlan_map) */
     struct session *slots;
     uint32_t nslots;
     uint32_t free_head;              /* slot + 1 */
@@ -137,7 +138,13 @@ static void key_build(const struct session_table *t, const struct decoded *d,
     }
     k->proto = d->ip_proto;
     k->ip_version = d->ip_version;
-    k->vlan = t->cfg.key_vlan && d->vlan_count ? d->vlan[0] : 0;
+    uint16_t vlan = 0;
+    if (t->cfg.key_vlan && d->vlan_count) {
+        vlan = d->vlan[0] & 0x0fff;
+        if (t->vlan_map)             /* ids of one collapse group key as one */
+            vlan = t->vlan_map[vlan];
+    }
+    k->vlan = vlan;
     *from_b = swap;
 }
 
@@ -205,6 +212,11 @@ void session_table_free(struct session_table *t)
     free(t->slots);
     free(t->buckets);
     free(t);
+}
+
+void session_table_set_vlan_map(struct session_table *t, const uint16_t *map)
+{
+    t->vlan_map = map;
 }
 
 /* Slots never used are handed out in order, so pages of the slot array that no session has
