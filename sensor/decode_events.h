@@ -20,6 +20,13 @@
     X(NULL_TRUNCATED,       "decoder.null.truncated")                 \
     X(FR_TRUNCATED,         "decoder.frame_relay.truncated")          \
     X(FR_UNSUPPORTED,       "decoder.frame_relay.unsupported")        \
+    X(NFLOG_TRUNCATED,      "decoder.nflog.truncated")                \
+    X(NFLOG_BAD_TLV,        "decoder.nflog.bad_tlv")                  \
+    X(NFLOG_NO_PAYLOAD,     "decoder.nflog.no_payload")               \
+    X(RADIOTAP_TRUNCATED,   "decoder.radiotap.truncated")             \
+    X(RADIOTAP_BAD_HEADER,  "decoder.radiotap.bad_header")            \
+    X(WLAN_TRUNCATED,       "decoder.wlan.truncated")                 \
+    X(WLAN_PROTECTED,       "decoder.wlan.protected")                 \
     X(PPP_TRUNCATED,        "decoder.ppp.truncated")                  \
     X(PPP_UNSUPPORTED,      "decoder.ppp.unsupported")                \
     X(MPLS_TRUNCATED,       "decoder.mpls.truncated")                 \
