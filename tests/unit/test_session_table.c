@@ -272,6 +272,52 @@ static void late_rst_joins_closing_session(void **state)
     session_table_free(t);
 }
 
+/* As Arkime's dhcp.c: a DHCP conversation (client MAC + transaction id) is one session, so the
+ * OFFER sent to the offered address joins the DISCOVER from 0.0.0.0; another transaction
+ * of the same client, or a packet that is not BOOTP, stays a flow of its own */
+static void bootp(uint8_t *p, uint8_t op, uint32_t xid)
+{
+    memset(p, 0, 300);
+    p[0] = op, p[1] = 1, p[2] = 6;
+    p[4] = (uint8_t)(xid >> 24), p[5] = (uint8_t)(xid >> 16), p[6] = (uint8_t)(xid >> 8);
+    p[7] = (uint8_t)xid;
+    static const uint8_t mac[6] = { 0, 0x11, 0x22, 0x33, 0x44, 0x55 };
+    memcpy(p + 28, mac, 6);
+    p[236] = 0x63, p[237] = 0x82, p[238] = 0x53, p[239] = 0x63;
+}
+
+static void dhcp_conversation_is_one_session(void **state)
+{
+    (void)state;
+    struct session_table *t = table(&defaults);
+    int dir;
+    static uint8_t disc[300], offer[300], other[300];
+    bootp(disc, 1, 0x12345678);
+    bootp(offer, 2, 0x12345678);
+    bootp(other, 1, 0x9abcdef0);
+    struct decoded d = pkt(17, 0, 68, 255, 67, 0, 300);   /* 10.0.0.0 -> 10.0.0.255 */
+    d.payload = disc;
+    struct session *s = feed(t, d, 10 * SEC, &dir);
+    assert_int_equal(dir, 0);
+    struct decoded o = pkt(17, 1, 67, 100, 68, 0, 300);   /* server -> offered address */
+    o.payload = offer;
+    assert_ptr_equal(feed(t, o, 11 * SEC, &dir), s);
+    assert_int_equal(dir, 1);
+    assert_int_equal(s->packets[0], 1);
+    assert_int_equal(s->packets[1], 1);
+    assert_int_equal(s->last_us, 11 * SEC);
+    /* another transaction: another session; a short UDP packet on 67/68: its 5-tuple */
+    struct decoded x = pkt(17, 1, 67, 100, 68, 0, 300);
+    x.payload = other;
+    assert_ptr_not_equal(feed(t, x, 12 * SEC, &dir), s);
+    struct decoded y = pkt(17, 1, 67, 101, 68, 0, 20);
+    y.payload = offer;
+    assert_ptr_not_equal(feed(t, y, 12 * SEC, &dir), s);
+    session_table_flush(t);
+    assert_int_equal(nout, 3);
+    session_table_free(t);
+}
+
 static void max_packets_cuts_segments(void **state)
 {
     (void)state;
@@ -354,6 +400,7 @@ int main(void)
         cmocka_unit_test(new_syn_on_closing_session_restarts),
         cmocka_unit_test(repeated_syn_is_retransmission),
         cmocka_unit_test(late_rst_joins_closing_session),
+        cmocka_unit_test(dhcp_conversation_is_one_session),
         cmocka_unit_test(max_packets_cuts_segments),
         cmocka_unit_test(full_table_evicts_oldest),
         cmocka_unit_test(vlan_in_key_only_when_asked),
