@@ -31,6 +31,7 @@ struct frag_dgram {
     uint32_t covered;                /* bytes of data held (ranges never overlap) */
     int64_t ts_us;                   /* first fragment seen */
     uint32_t nparts;
+    uint32_t taken;                  /* parts [0, taken) were handed out (frag_table_take) */
     uint32_t start[FRAG_MAX_PARTS], end[FRAG_MAX_PARTS];
     struct frag_position pos[FRAG_MAX_PARTS];
 };
@@ -40,7 +41,6 @@ struct frag_table {
     size_t mask;
     struct frag_dgram *g;
     size_t gmask;
-    struct frag_position done[FRAG_MAX_PARTS];   /* the completed datagram's, lent out */
     uint64_t dropped;
 };
 
@@ -132,11 +132,10 @@ static enum frag_result give_up(struct frag_table *t, struct frag_dgram *g,
 
 enum frag_result frag_table_add(struct frag_table *t, struct decoded *d, int64_t ts_us,
                                 const struct frag_position *pos, enum decode_event *event,
-                                const struct frag_position **parts, size_t *nparts)
+                                struct frag_dgram **dgram)
 {
     struct frag_dgram *g = &t->g[key_hash(d) & t->gmask];
-    *parts = NULL;
-    *nparts = 0;
+    *dgram = NULL;
     *event = DECODE_OK;
 
     if (g->used && (!same_datagram(g, d) || ts_us - g->ts_us >= FRAG_MAX_AGE_US)) {
@@ -150,7 +149,7 @@ enum frag_result frag_table_add(struct frag_table *t, struct decoded *d, int64_t
         g->proto = d->ip_proto;
         g->used = 1;
         g->have_first = g->have_last = 0;
-        g->total = g->covered = g->nparts = 0;
+        g->total = g->covered = g->nparts = g->taken = 0;
         g->ts_us = ts_us;
     }
 
@@ -187,15 +186,18 @@ enum frag_result frag_table_add(struct frag_table *t, struct decoded *d, int64_t
     g->pos[g->nparts] = *pos;
     g->nparts++;
     g->covered += end - start;
+    *dgram = g;
 
+    if (g->have_first) {             /* the flow is known: the first fragment's ports */
+        d->has_ports = g->has_ports;
+        d->sport = g->sport;
+        d->dport = g->dport;
+    }
     if (!g->have_first || !g->have_last || g->covered != g->total)
         return FRAG_PENDING;
 
     /* whole: the datagram as Arkime counts it (its reassembled frame: this frame's headers and
      * all the data), with the first fragment's L4 fields */
-    d->has_ports = g->has_ports;
-    d->sport = g->sport;
-    d->dport = g->dport;
     d->tcp_flags = g->tcp_flags;
     d->tcp_seq = g->tcp_seq;
     d->tcp_ack = g->tcp_ack;
@@ -204,11 +206,18 @@ enum frag_result frag_table_add(struct frag_table *t, struct decoded *d, int64_t
     d->payload = NULL;
     d->payload_len = 0;
     d->payload_wire_len = g->total > g->l4_hdr ? g->total - g->l4_hdr : 0;
-    memcpy(t->done, g->pos, g->nparts * sizeof *g->pos);
-    *parts = t->done;
-    *nparts = g->nparts;
-    g->used = 0;
+    g->used = 0;                     /* the slot is free; its parts stay until the next add */
     return FRAG_COMPLETE;
+}
+
+size_t frag_table_take(struct frag_table *t, struct frag_dgram *g,
+                       const struct frag_position **parts)
+{
+    (void)t;
+    *parts = &g->pos[g->taken];
+    size_t n = g->nparts - g->taken;
+    g->taken = g->nparts;
+    return n;
 }
 
 uint64_t frag_table_dropped(const struct frag_table *t)

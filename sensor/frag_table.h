@@ -4,7 +4,7 @@
  *        only want fragments keyed (frag_table_ports), and datagrams being reassembled
  *        (frag_table_add): which byte ranges arrived, the first fragment's L4 fields, and
  *        where each fragment was put in the pcap store.
- * Lends: frag_table_add's *parts, valid until the next frag_table_add().
+ * Lends: frag_table_take's *parts, valid until the next frag_table_add().
  * Never: keeps payload (a session counts the datagram; app parsers do not see it);
  *        allocates after frag_table_new(); holds more than FRAG_MAX_PARTS fragments or
  *        FRAG_MAX_BYTES bytes of one datagram.
@@ -24,6 +24,7 @@
 #define FRAG_MAX_AGE_US (30LL * 1000000)
 
 struct frag_table;
+struct frag_dgram;
 
 /* where one fragment went in the pcap store (stored = false: it could not be written) */
 struct frag_position {
@@ -44,15 +45,22 @@ void frag_table_free(struct frag_table *t);
  * ports filled in. Returns false for a later fragment whose first was never seen. */
 bool frag_table_ports(struct frag_table *t, struct decoded *d, int64_t ts_us);
 
-/* d is a fragment (d->is_fragment) that the store put at *pos. On FRAG_COMPLETE, d is
- * rewritten as Arkime counts the reassembled datagram: the first fragment's ports and TCP
- * fields, cap_len = this frame's bytes up to the fragment data + the datagram's data,
- * payload_wire_len = the datagram's L4 payload, no payload bytes; *parts and *nparts list every
- * fragment's store position in arrival order. On FRAG_DROPPED *event is
- * DECODE_FRAG_OVERLAP, DECODE_FRAG_TOO_BIG or DECODE_FRAG_TOO_MANY. */
+/* d is a fragment (d->is_fragment) that the store put at *pos; *dgram is set to its datagram
+ * (NULL when dropped), for frag_table_take(). On FRAG_COMPLETE, d is rewritten as Arkime
+ * counts the reassembled datagram: the first fragment's ports and TCP fields, cap_len = this
+ * frame's bytes up to the fragment data + the datagram's data, payload_wire_len = the
+ * datagram's L4 payload, no payload bytes. On FRAG_PENDING, d gets the first fragment's ports
+ * once it has been seen (so the caller can find the session without making one). On
+ * FRAG_DROPPED *event is DECODE_FRAG_OVERLAP, DECODE_FRAG_TOO_BIG or DECODE_FRAG_TOO_MANY. */
 enum frag_result frag_table_add(struct frag_table *t, struct decoded *d, int64_t ts_us,
                                 const struct frag_position *pos, enum decode_event *event,
-                                const struct frag_position **parts, size_t *nparts);
+                                struct frag_dgram **dgram);
+
+/* The store positions of dgram's fragments not taken before, in arrival order (so a session
+ * gets them in the order they were stored): *parts, the count returned. Valid until the next
+ * frag_table_add(); dgram must be the one the last frag_table_add() gave. */
+size_t frag_table_take(struct frag_table *t, struct frag_dgram *dgram,
+                       const struct frag_position **parts);
 
 /* datagrams given up so far (incomplete when their slot was reused or expired, or dropped) */
 uint64_t frag_table_dropped(const struct frag_table *t);

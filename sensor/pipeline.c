@@ -160,7 +160,9 @@ void pipeline_packet(struct pipeline *p, int dlt, const struct capture_packet *p
 }
 
 /* An IP fragment: stored as it came, counted once its datagram is whole (as Arkime counts a
- * reassembled datagram: one packet), when every fragment's position joins the session. */
+ * reassembled datagram: one packet). Its position joins the session as soon as the session is
+ * known (so positions go in store order even when datagrams of one flow interleave), else
+ * when the datagram completes and makes it. */
 static void pipeline_fragment(struct pipeline *p, const struct capture_packet *pkt,
                               struct decoded *d)
 {
@@ -169,28 +171,30 @@ static void pipeline_fragment(struct pipeline *p, const struct capture_packet *p
         pos.stored = pcap_store_append_packet(p->store, pkt->ts_us, pkt->data, pkt->caplen,
                                               pkt->wirelen, pkt->file_record, &pos.file,
                                               &pos.off) == 0;
-    const struct frag_position *parts;
-    size_t nparts;
+    struct frag_dgram *g;
     enum decode_event ev;
-    enum frag_result r = frag_table_add(p->frags, d, pkt->ts_us, &pos, &ev, &parts, &nparts);
+    enum frag_result r = frag_table_add(p->frags, d, pkt->ts_us, &pos, &ev, &g);
+    struct session *s = NULL;
     if (r == FRAG_DROPPED) {
         p->stats.events[ev]++;
         p->stats.malformed++;
+    } else if (r == FRAG_COMPLETE) {
+        int dir;
+        s = session_table_packet(p->table, d, pkt->ts_us, &dir);
+    } else {
+        s = session_table_find(p->table, d);
     }
-    if (r != FRAG_COMPLETE) {
-        session_table_after_packet(p->table, NULL, pkt->ts_us);
-        return;
-    }
-    int dir;
-    struct session *s = session_table_packet(p->table, d, pkt->ts_us, &dir);
-    if (p->store)
-        for (size_t i = 0; i < nparts; i++) {
+    if (s && p->store) {
+        const struct frag_position *parts;
+        size_t n = frag_table_take(p->frags, g, &parts);
+        for (size_t i = 0; i < n; i++) {
             if (parts[i].stored)
                 pcap_index_add(p->idx, &s->pos, parts[i].file, parts[i].off);
             else
                 pcap_index_mark_gap(p->idx, &s->pos);
         }
-    session_table_after_packet(p->table, s, pkt->ts_us);
+    }
+    session_table_after_packet(p->table, r == FRAG_COMPLETE ? s : NULL, pkt->ts_us);
 }
 
 void pipeline_packet_decoded(struct pipeline *p, const struct capture_packet *pkt, struct decoded *d)

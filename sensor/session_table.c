@@ -558,6 +558,16 @@ struct session *session_table_packet(struct session_table *t, const struct decod
     return s;
 }
 
+struct session *session_table_find(struct session_table *t, const struct decoded *d)
+{
+    struct session_key k;
+    int from_b;
+    if (proto_has_key_ports(d->ip_proto) && !d->has_ports)
+        return NULL;                 /* its flow is not known yet */
+    key_build(t, d, &k, &from_b);
+    return session_lookup(t, &k, key_hash(&k));
+}
+
 /* Called by the pipeline after app parsing of the packet: segment by packet count, then
  * the timers. Split from session_table_packet() so the packet's payload reaches the app
  * parsers of the segment it belongs to. */

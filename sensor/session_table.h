@@ -68,6 +68,10 @@ void session_table_set_vlan_map(struct session_table *t, const uint16_t *map);
 struct session *session_table_packet(struct session_table *t, const struct decoded *d,
                                      int64_t ts_us, int *dir);
 
+/* The live session d would join, or NULL; counts nothing, makes nothing (a fragment whose
+ * datagram is not whole yet: its stored position can join the session already). */
+struct session *session_table_find(struct session_table *t, const struct decoded *d);
+
 /* After the caller has looked at the packet (app parsers): save a segment if the session
  * reached max_packets, then run the timers (see Trap). s may be NULL (a packet with no
  * session still moves the clock). */

@@ -25,11 +25,15 @@ static void feed_fragment(struct decoded *d)
     }
     struct frag_position pos = { 1, nfrag++, true };
     const struct frag_position *parts;
-    size_t n;
+    struct frag_dgram *g;
     enum decode_event ev;
-    enum frag_result r = frag_table_add(frags, d, (int64_t)nfrag, &pos, &ev, &parts, &n);
-    if (r == FRAG_COMPLETE &&
-        (n == 0 || n > FRAG_MAX_PARTS || d->cap_len > 65535u + 65535u || parts == NULL))
+    enum frag_result r = frag_table_add(frags, d, (int64_t)nfrag, &pos, &ev, &g);
+    if ((r == FRAG_DROPPED) != (g == NULL))
+        abort();
+    size_t n = g ? frag_table_take(frags, g, &parts) : 0;
+    if (n > FRAG_MAX_PARTS || (n && parts[n - 1].off != pos.off))
+        abort();
+    if (r == FRAG_COMPLETE && d->cap_len > 65535u + 65535u)
         abort();
     if (r == FRAG_DROPPED && ev != DECODE_FRAG_OVERLAP && ev != DECODE_FRAG_TOO_BIG &&
         ev != DECODE_FRAG_TOO_MANY)

@@ -15,12 +15,14 @@
 
 /* Ethernet + IPv4 fragment of a UDP datagram 10.0.0.1:5000 -> 10.0.0.2:53, id 0x4242:
  * [off, off + len) of the datagram's data (the first 8 bytes are the UDP header) */
+static uint16_t frag_id = 0x4242;
+
 static void frag4(struct fb *f, uint32_t off, uint32_t len, bool more)
 {
     f->n = 0;
     eth(f, 0x0800);
     size_t at = f->n;
-    put8(f, 0x45); put8(f, 0); put16(f, 0); put16(f, 0x4242);
+    put8(f, 0x45); put8(f, 0); put16(f, 0); put16(f, frag_id);
     put16(f, (uint16_t)((more ? 0x2000 : 0) | (off / 8)));
     put8(f, 64); put8(f, 17); put16(f, 0);
     put8(f, 10); put8(f, 0); put8(f, 0); put8(f, 1);
@@ -46,7 +48,14 @@ static enum frag_result add(struct frag_table *t, uint32_t off, uint32_t len, bo
     assert_int_equal(d->frag_len, len);
     assert_int_equal(d->frag_hdr_len, 34);
     struct frag_position pos = { 7, at, true };
-    return frag_table_add(t, d, 1000000, &pos, ev, parts, n);
+    struct frag_dgram *g;
+    enum frag_result r = frag_table_add(t, d, 1000000, &pos, ev, &g);
+    assert_true((r == FRAG_DROPPED) == (g == NULL));
+    *n = 0;
+    *parts = NULL;
+    if (r == FRAG_COMPLETE)
+        *n = frag_table_take(t, g, parts);
+    return r;
 }
 
 static struct frag_table *table(void)
@@ -80,6 +89,39 @@ static void datagram_is_one_packet_in_any_order(void **state)
     assert_int_equal(parts[1].off, 300);
     assert_int_equal(parts[2].off, 100);
     assert_int_equal(frag_table_dropped(t), 0);
+    frag_table_free(t);
+}
+
+/* a later fragment learns the flow's ports once the first is in; take hands each position
+ * out once, in arrival order */
+static void pending_fragments_know_their_flow(void **state)
+{
+    (void)state;
+    struct frag_table *t = table();
+    struct decoded d;
+    enum decode_event ev;
+    const struct frag_position *parts;
+    size_t n;
+    assert_int_equal(add(t, 2960, 40, false, 300, &d, &ev, &parts, &n), FRAG_PENDING);
+    assert_false(d.has_ports);                           /* the first is not there yet */
+    struct fb f;
+    frag4(&f, 0, 1480, true);
+    assert_int_equal(dec(DECODE_DLT_EN10MB, &f, &d), 0);
+    struct frag_position pos = { 7, 400, true };
+    struct frag_dgram *g;
+    assert_int_equal(frag_table_add(t, &d, 1000000, &pos, &ev, &g), FRAG_PENDING);
+    assert_int_equal(frag_table_take(t, g, &parts), 2);  /* both so far */
+    assert_int_equal(parts[0].off, 300);
+    assert_int_equal(parts[1].off, 400);
+    frag4(&f, 1480, 1480, true);
+    assert_int_equal(dec(DECODE_DLT_EN10MB, &f, &d), 0);
+    assert_false(d.has_ports);
+    pos.off = 500;
+    assert_int_equal(frag_table_add(t, &d, 1000000, &pos, &ev, &g), FRAG_COMPLETE);
+    assert_true(d.has_ports);
+    assert_int_equal(d.dport, 53);
+    assert_int_equal(frag_table_take(t, g, &parts), 1);  /* only the one not taken */
+    assert_int_equal(parts[0].off, 500);
     frag_table_free(t);
 }
 
@@ -184,19 +226,34 @@ static void pipeline_counts_one_packet_stores_every_fragment(void **state)
                                       .wirelen = (uint32_t)f.n, .data = f.b };
         pipeline_packet(p, DECODE_DLT_EN10MB, &pkt);
     }
+    /* then two datagrams of the same flow, interleaved (NFS over UDP does this): A1 B1 A2 B2;
+     * the session exists, so each position joins it as stored, in store order */
+    static const uint16_t ids[4] = { 0x5001, 0x5002, 0x5001, 0x5002 };
+    for (int i = 0; i < 4; i++) {
+        struct fb f;
+        frag_id = ids[i];
+        frag4(&f, i < 2 ? 0 : 1480, i < 2 ? 1480 : 1520, i < 2);
+        struct capture_packet pkt = { .ts_us = 1700000000100000LL + i, .caplen = (uint32_t)f.n,
+                                      .wirelen = (uint32_t)f.n, .data = f.b };
+        pipeline_packet(p, DECODE_DLT_EN10MB, &pkt);
+    }
+    frag_id = 0x4242;
     pipeline_flush(p);
     assert_int_equal(records, 1);
-    assert_int_equal(rec_packets, 1);
-    assert_int_equal(rec_bytes, 14 + 20 + DGRAM);
-    assert_int_equal(rec_positions, 3);
+    assert_int_equal(rec_packets, 3);
+    assert_int_equal(rec_bytes, 3 * (14 + 20 + DGRAM));
+    assert_int_equal(rec_positions, 7);                  /* increasing: checked in take() */
 
     assert_int_equal(pcap_store_sync(st, 2000), 0);
     struct pcap_store_stats ss;
     pcap_store_stats(st, &ss);
-    assert_int_equal(ss.packets, 3);                     /* every fragment is on disk */
+    assert_int_equal(ss.packets, 7);                     /* every fragment is on disk */
+    struct pcap_index_stats is;
+    pcap_index_stats(idx, &is);
+    assert_int_equal(is.gaps, 0);
     struct pipeline_stats ps;
     pipeline_stats(p, &ps);
-    assert_int_equal(ps.packets, 3);
+    assert_int_equal(ps.packets, 7);
     assert_int_equal(ps.frag_orphans, 0);
 
     pipeline_free(p);
@@ -209,6 +266,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(datagram_is_one_packet_in_any_order),
+        cmocka_unit_test(pending_fragments_know_their_flow),
         cmocka_unit_test(overlap_is_an_event),
         cmocka_unit_test(oversized_and_too_many_are_events),
         cmocka_unit_test(pipeline_counts_one_packet_stores_every_fragment),
