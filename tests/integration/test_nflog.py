@@ -80,6 +80,7 @@ def test_live_nflog_group_makes_sessions(nflog_ns, start_sensor, tmp_path):
     time.sleep(1.0)                       # the kernel hands the log messages over in batches
     res = live.stop()
     assert res.rc == 0, res.stderr[-2000:]
+    print(res.stderr[-2000:])
     st = res.require_stats("nflog run")
     assert st["malformed"] == 0, res.stderr[-2000:]
 
