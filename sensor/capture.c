@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <pcap/pcap.h>
 
@@ -26,6 +27,7 @@ struct capture {
     bool has_prog;
     uint64_t file_size;
     int wait_fd;                     /* live NFLOG: poll this, libpcap's reader blocks (-1) */
+    volatile sig_atomic_t broken;    /* capture_breakloop() was called (signal-safe) */
     int timeout_ms;
     char err[ASH_ERR_LEN];
 };
@@ -234,8 +236,10 @@ enum capture_next_result capture_next(struct capture *c, struct capture_packet *
         return next_mapped(c, pkt);
     if (ASH_UNLIKELY(c->wait_fd >= 0)) {
         struct pollfd pfd = { .fd = c->wait_fd, .events = POLLIN };
+        if (c->broken)
+            return CAPTURE_EOF;
         if (poll(&pfd, 1, c->timeout_ms) == 0)
-            return CAPTURE_TIMEOUT;
+            return c->broken ? CAPTURE_EOF : CAPTURE_TIMEOUT;
     }
     int rc = pcap_next_ex(c->p, &h, &data);
     if (rc == 1) {
@@ -295,6 +299,8 @@ uint64_t capture_file_size(const struct capture *c) { return c->file_size; }
 
 void capture_breakloop(struct capture *c)
 {
-    if (c && c->p)
+    if (c && c->p) {
+        c->broken = 1;               /* the NFLOG wait below never reaches libpcap's check */
         pcap_breakloop(c->p);
+    }
 }
