@@ -37,9 +37,10 @@
  * accepts the others' sections (without checking their keys); any other name is a typo.
  * The sections of the key table being loaded are always accepted too. [cli] is `ashiato`'s;
  * [detect], [segments] and [sensors] are the detectors' (aggregator/detect/, which may read
- * the aggregator's own file). A new section anywhere must be added here. */
+ * the aggregator's own file); [vlan-vni-collapse] the sensor's (sensor_config.h). A new section anywhere must be added here. */
 static const char *const config_known_sections[] = { "default", "sensor", "aggregator", "cli",
-                                                     "detect", "segments", "sensors" };
+                                                     "detect", "segments", "sensors",
+                                                     "vlan-vni-collapse" };
 
 static void *field(void *cfg, const struct config_key *k) { return (char *)cfg + k->offset; }
 

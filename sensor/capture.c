@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <pcap/pcap.h>
 
@@ -24,6 +26,9 @@ struct capture {
     struct bpf_program prog;         /* the filter, applied by hand to mapped packets */
     bool has_prog;
     uint64_t file_size;
+    int wait_fd;                     /* live NFLOG: poll this, libpcap's reader blocks (-1) */
+    volatile sig_atomic_t broken;    /* capture_breakloop() was called (signal-safe) */
+    int timeout_ms;
     char err[ASH_ERR_LEN];
 };
 
@@ -65,6 +70,7 @@ struct capture *capture_open_file_flags(const char *path, const char *bpf, unsig
         snprintf(err, ASH_ERR_LEN, "%s: out of memory", path);
         return NULL;
     }
+    c->wait_fd = -1;
     snprintf(c->name, sizeof c->name, "%s", path);
     if (stat(path, &st) < 0) {
         snprintf(err, ASH_ERR_LEN, "%s: %s", path, strerror(errno));
@@ -122,6 +128,7 @@ struct capture *capture_open_live(const struct capture_live_config *cfg, char er
         return NULL;
     }
     c->live = true;
+    c->wait_fd = -1;
     snprintf(c->name, sizeof c->name, "%s", cfg->interface);
     c->p = pcap_create(cfg->interface, perr);
     if (!c->p) {
@@ -149,6 +156,13 @@ struct capture *capture_open_live(const struct capture_live_config *cfg, char er
     if (apply_filter(c, cfg->bpf, err) < 0)
         goto fail;
     c->nano = pcap_get_tstamp_precision(c->p) == PCAP_TSTAMP_PRECISION_NANO;
+    c->wait_fd = -1;
+    c->timeout_ms = (int)cfg->timeout_ms;
+    /* libpcap's netfilter (nflog:N) reader ignores the read timeout and blocks in recv() (and
+     * fails on EAGAIN when non-blocking), so a stop request would wait for the next logged
+     * packet: wait in poll() for at most the timeout before each read instead */
+    if (pcap_datalink(c->p) == 239)
+        c->wait_fd = pcap_get_selectable_fd(c->p);
     return c;
 fail:
     capture_close(c);
@@ -220,6 +234,13 @@ enum capture_next_result capture_next(struct capture *c, struct capture_packet *
     const u_char *data;
     if (c->map)
         return next_mapped(c, pkt);
+    if (ASH_UNLIKELY(c->wait_fd >= 0)) {
+        struct pollfd pfd = { .fd = c->wait_fd, .events = POLLIN };
+        if (c->broken)
+            return CAPTURE_EOF;
+        if (poll(&pfd, 1, c->timeout_ms) == 0)
+            return c->broken ? CAPTURE_EOF : CAPTURE_TIMEOUT;
+    }
     int rc = pcap_next_ex(c->p, &h, &data);
     if (rc == 1) {
         int64_t frac = c->nano ? h->ts.tv_usec / 1000 : h->ts.tv_usec;
@@ -278,6 +299,8 @@ uint64_t capture_file_size(const struct capture *c) { return c->file_size; }
 
 void capture_breakloop(struct capture *c)
 {
-    if (c && c->p)
+    if (c && c->p) {
+        c->broken = 1;               /* the NFLOG wait below never reaches libpcap's check */
         pcap_breakloop(c->p);
+    }
 }

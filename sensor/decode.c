@@ -35,6 +35,9 @@ bool decode_dlt_supported(int dlt)
     case DECODE_DLT_LINUX_SLL2:
     case DECODE_DLT_IPV4:
     case DECODE_DLT_IPV6:
+    case DECODE_DLT_IEEE802_11:
+    case DECODE_DLT_RADIOTAP:
+    case DECODE_DLT_NFLOG:
         return true;
     default:
         return false;
@@ -94,6 +97,15 @@ int decode_packet(int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirele
         break;
     case DECODE_DLT_PPP:
         decode_ppp(&x, &c, wire);
+        break;
+    case DECODE_DLT_NFLOG:
+        decode_nflog(&x, &c, wire);
+        break;
+    case DECODE_DLT_RADIOTAP:
+        decode_radiotap(&x, &c, wire);
+        break;
+    case DECODE_DLT_IEEE802_11:
+        decode_wlan(&x, &c, wire);
         break;
     default:
         decode_fail(&x, DECODE_LINK_UNSUPPORTED);

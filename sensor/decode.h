@@ -1,7 +1,8 @@
 /* decode.h -- from a captured frame to the fields a session needs, in one pass.
  * Owns:  struct decoded (filled on the caller's stack) and decode_packet(), which walks the
  *        link layer (Ethernet, 802.1Q, 802.1ad/QinQ, Linux SLL and SLL2, raw IP, Frame
- *        Relay, PPP, null/loopback), IPv4 (fragments flagged) and IPv6 (extension headers),
+ *        Relay, PPP, null/loopback, NFLOG, 802.11 with or without radiotap), IPv4 (fragments
+ *        flagged) and IPv6 (extension headers),
  *        the tunnels GRE (incl. PPP inside), VXLAN, Geneve, IP-in-IP and 6in4 down to the
  *        innermost flow, and TCP, UDP, ICMP, ICMPv6 and SCTP headers.
  * Lends: d->payload points into the caller's frame, valid as long as the frame.
@@ -30,6 +31,9 @@
 #define DECODE_DLT_LINUX_SLL2  276
 #define DECODE_DLT_IPV4        228
 #define DECODE_DLT_IPV6        229
+#define DECODE_DLT_IEEE802_11  105
+#define DECODE_DLT_RADIOTAP    127    /* DLT_IEEE802_11_RADIO */
+#define DECODE_DLT_NFLOG       239
 
 /* tunnels crossed on the way to the inner flow (bits of d->tunnels) */
 enum decode_tunnel {
@@ -78,6 +82,8 @@ struct decoded {
     bool     frag_more;            /* more fragments follow */
     uint16_t frag_offset;          /* in bytes */
     uint32_t frag_id;
+    uint16_t frag_hdr_len;         /* fragment: frame bytes before its data (link + IP headers) */
+    uint32_t frag_len;             /* fragment: bytes of data the IP header says it carries */
 
     /* L4: ports for TCP, UDP, SCTP; type and code for ICMP and ICMPv6 */
     bool     has_ports;            /* false for non-first fragments and unknown protocols */

@@ -203,8 +203,9 @@ int decode_ethertype(struct decode_ctx *x, uint16_t type, struct cursor *c, uint
     }
 }
 
-/* 802.3 frame (type field is a length): only LLC/SNAP with an ethertype can carry IP. */
-static int decode_llc(struct decode_ctx *x, struct cursor *c, uint32_t wire)
+/* 802.3 frame (type field is a length) or 802.11 data: only LLC/SNAP with an ethertype can
+ * carry IP. */
+int decode_llc(struct decode_ctx *x, struct cursor *c, uint32_t wire)
 {
     const uint8_t *h = cursor_bytes(c, 3);
     if (h == NULL)

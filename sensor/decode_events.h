@@ -20,6 +20,13 @@
     X(NULL_TRUNCATED,       "decoder.null.truncated")                 \
     X(FR_TRUNCATED,         "decoder.frame_relay.truncated")          \
     X(FR_UNSUPPORTED,       "decoder.frame_relay.unsupported")        \
+    X(NFLOG_TRUNCATED,      "decoder.nflog.truncated")                \
+    X(NFLOG_BAD_TLV,        "decoder.nflog.bad_tlv")                  \
+    X(NFLOG_NO_PAYLOAD,     "decoder.nflog.no_payload")               \
+    X(RADIOTAP_TRUNCATED,   "decoder.radiotap.truncated")             \
+    X(RADIOTAP_BAD_HEADER,  "decoder.radiotap.bad_header")            \
+    X(WLAN_TRUNCATED,       "decoder.wlan.truncated")                 \
+    X(WLAN_PROTECTED,       "decoder.wlan.protected")                 \
     X(PPP_TRUNCATED,        "decoder.ppp.truncated")                  \
     X(PPP_UNSUPPORTED,      "decoder.ppp.unsupported")                \
     X(MPLS_TRUNCATED,       "decoder.mpls.truncated")                 \
@@ -44,6 +51,9 @@
     X(GENEVE_TRUNCATED,     "decoder.geneve.truncated")               \
     X(GTP_TRUNCATED,        "decoder.gtp.truncated")                  \
     X(TUNNEL_TOO_DEEP,      "decoder.tunnel.too_deep")                \
+    X(FRAG_OVERLAP,         "decoder.ip_frag.overlap")                \
+    X(FRAG_TOO_BIG,         "decoder.ip_frag.too_big")                \
+    X(FRAG_TOO_MANY,        "decoder.ip_frag.too_many")               \
     X(NOT_IP,               "decoder.not_ip")
 
 enum decode_event {

@@ -82,6 +82,14 @@ int decode_ether(struct decode_ctx *x, struct cursor *c, uint32_t wire);
 int decode_ethertype(struct decode_ctx *x, uint16_t type, struct cursor *c, uint32_t wire,
                      enum decode_event unknown);
 
+/* LLC/SNAP (802.3 with a length, 802.11 data): an ethertype after AA-AA-03 and an OUI */
+int decode_llc(struct decode_ctx *x, struct cursor *c, uint32_t wire);
+
+/* decode_wlan.c */
+int decode_nflog(struct decode_ctx *x, struct cursor *c, uint32_t wire);
+int decode_wlan(struct decode_ctx *x, struct cursor *c, uint32_t wire);
+int decode_radiotap(struct decode_ctx *x, struct cursor *c, uint32_t wire);
+
 /* decode_link.c */
 int decode_sll(struct decode_ctx *x, struct cursor *c, uint32_t wire);
 int decode_sll2(struct decode_ctx *x, struct cursor *c, uint32_t wire);

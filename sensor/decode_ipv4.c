@@ -41,6 +41,8 @@ int decode_ipv4(struct decode_ctx *x, struct cursor *c, uint32_t wire)
     d->frag_more = false;
     d->frag_offset = 0;
     d->frag_id = 0;
+    d->frag_hdr_len = 0;
+    d->frag_len = 0;
     decode_reset_l4(d);
 
     uint32_t hlen = (uint32_t)(h[0] & 0x0f) * 4;
@@ -65,6 +67,8 @@ int decode_ipv4(struct decode_ctx *x, struct cursor *c, uint32_t wire)
         d->frag_more = (off & 0x2000) != 0;
         d->frag_offset = (uint16_t)((off & 0x1fff) << 3);
         d->frag_id = (uint32_t)h[4] << 8 | h[5];
+        d->frag_hdr_len = (uint16_t)(p.p - x->frame);   /* < DECODE_MAX_IP_OFFSET + 60 */
+        d->frag_len = pwire;
         if (d->frag_offset != 0) {
             decode_set_payload(d, &p, pwire);
             return 0;

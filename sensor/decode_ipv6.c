@@ -40,6 +40,8 @@ int decode_ipv6(struct decode_ctx *x, struct cursor *c, uint32_t wire)
     d->frag_more = false;
     d->frag_offset = 0;
     d->frag_id = 0;
+    d->frag_hdr_len = 0;
+    d->frag_len = 0;
     decode_reset_l4(d);
 
     uint32_t plen = (uint32_t)h[4] << 8 | h[5];
@@ -66,7 +68,8 @@ int decode_ipv6(struct decode_ctx *x, struct cursor *c, uint32_t wire)
         if (cursor_left(&p) < 8)   /* every extension header is at least 8 bytes */
             return decode_fail(x, DECODE_IPV6_EXTHDR_TRUNCATED);
         const uint8_t *e = p.p;
-        if (nh == NH_FRAGMENT) {
+        bool was_frag = nh == NH_FRAGMENT;
+        if (was_frag) {
             elen = 8;
             uint16_t off = (uint16_t)(e[2] << 8 | e[3]);
             if (off & 0xfff9) {    /* offset non-zero or M set; else an atomic fragment */
@@ -89,6 +92,10 @@ int decode_ipv6(struct decode_ctx *x, struct cursor *c, uint32_t wire)
         plen -= elen;
         nh = e[0];
         d->ip_proto = nh;
+        if (d->is_fragment && was_frag) {    /* where the fragment's data starts */
+            d->frag_hdr_len = (uint16_t)(p.p - x->frame);
+            d->frag_len = plen;
+        }
         if (d->is_fragment && d->frag_offset != 0) {
             decode_set_payload(d, &p, plen);
             return 0;

@@ -445,8 +445,14 @@ int main(int argc, char **argv)
         .app_fields_max = cfg.app_fields_max,
         .sensor_name = cfg.name,
     };
+    static uint16_t vlan_map[SENSOR_VLAN_IDS];          /* [vlan-vni-collapse] */
+    int vlan_groups = sensor_config_vlan_collapse(sensor_config_path(argc, argv), vlan_map, err);
+    if (vlan_groups < 0)
+        goto fail;
     if (!(p = pipeline_new(&pc, err)))
         goto fail;
+    if (vlan_groups)
+        pipeline_set_vlan_map(p, vlan_map);
     if (cfg.emit_json[0]) {
         json = strcmp(cfg.emit_json, "-") == 0 ? stdout : fopen(cfg.emit_json, "w");
         if (!json) {

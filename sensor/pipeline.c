@@ -86,6 +86,11 @@ void pipeline_set_store(struct pipeline *p, struct pcap_store *store, struct pca
     p->idx = idx;
 }
 
+void pipeline_set_vlan_map(struct pipeline *p, const uint16_t *map)
+{
+    session_table_set_vlan_map(p->table, map);
+}
+
 void pipeline_set_source(struct pipeline *p, struct pcap_mmap *src)
 {
     if (p->store)
@@ -155,6 +160,44 @@ void pipeline_packet(struct pipeline *p, int dlt, const struct capture_packet *p
     pipeline_packet_decoded(p, pkt, &d);
 }
 
+/* An IP fragment: stored as it came, counted once its datagram is whole (as Arkime counts a
+ * reassembled datagram: one packet). Its position joins the session as soon as the session is
+ * known (so positions go in store order even when datagrams of one flow interleave), else
+ * when the datagram completes and makes it. */
+static void pipeline_fragment(struct pipeline *p, const struct capture_packet *pkt,
+                              struct decoded *d)
+{
+    struct frag_position pos = { pkt->store_file, pkt->store_off, pkt->stored > 0 };
+    if (p->store && !pkt->stored)
+        pos.stored = pcap_store_append_packet(p->store, pkt->ts_us, pkt->data, pkt->caplen,
+                                              pkt->wirelen, pkt->file_record, &pos.file,
+                                              &pos.off) == 0;
+    struct frag_dgram *g;
+    enum decode_event ev;
+    enum frag_result r = frag_table_add(p->frags, d, pkt->ts_us, &pos, &ev, &g);
+    struct session *s = NULL;
+    if (r == FRAG_DROPPED) {
+        p->stats.events[ev]++;
+        p->stats.malformed++;
+    } else if (r == FRAG_COMPLETE) {
+        int dir;
+        s = session_table_packet(p->table, d, pkt->ts_us, &dir);
+    } else {
+        s = session_table_find(p->table, d);
+    }
+    if (s && p->store) {
+        const struct frag_position *parts;
+        size_t n = frag_table_take(p->frags, g, &parts);
+        for (size_t i = 0; i < n; i++) {
+            if (parts[i].stored)
+                pcap_index_add(p->idx, &s->pos, parts[i].file, parts[i].off);
+            else
+                pcap_index_mark_gap(p->idx, &s->pos);
+        }
+    }
+    session_table_after_packet(p->table, r == FRAG_COMPLETE ? s : NULL, pkt->ts_us);
+}
+
 void pipeline_packet_decoded(struct pipeline *p, const struct capture_packet *pkt, struct decoded *d)
 {
     int dir;
@@ -188,8 +231,10 @@ void pipeline_packet_decoded(struct pipeline *p, const struct capture_packet *pk
     }
     p->stats.ip_packets++;
     p->stats.by_transport[d->ip_proto]++;
-    if (d->is_fragment && !frag_table_ports(p->frags, d, ts_us))
-        p->stats.frag_orphans++;
+    if (ASH_UNLIKELY(d->is_fragment)) {
+        pipeline_fragment(p, pkt, d);
+        return;
+    }
     struct session *s = session_table_packet(p->table, d, ts_us, &dir);
     if (d->payload_len && (d->ip_proto == 6 || d->ip_proto == 17 || d->ip_proto == 132))
         app_parse(p->pool, &s->app, dir, d->ip_proto, d->sport, d->dport, d->payload, d->payload_len);
@@ -220,6 +265,7 @@ void pipeline_flush(struct pipeline *p)
 void pipeline_stats(const struct pipeline *p, struct pipeline_stats *out)
 {
     *out = p->stats;
+    out->frag_orphans = frag_table_dropped(p->frags);
     session_table_stats(p->table, &out->table);
 }
 

@@ -33,7 +33,8 @@ struct pipeline_config {
 typedef int (*pipeline_output_fn)(void *ctx, const Ashiato__SessionRecord *rec);
 
 struct pipeline_stats {
-    uint64_t packets, bytes, malformed, not_ip, ip_packets, output_errors, frag_orphans;
+    uint64_t packets, bytes, malformed, not_ip, ip_packets, output_errors;
+    uint64_t frag_orphans;           /* fragmented datagrams never completed (frag_table.h) */
     uint64_t events[DECODE_EVENT_COUNT];
     uint64_t by_transport[256];      /* packets by IP protocol number */
     uint64_t sessions_by_app[32];    /* emitted sessions by enum app_proto of the record */
@@ -42,6 +43,9 @@ struct pipeline_stats {
 
 struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ERR_LEN]);
 void pipeline_free(struct pipeline *p);
+
+/* Arkime's [vlan-vni-collapse] for the session key (session_table_set_vlan_map). */
+void pipeline_set_vlan_map(struct pipeline *p, const uint16_t *map);
 
 struct pcap_store;
 struct pcap_index;

@@ -1,7 +1,12 @@
-/* sensor_config.c -- the sensor's key table (see sensor_config.h).
+/* sensor_config.c -- the sensor's key table and [vlan-vni-collapse] (see sensor_config.h).
  * Owns:  defaults, ranges and help text of every sensor setting.
  * Never: holds state. Defaults for session timeouts are Arkime's. */
 #include "sensor_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define K(key, flag, sh, type, field, size, lo, hi, def, metavar, help) \
     { "sensor", key, flag, sh, type, offsetof(struct sensor_config, field), size, lo, hi, def, help, metavar }
@@ -114,3 +119,96 @@ const struct config_key sensor_config_keys[] = {
 };
 
 const size_t sensor_config_nkeys = sizeof sensor_config_keys / sizeof sensor_config_keys[0];
+
+const char *sensor_config_path(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc)
+            path = argv[++i];
+        else if (strncmp(a, "--config=", 9) == 0)
+            path = a + 9;
+        else if (strncmp(a, "-c", 2) == 0 && a[2])
+            path = a + 2;
+    }
+    return path;
+}
+
+struct collapse_ctx {
+    uint16_t *map;
+    uint8_t *taken;                  /* ids already in a group */
+    int groups;
+};
+
+/* a decimal id in [0, max]; -1 if not */
+static long parse_id(const char *s, size_t n, long max)
+{
+    if (n == 0 || n > 8)
+        return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v <= max ? v : -1;
+}
+
+static int collapse_line(void *user, const char *section, const char *key, const char *value,
+                         const char *where, char err[ASH_ERR_LEN])
+{
+    struct collapse_ctx *c = user;
+    if (strcmp(section, "vlan-vni-collapse") != 0)
+        return 0;
+    long k = parse_id(key, strlen(key), SENSOR_VLAN_IDS - 1);
+    if (k < 0) {
+        snprintf(err, ASH_ERR_LEN, "%s: [vlan-vni-collapse] %.32s: expected a VLAN id 0..4095 "
+                 "as the key", where, key);
+        return -1;
+    }
+    c->groups++;
+    const char *p = value;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t n = strcspn(p, ", \t;");
+        long id = parse_id(p, n, 16777215);
+        if (id < 0) {
+            snprintf(err, ASH_ERR_LEN, "%s: [vlan-vni-collapse] %ld: expected ids 0..16777215 "
+                     "separated by commas, got '%.40s'", where, k, value);
+            return -1;
+        }
+        if (id < SENSOR_VLAN_IDS) {
+            if (c->taken[id] && c->map[id] != (uint16_t)k) {
+                snprintf(err, ASH_ERR_LEN, "%s: [vlan-vni-collapse] %ld: id %ld is already in "
+                         "the group of %u", where, k, id, c->map[id]);
+                return -1;
+            }
+            c->taken[id] = 1;
+            c->map[id] = (uint16_t)k;
+        }
+        p += n;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            return 0;
+        p++;                         /* the separator */
+    }
+}
+
+int sensor_config_vlan_collapse(const char *path, uint16_t map[SENSOR_VLAN_IDS],
+                                char err[ASH_ERR_LEN])
+{
+    uint8_t taken[SENSOR_VLAN_IDS] = { 0 };
+    for (int i = 0; i < SENSOR_VLAN_IDS; i++)
+        map[i] = (uint16_t)i;
+    if (!path)
+        return 0;
+    struct collapse_ctx c = { map, taken, 0 };
+    if (config_ini_walk(path, collapse_line, &c, err) < 0)
+        return -1;
+    return c.groups;
+}

@@ -1,12 +1,14 @@
 /* sensor_config.h -- the sensor's one config struct and the key table that fills it.
  * Owns:  every setting of ashiato-sensor: its INI key ([sensor] section), flag, default,
- *        range and help line (the table also prints --help).
+ *        range and help line (the table also prints --help); and the [vlan-vni-collapse]
+ *        section, whose keys are not known in advance (Arkime's: `ID = ID,ID,...`).
  * Never: reads files or the environment itself (common/config.c does, once, at start). */
 #ifndef ASHIATO_SENSOR_CONFIG_H
 #define ASHIATO_SENSOR_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "config.h"
 
 struct sensor_config {
@@ -55,5 +57,19 @@ struct sensor_config {
 
 extern const struct config_key sensor_config_keys[];
 extern const size_t sensor_config_nkeys;
+
+#define SENSOR_VLAN_IDS 4096
+
+/* The INI file given with -c/--config in argv (the last one), or NULL. */
+const char *sensor_config_path(int argc, char **argv);
+
+/* Read [vlan-vni-collapse] of the INI file at path, as Arkime's: each line `KEY = ID,ID,...`
+ * makes the VLAN ids listed one segment, keyed as the VLAN id KEY (0..4095) when
+ * session_key_vlan is on; map[4096] is filled with each id's key (an id of no group keys as
+ * itself). Ids above 4095 are VXLAN/Geneve VNIs (up to 16777215), accepted for Arkime's files:
+ * ashiato never keys sessions on a VNI, so they are one segment already. An id in two groups
+ * is an error. Returns the number of groups (0: map is the identity), or -1 with err. */
+int sensor_config_vlan_collapse(const char *path, uint16_t map[SENSOR_VLAN_IDS],
+                                char err[ASH_ERR_LEN]);
 
 #endif

@@ -73,11 +73,13 @@ struct session {
     uint8_t  flags;                  /* SESSION_F_* */
     struct app_state app;            /* 12 */
     uint32_t pos;                    /* packet-position list in the pcap index, 0 = none */
+    uint32_t syn_seq;                /* sequence number of the first SYN (SESSION_F_SYN_SEQ) */
 };
 
 #define SESSION_F_HAS_MAC     0x01
 #define SESSION_F_MIDSTREAM   0x02   /* first packet was not a SYN (TCP) */
 #define SESSION_F_NO_PORTS    0x04   /* TCP/UDP/SCTP whose ports could not be read */
+#define SESSION_F_SYN_SEQ     0x08   /* syn_seq holds the first SYN's sequence number */
 
 /* 0 if a packet going from key side (a or b) `from_b` is sent by the initiator, 1 otherwise */
 static inline int session_dir(const struct session *s, int from_b)

@@ -16,8 +16,20 @@ struct dlist {
     uint32_t head, tail;             /* slot + 1 */
 };
 
+/* a DHCP conversation (client MAC and transaction id) and the session it started */
+#define DHCP_REFS 256
+struct dhcp_ref {
+    uint8_t chaddr[6];
+    uint32_t xid;
+    uint32_t slot;                   /* slot + 1, 0 = unused */
+    uint32_t hash;                   /* the session's, to tell a reused slot */
+    int64_t first_us;
+};
+
 struct session_table {
     struct session_table_config cfg;
+    struct dhcp_ref dhcp[DHCP_REFS];
+    const uint16_t *vlan_map;        /* [4096] or NULL (session_table_set_vlan_map) */
     struct session *slots;
     uint32_t nslots;
     uint32_t free_head;              /* slot + 1 */
@@ -137,7 +149,13 @@ static void key_build(const struct session_table *t, const struct decoded *d,
     }
     k->proto = d->ip_proto;
     k->ip_version = d->ip_version;
-    k->vlan = t->cfg.key_vlan && d->vlan_count ? d->vlan[0] : 0;
+    uint16_t vlan = 0;
+    if (t->cfg.key_vlan && d->vlan_count) {
+        vlan = d->vlan[0] & 0x0fff;
+        if (t->vlan_map)             /* ids of one collapse group key as one */
+            vlan = t->vlan_map[vlan];
+    }
+    k->vlan = vlan;
     *from_b = swap;
 }
 
@@ -205,6 +223,11 @@ void session_table_free(struct session_table *t)
     free(t->slots);
     free(t->buckets);
     free(t);
+}
+
+void session_table_set_vlan_map(struct session_table *t, const uint16_t *map)
+{
+    t->vlan_map = map;
 }
 
 /* Slots never used are handed out in order, so pages of the slot array that no session has
@@ -373,6 +396,10 @@ static void tcp_update(struct session_table *t, struct session *s, const struct 
         } else {
             s->syn++;
             s->history |= dir ? HIST_RESP_SYN : HIST_ORIG_SYN;
+            if (!(s->flags & SESSION_F_SYN_SEQ)) {
+                s->syn_seq = d->tcp_seq;
+                s->flags |= SESSION_F_SYN_SEQ;
+            }
         }
     } else if ((f & (DECODE_TCP_FIN | DECODE_TCP_RST | DECODE_TCP_PSH | DECODE_TCP_ACK)) ==
                DECODE_TCP_ACK) {
@@ -422,6 +449,51 @@ static void run_timers(struct session_table *t, int64_t now_us)
     }
 }
 
+/* A BOOTP/DHCP message as Arkime's dhcp.c accepts one (ports 67/68, 256 bytes or more,
+ * op 1 or 2, Ethernet addresses, the magic cookie): its client MAC and transaction id. */
+static bool dhcp_id(const struct decoded *d, uint8_t chaddr[6], uint32_t *xid)
+{
+    if (d->ip_proto != 17 || d->ip_version != 4 || !d->has_ports ||
+        (d->sport != 67 && d->sport != 68) || (d->dport != 67 && d->dport != 68))
+        return false;
+    const uint8_t *p = d->payload;
+    if (p == NULL || d->payload_len < 256 || (p[0] != 1 && p[0] != 2) || p[1] != 1 ||
+        p[2] != 6 || memcmp(p + 236, "\x63\x82\x53\x63", 4) != 0)
+        return false;
+    *xid = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+    memcpy(chaddr, p + 28, 6);
+    return true;
+}
+
+static struct dhcp_ref *dhcp_slot(struct session_table *t, const uint8_t chaddr[6], uint32_t xid)
+{
+    uint32_t h = xid * 0x9e3779b1u;
+    for (int i = 0; i < 6; i++)
+        h = (h ^ chaddr[i]) * 0x01000193u;
+    return &t->dhcp[(h >> 8) % DHCP_REFS];
+}
+
+/* As Arkime: the messages of one DHCP conversation are one session, whatever their addresses
+ * (the OFFER to the new address joins the DISCOVER from 0.0.0.0). The live session the
+ * conversation started, or NULL. */
+static struct session *dhcp_conversation(struct session_table *t, const struct decoded *d,
+                                         struct dhcp_ref **ref)
+{
+    uint8_t chaddr[6];
+    uint32_t xid;
+    *ref = NULL;
+    if (!dhcp_id(d, chaddr, &xid))
+        return NULL;
+    struct dhcp_ref *r = dhcp_slot(t, chaddr, xid);
+    *ref = r;
+    if (!r->slot || r->xid != xid || memcmp(r->chaddr, chaddr, 6) != 0)
+        return NULL;
+    struct session *s = SLOT(t, r->slot);
+    if (s->queue == SESSION_Q_NONE || s->hash != r->hash || s->first_us != r->first_us)
+        return NULL;                 /* that session has ended */
+    return s;
+}
+
 struct session *session_table_packet(struct session_table *t, const struct decoded *d,
                                      int64_t ts_us, int *dir)
 {
@@ -431,15 +503,36 @@ struct session *session_table_packet(struct session_table *t, const struct decod
     key_build(t, d, &k, &from_b);
     uint32_t h = key_hash(&k);
     struct session *s = session_lookup(t, &k, h);
+    /* A SYN on a closed session (RST or both FINs seen) is a new connection on the same
+     * 5-tuple, unless it repeats the first SYN's sequence number: then it is that SYN
+     * retransmitted and joins (Arkime keeps the first SYN's sequence number per direction). */
     if (s && s->queue == SESSION_Q_CLOSING && d->ip_proto == 6 &&
-        (d->tcp_flags & (DECODE_TCP_SYN | DECODE_TCP_ACK)) == DECODE_TCP_SYN) {
-        session_finish(t, s, SESSION_END_RESTART);   /* a new connection on a closed 5-tuple */
+        (d->tcp_flags & (DECODE_TCP_SYN | DECODE_TCP_ACK)) == DECODE_TCP_SYN &&
+        !((s->flags & SESSION_F_SYN_SEQ) && s->syn_seq == d->tcp_seq)) {
+        session_finish(t, s, SESSION_END_RESTART);
         s = NULL;
+    }
+    int d_ir = -1;
+    if (ASH_UNLIKELY(!s && d->ip_proto == 17 && (d->dport == 67 || d->dport == 68))) {
+        struct dhcp_ref *ref;
+        s = dhcp_conversation(t, d, &ref);
+        if (s) {                     /* the initiator sent from its first port */
+            d_ir = d->sport != (s->src_is_b ? s->key.port_b : s->key.port_a);
+        } else if (ref) {
+            s = session_create(t, &k, h, d, from_b, ts_us);
+            uint32_t xid;
+            dhcp_id(d, ref->chaddr, &xid);
+            ref->xid = xid;
+            ref->slot = (uint32_t)(s - t->slots) + 1;
+            ref->hash = s->hash;
+            ref->first_us = s->first_us;
+        }
     }
     if (!s)
         s = session_create(t, &k, h, d, from_b, ts_us);
 
-    int d_ir = session_dir(s, from_b);
+    if (d_ir < 0)
+        d_ir = session_dir(s, from_b);
     s->packets[d_ir]++;
     s->bytes[d_ir] += d->cap_len;
     s->data_bytes[d_ir] += d->payload_wire_len;
@@ -463,6 +556,16 @@ struct session *session_table_packet(struct session_table *t, const struct decod
     t->stats.packets++;
     *dir = d_ir;
     return s;
+}
+
+struct session *session_table_find(struct session_table *t, const struct decoded *d)
+{
+    struct session_key k;
+    int from_b;
+    if (proto_has_key_ports(d->ip_proto) && !d->has_ports)
+        return NULL;                 /* its flow is not known yet */
+    key_build(t, d, &k, &from_b);
+    return session_lookup(t, &k, key_hash(&k));
 }
 
 /* Called by the pipeline after app parsing of the packet: segment by packet count, then

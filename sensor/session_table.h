@@ -57,11 +57,20 @@ struct session_table *session_table_new(const struct session_table_config *cfg,
                                         char err[ASH_ERR_LEN]);
 void session_table_free(struct session_table *t);
 
+/* With key_vlan: map[4096] gives the id each VLAN id keys as (Arkime's [vlan-vni-collapse],
+ * sensor_config_vlan_collapse()); NULL, the default, keys each id as itself. The map is the
+ * caller's and must outlive the table. Call before the first packet. */
+void session_table_set_vlan_map(struct session_table *t, const uint16_t *map);
+
 /* Count one decoded IP packet (decode_packet() returned 0) at time ts_us. Returns its session
  * and sets *dir (0 from the initiator, 1 from the responder). Never fails: a full table
  * evicts its oldest idle session. */
 struct session *session_table_packet(struct session_table *t, const struct decoded *d,
                                      int64_t ts_us, int *dir);
+
+/* The live session d would join, or NULL; counts nothing, makes nothing (a fragment whose
+ * datagram is not whole yet: its stored position can join the session already). */
+struct session *session_table_find(struct session_table *t, const struct decoded *d);
 
 /* After the caller has looked at the packet (app parsers): save a segment if the session
  * reached max_packets, then run the timers (see Trap). s may be NULL (a packet with no

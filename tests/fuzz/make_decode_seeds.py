@@ -4,7 +4,8 @@
 Each seed is one byte naming the link type (its index in fuzz_decode.c's dlts[] table),
 then one frame: a few frames taken from Arkime's and Community ID's test captures (one per
 encapsulation the decoder knows), plus frames re-wrapped into the link types no capture
-has (SLL, SLL2, null/loopback, raw IP, PPP).
+has (SLL, SLL2, null/loopback, raw IP, PPP, NFLOG, radiotap + 802.11), and the first and last
+fragment of a fragmented IPv4 datagram.
 
     tests/fuzz/make_decode_seeds.py [--corpus ../shared/corpus] [--out tests/fuzz/corpus/fuzz_decode]
 
@@ -16,7 +17,8 @@ import struct
 import sys
 
 # index in fuzz_decode.c's dlts[]
-EN10MB, NULL, LOOP, RAW, IPV4, IPV6, SLL, SLL2, FRELAY, PPP = range(10)
+EN10MB, NULL, LOOP, RAW, IPV4, IPV6, SLL, SLL2, FRELAY, PPP, RAW14, RAW101, NFLOG, RADIOTAP, \
+    WLAN = range(15)
 
 # (pcap under the corpus, 1-based frame numbers, seed name prefix)
 PICKS = [
@@ -80,7 +82,39 @@ def derived(udp4_eth, tcp6_eth):
         "derived-sll2-ipv6": (SLL2, sll2 + ip6),
         "derived-ppp-ipv4": (PPP, b"\xff\x03\x00\x21" + ip4),
         "derived-ppp-ipv6": (PPP, b"\xff\x03\x00\x57" + ip6),
+        "derived-nflog-ipv4": (NFLOG, nflog(ip4)),
+        "derived-radiotap-ipv4": (RADIOTAP, radiotap_wlan(udp4_eth[6:12], udp4_eth[0:6], ip4)),
+        "derived-ipv4-frag-first": (IPV4, fragment(ip4, 0, True)),
+        "derived-ipv4-frag-last": (IPV4, fragment(ip4, 1, False)),
     }
+
+
+def nflog(ip):
+    """NFLOG record (little-endian TLVs): packet header, prefix, then the payload."""
+    def tlv(kind, value):
+        body = struct.pack("<HH", 4 + len(value), kind) + value
+        return body + b"\0" * (-len(body) % 4)
+    return (struct.pack(">BBH", 2, 0, 7) + tlv(1, b"\x08\x00\x03\x00") + tlv(10, b"seed\0") +
+            tlv(9, ip))
+
+
+def radiotap_wlan(sa, da, ip):
+    """radiotap (flags: FCS, rate), 802.11 QoS data to the AP, LLC/SNAP, IP, FCS."""
+    rt = struct.pack("<BBHI", 0, 0, 12, 0x06) + b"\x10\x6c\0\0"
+    bssid = b"\x02\xbb\0\0\0\x02"
+    wlan = b"\x88\x01\x00\x2c" + bssid + sa + da + b"\x00\x10" + b"\0\0"
+    return rt + wlan + b"\xaa\xaa\x03\0\0\0\x08\x00" + ip + b"\xde\xad\xbe\xef"
+
+
+def fragment(ip4, part, more):
+    """Split an IPv4 packet's payload at 8 bytes: part 0 (MF set) or part 1 (offset 1)."""
+    hl = (ip4[0] & 15) * 4
+    data = ip4[hl:]
+    piece = data[:8] if part == 0 else data[8:]
+    flags = (0x2000 if more else 0) | (0 if part == 0 else 1)
+    hdr = bytearray(ip4[:hl])
+    struct.pack_into(">HHH", hdr, 2, hl + len(piece), 0x4242, flags)
+    return bytes(hdr) + piece
 
 
 def main():

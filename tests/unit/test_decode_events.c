@@ -313,10 +313,10 @@ static void test_names(void **state)
     }
     assert_string_equal(decode_event_name(DECODE_EVENT_COUNT), "decoder.invalid");
 
-    static const int ok[] = { 0, 1, 9, 12, 14, 101, 107, 108, 113, 276, 228, 229 };
+    static const int ok[] = { 0, 1, 9, 12, 14, 101, 105, 107, 108, 113, 127, 239, 276, 228, 229 };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         assert_true(decode_dlt_supported(ok[i]));
-    assert_false(decode_dlt_supported(127));   /* radiotap */
+    assert_false(decode_dlt_supported(147));   /* DLT_USER0 */
     assert_false(decode_dlt_supported(-1));
 
     struct decoded d;

@@ -206,11 +206,115 @@ static void new_syn_on_closing_session_restarts(void **state)
     int dir;
     feed(t, pkt(6, 9, 40000, 1, 80, DECODE_TCP_SYN, 0), 10 * SEC, &dir);
     feed(t, pkt(6, 1, 80, 9, 40000, DECODE_TCP_RST | DECODE_TCP_ACK, 0), 10 * SEC, &dir);
-    struct session *s = feed(t, pkt(6, 9, 40000, 1, 80, DECODE_TCP_SYN, 0), 11 * SEC, &dir);
+    struct decoded syn2 = pkt(6, 9, 40000, 1, 80, DECODE_TCP_SYN, 0);
+    syn2.tcp_seq = 777;                               /* another ISN: another connection */
+    struct session *s = feed(t, syn2, 11 * SEC, &dir);
     assert_int_equal(nout, 1);
     assert_int_equal(out[0].why, SESSION_END_RESTART);
+    assert_int_equal(s->syn_seq, 777);
     assert_int_equal(s->packets[0], 1);
     assert_int_equal(s->first_us, 11 * SEC);
+    session_table_free(t);
+}
+
+/* issue 15: a SYN repeating the first SYN's sequence number is a retransmission, also once
+ * the session is closed (a scanner's retry after the RST); it joins, nothing is emitted */
+static void repeated_syn_is_retransmission(void **state)
+{
+    (void)state;
+    struct session_table *t = table(&defaults);
+    int dir;
+    struct decoded syn = pkt(6, 9, 40000, 1, 80, DECODE_TCP_SYN, 0);
+    syn.tcp_seq = 1000;
+    feed(t, syn, 10 * SEC, &dir);
+    feed(t, syn, 11 * SEC, &dir);                        /* retransmitted while open */
+    feed(t, pkt(6, 1, 80, 9, 40000, DECODE_TCP_RST | DECODE_TCP_ACK, 0), 11 * SEC, &dir);
+    struct session *s = feed(t, syn, 12 * SEC, &dir);    /* and after the RST */
+    assert_int_equal(nout, 0);
+    assert_int_equal(s->packets[0], 3);
+    assert_int_equal(s->packets[1], 1);
+    assert_int_equal(s->syn, 3);
+    assert_int_equal(s->first_us, 10 * SEC);
+    session_table_flush(t);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].s.packets[0] + out[0].s.packets[1], 4);
+    session_table_free(t);
+}
+
+/* issue 15: the closing timeout runs from the session's previous packet, so a RST that comes
+ * after the FINs, while other traffic moves the clock, joins the session it ends */
+static void late_rst_joins_closing_session(void **state)
+{
+    (void)state;
+    struct session_table *t = table(&defaults);
+    int dir;
+    struct decoded syn = pkt(6, 9, 40000, 1, 80, DECODE_TCP_SYN, 0);
+    syn.tcp_seq = 5;
+    feed(t, syn, 10 * SEC, &dir);
+    feed(t, pkt(6, 1, 80, 9, 40000, DECODE_TCP_SYN | DECODE_TCP_ACK, 0), 10 * SEC, &dir);
+    feed(t, pkt(6, 9, 40000, 1, 80, DECODE_TCP_FIN | DECODE_TCP_ACK, 0), 20 * SEC, &dir);
+    feed(t, pkt(6, 1, 80, 9, 40000, DECODE_TCP_FIN | DECODE_TCP_ACK, 0), 20 * SEC, &dir);
+    for (int i = 21; i <= 24; i++)                        /* another flow ticks the clock */
+        feed(t, pkt(17, 3, 1, 4, 2, 0, 1), i * SEC, &dir);
+    assert_int_equal(nout, 0);
+    struct session *s = feed(t, pkt(6, 9, 40000, 1, 80, DECODE_TCP_RST, 0), 25 * SEC, &dir);
+    assert_int_equal(nout, 0);
+    assert_int_equal(s->rst, 1);
+    assert_int_equal(s->packets[0], 3);
+    /* closing timeout (5 s) from the RST, not from the FINs */
+    feed(t, pkt(17, 3, 1, 4, 2, 0, 1), 30 * SEC, &dir);
+    assert_int_equal(nout, 0);
+    feed(t, pkt(17, 3, 1, 4, 2, 0, 1), 31 * SEC, &dir);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].why, SESSION_END_CLOSED);
+    assert_int_equal(out[0].s.packets[0] + out[0].s.packets[1], 5);
+    assert_int_equal(out[0].s.last_us, 25 * SEC);
+    session_table_free(t);
+}
+
+/* As Arkime's dhcp.c: a DHCP conversation (client MAC + transaction id) is one session, so the
+ * OFFER sent to the offered address joins the DISCOVER from 0.0.0.0; another transaction
+ * of the same client, or a packet that is not BOOTP, stays a flow of its own */
+static void bootp(uint8_t *p, uint8_t op, uint32_t xid)
+{
+    memset(p, 0, 300);
+    p[0] = op, p[1] = 1, p[2] = 6;
+    p[4] = (uint8_t)(xid >> 24), p[5] = (uint8_t)(xid >> 16), p[6] = (uint8_t)(xid >> 8);
+    p[7] = (uint8_t)xid;
+    static const uint8_t mac[6] = { 0, 0x11, 0x22, 0x33, 0x44, 0x55 };
+    memcpy(p + 28, mac, 6);
+    p[236] = 0x63, p[237] = 0x82, p[238] = 0x53, p[239] = 0x63;
+}
+
+static void dhcp_conversation_is_one_session(void **state)
+{
+    (void)state;
+    struct session_table *t = table(&defaults);
+    int dir;
+    static uint8_t disc[300], offer[300], other[300];
+    bootp(disc, 1, 0x12345678);
+    bootp(offer, 2, 0x12345678);
+    bootp(other, 1, 0x9abcdef0);
+    struct decoded d = pkt(17, 0, 68, 255, 67, 0, 300);   /* 10.0.0.0 -> 10.0.0.255 */
+    d.payload = disc;
+    struct session *s = feed(t, d, 10 * SEC, &dir);
+    assert_int_equal(dir, 0);
+    struct decoded o = pkt(17, 1, 67, 100, 68, 0, 300);   /* server -> offered address */
+    o.payload = offer;
+    assert_ptr_equal(feed(t, o, 11 * SEC, &dir), s);
+    assert_int_equal(dir, 1);
+    assert_int_equal(s->packets[0], 1);
+    assert_int_equal(s->packets[1], 1);
+    assert_int_equal(s->last_us, 11 * SEC);
+    /* another transaction: another session; a short UDP packet on 67/68: its 5-tuple */
+    struct decoded x = pkt(17, 1, 67, 100, 68, 0, 300);
+    x.payload = other;
+    assert_ptr_not_equal(feed(t, x, 12 * SEC, &dir), s);
+    struct decoded y = pkt(17, 1, 67, 101, 68, 0, 20);
+    y.payload = offer;
+    assert_ptr_not_equal(feed(t, y, 12 * SEC, &dir), s);
+    session_table_flush(t);
+    assert_int_equal(nout, 3);
     session_table_free(t);
 }
 
@@ -294,6 +398,9 @@ int main(void)
         cmocka_unit_test(test_s1_unanswered_syn_one_record_never_empty),
         cmocka_unit_test(rst_closes_after_close_timeout),
         cmocka_unit_test(new_syn_on_closing_session_restarts),
+        cmocka_unit_test(repeated_syn_is_retransmission),
+        cmocka_unit_test(late_rst_joins_closing_session),
+        cmocka_unit_test(dhcp_conversation_is_one_session),
         cmocka_unit_test(max_packets_cuts_segments),
         cmocka_unit_test(full_table_evicts_oldest),
         cmocka_unit_test(vlan_in_key_only_when_asked),
