@@ -149,6 +149,11 @@ int store_query_sessions(struct store *st, const struct store_query *q, store_ro
  * (0 = all), q->offset is ignored. */
 int store_count_by(struct store *st, const struct store_query *q, const char *field,
                    store_row_fn cb, void *ctx);
+/* The session of one sensor (its authenticated name, observer.name) with an id; as
+ * store_get_session() (below) otherwise (several only if that sensor stored the id at several
+ * starts). */
+int store_get_session_of(struct store *st, const char *sensor, const char *id, store_row_fn cb,
+                         void *ctx);
 /* The documents of the sessions with an id (as text, see store_backend.h), one callback each,
  * by event.start then observer.name, until cb returns nonzero (a caller wanting one returns
  * 1: it gets the earliest, ties by sensor name); at most STORE_GET_MAX. A session is unique
@@ -156,11 +161,6 @@ int store_count_by(struct store *st, const struct store_query *q, const char *fi
  * public hash, so a sensor can forge another's), and neither displaces the other. Use
  * store_get_session_of() for one sensor's. STORE_ERR_NOT_FOUND if none. */
 int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
-/* The session of one sensor (its authenticated name, observer.name) with an id; as
- * store_get_session() otherwise (several only if that sensor stored the id at several
- * starts). */
-int store_get_session_of(struct store *st, const char *sensor, const char *id, store_row_fn cb,
-                         void *ctx);
 /* Remove sessions whose event.start is before before_us (and stats and alerts older than
  * that); *deleted (may be NULL) receives the number of sessions removed. */
 int store_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
