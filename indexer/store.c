@@ -733,7 +733,22 @@ int store_get_session(struct store *st, const char *id, store_row_fn cb, void *c
     if (len == 0 || len > STORE_ID_MAX)
         return store_fail(st, STORE_ERR_NOT_FOUND, "session id: expected 1..%d characters",
                           STORE_ID_MAX);
-    return counted(st, st->be->get_session(st, id, cb, ctx));
+    return counted(st, st->be->get_session(st, NULL, id, cb, ctx));
+}
+
+int store_get_session_of(struct store *st, const char *sensor, const char *id, store_row_fn cb,
+                         void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb)
+        return counted(st, store_fail(st, STORE_ERR, "get_session: no callback"));
+    size_t len = id ? strnlen(id, STORE_ID_MAX + 1) : 0;
+    size_t slen = sensor ? strnlen(sensor, STORE_SENSOR_MAX + 1) : 0;
+    if (len == 0 || len > STORE_ID_MAX || slen == 0 || slen > STORE_SENSOR_MAX)
+        return store_fail(st, STORE_ERR_NOT_FOUND, "session id or sensor: expected 1..%d and "
+                          "1..%d characters", STORE_ID_MAX, STORE_SENSOR_MAX);
+    return counted(st, st->be->get_session(st, sensor, id, cb, ctx));
 }
 
 int store_delete_older(struct store *st, int64_t before_us, uint64_t *deleted)

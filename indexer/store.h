@@ -32,6 +32,7 @@
 /* Limits every backend enforces alike (store.c checks them before a backend sees a record). */
 #define STORE_SENSOR_MAX   255   /* bytes of a sensor identity */
 #define STORE_ID_MAX       128   /* characters of a session id as text (see store_backend.h) */
+#define STORE_GET_MAX       64   /* documents store_get_session() gives for one id at most */
 #define STORE_KEYWORD_MAX 1024   /* bytes of a keyword field (protocol, community_id, ...) */
 #define STORE_TIME_MAX 4102444800000000LL   /* start_us/end_us: 2100-01-01T00:00:00Z */
 #define STORE_BATCH_MAX_DEFAULT 100000
@@ -148,7 +149,17 @@ int store_query_sessions(struct store *st, const struct store_query *q, store_ro
  * (0 = all), q->offset is ignored. */
 int store_count_by(struct store *st, const struct store_query *q, const char *field,
                    store_row_fn cb, void *ctx);
-/* The document of one session (id as text, see store_backend.h); STORE_ERR_NOT_FOUND if none. */
+/* The session of one sensor (its authenticated name, observer.name) with an id; as
+ * store_get_session() (below) otherwise (several only if that sensor stored the id at several
+ * starts). */
+int store_get_session_of(struct store *st, const char *sensor, const char *id, store_row_fn cb,
+                         void *ctx);
+/* The documents of the sessions with an id (as text, see store_backend.h), one callback each,
+ * by event.start then observer.name, until cb returns nonzero (a caller wanting one returns
+ * 1: it gets the earliest, ties by sensor name); at most STORE_GET_MAX. A session is unique
+ * per (authenticated sensor, id): two sensors may hold the same id (issue 14, H1: the id is a
+ * public hash, so a sensor can forge another's), and neither displaces the other. Use
+ * store_get_session_of() for one sensor's. STORE_ERR_NOT_FOUND if none. */
 int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
 /* The latest SensorStats of each sensor, one callback per sensor (by name) with
  * {"sensor":"dept-3","time":"...Z","time_us":N,"pcap_received":N,...every SensorStats

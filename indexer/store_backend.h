@@ -33,7 +33,9 @@ struct store_backend {
      * NULL: by hour of event.start */
     int (*count_by)(struct store *st, const struct store_query *q, const struct field_def *field,
                     store_row_fn cb, void *ctx);
-    int (*get_session)(struct store *st, const char *id, store_row_fn cb, void *ctx);
+    /* sensor NULL: every sensor's session with the id (see store_get_session) */
+    int (*get_session)(struct store *st, const char *sensor, const char *id, store_row_fn cb,
+                       void *ctx);
     int (*delete_older)(struct store *st, int64_t before_us, uint64_t *deleted);
     /* optional (NULL: put_batches is called instead): put_batches with packed[bi][i], the
      * bytes of b[bi].recs[i] as packed protobuf (packed[bi] may be NULL) */

@@ -8,11 +8,15 @@
  *        start line); acknowledges anything itself: STORE_OK means every record of every
  *        batch is in the cluster (HTTP 2xx per item, or 409: the create found it already
  *        there) or in the dead-letter file, and only then is the stream's seq written.
- * Trap:  sessions go in with op "create" and _id = the session id: a re-delivered record gets
- *        409 and is counted as a duplicate, never rewritten, as SQLite's INSERT OR IGNORE
- *        (first write wins). "index" would rewrite the same document on every re-delivery:
- *        a deleted Lucene doc per resend (merge work) and a version bump for nothing. The
- *        index is chosen by the session's own start day, so the resend meets its first copy.
+ * Trap:  sessions go in with op "create" and _id = "<id>@<sensor>" (es_session_doc_id: '@' is
+ *        never in an id's text, so no two (id, sensor) pairs share an _id): a re-delivered
+ *        record gets 409 and is counted as a duplicate, never rewritten, as SQLite's INSERT OR
+ *        IGNORE on (start_us, id, sensor) (first write wins), while another sensor's record
+ *        with the same id is a document of its own (issue 14, H1: the id is a public hash, and
+ *        an _id of the id alone let one sensor pre-empt another's sessions). "index" would
+ *        rewrite the same document on every re-delivery: a deleted Lucene doc per resend
+ *        (merge work) and a version bump for nothing. The index is chosen by the
+ *        session's own start day, so the resend meets its first copy.
  *        The stream seq uses version_type external_gte with version = seq: the cluster keeps
  *        the max of old and new without a script (409 = a higher seq is already there). */
 #include "store_es.h"
@@ -23,6 +27,13 @@
 #include <string.h>
 #include <time.h>
 #include "record_json.h"
+
+void es_session_doc_id(const ProtobufCBinaryData *id, const char *sensor,
+                       char out[ES_DOC_ID_LEN])
+{
+    int n = store_id_text(id, out);
+    snprintf(out + (n > 0 ? n : 0), ES_DOC_ID_LEN - (size_t)(n > 0 ? n : 0), "@%s", sensor);
+}
 
 size_t es_escape(const char *s, char *out, size_t outsz)
 {
@@ -261,8 +272,8 @@ static int es_put_batches(struct store *st, const struct store_batch *b, size_t 
     for (size_t bi = 0; bi < nb; bi++)
         for (size_t i = 0; i < b[bi].n; i++) {
             const Ashiato__SessionRecord *r = b[bi].recs[i];
-            char id[STORE_ID_LEN], index[96];
-            store_id_text(&r->id, id);              /* store.c checked it */
+            char id[ES_DOC_ID_LEN], index[96];
+            es_session_doc_id(&r->id, b[bi].sensor, id);   /* store.c checked both */
             es_index_day(es, "sessions", r->start_us, index, sizeof index);
             json.len = 0;
             if (record_json_append(&json, r, b[bi].sensor) < 0 ||

@@ -207,13 +207,19 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
                       uint64_t *total);
 int es_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
                 store_row_fn cb, void *ctx);
-int es_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
+int es_get_session(struct store *st, const char *sensor, const char *id, store_row_fn cb,
+                   void *ctx);
 int es_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
 
 /* ---- store_es.c: shared helpers -------------------------------------------------------- */
 
 /* Fail with the call's description: STORE_ERR_RETRY when transient, else STORE_ERR. */
 int es_fail_call(struct store *st, const struct es_call *c, const char *what);
+/* The _id of a session document: "<id as text>@<sensor>" (see store_es.c's Trap). */
+#define ES_DOC_ID_LEN (STORE_ID_LEN + 1 + STORE_SENSOR_MAX)
+void es_session_doc_id(const ProtobufCBinaryData *id, const char *sensor,
+                       char out[ES_DOC_ID_LEN]);
+
 /* s as the inside of a JSON string: '"', '\\' and controls escaped, and every byte above
  * 0x7e as \u00XX, so the text stays valid UTF-8 whatever a sensor sent (ids and names are
  * only compared with themselves). Writes at most outsz - 1 bytes and a NUL (6 per byte of s

@@ -8,8 +8,9 @@
  *        parse as one of ours.
  * Trap:  searches are near real time: a session is found after the index refreshes (1 s by
  *        default), while SQLite finds it on commit. Ties in event.start are ordered by
- *        ashiato.session_id, which is the _id for every id a sensor makes (text ids); a
- *        binary id (stored as hex in _id) may tie-break differently from SQLite. Terms
+ *        ashiato.session_id then observer.name, as SQLite's (start_us, id, sensor), for every
+ *        id a sensor makes (text ids); a binary id (hex in SQLite and _id, its raw text in
+ *        ashiato.session_id) may tie-break differently from SQLite. Terms
  *        aggregations return at most ES_BUCKETS_MAX buckets (search.max_buckets). */
 #include "store_es.h"
 
@@ -143,6 +144,10 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
             json_object_object_add(s2, "unmapped_type", str("keyword"));
             json_object_array_add(sort, obj1("event.start", s1));
             json_object_array_add(sort, obj1("ashiato.session_id", s2));
+            json_object *s3 = json_object_new_object();     /* (start, id, sensor) */
+            json_object_object_add(s3, "order", str(dir));
+            json_object_object_add(s3, "unmapped_type", str("keyword"));
+            json_object_array_add(sort, obj1("observer.name", s3));
             json_object_object_add(body, "sort", sort);
         }
         if (after)
@@ -255,13 +260,38 @@ int es_count_by(struct store *st, const struct store_query *q, const struct fiel
     return rc;
 }
 
-int es_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
+/* By a term query on ashiato.session_id (the _id is "<id>@<sensor>"), and on observer.name
+ * for one sensor's; sorted as sq_get_session. A binary id (not text, so hex here) is not in
+ * ashiato.session_id as such: it is found only with its sensor, through the _id. */
+int es_get_session(struct store *st, const char *sensor, const char *id, store_row_fn cb,
+                   void *ctx)
 {
     char path[256];
-    json_object *values = json_object_new_array(), *body = json_object_new_object();
-    json_object_array_add(values, str(id));
-    json_object_object_add(body, "size", json_object_new_int(1));
-    json_object_object_add(body, "query", obj1("ids", obj1("values", values)));
+    json_object *filter = json_object_new_array(), *body = json_object_new_object();
+    json_object *sort = json_object_new_array(), *s1 = json_object_new_object();
+    if (sensor) {
+        char docid[ES_DOC_ID_LEN];
+        json_object *values = json_object_new_array();
+        snprintf(docid, sizeof docid, "%s@%s", id, sensor);
+        json_object_array_add(values, str(docid));
+        json_object *either = json_object_new_array();
+        json_object_array_add(either, obj1("ids", obj1("values", values)));
+        json_object *term = obj1("term", obj1("ashiato.session_id", str(id)));
+        json_object_array_add(either, obj1("bool", obj1("filter", term)));
+        json_object *b = obj1("should", either);
+        json_object_object_add(b, "minimum_should_match", json_object_new_int(1));
+        json_object_array_add(filter, obj1("bool", b));
+        json_object_array_add(filter, obj1("term", obj1("observer.name", str(sensor))));
+    } else {
+        json_object_array_add(filter, obj1("term", obj1("ashiato.session_id", str(id))));
+    }
+    json_object_object_add(s1, "order", str("asc"));
+    json_object_object_add(s1, "unmapped_type", str("date_nanos"));
+    json_object_array_add(sort, obj1("event.start", s1));
+    json_object_array_add(sort, obj1("observer.name", str("asc")));
+    json_object_object_add(body, "size", json_object_new_int(STORE_GET_MAX));
+    json_object_object_add(body, "query", obj1("bool", obj1("filter", filter)));
+    json_object_object_add(body, "sort", sort);
     snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=hits.hits._source",
              ES(st)->prefix);
     int rc = STORE_OK;
@@ -270,18 +300,24 @@ int es_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
     if (!ans)
         return rc;
     json_object *hits = get_path(ans, "hits", "hits", NULL), *src;
-    json_object *h = hits && json_object_array_length(hits) ? json_object_array_get_idx(hits, 0)
-                                                             : NULL;
-    if (h && json_object_object_get_ex(h, "_source", &src)) {
+    size_t n = hits ? json_object_array_length(hits) : 0, found = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *h = json_object_array_get_idx(hits, i);
+        if (!json_object_object_get_ex(h, "_source", &src))
+            continue;
         size_t len = 0;
         const char *text = es_json_text(src, &len);
-        if (text)
-            cb(ctx, text, len);
-        else
+        if (!text) {
             rc = store_fail(st, STORE_ERR_RETRY, "get session: out of memory");
-    } else {
-        rc = store_fail(st, STORE_ERR_NOT_FOUND, "session %.*s: not found", STORE_ID_MAX, id);
+            break;
+        }
+        found++;
+        if (cb(ctx, text, len))
+            break;
     }
+    if (rc == STORE_OK && !found)
+        rc = store_fail(st, STORE_ERR_NOT_FOUND, "session %.*s%s%.*s: not found", STORE_ID_MAX,
+                        id, sensor ? " of " : "", STORE_SENSOR_MAX, sensor ? sensor : "");
     json_object_put(ans);
     return rc;
 }

@@ -106,7 +106,8 @@ static int null_count_by(struct store *st, const struct store_query *q,
     return null_query_sessions(st, q, NULL, NULL, NULL);
 }
 
-static int null_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
+static int null_get_session(struct store *st, const char *sensor, const char *id,
+                            store_row_fn cb, void *ctx)
 {
     return store_fail(st, STORE_ERR_NOT_FOUND, "session %.*s: not found (null store)",
                       STORE_ID_MAX, id);

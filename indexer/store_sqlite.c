@@ -17,6 +17,8 @@
  *        over 4.5M and 220k-245k over the last third at load 2.1-2.7, 134k-147k and 112k-145k
  *        when others' jobs pushed the load to 3-3.9 (v2 in that hour: 50.9k and 44.8k); per
  *        CPU-second 263k-317k against v2's 93k-96k (see schema_sql for what was tried).
+ *        These are version 3's figures; version 4 adds the sensor's name to the unique
+ *        index's key (a few bytes per entry) and was not measured again.
  *        Durability is synchronous=FULL in WAL mode: COMMIT returns after the WAL is fsync'd,
  *        so an acknowledged batch survives a process crash, a kernel crash and a power loss.
  *        (NORMAL would survive a process crash only: a power loss could roll back the last
@@ -42,19 +44,25 @@
 #define SQ_SYNCHRONOUS    "FULL"
 #define SQ_MIGRATE_ROWS   65536   /* rows per postings flush while migrating */
 
-/* Schema version 3.
+/* Schema version 4.
  * sessions: a rowid table (rowids never reused, see SQ_COLS) whose rows carry the columns
  * queries filter on beside the packed record (doc); the only index on it is the unique
- * (start_us, id): it dedupes (a re-delivered record has the
- * same id AND the same start: the sensor derives the id from the first-packet time, and the ES
- * backend picks the daily index by that time, so both stores dedupe alike, across streams and
- * restarts), serves time ranges, the query order (start_us, id), and an id through its date
- * prefix (sq_get_session). session_postings replaces the per-row indexes on src_ip, dst_ip,
- * dst_port, (sensor, start_us) and protocol of version 2 (store_sqlite.h, session_match()).
+ * (start_us, id, sensor): it dedupes (a re-delivered record has the same sensor, the same id
+ * AND the same start: the sensor derives the id from the first-packet time, and the ES
+ * backend picks the daily index by that time and makes the _id of id and sensor, so both
+ * stores dedupe alike, across streams and restarts), serves time ranges, the query order
+ * (start_us, id, sensor), and an id through its date prefix (sq_get_session). The sensor is
+ * in the key since version 4 (issue 14, H1): the id is a public hash of the sensor's name and
+ * the flow, so with (start_us, id) alone an allowed sensor seeing the same traffic could
+ * store a record under another sensor's id first and have that sensor's record ignored; now
+ * it only adds a row of its own. Version 3 is migrated at open by rebuilding this index (its
+ * rows and postings are kept: (start_us, id) unique implies (start_us, id, sensor) unique).
+ * session_postings replaces the per-row indexes on src_ip, dst_ip, dst_port, (sensor,
+ * start_us) and protocol of version 2 (store_sqlite.h, session_match()).
  * Versions 1 and 2 are migrated at open: their five field indexes are dropped and their rows'
  * postings built; their rows keep community_id (no longer written: no query reads it, and it
- * was ~30 of ~330 bytes a row) and version 1's PRIMARY KEY(id) and JSON documents, which
- * still read.
+ * was ~30 of ~330 bytes a row) and version 1's JSON documents, which still read (version 1's
+ * table is copied without its PRIMARY KEY(id), which would refuse another sensor's id).
  * Postings, per field, per group commit: the campus journals (bench/aggregator_ingest.sh) have
  * per 48k sessions 598 distinct source IPs, 783 destination IPs and 2818 destination ports
  * (0.013, 0.016 and 0.059 postings per session; per 2000 sessions 0.12, 0.28, 0.07; per 256
@@ -75,7 +83,7 @@ static const char schema_sql[] =
     " id TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
     " sensor TEXT NOT NULL, src_ip TEXT, src_port INTEGER, dst_ip TEXT, dst_port INTEGER,"
     " transport TEXT, protocol TEXT, packets INTEGER, bytes INTEGER, doc BLOB NOT NULL);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS sessions_start ON sessions(start_us, id);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS sessions_start ON sessions(start_us, id, sensor);"
     "CREATE TABLE IF NOT EXISTS session_postings ("
     " field INTEGER NOT NULL, value NOT NULL, hour INTEGER NOT NULL, first INTEGER NOT NULL,"
     " rows BLOB NOT NULL, PRIMARY KEY (field, value, hour, first)) WITHOUT ROWID;"
@@ -93,10 +101,25 @@ static const char schema_sql[] =
     " source_ip TEXT, sessions INTEGER, summary TEXT, doc TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS alerts_start ON alerts(start_us);";
 
-/* Version 1 to 2 (its time index becomes the unique (start_us, id)), then 2 to 3. */
+/* Versions 1 to 3: the time index becomes the unique (start_us, id, sensor) (before
+ * schema_sql, whose IF NOT EXISTS would keep the old one); then 2 to 3. */
+/* Version 1's PRIMARY KEY(id) would still refuse another sensor's row with the same id: its
+ * table is copied into version 2's (same columns, rowids kept for the postings). */
 static const char migrate_v1_sql[] =
+    "DROP INDEX IF EXISTS sessions_start; ALTER TABLE sessions RENAME TO sessions_v1;"
+    "CREATE TABLE sessions ("
+    " id TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
+    " sensor TEXT NOT NULL, src_ip TEXT, src_port INTEGER, dst_ip TEXT, dst_port INTEGER,"
+    " transport TEXT, protocol TEXT, packets INTEGER, bytes INTEGER, community_id TEXT,"
+    " doc BLOB NOT NULL);"
+    "INSERT INTO sessions (rowid, id, start_us, end_us, sensor, src_ip, src_port, dst_ip,"
+    " dst_port, transport, protocol, packets, bytes, community_id, doc) SELECT rowid, id,"
+    " start_us, end_us, sensor, src_ip, src_port, dst_ip, dst_port, transport, protocol,"
+    " packets, bytes, community_id, doc FROM sessions_v1;"
+    "DROP TABLE sessions_v1;";
+static const char migrate_v3_sql[] =
     "DROP INDEX IF EXISTS sessions_start;"
-    "CREATE UNIQUE INDEX sessions_start ON sessions(start_us, id);";
+    "CREATE UNIQUE INDEX sessions_start ON sessions(start_us, id, sensor);";
 static const char migrate_v2_sql[] =
     "DROP INDEX IF EXISTS sessions_src_ip; DROP INDEX IF EXISTS sessions_dst_ip;"
     "DROP INDEX IF EXISTS sessions_dst_port; DROP INDEX IF EXISTS sessions_sensor;"
@@ -128,9 +151,12 @@ static const char *const stmt_sql[ST_COUNT] = {
         " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [ST_INS_ALERT] = "INSERT OR REPLACE INTO alerts (id, kind, start_us, end_us, source_ip,"
         " sessions, summary, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_GET_DOC] = "SELECT doc, sensor, id FROM sessions WHERE id = ?1 ORDER BY start_us LIMIT 1",
+    /* every sensor's session of an id (?4 NULL) or one sensor's, see sq_get_session */
+    [ST_GET_DOC] = "SELECT doc, sensor, id FROM sessions WHERE id = ?1 AND (?4 IS NULL OR"
+        " sensor = ?4) ORDER BY start_us, sensor LIMIT " SQ_STR(STORE_GET_MAX),
     [ST_GET_DOC_DAY] = "SELECT doc, sensor, id FROM sessions WHERE start_us >= ?1 AND"
-        " start_us < ?2 AND id = ?3 ORDER BY start_us LIMIT 1",
+        " start_us < ?2 AND id = ?3 AND (?4 IS NULL OR sensor = ?4) ORDER BY start_us, sensor"
+        " LIMIT " SQ_STR(STORE_GET_MAX),
     [ST_DEL_SESSIONS] = "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions"
         " WHERE start_us < ?1 LIMIT ?2)",
     [ST_DEL_STATS] = "DELETE FROM sensor_stats WHERE time_us < ?1",
@@ -145,7 +171,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET_NEXT] = "SELECT coalesce((SELECT value FROM store_meta WHERE key = 'next_rowid'),"
         " 1), coalesce((SELECT max(rowid) FROM sessions), 0) + 1",
     [ST_SET_NEXT] = "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('next_rowid', ?1)",
-    [ST_FIND_ROW] = "SELECT rowid FROM sessions WHERE start_us = ?1 AND id = ?2",
+    [ST_FIND_ROW] = "SELECT rowid FROM sessions WHERE start_us = ?1 AND id = ?2 AND sensor = ?3",
 };
 
 /* Map an SQLite result code to a store code: what a later try may cure is STORE_ERR_RETRY. */
@@ -225,15 +251,19 @@ static int pragma_text(struct sq *s, const char *sql, char *out, size_t outsz)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Version 1 or 2 to 3 inside the caller's transaction: drop the field indexes, then build the
- * postings of every stored row from its columns and start the rowids after the last one. */
+/* Version 1, 2 or 3 to 4 inside the caller's transaction: the unique index with the sensor;
+ * from 1 or 2 also drop the field indexes, then build the postings of every stored row from
+ * its columns and start the rowids after the last one. */
 static int migrate(struct sq *s, int version)
 {
     sqlite3_stmt *rows = NULL, *ins = NULL;
     int rc;
     if ((version == 1 &&
          (rc = sqlite3_exec(s->db, migrate_v1_sql, NULL, NULL, NULL)) != SQLITE_OK) ||
-        (rc = sqlite3_exec(s->db, migrate_v2_sql, NULL, NULL, NULL)) != SQLITE_OK ||
+        (rc = sqlite3_exec(s->db, migrate_v3_sql, NULL, NULL, NULL)) != SQLITE_OK ||
+        version == 3)
+        return rc;
+    if ((rc = sqlite3_exec(s->db, migrate_v2_sql, NULL, NULL, NULL)) != SQLITE_OK ||
         (rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK ||
         (rc = sqlite3_prepare_v2(s->db, "SELECT rowid, start_us, src_ip, dst_ip, src_port,"
                                  " dst_port, sensor, protocol, transport FROM sessions ORDER BY"
@@ -432,13 +462,14 @@ static void bind_row(struct sq *s, sqlite3_stmt *stmt, int row, const char *sens
     sqlite3_bind_blob(stmt, c + 13, packed, (int)len, SQLITE_STATIC);
 }
 
-/* The rowid of the stored session (start_us, id): > 0, 0 when none, or an SQLite error code
- * negated. */
-static int64_t rowid_of(struct sq *s, int64_t start_us, const char *id)
+/* The rowid of the stored session (start_us, id, sensor): > 0, 0 when none, or an SQLite
+ * error code negated. */
+static int64_t rowid_of(struct sq *s, int64_t start_us, const char *id, const char *sensor)
 {
     sqlite3_stmt *q = s->st[ST_FIND_ROW];
     sqlite3_bind_int64(q, 1, start_us);
     sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, sensor, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
     int64_t got = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
     sqlite3_reset(q);
@@ -455,7 +486,7 @@ struct rowids {
 /* Insert recs[0..n) (n is 1 or SQ_ROWS; 1 while ids->explicit) with one statement, each
  * stored as packed[i] when the caller has the packed bytes (packed may be NULL), and add the
  * new ones to the postings; *inserted counts them (a record whose start_us and id are stored
- * already is left alone). */
+ * already for this sensor is left alone; another sensor's row with them is not this one). */
 static int put_rows(struct store *st, const char *sensor, const Ashiato__SessionRecord *const *recs,
                     const ProtobufCBinaryData *packed, size_t n, size_t bi, size_t i0,
                     struct rowids *ids, uint64_t *inserted)
@@ -506,7 +537,7 @@ static int put_rows(struct store *st, const char *sensor, const Ashiato__Session
         const Ashiato__Endpoint *src = r->source, *dst = r->destination;
         int64_t rowid = last - (int64_t)(n - 1 - i);
         if (changes < n) {                          /* some were there already: which? */
-            rowid = rowid_of(s, r->start_us, s->rows[i].id);
+            rowid = rowid_of(s, r->start_us, s->rows[i].id, sensor);
             if (rowid < 0)
                 return sq_fail(st, (int)-rowid, "find a duplicate");
             if (rowid < first)

@@ -18,7 +18,7 @@
 #include <sqlite3.h>
 #include "store_backend.h"
 
-#define SQ_SCHEMA_VERSION 3
+#define SQ_SCHEMA_VERSION 4
 #define SQ_HOUR_US 3600000000LL     /* the postings' time bucket: one hour of event.start */
 
 /* Postings: for each group commit, one row of session_postings per (field, value, hour of
@@ -94,7 +94,8 @@ int sq_query_sessions(struct store *st, const struct store_query *q, store_row_f
                       void *ctx, uint64_t *total);
 int sq_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
                 store_row_fn cb, void *ctx);
-int sq_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
+int sq_get_session(struct store *st, const char *sensor, const char *id, store_row_fn cb,
+                   void *ctx);
 int sq_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
 /* store_sqlite_meta.c: sensor stats and alerts read back (for the HTTP API) */
 int sq_latest_stats(struct store *st, store_row_fn cb, void *ctx);

@@ -156,8 +156,8 @@ int sq_query_sessions(struct store *st, const struct store_query *q, store_row_f
     }
     if (cb) {
         sql = where_fill(&w, "SELECT doc, sensor, id FROM sessions AS s", q->newest_first
-                         ? " ORDER BY start_us DESC, id DESC LIMIT ? OFFSET ?"
-                         : " ORDER BY start_us ASC, id ASC LIMIT ? OFFSET ?");
+                         ? " ORDER BY start_us DESC, id DESC, sensor DESC LIMIT ? OFFSET ?"
+                         : " ORDER BY start_us ASC, id ASC, sensor ASC LIMIT ? OFFSET ?");
         if (!sql) {
             rc = store_fail(st, STORE_ERR_RETRY, "query: out of memory");
             goto done;
@@ -272,14 +272,16 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-/* The session of an id. Without an index on id alone (see schema_sql), an id that starts
- * "YYMMDD-", the UTC day of event.start, as ashiato-sensor's and Arkime's ids do, is looked
- * for on that day (19YY or 20YY) through sessions_start; any other id is looked for by a
- * scan of that index. A version-1 database answers through its PRIMARY KEY(id). */
-int sq_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
+/* The sessions of an id (of one sensor, or of all when sensor is NULL), by start_us then
+ * sensor. Without an index on id alone (see schema_sql), an id that starts "YYMMDD-", the UTC
+ * day of event.start, as ashiato-sensor's and Arkime's ids do, is looked for on that day (20YY,
+ * then 19YY if none) through sessions_start; any other id is looked for by a scan of that
+ * index. */
+int sq_get_session(struct store *st, const char *sensor, const char *id, store_row_fn cb,
+                   void *ctx)
 {
     struct sq *s = SQ(st);
-    int rc = SQLITE_DONE, ret = STORE_OK, stop;
+    int rc = SQLITE_DONE, ret = STORE_OK, stop = 0, found = 0;
     unsigned v[6];
     bool dated = strlen(id) > 7 && id[6] == '-';
     for (int i = 0; dated && i < 6; i++) {
@@ -288,29 +290,34 @@ int sq_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
     }
     unsigned yy = dated ? v[0] * 10 + v[1] : 0, mm = dated ? v[2] * 10 + v[3] : 0,
              dd = dated ? v[4] * 10 + v[5] : 0;
-    sqlite3_stmt *q = NULL;
-    if (dated && mm >= 1 && mm <= 12 && dd >= 1 && dd <= 31) {
-        q = s->st[ST_GET_DOC_DAY];
-        for (int century = 2000; century >= 1900 && rc == SQLITE_DONE; century -= 100) {
+    sqlite3_stmt *q = s->st[ST_GET_DOC];
+    dated = dated && mm >= 1 && mm <= 12 && dd >= 1 && dd <= 31;
+    for (int century = 2000; century >= 1900 && !found && ret == STORE_OK; century -= 100) {
+        if (dated) {
+            q = s->st[ST_GET_DOC_DAY];
             int64_t day = days_from_civil(century + yy, mm, dd);
             sqlite3_bind_int64(q, 1, day * 86400000000LL);
             sqlite3_bind_int64(q, 2, (day + 1) * 86400000000LL);
             sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
-            if ((rc = sqlite3_step(q)) != SQLITE_ROW)
-                sqlite3_reset(q);
+        } else {
+            sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+            century = 0;                                /* one pass */
         }
-    } else {
-        q = s->st[ST_GET_DOC];
-        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(q);
+        if (sensor)
+            sqlite3_bind_text(q, 4, sensor, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, 4);
+        while (!stop && ret == STORE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            found++;
+            ret = emit_doc(st, q, 0, cb, ctx, &stop);
+        }
+        if (ret == STORE_OK && !stop && rc != SQLITE_DONE)
+            ret = sq_fail(st, rc, "get session");
+        sqlite3_reset(q);
     }
-    if (rc == SQLITE_ROW)
-        ret = emit_doc(st, q, 0, cb, ctx, &stop);
-    else if (rc == SQLITE_DONE)
-        ret = store_fail(st, STORE_ERR_NOT_FOUND, "session %.*s: not found", STORE_ID_MAX, id);
-    else
-        ret = sq_fail(st, rc, "get session");
-    sqlite3_reset(q);
+    if (ret == STORE_OK && !found)
+        ret = store_fail(st, STORE_ERR_NOT_FOUND, "session %.*s%s%.*s: not found", STORE_ID_MAX,
+                         id, sensor ? " of " : "", STORE_SENSOR_MAX, sensor ? sensor : "");
     return ret;
 }
 

@@ -20,8 +20,10 @@ a real aggregator whose store is the node.
 
 The ground truth is each sensor's own --emit-json output."""
 import collections
+import datetime
 import json
 import os
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -158,7 +160,10 @@ def all_docs(node, prefix):
 
 def assert_exactly_once(node, prefix, emitted, what):
     docs = all_docs(node, prefix)
-    ids = [d[1] for d in docs]
+    # the _id is "<session id>@<sensor>" (issue 14, H1: one sensor cannot pre-empt another's)
+    for _, _id, src in docs:
+        assert _id == f"{src['ashiato']['session_id']}@{src['observer']['name']}", _id
+    ids = [d[2]["ashiato"]["session_id"] for d in docs]
     want = {sid: s for s, m in emitted.items() for sid in m}
     assert len(ids) == len(set(ids)), f"{what}: {len(ids) - len(set(ids))} duplicate ids"
     missing, extra = set(want) - set(ids), set(ids) - set(want)
@@ -207,7 +212,8 @@ def test_end_to_end_every_session_once(node, loaded):
     docs = assert_exactly_once(node, "ashiato", emitted, "end to end")
     flat = {sid: d for m in emitted.values() for sid, d in m.items()}
     days = collections.Counter()
-    for index, sid, src in docs:
+    for index, _, src in docs:
+        sid = src["ashiato"]["session_id"]
         assert src == flat[sid], f"{sid}: stored document differs from the emitted one"
         day = src["event"]["start"][:10].replace("-", ".")
         assert index == f"ashiato-sessions-{day}", (index, src["event"]["start"])
@@ -219,7 +225,7 @@ def test_end_to_end_every_session_once(node, loaded):
     sid, want = next(iter(emitted["s2"].items()))
     hits = search(node, "/ashiato-sessions-*/_search",
                   {"query": {"term": {"ashiato.session_id": sid}}})["hits"]["hits"]
-    assert len(hits) == 1 and hits[0]["_source"] == want and hits[0]["_id"] == sid
+    assert len(hits) == 1 and hits[0]["_source"] == want and hits[0]["_id"] == f"{sid}@s2"
     # the committed sequence of each stream, written after its sessions
     node.request("POST", "/ashiato-sensors/_refresh")
     seqs = search(node, "/ashiato-sensors/_search", {"size": 100})["hits"]["hits"]
@@ -296,10 +302,10 @@ def _int(num, value):
     return _varint(num << 3) + _varint(value)
 
 
-def _record(sid, start_us, sport, last):
+def _record(sid, start_us, sport, last, observer=b"crafted"):
     src = _len(1, bytes([10, 9, 8, last])) + _int(2, sport) + _int(3, 120) + _int(4, 2)
     dst = _len(1, bytes([10, 9, 9, 1])) + _int(2, 80) + _int(3, 60) + _int(4, 1)
-    return (_len(1, sid.encode()) + _len(2, b"crafted") + _int(3, start_us) +
+    return (_len(1, sid.encode()) + _len(2, observer) + _int(3, start_us) +
             _int(4, start_us + 2000) + _len(5, src) + _len(6, dst) + _int(7, 6) + _int(8, 4) +
             _len(11, b"http"))
 
@@ -362,7 +368,84 @@ def test_rejected_document_goes_to_dead_letter(bins, node, tmp_path):
     assert dl["doc"]["source"]["port"] == 4000000000
     node.request("POST", "/crafted-sessions-*/_refresh")
     hits = search(node, "/crafted-sessions-*/_search", {"size": 10})["hits"]["hits"]
-    assert sorted(h["_id"] for h in hits) == [i for i in ids if i != "crafted-2"]
+    assert sorted(h["_id"] for h in hits) == [f"{i}@crafted" for i in ids if i != "crafted-2"]
+
+
+# ---- issue 14, H1: one sensor cannot displace another's sessions ---------------------------
+
+def _start_us(doc):
+    """event.start ("2021-09-28T23:59:00.123456Z", maybe nanoseconds) in microseconds."""
+    s = doc["event"]["start"].rstrip("Z")
+    day, _, frac = s.partition(".")
+    t = datetime.datetime.strptime(day, "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc)
+    return int(t.timestamp()) * 1000000 + int((frac + "000000")[:6])
+
+
+@pytest.mark.parametrize("backend", ["opensearch", "sqlite"])
+def test_h1_other_sensor_cannot_displace_rows(bins, campus, node, tmp_path, backend):
+    """Real processes: a crafted client as sensor s1 ships records carrying the ids (a public
+    hash) and start times of s2's first 200 sessions, before the real s2 ships its capture.
+    Every s2 session must be stored once, as the document s2 emitted; s1's forgeries are
+    stored beside them, as s1's."""
+    zmq = pytest.importorskip("zmq", reason="pyzmq is installed by scripts/test.sh")
+    truth = tmp_path / "truth-s2.json"
+    subprocess.run([str(bins["sensor"]), "--read", str(campus / "sensor-2.pcap"), "--name",
+                    "s2", "--emit-json", str(truth)], check=True, capture_output=True,
+                   timeout=240)
+    want = {}
+    for line in truth.read_text().splitlines():
+        d = json.loads(line)
+        want[d["ashiato"]["session_id"]] = d
+    victims = list(want)[:200]
+    prefix = f"h1-{os.getpid()}"
+    db = tmp_path / "sessions.db"
+    store = node.url if backend == "opensearch" else f"sqlite://{db}"
+    (tmp_path / "agg.ini").write_text(f"[aggregator]\nes_prefix = {prefix}\n")
+    port = te.free_port()
+    agg = te.Aggregator(bins["agg"], tmp_path, port, ["-c", str(tmp_path / "agg.ini"),
+                                                      "--insecure", "--store", store])
+    agg.start()
+    ctx = zmq.Context()
+    try:
+        records = b"".join(_len(3, _record(sid, _start_us(want[sid]), 50000 + i % 1000, 66,
+                                           observer=b"s1"))
+                           for i, sid in enumerate(victims))
+        sock = ctx.socket(zmq.DEALER)
+        sock.connect(f"tcp://127.0.0.1:{port}")
+        sock.send(_len(1, _len(1, b"s1") + _int(2, 1) + records + _int(5, 5)))
+        assert sock.poll(30000), "no acknowledgement of the forged batch within 30 s"
+        ack = _parse(_parse(sock.recv())[4][0])
+        assert ack[1] == [1], f"the forged batch was not acknowledged: {ack}"
+        sock.close(0)
+        s2 = te.Sensor(bins["sensor"], tmp_path, None, "s2", campus / "sensor-2.pcap",
+                       f"tcp://127.0.0.1:{port}", ["--insecure", "--drain-timeout", "200000"])
+        s2.start()
+        assert s2.wait(240) == 0, s2.log_text()[-3000:]
+    finally:
+        ctx.term()
+        agg.stop()
+    if backend == "opensearch":
+        docs = all_docs(node, prefix)
+        by = collections.defaultdict(dict)
+        for _, _id, src in docs:
+            sid, sensor = src["ashiato"]["session_id"], src["observer"]["name"]
+            assert _id == f"{sid}@{sensor}" and sid not in by[sensor], _id
+            by[sensor][sid] = src
+        assert by["s2"] == want, "s2's stored documents differ from what it emitted"
+        forged = by["s1"]
+    else:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        rows = con.execute("SELECT id, sensor, protocol, dst_ip FROM sessions").fetchall()
+        con.close()
+        s2rows = [r for r in rows if r[1] == "s2"]
+        assert len(s2rows) == len(want) and {r[0] for r in s2rows} == set(want)
+        forged = {r[0]: r for r in rows if r[1] == "s1"}
+        assert all(r[3] == "10.9.9.1" for r in forged.values())
+    assert set(forged) == set(victims), f"{len(forged)} forged documents stored"
+    assert len(set(victims) & set(want)) == 200
+    print(f"H1 {backend}: s1 forged {len(victims)} of s2's ids first; s2's {len(want)} "
+          f"sessions all stored as s2's, {len(forged)} forgeries stored beside them as s1's")
 
 
 # ---- faults ----------------------------------------------------------------------------

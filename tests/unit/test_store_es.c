@@ -476,6 +476,104 @@ static void dead_node_in_the_list(void **state)
     free(x);
 }
 
+/* Issue 14, H1, on both backends alike: sensor dept-1 stores records under dept-3's ids (a
+ * public hash) first; dept-3's records are still stored, as dept-3's (SQLite's unique key and
+ * the ES _id carry the sensor), re-deliveries stay one document, and every read answers the
+ * same from both stores. */
+static void test_h1_other_sensor_cannot_displace_rows(void **state)
+{
+    if (!es_url())
+        skip();
+    make_tmpdir();
+    char err[ASH_ERR_LEN], path[128], url[160];
+    struct recs *x = calloc(1, sizeof *x), *forged = calloc(1, sizeof *forged);
+    assert_non_null(x);
+    assert_non_null(forged);
+    make_records(x);
+    make_records(forged);
+    const Ashiato__SessionRecord *real[20], *fake[20];
+    for (int i = 0; i < 20; i++) {
+        forged->r[i].protocol = "forged";
+        forged->dst[i].port = 6666;
+        real[i] = &x->r[i];
+        fake[i] = &forged->r[i];
+    }
+    static uint8_t bin[4] = { 0x00, 0xff, 0x10, 0x2f };     /* a binary id: hex "00ff102f" */
+    x->r[19].id = forged->r[19].id = (ProtobufCBinaryData){ sizeof bin, bin };
+    http("DELETE", "/unit-h1-*", NULL);
+    snprintf(path, sizeof path, "%s/h1.db", tmpdir);
+    unlink(path);
+    snprintf(url, sizeof url, "sqlite://%s", path);
+    struct store *st[2] = { open_url(url, NULL, NULL, err), open_url(es_url(), "unit-h1", NULL,
+                                                                      err) };
+    assert_non_null(st[0]);
+    if (!st[1])
+        fail_msg("open: %s", err);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(store_put_batch(st[k], "dept-1", NULL, 1, fake, 20), STORE_OK);
+        assert_int_equal(store_put_batch(st[k], "dept-3", NULL, 1, real, 20), STORE_OK);
+        assert_int_equal(store_put_batch(st[k], "dept-3", NULL, 2, real, 20), STORE_OK);
+        assert_int_equal(store_put_batch(st[k], "dept-1", NULL, 2, fake + 5, 5), STORE_OK);
+        struct store_counters c;
+        store_counters(st[k], &c);
+        assert_int_equal(c.inserted, 40);
+        assert_int_equal(c.duplicates, 25);
+    }
+    refresh("unit-h1");
+    struct rows a = { 0 }, b = { 0 };
+    for (int i = 0; i < 20; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "%s", i == 19 ? "00ff102f" : x->id[i]);
+        for (int k = 0; k < 2; k++) {
+            struct rows *r = k ? &b : &a;
+            if (store_get_session_of(st[k], "dept-3", id, collect, r) != STORE_OK)
+                fail_msg("%s: get_session_of(dept-3, %s): %s", k ? "es" : "sqlite", id,
+                         store_error(st[k]));
+            assert_int_equal(r->n, 1);
+            assert_non_null(strstr(r->v[0], "\"observer\":{\"name\":\"dept-3\"}"));
+            assert_null(strstr(r->v[0], "forged"));
+            assert_null(strstr(r->v[0], "6666"));
+            rows_free(r);
+            assert_int_equal(store_get_session_of(st[k], "dept-1", id, collect, r), STORE_OK);
+            assert_int_equal(r->n, 1);
+            assert_non_null(strstr(r->v[0], "forged"));
+            rows_free(r);
+            assert_int_equal(store_get_session_of(st[k], "dept-2", id, collect, r),
+                             STORE_ERR_NOT_FOUND);
+        }
+        if (i == 19)
+            continue;                       /* by id alone: text ids only on ES (store_es_query) */
+        assert_int_equal(store_get_session(st[0], id, collect, &a), STORE_OK);
+        assert_int_equal(store_get_session(st[1], id, collect, &b), STORE_OK);
+        assert_int_equal(a.n, 2);
+        assert_non_null(strstr(a.v[0], "dept-1"));   /* same start: by sensor name */
+        assert_non_null(strstr(a.v[1], "dept-3"));
+        assert_rows_equal(&a, &b, "get_session of two sensors");
+        rows_free(&a);
+        rows_free(&b);
+    }
+    struct store_query q;
+    memset(&q, 0, sizeof q);
+    q.limit = 100;
+    same_query(st[0], st[1], &q, "h1 all, ties by sensor", true);
+    q.newest_first = true;
+    same_query(st[0], st[1], &q, "h1 all, newest first", true);
+    memset(&q, 0, sizeof q);
+    q.sensor = "dept-3";
+    uint64_t total = 0;
+    assert_int_equal(store_query_sessions(st[1], &q, NULL, NULL, &total), STORE_OK);
+    assert_int_equal(total, 20);
+    same_query(st[0], st[1], &q, "h1 dept-3", true);
+    memset(&q, 0, sizeof q);
+    assert_int_equal(same_counts(st[0], st[1], &q, "observer.name", "h1"), 2);
+    print_message("h1: 40 documents for 20 ids of two sensors in each store, 25 re-deliveries "
+                  "stored once; dept-3's documents are dept-3's on sqlite and opensearch\n");
+    store_close(st[0]);
+    store_close(st[1]);
+    free(x);
+    free(forged);
+}
+
 /* The campus sessions loaded by the aggregator into both stores: the same counts. */
 static void campus_same_counts(void **state)
 {
@@ -523,6 +621,7 @@ int main(void)
         cmocka_unit_test(scenario_same_answers),
         cmocka_unit_test(rejected_document_is_dead_lettered),
         cmocka_unit_test(dead_node_in_the_list),
+        cmocka_unit_test(test_h1_other_sensor_cannot_displace_rows),
         cmocka_unit_test(campus_same_counts),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -416,7 +416,8 @@ static void group_commit(void **state)
         { "s3", "s3#77", 4, p, 1 },
     };
     assert_int_equal(store_put_batches(st, b, 4), STORE_OK);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 3);
+    /* s3's record with s1's id is a session of its own (issue 14, H1) */
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 4);
     assert_int_equal(store_sensor_seq(st, "s1", &seq), STORE_OK);
     assert_int_equal(seq, 2);
     assert_int_equal(store_sensor_seq(st, "s2", &seq), STORE_OK);
@@ -430,6 +431,141 @@ static void group_commit(void **state)
     assert_non_null(strstr(store_error(st), "batches[1]"));
     assert_int_equal(store_sensor_seq(st, "s1", &seq), STORE_OK);
     assert_int_equal(seq, 2);                                          /* all or nothing */
+    store_close(st);
+}
+
+/* Issue 14, H1: the id is a public hash of the sensor's name and the flow, so an allowed
+ * sensor (dept-1) that sees dept-3's traffic can store a record under dept-3's id before
+ * dept-3 does. dept-3's record must still be stored, as dept-3's, and a re-delivery of either
+ * stays one row: the identity is (authenticated sensor, id). */
+static void test_h1_other_sensor_cannot_displace_rows(void **state)
+{
+    char path[256];
+    struct store *st = open_fresh(path, NULL);
+    struct rec forged, real;
+    const Ashiato__SessionRecord *pf = &forged.r, *pr = &real.r;
+    rec_init(&forged, "131125-b0b0", T0, "forged", 6, 66);
+    rec_init(&real, "131125-b0b0", T0, "http", 6, 2);
+    forged.r.observer_name = "dept-3";                 /* what the liar claims: overridden */
+    assert_int_equal(store_put_batch(st, "dept-1", NULL, 1, &pf, 1), STORE_OK);
+    assert_int_equal(store_put_batch(st, "dept-3", NULL, 1, &pr, 1), STORE_OK);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 2);
+    struct store_counters c;
+    store_counters(st, &c);
+    assert_int_equal(c.inserted, 2);
+    assert_int_equal(c.duplicates, 0);
+    /* dept-3's document is dept-3's */
+    struct rows rows = { 0 };
+    char buf[256];
+    assert_int_equal(store_get_session_of(st, "dept-3", "131125-b0b0", collect, &rows), STORE_OK);
+    assert_int_equal(rows.n, 1);
+    assert_string_equal(json_at(rows.doc[0], "observer.name", buf, sizeof buf), "dept-3");
+    assert_string_equal(json_at(rows.doc[0], "network.protocol", buf, sizeof buf), "http");
+    assert_string_equal(json_at(rows.doc[0], "destination.ip", buf, sizeof buf), "10.180.156.2");
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_get_session_of(st, "dept-1", "131125-b0b0", collect, &rows), STORE_OK);
+    assert_int_equal(rows.n, 1);
+    assert_string_equal(json_at(rows.doc[0], "network.protocol", buf, sizeof buf), "forged");
+    assert_string_equal(json_at(rows.doc[0], "observer.name", buf, sizeof buf), "dept-1");
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_get_session_of(st, "dept-2", "131125-b0b0", collect, &rows),
+                     STORE_ERR_NOT_FOUND);
+    /* by id alone: both, by start then sensor name; a caller wanting one stops after it */
+    assert_int_equal(store_get_session(st, "131125-b0b0", collect, &rows), STORE_OK);
+    assert_int_equal(rows.n, 2);
+    assert_string_equal(json_at(rows.doc[0], "observer.name", buf, sizeof buf), "dept-1");
+    assert_string_equal(json_at(rows.doc[1], "observer.name", buf, sizeof buf), "dept-3");
+    memset(&rows, 0, sizeof rows);
+    rows.stop_after = 1;
+    assert_int_equal(store_get_session(st, "131125-b0b0", collect, &rows), STORE_OK);
+    assert_int_equal(rows.n, 1);
+    /* re-delivery of each: stored once */
+    assert_int_equal(store_put_batch(st, "dept-3", NULL, 2, &pr, 1), STORE_OK);
+    assert_int_equal(store_put_batch(st, "dept-1", NULL, 2, &pf, 1), STORE_OK);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 2);
+    store_counters(st, &c);
+    assert_int_equal(c.duplicates, 2);
+
+    /* the multi-row path: dept-1 forges 40 ids first; dept-3 stores 16 of them, then all 40
+     * (a statement of 32 rows where some are dept-3's already, some only dept-1's) */
+    struct rec many[40];
+    const Ashiato__SessionRecord *pm[40];
+    for (int i = 0; i < 40; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "131125-m%02d", i);
+        rec_init(&many[i], id, T0 + HOUR + i, "tls", 6, (uint8_t)(100 + i));
+        pm[i] = &many[i].r;
+    }
+    assert_int_equal(store_put_batch(st, "dept-1", NULL, 3, pm, 40), STORE_OK);
+    assert_int_equal(store_put_batch(st, "dept-3", NULL, 3, pm + 8, 16), STORE_OK);
+    assert_int_equal(store_put_batch(st, "dept-3", NULL, 4, pm, 40), STORE_OK);
+    assert_int_equal(store_put_batch(st, "dept-3", NULL, 5, pm, 40), STORE_OK);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 82);
+    store_counters(st, &c);
+    assert_int_equal(c.inserted, 82);
+    assert_int_equal(c.duplicates, 2 + 16 + 40);
+    /* postings and queries see each sensor's rows */
+    uint64_t total = 0;
+    struct store_query q = { .sensor = "dept-3" };
+    assert_int_equal(store_query_sessions(st, &q, NULL, NULL, &total), STORE_OK);
+    assert_int_equal(total, 41);
+    q.sensor = "dept-1";
+    assert_int_equal(store_query_sessions(st, &q, NULL, NULL, &total), STORE_OK);
+    assert_int_equal(total, 41);
+    struct query_error qerr;
+    struct query_expr *e = query_parse("node == dept-3 && port.dst == 80", &qerr);
+    assert_non_null(e);
+    q = (struct store_query){ .expr = e };
+    assert_int_equal(store_query_sessions(st, &q, NULL, NULL, &total), STORE_OK);
+    assert_int_equal(total, 41);
+    query_expr_free(e);
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_count_by(st, NULL, "observer.name", collect, &rows), STORE_OK);
+    assert_int_equal(rows.n, 2);
+    assert_non_null(strstr(rows.doc[0], "\"count\":41"));
+    assert_non_null(strstr(rows.doc[1], "\"count\":41"));
+    print_message("h1: 82 rows for 41 ids of two sensors; get_session_of(dept-3) is dept-3's "
+                  "(http, 10.180.156.2); %llu duplicates stored once\n",
+                  (unsigned long long)c.duplicates);
+    store_close(st);
+}
+
+/* A version-3 database (its unique index (start_us, id) without the sensor) migrates to
+ * version 4 at open, keeping its rows. */
+static void migrates_v3_to_v4(void **state)
+{
+    char path[256], url[300];
+    struct store *st = open_fresh(path, NULL);
+    struct rec x[3];
+    const Ashiato__SessionRecord *p[3];
+    three(x, p);
+    assert_int_equal(store_put_batch(st, "s1", NULL, 7, p, 3), STORE_OK);
+    store_close(st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP INDEX sessions_start; CREATE UNIQUE INDEX"
+                                  " sessions_start ON sessions(start_us, id);"
+                                  " PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    snprintf(url, sizeof url, "sqlite://%s", path);
+    st = open_url(url, NULL);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 4);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name ="
+                             " 'sessions_start' AND sql LIKE '%id, sensor)%'"), 1);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 3);
+    uint64_t seq = 0;
+    assert_int_equal(store_sensor_seq(st, "s1", &seq), STORE_OK);
+    assert_int_equal(seq, 7);
+    struct rows rows = { 0 };
+    assert_int_equal(store_get_session(st, "131125-bbbb", collect, &rows), STORE_OK);
+    assert_int_equal(rows.n, 1);
+    assert_int_equal(store_put_batch(st, "s1", NULL, 8, p, 3), STORE_OK);     /* re-delivery */
+    assert_int_equal(store_put_batch(st, "s2", NULL, 1, p, 1), STORE_OK);     /* another's */
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 4);
+    uint64_t total = 0;
+    struct store_query q = { .sensor = "s2" };
+    assert_int_equal(store_query_sessions(st, &q, NULL, NULL, &total), STORE_OK);
+    assert_int_equal(total, 1);
     store_close(st);
 }
 
@@ -666,6 +802,8 @@ int main(void)
         cmocka_unit_test(count_by),
         cmocka_unit_test(idempotent_and_seq),
         cmocka_unit_test(group_commit),
+        cmocka_unit_test(test_h1_other_sensor_cannot_displace_rows),
+        cmocka_unit_test(migrates_v3_to_v4),
         cmocka_unit_test(locked_database),
         cmocka_unit_test(delete_older),
         cmocka_unit_test(hostile_records),

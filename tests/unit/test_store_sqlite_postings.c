@@ -482,12 +482,18 @@ static void migrates_old_versions(void **state)
         uint64_t seq = 0;
         assert_int_equal(store_sensor_seq(st, "s1", &seq), STORE_OK);
         assert_int_equal(seq, 41);
-        /* the old rows have postings; a re-put of an old session stays one row */
+        /* the old rows have postings; a re-put of an old session by its sensor stays one row,
+         * another sensor's record with an old id is a row of its own (no PRIMARY KEY(id)) */
         assert_int_equal(sql_int(db, "SELECT count(*) FROM " SQ_MATCH_FN "('sensor', 'old')"), 2);
-        assert_int_equal(store_put_batch(st, "s1", NULL, 42, ptr + 1, 3), STORE_OK);
+        assert_int_equal(store_put_batch(st, "old", "s1", 42, ptr + 1, 3), STORE_OK);
         int n = 0;
         assert_int_equal(store_query_sessions(st, NULL, count_rows, &n, NULL), STORE_OK);
         assert_int_equal(n, 3);
+        assert_int_equal(sql_int(db, "SELECT count(*) FROM " SQ_MATCH_FN "('sensor', 'old')"), 3);
+        assert_int_equal(store_put_batch(st, "s1", NULL, 0, ptr + 1, 1), STORE_OK);
+        n = 0;
+        assert_int_equal(store_query_sessions(st, NULL, count_rows, &n, NULL), STORE_OK);
+        assert_int_equal(n, 4);
         assert_int_equal(sql_int(db, "SELECT count(*) FROM " SQ_MATCH_FN "('sensor', 's1')"), 1);
         check_fields(db, 0, 0, false);
         sqlite3_close(db);
