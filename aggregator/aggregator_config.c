@@ -44,6 +44,24 @@ const struct config_key aggregator_config_keys[] = {
     K("packet_endpoint", "packet-endpoint", 0, CONFIG_STR, packet_endpoint, SZ(packet_endpoint), 0, 0,
       NULL, "ENDPOINT", "take packet requests here (ipc://PATH or tcp://127.0.0.1:PORT) and pass "
       "them to the sensor named in each, over that sensor's own connection"),
+    K("http_listen", "http-listen", 0, CONFIG_STR, http_listen, SZ(http_listen), 0, 0, "0.0.0.0:8005",
+      "ADDR:PORT", "serve the HTTP API here (\"\" disables it)"),
+    K("http_realm", "http-realm", 0, CONFIG_STR, http_realm, SZ(http_realm), 0, 0, "ashiato", "REALM",
+      "digest auth realm (the users file's HA1 digests are bound to it)"),
+    K("http_algorithm", "http-algorithm", 0, CONFIG_STR, http_algorithm, SZ(http_algorithm), 0, 0, "md5",
+      "ALG", "digest algorithm offered: md5 (what curl --anyauth and Arkime use) or sha256"),
+    K("http_users", "http-users", 0, CONFIG_STR, http_users, SZ(http_users), 0, 0, NULL, "FILE",
+      "HTTP API users: HA1 digests only, mode 0600 (ashiato user add)"),
+    K("http_tls_cert", "http-tls-cert", 0, CONFIG_STR, http_tls_cert, SZ(http_tls_cert), 0, 0, NULL, "FILE",
+      "PEM certificate: serve HTTPS (then basic auth is accepted too)"),
+    K("http_tls_key", "http-tls-key", 0, CONFIG_STR, http_tls_key, SZ(http_tls_key), 0, 0, NULL, "FILE",
+      "PEM private key of http_tls_cert"),
+    K("http_audit_log", "http-audit-log", 0, CONFIG_STR, http_audit_log, SZ(http_audit_log), 0, 0, NULL,
+      "FILE", "one JSON line per HTTP request and pcap download (\"\" = the log, as info)"),
+    K("http_threads", NULL, 0, CONFIG_INT, http_threads, 0, 1, 64, "4", NULL,
+      "HTTP API threads, each with its own store handle"),
+    K("http_pcap_timeout_ms", NULL, 0, CONFIG_INT, http_pcap_timeout_ms, 0, 100, 600000, "4000", NULL,
+      "how long sessions.pcap waits for a sensor before naming it failed"),
 };
 
 const size_t aggregator_config_nkeys = sizeof aggregator_config_keys / sizeof aggregator_config_keys[0];

@@ -13,6 +13,11 @@
 #include "log.h"
 
 #define AUTH_MAX_FRAMES 8
+/* L1: a stranger cycling keys wrote one warning per key (300 keys, 300 lines in 3 s). Now at
+ * most AUTH_LOG_BURST refusals are logged one by one per AUTH_LOG_WINDOW_S; the rest are
+ * counted and summed up in one line when the window ends (count, distinct last key). */
+#define AUTH_LOG_BURST 5
+#define AUTH_LOG_WINDOW_S 60
 
 struct auth {
     void *zctx, *rep;
@@ -23,8 +28,25 @@ struct auth {
     pthread_mutex_t lock;
     struct auth_stats st;
     uint8_t last_refused[32];
-    time_t last_refused_at;
+    char last_address[64];
+    time_t window_start;             /* of the current logging window */
+    uint64_t window_logged, window_quiet;   /* refusals logged / only counted in it */
 };
+
+/* the refusals of the window that were only counted, in one line; under a->lock */
+static void summary_locked(struct auth *a, time_t now)
+{
+    if (a->window_quiet) {
+        char z85[41];
+        zmq_z85_encode(z85, a->last_refused, 32);
+        log_warn("auth", "sensors refused: %llu more unknown keys in the last %lld s not logged "
+                 "one by one (refused in all: %llu), the last key=%s address=%s",
+                 (unsigned long long)a->window_quiet, (long long)(now - a->window_start),
+                 (unsigned long long)a->st.refused, z85, a->last_address);
+    }
+    a->window_start = now;
+    a->window_logged = a->window_quiet = 0;
+}
 
 static void reply(struct auth *a, zmq_msg_t *version, zmq_msg_t *request_id, const char *code,
                   const char *text, const char *user)
@@ -82,11 +104,15 @@ static void handle(struct auth *a)
         }
         a->st.refused++;
         time_t now = time(NULL);
-        bool say = memcmp(a->last_refused, key, 32) != 0 || now - a->last_refused_at >= 60;
-        if (say) {
-            memcpy(a->last_refused, key, 32);
-            a->last_refused_at = now;
-        }
+        if (now - a->window_start >= AUTH_LOG_WINDOW_S)
+            summary_locked(a, now);
+        bool say = a->window_logged < AUTH_LOG_BURST;
+        if (say)
+            a->window_logged++;
+        else
+            a->window_quiet++, a->st.refused_quiet++;
+        memcpy(a->last_refused, key, 32);
+        snprintf(a->last_address, sizeof a->last_address, "%s", address);
         pthread_mutex_unlock(&a->lock);
         if (say) {
             char z85[41];
@@ -121,6 +147,11 @@ static void *auth_main(void *arg)
         zmq_pollitem_t it = { a->rep, 0, ZMQ_POLLIN, 0 };
         if (zmq_poll(&it, 1, 100) > 0 && (it.revents & ZMQ_POLLIN))
             handle(a);
+        time_t now = time(NULL);
+        pthread_mutex_lock(&a->lock);
+        if (a->window_quiet && now - a->window_start >= AUTH_LOG_WINDOW_S)
+            summary_locked(a, now);
+        pthread_mutex_unlock(&a->lock);
     }
     return NULL;
 }
@@ -163,6 +194,7 @@ void auth_stop(struct auth *a)
         return;
     a->stop = true;
     pthread_join(a->thread, NULL);
+    auth_log_summary(a);
     zmq_close(a->rep);
     pthread_mutex_destroy(&a->lock);
     free(a);
@@ -172,5 +204,12 @@ void auth_stats(struct auth *a, struct auth_stats *out)
 {
     pthread_mutex_lock(&a->lock);
     *out = a->st;
+    pthread_mutex_unlock(&a->lock);
+}
+
+void auth_log_summary(struct auth *a)
+{
+    pthread_mutex_lock(&a->lock);
+    summary_locked(a, time(NULL));
     pthread_mutex_unlock(&a->lock);
 }

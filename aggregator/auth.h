@@ -4,7 +4,8 @@
  *        from the list becomes the connection's User-Id (every record is attributed to it);
  *        plaintext (NULL mechanism) clients only when insecure mode is on.
  * Lends: nothing.
- * Never: accepts an unknown key; logs a refused key more than once a minute per key.
+ * Never: accepts an unknown key; logs more than 5 refused keys a minute one by one (the rest
+ *        are counted and summed up in one line per minute: how many, the last key).
  * Trap:  without this handler libzmq accepts any client that knows the server key. */
 #ifndef ASHIATO_AUTH_H
 #define ASHIATO_AUTH_H
@@ -18,6 +19,7 @@ struct auth;
 
 struct auth_stats {
     uint64_t accepted, refused;
+    uint64_t refused_quiet;          /* refusals only counted, not logged one by one */
 };
 
 /* allow may be NULL only when insecure; the handler keeps a pointer to it (the caller frees
@@ -26,5 +28,7 @@ struct auth *auth_start(void *zctx, const struct curve_allow *allow, bool insecu
                         char err[ASH_ERR_LEN]);
 void auth_stop(struct auth *a);
 void auth_stats(struct auth *a, struct auth_stats *out);
+/* log the summary line of the refusals not logged one by one, now (auth_stop does too) */
+void auth_log_summary(struct auth *a);
 
 #endif

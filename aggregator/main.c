@@ -1,11 +1,18 @@
 /* main.c -- ashiato-aggregator: receives sensors' session batches, commits them to the store,
  *           acknowledges them (and, in later stages, links, detects and serves queries).
- * Owns:  the process: configuration, keys, signals, the receive loop, the exit status. The only
- *        aggregator file that prints or exits. */
+ * Owns:  the process: configuration, keys, signals, the event loop (event_loop.h) that
+ *        everything on the receive thread registers on (receive, the packet broker, ticks),
+ *        the exit status. The only aggregator file that prints or exits.
+ * Trap:  ZeroMQ sockets registered on the loop are used only on this thread; a part that
+ *        wants its own thread (the HTTP API) starts it after the loop is built and stops it
+ *        before the loop is freed, in the `out:` order below. */
+#include <ctype.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -13,6 +20,8 @@
 #include "aggregator_config.h"
 #include "auth.h"
 #include "curve.h"
+#include "event_loop.h"
+#include "http_server.h"
 #include "log.h"
 #include "packet_broker.h"
 #include "receive.h"
@@ -26,6 +35,72 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* what the loop's housekeeping tick looks at */
+struct idle_watch {
+    struct event_loop *loop;
+    struct receive *rx;
+    long long exit_after_idle_ms;
+    int64_t last_activity_ms;
+    uint64_t last_count;
+};
+
+/* every 100 ms: a signal stops the loop, and so does exit_after_idle_ms of silence */
+static void on_housekeeping(void *ctx, int64_t now_ms)
+{
+    struct idle_watch *w = ctx;
+    if (stop_requested) {
+        event_loop_stop(w->loop);
+        return;
+    }
+    struct receive_stats rs;
+    receive_stats(w->rx, &rs);
+    uint64_t count = rs.batches + rs.duplicates + rs.stats_messages + rs.bad_messages +
+                     rs.identity_refused;
+    if (count != w->last_count) {
+        w->last_count = count;
+        w->last_activity_ms = now_ms;
+    } else if (w->exit_after_idle_ms && now_ms - w->last_activity_ms >= w->exit_after_idle_ms) {
+        event_loop_stop(w->loop);
+    }
+}
+
+/* every second: the receive loop's counters, for stats.json and /metrics */
+struct http_feed {
+    struct receive *rx;
+    struct http_server *http;
+};
+static void on_http_feed(void *ctx, int64_t now_ms)
+{
+    struct http_feed *f = ctx;
+    struct receive_stats rs;
+    (void)now_ms;
+    receive_stats(f->rx, &rs);
+    http_server_publish(f->http, &rs);
+}
+
+static void on_broker_request(void *broker) { packet_broker_on_request(broker); }
+static void on_broker_tick(void *broker, int64_t now_ms)
+{
+    (void)now_ms;
+    packet_broker_tick(broker);
+}
+
+/* The SQLite file behind a sqlite:// url (for receive's device/inode watch and the default
+ * dead-letter file beside it); "" for other stores. */
+static void sqlite_path(const char *url, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (!url[0])
+        url = STORE_URL_DEFAULT;
+    if (strncasecmp(url, "sqlite://", 9) != 0)
+        return;
+    size_t len = strlen(url + 9);
+    while (len && isspace((unsigned char)url[9 + len - 1]))
+        len--;
+    if (len < cap)
+        snprintf(out, cap, "%.*s", (int)len, url + 9);
+}
+
 int main(int argc, char **argv)
 {
     struct aggregator_config cfg = { 0 };
@@ -36,7 +111,10 @@ int main(int argc, char **argv)
     struct auth *auth = NULL;
     struct receive *rx = NULL;
     struct packet_broker *broker = NULL;
+    struct event_loop *loop = NULL;
+    struct http_server *http = NULL;
     void *zctx = NULL;
+    char db_path[1024];
     int status = 1;
 
     int shown = config_main(aggregator_config_keys, aggregator_config_nkeys, &cfg, argc, argv,
@@ -57,10 +135,19 @@ int main(int argc, char **argv)
         }
         if (curve_read_keyfile(cfg.key_file, &keys, err) < 0 || !(allow = curve_allow_load(cfg.allow_list, err)))
             goto fail;
+        if (curve_allow_count(allow) == 0)
+            log_warn("aggregator", "allow_list %s names no sensor: every sensor will be refused",
+                     cfg.allow_list);
     }
+    sqlite_path(cfg.store, db_path, sizeof db_path);
     struct store_config sc = { 0 };
     snprintf(sc.url, sizeof sc.url, "%s", cfg.store);
-    snprintf(sc.dead_letter, sizeof sc.dead_letter, "%s", cfg.dead_letter);
+    /* M1: by default records the store can never take go to a file beside the database,
+     * instead of holding their sensor's stream */
+    if (cfg.dead_letter[0])
+        snprintf(sc.dead_letter, sizeof sc.dead_letter, "%s", cfg.dead_letter);
+    else if (db_path[0])
+        snprintf(sc.dead_letter, sizeof sc.dead_letter, "%s.dead-letter.jsonl", db_path);
     snprintf(sc.es_prefix, sizeof sc.es_prefix, "%s", cfg.es_prefix);
     snprintf(sc.user, sizeof sc.user, "%s", cfg.es_user);
     snprintf(sc.password, sizeof sc.password, "%s", cfg.es_password);
@@ -83,7 +170,10 @@ int main(int argc, char **argv)
     }
     if (!(st = store_open(&sc, err)))
         goto fail;
-    log_info("aggregator", "store %s", store_info(st));
+    log_info("aggregator", "store kind=%s %s%s dead_letter=%s%s%s", store_kind(st),
+             db_path[0] ? "path=" : "url=", db_path[0] ? db_path : cfg.store,
+             sc.dead_letter[0] ? sc.dead_letter : "none (a batch the store refuses for good is "
+             "dropped, counted)", store_info(st)[0] ? " " : "", store_info(st));
     if (!(zctx = zmq_ctx_new())) {
         snprintf(err, sizeof err, "zmq: %s", zmq_strerror(zmq_errno()));
         goto fail;
@@ -93,59 +183,63 @@ int main(int argc, char **argv)
     struct receive_config rc = { .insecure = cfg.insecure, .server_keys = cfg.insecure ? NULL : &keys,
                                  .credit = cfg.credit, .heartbeat_ms = cfg.heartbeat_ms };
     snprintf(rc.listen, sizeof rc.listen, "%s", cfg.listen);
-    if (!(rx = receive_open(zctx, &rc, st, err)))
+    snprintf(rc.store_path, sizeof rc.store_path, "%s", db_path);
+    if (!(loop = event_loop_new(err)) || !(rx = receive_open(zctx, &rc, st, err)) ||
+        receive_attach(rx, loop, err) < 0)
         goto fail;
     if (cfg.packet_endpoint[0]) {
         if (!(broker = packet_broker_open(zctx, cfg.packet_endpoint, rx, err)))
             goto fail;
-        receive_watch(rx, packet_broker_socket(broker));
+        if (event_loop_add_socket(loop, packet_broker_socket(broker), -1, on_broker_request,
+                                  broker) < 0 ||
+            event_loop_add_timer(loop, 100, on_broker_tick, broker) < 0) {
+            snprintf(err, sizeof err, "event loop: out of memory");
+            goto fail;
+        }
         log_info("aggregator", "packet requests taken at endpoint=%s", cfg.packet_endpoint);
+    }
+    if (http_server_start(&http, &cfg, &sc, zctx, err) < 0)
+        goto fail;
+    struct http_feed feed = { rx, http };
+    if (http && event_loop_add_timer(loop, 1000, on_http_feed, &feed) < 0) {
+        snprintf(err, sizeof err, "event loop: out of memory");
+        goto fail;
     }
     log_info("aggregator", "listening endpoint=%s security=%s sensors_allowed=%zu store=%s",
              cfg.listen, cfg.insecure ? "none (insecure)" : "curve", allow ? curve_allow_count(allow) : 0,
-             store_kind(st));
+             db_path[0] ? db_path : store_kind(st));
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int64_t last_activity = clock_mono_ms();
-    uint64_t last_count = 0;
-    while (!stop_requested) {
-        if (receive_poll(rx, 100) < 0) {
-            snprintf(err, sizeof err, "receive: %s", zmq_strerror(zmq_errno()));
-            goto fail;
-        }
-        if (broker) {
-            if (receive_watched_ready(rx))
-                packet_broker_on_request(broker);
-            packet_broker_tick(broker);
-        }
-        struct receive_stats rs;
-        receive_stats(rx, &rs);
-        uint64_t count = rs.batches + rs.duplicates + rs.stats_messages + rs.bad_messages;
-        if (count != last_count) {
-            last_count = count;
-            last_activity = clock_mono_ms();
-        } else if (cfg.exit_after_idle_ms && clock_mono_ms() - last_activity >= cfg.exit_after_idle_ms) {
-            break;
-        }
+    struct idle_watch idle = { loop, rx, cfg.exit_after_idle_ms, clock_mono_ms(), 0 };
+    if (event_loop_add_timer(loop, 100, on_housekeeping, &idle) < 0) {
+        snprintf(err, sizeof err, "event loop: out of memory");
+        goto fail;
+    }
+    if (event_loop_run(loop) < 0) {
+        snprintf(err, sizeof err, "event loop: %s", zmq_strerror(errno));
+        goto fail;
     }
     struct receive_stats rs;
     receive_stats(rx, &rs);
     log_info("aggregator", "stopping batches=%llu records=%llu duplicates=%llu gaps=%llu "
-             "store_retries=%llu bad_messages=%llu",
+             "store_retries=%llu bad_messages=%llu identity_refused=%llu dropped_records=%llu",
              (unsigned long long)rs.batches, (unsigned long long)rs.records,
              (unsigned long long)rs.duplicates, (unsigned long long)rs.gaps,
-             (unsigned long long)rs.store_retries, (unsigned long long)rs.bad_messages);
+             (unsigned long long)rs.store_retries, (unsigned long long)rs.bad_messages,
+             (unsigned long long)rs.identity_refused, (unsigned long long)rs.dropped_records);
     status = 0;
     goto out;
 fail:
     fprintf(stderr, "ashiato-aggregator: %s\n", err);
 out:
+    http_server_close(http);
     packet_broker_close(broker);
     receive_close(rx);
+    event_loop_free(loop);
     auth_stop(auth);
     if (zctx)
         zmq_ctx_term(zctx);

@@ -9,5 +9,12 @@
 
 int cmd_keygen(int argc, char **argv);
 int cmd_pcap(int argc, char **argv);
+/* the HTTP API's commands (cmd_query.c, cmd_api_pcap.c, cmd_sensors.c, cmd_fields.c,
+ * cmd_user.c); `pcap` goes through cmd_pcap_dispatch: --sensor is the direct mode */
+int cmd_query(int argc, char **argv);
+int cmd_pcap_dispatch(int argc, char **argv);
+int cmd_sensors(int argc, char **argv);
+int cmd_fields(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 
 #endif

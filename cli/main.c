@@ -14,7 +14,12 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     { "keygen", cmd_keygen, "make a CurveZMQ keypair for a sensor or the aggregator" },
-    { "pcap", cmd_pcap, "fetch a session's packets (or a time range's) from a sensor as pcap" },
+    { "pcap", cmd_pcap_dispatch, "packets of sessions as pcap: through the API (EXPR or --id), "
+      "or from a sensor (--sensor)" },
+    { "query", cmd_query, "sessions matching an expression (the aggregator's HTTP API)" },
+    { "sensors", cmd_sensors, "each sensor's health and when it was last seen (HTTP API)" },
+    { "fields", cmd_fields, "the fields query expressions may use (HTTP API)" },
+    { "user", cmd_user, "add, delete or list the HTTP API's users (a users file of digests)" },
 };
 
 static void usage(FILE *out)

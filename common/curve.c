@@ -23,6 +23,7 @@
 struct allow_entry {
     char name[CURVE_NAME_LEN];
     uint8_t key[32];
+    int line;                        /* in the allow-list file */
 };
 
 struct curve_allow {
@@ -358,6 +359,14 @@ struct curve_allow *curve_allow_load(const char *path, char err[ASH_ERR_LEN])
             goto fail;
         }
         snprintf(en.name, sizeof en.name, "%s", name);
+        for (size_t i = 0; i < a->n; i++)   /* H2: one name, one key (packets go by name) */
+            if (!strcmp(a->e[i].name, en.name) || !memcmp(a->e[i].key, en.key, 32)) {
+                snprintf(err, ASH_ERR_LEN, "%s:%d: %s: %s already on line %d", path, lineno,
+                         name, strcmp(a->e[i].name, en.name) ? "this key is" : "this name is",
+                         a->e[i].line);
+                goto fail;
+            }
+        en.line = lineno;
         struct allow_entry *ne = realloc(a->e, (a->n + 1) * sizeof *ne);
         if (!ne) {
             snprintf(err, ASH_ERR_LEN, "%s: out of memory", path);

@@ -676,20 +676,45 @@ int store_query_sessions(struct store *st, const struct store_query *q, store_ro
 int store_count_by(struct store *st, const struct store_query *q, const char *field,
                    store_row_fn cb, void *ctx)
 {
-    static const struct { const char *name; enum store_field f; } fields[] = {
-        { "observer.name", STORE_FIELD_SENSOR }, { "network.transport", STORE_FIELD_TRANSPORT },
-        { "network.protocol", STORE_FIELD_PROTOCOL }, { "hour", STORE_FIELD_HOUR },
-    };
     if (!st)
         return STORE_ERR;
     if (!cb)
         return counted(st, store_fail(st, STORE_ERR, "count_by: no callback"));
-    for (size_t i = 0; field && i < ASH_ARRAY_LEN(fields); i++)
-        if (strcmp(field, fields[i].name) == 0)
-            return counted(st, st->be->count_by(st, q ? q : &match_all, fields[i].f, cb, ctx));
-    return counted(st, store_fail(st, STORE_ERR, "count_by: unknown field '%.64s' (expected "
-                                  "observer.name, network.transport, network.protocol or hour)",
-                                  field ? field : "(null)"));
+    if (field && strcmp(field, "hour") == 0)
+        return counted(st, st->be->count_by(st, q ? q : &match_all, NULL, cb, ctx));
+    const struct field_def *f = field_catalog_find(field, (size_t)-1);
+    if (!f) {
+        const char *near[3] = { "", "", "" };
+        field_catalog_nearest(field ? field : "", field ? strlen(field) : 0, near, 3);
+        return counted(st, store_fail(st, STORE_ERR, "count_by: unknown field '%.64s' "
+                                      "(nearest: %s, %s, %s; or hour)", field ? field : "(null)",
+                                      near[0], near[1], near[2]));
+    }
+    if (f->flags & (FIELD_PSEUDO | FIELD_SUM) || f->type == FIELD_TIME)
+        return counted(st, store_fail(st, STORE_ERR, "count_by: %s: cannot count by a %s",
+                                      f->name, f->type == FIELD_TIME ? "time (use hour)" :
+                                      (f->flags & FIELD_SUM) ? "sum" : "field of several fields"));
+    return counted(st, st->be->count_by(st, q ? q : &match_all, f, cb, ctx));
+}
+
+int store_latest_stats(struct store *st, store_row_fn cb, void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb || !st->be->latest_stats)
+        return store_fail(st, STORE_ERR, "latest_stats: %s", cb ? "not supported by this store"
+                          " yet" : "no callback");
+    return counted(st, st->be->latest_stats(st, cb, ctx));
+}
+
+int store_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb,
+                       void *ctx, uint64_t *total)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!st->be->query_alerts)
+        return store_fail(st, STORE_ERR, "query_alerts: not supported by this store yet");
+    return counted(st, st->be->query_alerts(st, q ? q : &match_all, cb, ctx, total));
 }
 
 int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)

@@ -37,7 +37,7 @@
 #define STORE_BATCH_MAX_DEFAULT 100000
 
 struct store;
-struct query_expr;               /* the query language's AST (query_parse.h, later) */
+struct query_expr;               /* the query language's AST (query_parse.h) */
 
 struct store_config {
     char url[1024];              /* see above; "" = STORE_URL_DEFAULT */
@@ -119,8 +119,9 @@ int store_put_stats(struct store *st, const char *sensor, const Ashiato__SensorS
 int store_put_alert(struct store *st, const Ashiato__Alert *alert);
 
 /* Reading. Sessions match when event.start lies in [start_us, end_us); a bound of 0 is open.
- * expr is the parsed query language (NULL = match all; backends reject others with STORE_ERR
- * until the query compilers exist). limit 0 = no limit. */
+ * expr is a tree from query_parse() (NULL = match all), compiled by each backend (query_sql.h,
+ * query_es.h) with the same answers; the caller keeps it until the call returns. limit 0 =
+ * no limit. */
 struct store_query {
     int64_t start_us, end_us;
     const char *sensor;          /* observer.name, NULL = any */
@@ -136,9 +137,12 @@ typedef int (*store_row_fn)(void *ctx, const char *json_doc, size_t len);
  * (may be NULL) receives the number of matches before offset/limit. */
 int store_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
                          void *ctx, uint64_t *total);
-/* Buckets of the matching sessions by one field: "observer.name", "network.transport",
- * "network.protocol" (sessions without a value are not counted, as in an ES terms
- * aggregation) or "hour". One callback per bucket with {"key":"tcp","count":42}, for "hour"
+/* Buckets of the matching sessions by one field: any field of the catalogue by its Arkime or
+ * ECS name ("node", "observer.name", "ip.protocol", "port.dst", "host.dns", ...) except
+ * pseudo-fields (ip, port, host, protocols), sums (databytes) and times, or "hour". Sessions
+ * without a value are not counted (as in an ES terms aggregation); a session with several
+ * values counts once under each. One callback per bucket with {"key":"tcp","count":42} (a
+ * number for integer fields), for "hour"
  * {"key":1385388000000000,"count":42} (key = start of the hour in microseconds, UTC).
  * Terms come by count descending then key; hours ascending. q->limit caps the buckets
  * (0 = all), q->offset is ignored. */
@@ -146,6 +150,15 @@ int store_count_by(struct store *st, const struct store_query *q, const char *fi
                    store_row_fn cb, void *ctx);
 /* The document of one session (id as text, see store_backend.h); STORE_ERR_NOT_FOUND if none. */
 int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
+/* The latest SensorStats of each sensor, one callback per sensor (by name) with
+ * {"sensor":"dept-3","time":"...Z","time_us":N,"pcap_received":N,...every SensorStats
+ * counter}. STORE_ERR on a backend that cannot read them back yet (Elasticsearch). */
+int store_latest_stats(struct store *st, store_row_fn cb, void *ctx);
+/* Alert documents (store_alert_json's) whose start lies in [q->start_us, q->end_us), newest
+ * first, q->offset/q->limit applied; total (may be NULL) gets the matches. q->expr and
+ * q->sensor are ignored. STORE_ERR on a backend that cannot read them back yet. */
+int store_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb,
+                       void *ctx, uint64_t *total);
 /* Remove sessions whose event.start is before before_us (and stats and alerts older than
  * that); *deleted (may be NULL) receives the number of sessions removed. */
 int store_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);

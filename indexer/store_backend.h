@@ -4,7 +4,8 @@
  * Lends: st->cfg to the backend for the life of the handle.
  * Never: seen by callers of store.h.
  * Trap:  store.c validates arguments and records before calling a backend (sensor length,
- *        batch size, record ids, times and keyword lengths, count_by field) and dead-letters
+ *        batch size, record ids, times and keyword lengths, count_by field, that
+ *        q->expr is a tree of query_parse.h) and dead-letters
  *        the bad records, so a backend receives only records that store_id_text() accepts
  *        with times in 0..STORE_TIME_MAX; it sets st->err through store_fail(). */
 #ifndef ASHIATO_STORE_BACKEND_H
@@ -12,13 +13,7 @@
 
 #include "store.h"
 
-/* count_by fields, parsed from their ECS names by store.c */
-enum store_field {
-    STORE_FIELD_SENSOR,          /* observer.name */
-    STORE_FIELD_TRANSPORT,       /* network.transport */
-    STORE_FIELD_PROTOCOL,        /* network.protocol */
-    STORE_FIELD_HOUR,            /* event.start truncated to the hour */
-};
+#include "field_catalog.h"
 
 struct store_backend {
     const char *kind;            /* default store_kind(); open() may set st->kind instead */
@@ -34,7 +29,9 @@ struct store_backend {
     int (*put_alert)(struct store *st, const Ashiato__Alert *alert);
     int (*query_sessions)(struct store *st, const struct store_query *q, store_row_fn cb,
                           void *ctx, uint64_t *total);
-    int (*count_by)(struct store *st, const struct store_query *q, enum store_field field,
+    /* field: a catalogue field that is neither pseudo, sum nor time (store.c checks);
+     * NULL: by hour of event.start */
+    int (*count_by)(struct store *st, const struct store_query *q, const struct field_def *field,
                     store_row_fn cb, void *ctx);
     int (*get_session)(struct store *st, const char *id, store_row_fn cb, void *ctx);
     int (*delete_older)(struct store *st, int64_t before_us, uint64_t *deleted);
@@ -42,6 +39,10 @@ struct store_backend {
      * bytes of b[bi].recs[i] as packed protobuf (packed[bi] may be NULL) */
     int (*put_batches_packed)(struct store *st, const struct store_batch *b, size_t nb,
                               const ProtobufCBinaryData *const *packed);
+    /* optional (NULL: STORE_ERR "not supported"): store_latest_stats, store_query_alerts */
+    int (*latest_stats)(struct store *st, store_row_fn cb, void *ctx);
+    int (*query_alerts)(struct store *st, const struct store_query *q, store_row_fn cb,
+                        void *ctx, uint64_t *total);
 };
 
 struct store {

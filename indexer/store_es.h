@@ -205,7 +205,7 @@ static inline bool es_item_ok(const struct es_item *it)
 
 int es_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
                       uint64_t *total);
-int es_count_by(struct store *st, const struct store_query *q, enum store_field field,
+int es_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
                 store_row_fn cb, void *ctx);
 int es_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
 int es_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include "record_json.h"
+#include "query_es.h"
 
 #define ES_WINDOW        10000     /* index.max_result_window: from + size beyond it fails */
 #define ES_PAGE          5000      /* hits per search_after page */
@@ -34,8 +35,9 @@ static json_object *obj1(const char *k, json_object *v)
     return o;
 }
 
-/* The filter of q as a query object (caller owns). */
-static json_object *filter_of(const struct store_query *q)
+/* The filter of q as a query object (caller owns); NULL with st->err when the expression does
+ * not compile (out of memory). */
+static json_object *filter_of(struct store *st, const struct store_query *q)
 {
     json_object *filters = json_object_new_array();
     char t[40];
@@ -53,6 +55,16 @@ static json_object *filter_of(const struct store_query *q)
     }
     if (q->sensor)
         json_object_array_add(filters, obj1("term", obj1("observer.name", str(q->sensor))));
+    if (q->expr) {
+        char err[ASH_ERR_LEN];
+        json_object *e = query_es_compile(q->expr, err);
+        if (!e) {
+            store_fail(st, STORE_ERR_RETRY, "%s", err);
+            json_object_put(filters);
+            return NULL;
+        }
+        json_object_array_add(filters, e);
+    }
     return obj1("bool", obj1("filter", filters));
 }
 
@@ -89,9 +101,6 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
 {
     struct es *es = ES(st);
     char path[256];
-    if (q->expr)
-        return store_fail(st, STORE_ERR, "query expressions are not supported by the "
-                          "elasticsearch store yet");
     const char *dir = q->newest_first ? "desc" : "asc";
     size_t skip = q->offset, want = q->limit ? q->limit : SIZE_MAX;
     bool window = q->limit && q->offset < ES_WINDOW && q->limit <= ES_WINDOW - q->offset;
@@ -104,8 +113,13 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
     snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=hits.total.value,"
              "hits.hits._source,hits.hits.sort", es->prefix);
     for (;;) {
+        json_object *filter = filter_of(st, q);
+        if (!filter) {
+            rc = STORE_ERR_RETRY;
+            break;
+        }
         json_object *body = json_object_new_object();
-        json_object_object_add(body, "query", filter_of(q));
+        json_object_object_add(body, "query", filter);
         json_object_object_add(body, "track_total_hits", json_object_new_boolean(first));
         size_t size;
         if (!cb) {
@@ -170,20 +184,16 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
     return rc;
 }
 
-int es_count_by(struct store *st, const struct store_query *q, enum store_field field,
+int es_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
                 store_row_fn cb, void *ctx)
 {
-    static const char *const names[] = {
-        [STORE_FIELD_SENSOR] = "observer.name", [STORE_FIELD_TRANSPORT] = "network.transport",
-        [STORE_FIELD_PROTOCOL] = "network.protocol",
-    };
     struct es *es = ES(st);
     char path[256];
-    if (q->expr)
-        return store_fail(st, STORE_ERR, "query expressions are not supported by the "
-                          "elasticsearch store yet");
+    json_object *filter = filter_of(st, q);
+    if (!filter)
+        return STORE_ERR_RETRY;
     json_object *agg = json_object_new_object(), *body = json_object_new_object();
-    if (field == STORE_FIELD_HOUR) {
+    if (!field) {
         /* fixed_interval arrived in 7.2; UTC hours, empty hours left out as in SQLite */
         bool old = strcmp(es->dist, "elasticsearch") == 0 && es->major == 7 && es->minor < 2;
         json_object_object_add(agg, "field", str("event.start"));
@@ -195,14 +205,14 @@ int es_count_by(struct store *st, const struct store_query *q, enum store_field 
         json_object *order = json_object_new_array();
         json_object_array_add(order, obj1("_count", str("desc")));
         json_object_array_add(order, obj1("_key", str("asc")));
-        json_object_object_add(agg, "field", str(names[field]));
+        json_object_object_add(agg, "field", str(field->ecs));
         json_object_object_add(agg, "size", json_object_new_int64((int64_t)size));
         json_object_object_add(agg, "order", order);
         agg = obj1("terms", agg);
     }
     json_object_object_add(body, "size", json_object_new_int(0));
     json_object_object_add(body, "track_total_hits", json_object_new_boolean(0));
-    json_object_object_add(body, "query", filter_of(q));
+    json_object_object_add(body, "query", filter);
     json_object_object_add(body, "aggs", obj1("k", agg));
     snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=aggregations.k.buckets.key,"
              "aggregations.k.buckets.doc_count", es->prefix);
@@ -221,7 +231,7 @@ int es_count_by(struct store *st, const struct store_query *q, enum store_field 
             !json_object_object_get_ex(bk, "doc_count", &c))
             continue;
         json_object *row = json_object_new_object();
-        if (field == STORE_FIELD_HOUR)
+        if (!field)
             json_object_object_add(row, "key",
                                    json_object_new_int64(json_object_get_int64(k) * 1000));
         else

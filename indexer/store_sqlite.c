@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 #include "record_json.h"
+#include "query_sql.h"
 
 #define SQ_STR_(x) #x
 #define SQ_STR(x) SQ_STR_(x)
@@ -303,6 +304,9 @@ static int sq_open(struct store *st, const char *target, char err[ASH_ERR_LEN])
     sqlite3_extended_result_codes(s->db, 1);
     what = "register " SQ_MATCH_FN;
     if ((rc = sq_postings_register(s->db)) != SQLITE_OK)
+        goto fail;
+    what = "register the query functions";
+    if ((rc = query_sql_register(s->db)) != SQLITE_OK)
         goto fail;
     /* page_size only takes effect on a new file, before WAL is switched on. 16 KiB pages were
      * the fastest of 4/8/16 KiB for ~800-byte documents and six indexes (1M sessions in
@@ -663,4 +667,6 @@ const struct store_backend store_sqlite_backend = {
     .get_session = sq_get_session,
     .delete_older = sq_delete_older,
     .put_batches_packed = sq_put_batches_packed,
+    .latest_stats = sq_latest_stats,
+    .query_alerts = sq_query_alerts,
 };

@@ -92,10 +92,14 @@ int sq_run(sqlite3_stmt *stmt);                            /* step + reset; SQLI
 /* store_sqlite_read.c: the backend's read entries */
 int sq_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
                       void *ctx, uint64_t *total);
-int sq_count_by(struct store *st, const struct store_query *q, enum store_field field,
+int sq_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
                 store_row_fn cb, void *ctx);
 int sq_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
 int sq_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
+/* store_sqlite_meta.c: sensor stats and alerts read back (for the HTTP API) */
+int sq_latest_stats(struct store *st, store_row_fn cb, void *ctx);
+int sq_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
+                    uint64_t *total);
 
 /* store_sqlite_postings.c. A builder collects (field, value, hour, rowid) for one transaction
  * and writes them as session_postings rows; no SQLite call until sq_postings_flush(). */

@@ -17,21 +17,49 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "record_json.h"
+#include "query_sql.h"
 
 #define SQ_DELETE_CHUNK   10000   /* rows per retention transaction, so writers get turns */
 
-/* The WHERE clause of q, "?"-parameterised; bind_where() binds it from parameter 1. */
-static int where_sql(struct store *st, const struct store_query *q, char *out, size_t outsz)
+/* The WHERE clause of q over `sessions AS s`, "?"-parameterised: the time and sensor bounds,
+ * then q->expr compiled (query_sql.c). bind_where() binds it from parameter 1. */
+struct where {
+    char text[128];
+    struct query_sql expr;
+};
+
+static int where_sql(struct store *st, const struct store_query *q, struct where *w)
 {
-    if (q->expr)
-        return store_fail(st, STORE_ERR, "query expressions are not supported by the sqlite "
-                          "store yet");
-    snprintf(out, outsz, " WHERE 1%s%s%s", q->start_us ? " AND start_us >= ?" : "",
-             q->end_us ? " AND start_us < ?" : "", q->sensor ? " AND sensor = ?" : "");
+    memset(&w->expr, 0, sizeof w->expr);
+    snprintf(w->text, sizeof w->text, " WHERE 1%s%s%s%s", q->start_us ? " AND start_us >= ?" : "",
+             q->end_us ? " AND start_us < ?" : "", q->sensor ? " AND sensor = ?" : "",
+             q->expr ? " AND " : "");
+    if (q->expr && query_sql_compile(q->expr, q->start_us, q->end_us, &w->expr) < 0) {
+        store_fail(st, STORE_ERR, "%s", w->expr.err);
+        query_sql_clear(&w->expr);
+        return -1;
+    }
     return 0;
 }
 
-static int bind_where(sqlite3_stmt *stmt, const struct store_query *q)
+/* The SQL head + WHERE clause + tail; NULL when out of memory. Caller frees. */
+static char *where_fill(const struct where *w, const char *head, const char *tail)
+{
+    size_t h = strlen(head), c = strlen(w->text), t = strlen(tail);
+    char *out = malloc(h + c + w->expr.len + t + 1), *o = out;
+    if (!out)
+        return NULL;
+    memcpy(o, head, h);
+    memcpy(o += h, w->text, c);
+    if (w->expr.len)
+        memcpy(o += c, w->expr.text, w->expr.len);
+    else
+        o += c;
+    memcpy(o += w->expr.len, tail, t + 1);
+    return out;
+}
+
+static int bind_where(sqlite3_stmt *stmt, const struct store_query *q, const struct where *w)
 {
     int i = 1;
     if (q->start_us)
@@ -40,7 +68,7 @@ static int bind_where(sqlite3_stmt *stmt, const struct store_query *q)
         sqlite3_bind_int64(stmt, i++, q->end_us);
     if (q->sensor)
         sqlite3_bind_text(stmt, i++, q->sensor, -1, SQLITE_STATIC);
-    return i;
+    return query_sql_bind(&w->expr, stmt, i);
 }
 
 static int64_t limit_of(size_t limit)
@@ -94,22 +122,28 @@ int sq_query_sessions(struct store *st, const struct store_query *q, store_row_f
                              void *ctx, uint64_t *total)
 {
     struct sq *s = SQ(st);
-    char where[128], sql[384];
+    struct where w;
+    char *sql = NULL;
     sqlite3_stmt *stmt = NULL;
     int rc = STORE_OK, src;
 
-    if (where_sql(st, q, where, sizeof where) < 0)
+    if (where_sql(st, q, &w) < 0)
         return STORE_ERR;
     /* one read transaction: the total and the rows come from the same snapshot */
-    if ((src = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+    if ((src = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK) {
+        query_sql_clear(&w.expr);
         return sq_fail(st, src, "begin read");
+    }
     if (total) {
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM sessions%s", where);
+        if (!(sql = where_fill(&w, "SELECT count(*) FROM sessions AS s", ""))) {
+            rc = store_fail(st, STORE_ERR_RETRY, "query: out of memory");
+            goto done;
+        }
         if ((src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL)) != SQLITE_OK) {
             rc = sq_fail(st, src, "prepare count");
             goto done;
         }
-        bind_where(stmt, q);
+        bind_where(stmt, q, &w);
         if ((src = sqlite3_step(stmt)) != SQLITE_ROW) {
             rc = sq_fail(st, src, "count");
             goto done;
@@ -117,65 +151,102 @@ int sq_query_sessions(struct store *st, const struct store_query *q, store_row_f
         *total = (uint64_t)sqlite3_column_int64(stmt, 0);
         sqlite3_finalize(stmt);
         stmt = NULL;
+        free(sql);
+        sql = NULL;
     }
     if (cb) {
-        const char *dir = q->newest_first ? "DESC" : "ASC";
-        snprintf(sql, sizeof sql, "SELECT doc, sensor, id FROM sessions%s ORDER BY start_us %s, id %s"
-                 " LIMIT ? OFFSET ?", where, dir, dir);
+        sql = where_fill(&w, "SELECT doc, sensor, id FROM sessions AS s", q->newest_first
+                         ? " ORDER BY start_us DESC, id DESC LIMIT ? OFFSET ?"
+                         : " ORDER BY start_us ASC, id ASC LIMIT ? OFFSET ?");
+        if (!sql) {
+            rc = store_fail(st, STORE_ERR_RETRY, "query: out of memory");
+            goto done;
+        }
         if ((src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL)) != SQLITE_OK) {
             rc = sq_fail(st, src, "prepare query");
             goto done;
         }
-        int i = bind_where(stmt, q);
+        int i = bind_where(stmt, q, &w);
         sqlite3_bind_int64(stmt, i, limit_of(q->limit));
         sqlite3_bind_int64(stmt, i + 1, q->offset > INT64_MAX ? INT64_MAX : (int64_t)q->offset);
         rc = each_row(st, stmt, cb, ctx);
     }
 done:
     sqlite3_finalize(stmt);
+    free(sql);
+    query_sql_clear(&w.expr);
     sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     return rc;
 }
 
-int sq_count_by(struct store *st, const struct store_query *q, enum store_field field,
+int sq_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
                        store_row_fn cb, void *ctx)
 {
-    static const char *const col[] = {
-        [STORE_FIELD_SENSOR] = "sensor", [STORE_FIELD_TRANSPORT] = "transport",
-        [STORE_FIELD_PROTOCOL] = "protocol",
-    };
     struct sq *s = SQ(st);
-    char where[128], sql[512];
+    struct where w;
+    char path[128];
+    char *sql;
     sqlite3_stmt *stmt;
     int src, rc = STORE_OK;
 
-    if (where_sql(st, q, where, sizeof where) < 0)
+    if (where_sql(st, q, &w) < 0)
         return STORE_ERR;
-    if (field == STORE_FIELD_HOUR)
+    if (!field) {
         /* floor to the hour, also for times before 1970 */
-        snprintf(sql, sizeof sql, "SELECT start_us - (((start_us %% 3600000000) + 3600000000)"
-                 " %% 3600000000) AS k, count(*) FROM sessions%s GROUP BY k ORDER BY k"
-                 " LIMIT ?", where);
-    else
-        snprintf(sql, sizeof sql, "SELECT %s AS k, count(*) AS c FROM sessions%s AND %s IS NOT"
-                 " NULL GROUP BY k ORDER BY c DESC, k LIMIT ?", col[field], where, col[field]);
-    if ((src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL)) != SQLITE_OK)
+        sql = where_fill(&w, "SELECT start_us - (((start_us % 3600000000) + 3600000000)"
+                         " % 3600000000) AS k, count(*) FROM sessions AS s",
+                         " GROUP BY k ORDER BY k LIMIT ?");
+    } else if (field->sql) {
+        snprintf(path, sizeof path, "SELECT k, count(*) AS c FROM (SELECT s.%s AS k FROM"
+                 " sessions AS s", field->sql);
+        sql = where_fill(&w, path, ") WHERE coalesce(k, '') != '' GROUP BY k ORDER BY c DESC,"
+                         " k LIMIT ?");
+    } else {
+        /* a field of the document: each of its values counts the session once */
+        snprintf(path, sizeof path, "$.%s", field->ecs);
+        sql = where_fill(&w, "SELECT j.value AS k, count(DISTINCT s.rowid) AS c FROM sessions AS s,"
+                         " json_each(ash_doc(s.rowid, s.doc, s.sensor), ?) AS j",
+                         " AND j.type NOT IN ('object', 'array', 'null') AND j.value != ''"
+                         " GROUP BY k ORDER BY c DESC, k LIMIT ?");
+    }
+    if (!sql) {
+        query_sql_clear(&w.expr);
+        return store_fail(st, STORE_ERR_RETRY, "count_by: out of memory");
+    }
+    src = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL);
+    free(sql);
+    if (src != SQLITE_OK) {
+        query_sql_clear(&w.expr);
         return sq_fail(st, src, "prepare count_by");
-    sqlite3_bind_int64(stmt, bind_where(stmt, q), limit_of(q->limit));
+    }
+    int at = 1;
+    if (field && !field->sql)
+        sqlite3_bind_text(stmt, at++, path, -1, SQLITE_STATIC);
+    /* the WHERE clause's parameters come after the json path's */
+    int i = at;
+    if (q->start_us)
+        sqlite3_bind_int64(stmt, i++, q->start_us);
+    if (q->end_us)
+        sqlite3_bind_int64(stmt, i++, q->end_us);
+    if (q->sensor)
+        sqlite3_bind_text(stmt, i++, q->sensor, -1, SQLITE_STATIC);
+    i = query_sql_bind(&w.expr, stmt, i);
+    sqlite3_bind_int64(stmt, i, limit_of(q->limit));
     while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
         json_object *o = json_object_new_object();
         if (!o) {
             rc = store_fail(st, STORE_ERR_RETRY, "count_by: out of memory");
             break;
         }
-        if (field == STORE_FIELD_HOUR)
+        if (sqlite3_column_type(stmt, 0) == SQLITE_INTEGER)
             json_object_object_add(o, "key", json_object_new_int64(sqlite3_column_int64(stmt, 0)));
         else
             json_object_object_add(o, "key", json_object_new_string_len(
                 (const char *)sqlite3_column_text(stmt, 0), sqlite3_column_bytes(stmt, 0)));
         json_object_object_add(o, "count", json_object_new_int64(sqlite3_column_int64(stmt, 1)));
         size_t len = 0;
-        const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+        const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE, &len);
         int stop = text ? cb(ctx, text, len) : 0;
         json_object_put(o);
         if (stop) {
@@ -186,6 +257,7 @@ int sq_count_by(struct store *st, const struct store_query *q, enum store_field 
     if (rc == STORE_OK && src != SQLITE_DONE)
         rc = sq_fail(st, src, "count_by");
     sqlite3_finalize(stmt);
+    query_sql_clear(&w.expr);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "app.h"
 #include "decode.h"
 #include "frag_table.h"
+#include "mmap_lend.h"
 #include "pcap_index.h"
 #include "pcap_store.h"
 #include "record_json.h"
@@ -85,7 +86,7 @@ void pipeline_set_store(struct pipeline *p, struct pcap_store *store, struct pca
 void pipeline_set_source(struct pipeline *p, struct pcap_mmap *src)
 {
     if (p->store)
-        pcap_store_set_source(p->store, src);
+        mmap_lend_to_store(p->store, src);
 }
 
 struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ERR_LEN])

@@ -18,6 +18,14 @@
 #include "clock.h"
 
 #define SHIP_SYNC_MS 1000            /* journal synced at least this often, connected or not */
+/* L2: after a refused handshake (wrong server key, key not allowed) the socket is
+ * disconnected and connected again after a backoff that doubles up to the cap; libzmq alone
+ * would retry every 100 ms and this thread logged 7-27 errors a second. */
+#define SHIP_BACKOFF_MIN_MS 1000
+#define SHIP_BACKOFF_MAX_MS 60000
+/* L9: not connected for this long (at start or after a disconnect): say so, once */
+#define SHIP_UNREACHABLE_MS 10000
+#define SHIP_REASON_LOG_S 10         /* aggregator's refusal reasons: one line per 10 s */
 
 struct ship {
     struct ship_config cfg;
@@ -32,6 +40,11 @@ struct ship {
     int64_t last_progress_ms, last_stats_ms, last_sync_ms;
     ship_request_fn on_request;
     void *request_ctx;
+    int64_t backoff_ms, reconnect_at_ms;   /* 0: connected or connecting by libzmq itself */
+    int64_t down_since_ms;           /* not connected since (0: connected) */
+    bool down_logged;
+    time_t last_reason_log;
+    uint64_t reasons, reasons_logged;
     pthread_mutex_t lock;            /* stats below */
     Ashiato__SensorStats pending_stats;
     bool have_stats;
@@ -58,16 +71,27 @@ static void handle_monitor(struct ship *s)
     if (zmq_msg_size(&m1) >= 6)
         memcpy(&event, zmq_msg_data(&m1), 2);
     switch (event) {
-    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: {
+        int64_t now = clock_mono_ms();
         s->st.connected = true;
         s->st.connects++;
         s->sent_upto = s->acked;       /* resend whatever was in flight */
-        s->last_progress_ms = clock_mono_ms();
-        log_info("ship", "connected endpoint=%s", s->cfg.endpoint);
+        s->last_progress_ms = now;
+        if (s->down_logged)
+            log_info("ship", "connected endpoint=%s after %.1f s without a connection",
+                     s->cfg.endpoint, (double)(now - s->down_since_ms) / 1000.0);
+        else
+            log_info("ship", "connected endpoint=%s", s->cfg.endpoint);
+        s->backoff_ms = 0;
+        s->down_since_ms = 0;
+        s->down_logged = false;
         break;
+    }
     case ZMQ_EVENT_DISCONNECTED:
-        if (s->st.connected)
+        if (s->st.connected) {
             log_warn("ship", "disconnected endpoint=%s: reconnecting", s->cfg.endpoint);
+            s->down_since_ms = clock_mono_ms();
+        }
         s->st.connected = false;
         s->st.disconnects++;
         s->sent_upto = s->acked;
@@ -76,14 +100,44 @@ static void handle_monitor(struct ship *s)
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
         s->st.handshake_failures++;
-        log_error("ship", "handshake refused endpoint=%s: wrong server key, or this sensor's key "
-                  "is not in the aggregator's allow-list", s->cfg.endpoint);
+        if (s->reconnect_at_ms)
+            break;                   /* already backing off (a late event of the same try) */
+        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : SHIP_BACKOFF_MIN_MS;
+        if (s->backoff_ms > SHIP_BACKOFF_MAX_MS)
+            s->backoff_ms = SHIP_BACKOFF_MAX_MS;
+        s->reconnect_at_ms = clock_mono_ms() + s->backoff_ms;
+        zmq_disconnect(s->sock, s->cfg.endpoint);
+        log_error("ship", "handshake refused endpoint=%s (failures so far: %" PRIu64 "): %s; "
+                  "retrying in %.0f s", s->cfg.endpoint, s->st.handshake_failures,
+                  event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                      ? "this sensor's key is not in the aggregator's allow-list"
+                      : "wrong server key, or this sensor's key is not allowed",
+                  (double)s->backoff_ms / 1000.0);
         break;
     default:
         break;
     }
     zmq_msg_close(&m1);
     zmq_msg_close(&m2);
+}
+
+/* The aggregator refused a batch, or dropped records of it, and said why (Ack.reason): a
+ * line at most every SHIP_REASON_LOG_S, with how many reasons came since the last one. */
+static void log_reason(struct ship *s, const Ashiato__Ack *ack)
+{
+    time_t now = time(NULL);
+    s->reasons++;
+    if (now - s->last_reason_log < SHIP_REASON_LOG_S)
+        return;
+    s->last_reason_log = now;
+    if (ack->refused)
+        log_error("ship", "aggregator refused batch seq=%" PRIu64 ": %s (such answers since the "
+                  "last line: %" PRIu64 ")", ack->reason_seq, ack->reason,
+                  s->reasons - s->reasons_logged);
+    else
+        log_warn("ship", "aggregator on batch seq=%" PRIu64 ": %s (such answers since the last "
+                 "line: %" PRIu64 ")", ack->reason_seq, ack->reason, s->reasons - s->reasons_logged);
+    s->reasons_logged = s->reasons;
 }
 
 static int send_bytes(struct ship *s, const uint8_t *data, size_t len)
@@ -124,6 +178,8 @@ static void handle_message(struct ship *s)
     }
     if (env->body_case == ASHIATO__ENVELOPE__BODY_ACK && env->ack->epoch == s->epoch) {
         uint64_t seq = env->ack->seq;
+        if (env->ack->reason && env->ack->reason[0])
+            log_reason(s, env->ack);
         s->st.acks++;
         if (env->ack->credit)
             s->cfg.window = env->ack->credit;
@@ -137,8 +193,9 @@ static void handle_message(struct ship *s)
             if (s->sent_upto < seq)
                 s->sent_upto = seq;
             s->last_progress_ms = clock_mono_ms();
-        } else if (s->sent_upto > s->acked) {
-            /* the aggregator is missing something before what we sent: resend from it */
+        } else if (s->sent_upto > s->acked && !env->ack->refused) {
+            /* the aggregator is missing something before what we sent: resend from it (a
+             * refusal is not resent at once: after resend_ms, when it may have changed) */
             s->sent_upto = s->acked;
             s->st.resent++;
         }
@@ -256,6 +313,18 @@ static void *ship_main(void *arg)
             handle_message(s);
         }
         int64_t now = clock_mono_ms();
+        if (s->reconnect_at_ms && now >= s->reconnect_at_ms) {
+            s->reconnect_at_ms = 0;
+            if (zmq_connect(s->sock, s->cfg.endpoint) != 0)
+                log_error("ship", "connect %s: %s", s->cfg.endpoint, zmq_strerror(zmq_errno()));
+        }
+        if (!s->st.connected && s->down_since_ms && !s->down_logged &&
+            now - s->down_since_ms >= SHIP_UNREACHABLE_MS) {
+            s->down_logged = true;
+            log_warn("ship", "no connection to endpoint=%s for %d s (aggregator down or "
+                     "unreachable?): batches wait in the outbox, still trying",
+                     s->cfg.endpoint, SHIP_UNREACHABLE_MS / 1000);
+        }
         if (s->sent_upto > s->acked && now - s->last_progress_ms > s->cfg.resend_ms) {
             s->sent_upto = s->acked;         /* silence: resend from the watermark */
             s->last_progress_ms = now;
@@ -328,7 +397,7 @@ struct ship *ship_start(const struct ship_config *cfg, const char *sensor, struc
         snprintf(err, ASH_ERR_LEN, "ship: connect %s: %s", cfg->endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
-    s->last_progress_ms = s->last_stats_ms = clock_mono_ms();
+    s->last_progress_ms = s->last_stats_ms = s->down_since_ms = clock_mono_ms();
     if (pthread_create(&s->thread, NULL, ship_main, s) != 0) {
         snprintf(err, ASH_ERR_LEN, "ship: cannot start thread");
         goto fail;

@@ -1,5 +1,5 @@
 """SessionRecord.packet_pos, the sensor's encoding of where a session's packets are in its pcap
-store (sensor/pcap_index.h), for the integration tests: encode (requests) and decode (checks)."""
+store (pcapstore/pcap_index.h), for the integration tests: encode (requests) and decode (checks)."""
 
 
 def varint(v):
@@ -12,7 +12,7 @@ def varint(v):
 
 
 def positions(pairs, flags=0):
-    """SessionRecord.packet_pos encoding of [(file_id, offset)] (sensor/pcap_index.h)."""
+    """SessionRecord.packet_pos encoding of [(file_id, offset)] (pcapstore/pcap_index.h)."""
     out, last_file, last_off = bytearray([1, flags]), 0, 0
     for f, o in pairs:
         if f != last_file:

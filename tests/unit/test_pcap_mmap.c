@@ -25,6 +25,7 @@
 
 #include "capture.h"
 #include "log.h"
+#include "mmap_lend.h"
 #include "pcap_format.h"
 #include "pcap_mmap.h"
 #include "pcap_store.h"
@@ -561,7 +562,7 @@ static int fill_store(struct pcap_store *st, char paths[][400], int nfiles, enum
         assert_non_null(c);
         assert_non_null(capture_source(c));
         if (by_ref)
-            pcap_store_set_source(st, capture_source(c));
+            mmap_lend_to_store(st, capture_source(c));
         struct capture_packet p;
         while (capture_next(c, &p) == CAPTURE_PACKET) {
             const uint8_t *d = p.data;
@@ -580,7 +581,7 @@ static int fill_store(struct pcap_store *st, char paths[][400], int nfiles, enum
             k++;
         }
         if (by_ref)
-            pcap_store_set_source(st, NULL);
+            mmap_lend_to_store(st, NULL);
         capture_close(c);                     /* the store may still hold the mapping */
         assert_int_equal(pcap_store_append(st, T0 * 1000000 + 999, other, sizeof other, sizeof other,
                                            &out[k].file, &out[k].off), 0);

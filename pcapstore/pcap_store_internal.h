@@ -1,4 +1,4 @@
-/* pcap_store_internal.h -- what the pcap store's three files share (see pcap_store.h):
+/* pcap_store_internal.h -- what the pcap store's four files share (see pcap_store.h):
  *   pcap_store.c         open, close, sync, retention, statistics
  *   pcap_store_ring.c    the producer: append, rotation decisions, sidecar segments, references
  *   pcap_store_writer.c  the writer thread (ring and references into files) and the closer
@@ -10,8 +10,8 @@
  * consumer (the writer). The byte ring holds pcap records exactly as they go to disk, so the
  * writer hands contiguous spans of it to the kernel without a copy and never reads a record
  * itself. The marker queue holds, in order, what is not ring bytes: a rotation to a new file,
- * a reference to record bytes that lie in a mapped input file (pcap_mmap.h: the store does not
- * copy them, the writer writes them straight from the mapping), and the release of such a
+ * a reference to record bytes that lie in a mapped input file (lent through a
+ * struct pcap_store_lender: the store does not copy them, the writer writes them straight from the mapping), and the release of such a
  * mapping once the writer is past its last reference. Each marker carries the ring position it
  * applies at; the writer writes ring bytes up to it, then applies it. Positions are counters
  * that only grow (the ring index is pos & mask). A rotation also skips len ring bytes: the
@@ -56,7 +56,10 @@ struct marker {
             uint32_t linktype, snaplen;
         } rot;
         const uint8_t *ref;
-        struct pcap_mmap *src;
+        struct {
+            void *src;
+            const struct pcap_store_lender *ops;
+        } lend;
     } u;
 };
 
@@ -118,7 +121,8 @@ struct pcap_store {
         struct pcap_format_segb segb;
         uint64_t seg_packets;
         int64_t newest_us;
-        struct pcap_mmap *src;                /* the mapped input packets may lie in */
+        void *src;                            /* the mapped input packets may lie in */
+        const struct pcap_store_lender *src_ops;   /* ... how to hold and release it */
         uintptr_t src_lo, src_hi;             /* ... its bytes */
         uint64_t ref_in, ref_out_cache;       /* bytes of references queued, written */
         uint64_t rot_in;                      /* rotation markers pushed */

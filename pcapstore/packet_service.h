@@ -43,7 +43,7 @@ typedef int (*packet_service_emit_fn)(void *ctx, const Ashiato__PacketResponse *
 
 struct packet_service_stats {
     uint64_t requests;
-    uint64_t by_status[7];                    /* by final Ashiato__PacketResponse__Status */
+    uint64_t by_status[8];                    /* by final Ashiato__PacketResponse__Status */
     uint64_t packets, bytes;                  /* served */
     uint64_t lost;                            /* asked packets lost in a crash or I/O error */
     uint64_t abandoned;                       /* emit returned -1 */

@@ -121,12 +121,20 @@ void pcap_store_release(struct pcap_store *st, uint64_t pos);
  * a new file. Capture thread only. */
 void pcap_store_set_link(struct pcap_store *st, int dlt, int snaplen);
 
-/* Packets appended from now on may lie in src, a mapped input file (pcap_mmap.h; NULL: none):
- * those are not copied but written from the mapping by the writer. The store holds src
- * (pcap_mmap_hold) until its writer is past the last of them, so the caller may release its
- * own reference after the next set_source (or close). Capture thread only. */
-struct pcap_mmap;
-void pcap_store_set_source(struct pcap_store *st, struct pcap_mmap *src);
+/* How the store holds a mapped input it writes packets from: the owner's reference counting,
+ * lent to the store (the sensor lends its pcap_mmap reader through sensor/mmap_lend.c). */
+struct pcap_store_lender {
+    void (*hold)(void *src);
+    void (*release)(void *src);                /* the last reference may unmap */
+    void (*keep_behind)(void *src, uint64_t bytes);   /* keep this much mapped behind the walk */
+    const uint8_t *(*bytes)(void *src, uint64_t *size);   /* the whole mapping */
+};
+
+/* Packets appended from now on may lie in src, a mapped input file (NULL: none): those are
+ * not copied but written from the mapping by the writer. The store holds src (ops->hold)
+ * until its writer is past the last of them, so the caller may release its own reference
+ * after the next set_source (or close). ops must outlive the store. Capture thread only. */
+void pcap_store_set_source(struct pcap_store *st, void *src, const struct pcap_store_lender *ops);
 
 /* Wait until every packet appended before the call is in its file (not fsync'd). 0, or -1
  * after timeout_ms. Any thread. */

@@ -66,7 +66,7 @@ struct answer {
 };
 
 static const char *const status_names[] = { "OK", "MORE", "EXPIRED", "NOT_FOUND", "BAD_REQUEST",
-                                            "TOO_LARGE", "ERROR" };
+                                            "TOO_LARGE", "ERROR", "MISMATCH" };
 
 const char *packet_service_status_name(int status)
 {

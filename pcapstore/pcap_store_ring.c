@@ -29,7 +29,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "pcap_mmap.h"
 
 static void relaxed_add(_Atomic uint64_t *c, uint64_t v)
 {
@@ -366,7 +365,7 @@ void pcap_store_set_link(struct pcap_store *st, int dlt, int snaplen)
     st->p.link_changed = true;
 }
 
-void pcap_store_set_source(struct pcap_store *st, struct pcap_mmap *src)
+void pcap_store_set_source(struct pcap_store *st, void *src, const struct pcap_store_lender *ops)
 {
     if (src == st->p.src)
         return;
@@ -379,19 +378,21 @@ void pcap_store_set_source(struct pcap_store *st, struct pcap_mmap *src)
         m->pos = st->p.head;
         m->kind = STORE_MARK_RELEASE;
         m->len = 0;
-        m->u.src = st->p.src;
+        m->u.lend.src = st->p.src;
+        m->u.lend.ops = st->p.src_ops;
         push_marker(st);
         pthread_cond_signal(&st->wake);
     }
     st->p.src = src;
+    st->p.src_ops = src ? ops : NULL;
     st->p.src_lo = st->p.src_hi = 0;
     if (src) {
         uint64_t size;
-        pcap_mmap_hold(src);
+        ops->hold(src);
         /* the writer trails the walk by up to the ring's size: keep that much mapped (at 16 MiB
          * it faulted pages back in, writer CPU +30%) */
-        pcap_mmap_keep_behind(src, st->cap);
-        st->p.src_lo = (uintptr_t)pcap_mmap_bytes(src, &size);
+        ops->keep_behind(src, st->cap);
+        st->p.src_lo = (uintptr_t)ops->bytes(src, &size);
         st->p.src_hi = st->p.src_lo + (uintptr_t)size;
     }
 }

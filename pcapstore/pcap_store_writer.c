@@ -20,7 +20,6 @@
 
 #include "clock.h"
 #include "log.h"
-#include "pcap_mmap.h"
 
 #define STORE_BATCH_MAX (8u << 20)            /* bytes per writev before tails are published */
 
@@ -378,7 +377,7 @@ static void drain(struct pcap_store *st, uint64_t upto, uint32_t mk_upto)
                     tail += m->len;           /* the producer's alignment padding */
                     atomic_fetch_add_explicit(&st->rot_done, 1, memory_order_release);
                 } else {
-                    pcap_mmap_release(m->u.src);   /* nothing of it is queued any more */
+                    m->u.lend.ops->release(m->u.lend.src);   /* nothing of it is queued any more */
                 }
             }
             mt++;

@@ -22,7 +22,6 @@
 
 #include "clock.h"
 #include "log.h"
-#include "pcap_mmap.h"
 #include "pcap_repair.h"
 
 void pcap_store_config_defaults(struct pcap_store_config *cfg)
@@ -178,7 +177,8 @@ void pcap_store_close(struct pcap_store *st)
         pthread_mutex_unlock(&st->cmu);
         pthread_join(st->closer, NULL);
     }
-    pcap_mmap_release(st->p.src);             /* the writer wrote all its references */
+    if (st->p.src)                            /* the writer wrote all its references */
+        st->p.src_ops->release(st->p.src);
     pcap_retention_free(st->ret);
     pcap_catalog_close(st->cat);
     pthread_cond_destroy(&st->wake);

@@ -1,0 +1,871 @@
+/* query_parse.c -- text to AST for Arkime's expression language (see query_parse.h).
+ * Owns:  the lexer, the recursive-descent parser (depth-bounded), value parsing per field
+ *        type (IPs, CIDR and partial IPs, ip:port, integer ranges, times, booleans), the
+ *        printer.
+ * Lends: nothing: every node and value text is the caller's to free with query_expr_free.
+ * Never: reads past the text's NUL; recurses deeper than QUERY_DEPTH_MAX; logs.
+ * Trap:  error positions are byte offsets into the text as given, which the HTTP API hands
+ *        back; keep every error on the token that caused it. */
+#include "query_parse.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum tok {
+    T_END, T_WORD, T_QUOTED, T_REGEX, T_LIST_ANY, T_LIST_ALL, T_EXISTS,
+    T_EQ, T_NE, T_LT, T_LE, T_GT, T_GE, T_AND, T_OR, T_NOT, T_LP, T_RP, T_BAD
+};
+
+struct lexer {
+    const char *s;
+    size_t len, at;
+    enum tok t;                      /* the current token */
+    size_t tpos, tlen;               /* its span */
+    int depth, terms;
+    int64_t now_us;
+    struct query_error *err;
+};
+
+static void fail(struct lexer *lx, size_t pos, const char *fmt, ...) ASH_PRINTF(3, 4);
+
+static void fail(struct lexer *lx, size_t pos, const char *fmt, ...)
+{
+    va_list ap;
+    if (lx->err->msg[0])
+        return;                      /* the first error wins */
+    lx->err->pos = (int)pos;
+    va_start(ap, fmt);
+    vsnprintf(lx->err->msg, sizeof lx->err->msg, fmt, ap);
+    va_end(ap);
+}
+
+static bool word_char(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '+' || c == '_' || c == '.' || c == '@' || c == ':' ||
+           c == '*' || c == '?' || c == '/' || c >= 0x80;
+}
+
+/* Skip a delimited run from lx->at (at the opening char) to its closing char, honouring
+ * backslash escapes; false if it never closes. */
+static bool skip_delimited(struct lexer *lx, char close)
+{
+    size_t i = lx->at + 1;
+    while (i < lx->len && lx->s[i] != close) {
+        if (lx->s[i] == '\\' && i + 1 < lx->len)
+            i++;
+        i++;
+    }
+    if (i >= lx->len)
+        return false;
+    lx->at = i + 1;
+    return true;
+}
+
+/* Read the next token. `value` says a value may come (lists and regexes start here). */
+static void next(struct lexer *lx, bool value)
+{
+    const char *s = lx->s;
+    while (lx->at < lx->len && isspace((unsigned char)s[lx->at]))
+        lx->at++;
+    lx->tpos = lx->at;
+    if (lx->at >= lx->len) {
+        lx->t = T_END;
+        lx->tlen = 0;
+        return;
+    }
+    char c = s[lx->at], d = lx->at + 1 < lx->len ? s[lx->at + 1] : '\0';
+    static const struct { const char *text; enum tok t; } ops[] = {
+        { "EXISTS!", T_EXISTS }, { "<=", T_LE }, { ">=", T_GE }, { "!=", T_NE },
+        { "==", T_EQ }, { "&&", T_AND }, { "||", T_OR }, { "<", T_LT }, { ">", T_GT },
+        { "=", T_EQ }, { "&", T_AND }, { "|", T_OR }, { "!", T_NOT }, { "(", T_LP },
+        { ")", T_RP },
+    };
+    if (value && c == '"') {
+        lx->t = skip_delimited(lx, '"') ? T_QUOTED : T_BAD;
+    } else if (value && c == '/' && d != '\0') {
+        lx->t = skip_delimited(lx, '/') ? T_REGEX : T_BAD;
+    } else if (value && c == '[') {
+        lx->t = skip_delimited(lx, ']') ? T_LIST_ANY : T_BAD;
+    } else if (value && c == ']') {
+        lx->t = skip_delimited(lx, '[') ? T_LIST_ALL : T_BAD;
+    } else {
+        lx->t = T_BAD;
+        for (size_t i = 0; i < ASH_ARRAY_LEN(ops); i++) {
+            size_t n = strlen(ops[i].text);
+            if (lx->len - lx->at >= n && memcmp(s + lx->at, ops[i].text, n) == 0) {
+                lx->t = ops[i].t;
+                lx->at += n;
+                break;
+            }
+        }
+        if (lx->t == T_BAD && word_char((unsigned char)c)) {
+            while (lx->at < lx->len && word_char((unsigned char)s[lx->at]))
+                lx->at++;
+            lx->t = T_WORD;
+        } else if (lx->t == T_BAD) {
+            lx->at++;
+        }
+    }
+    if (lx->t == T_BAD && lx->at == lx->tpos)
+        lx->at = lx->len;
+    lx->tlen = lx->at - lx->tpos;
+}
+
+/* How the current token reads in a message: 'text' or "end of expression". */
+static const char *found(const struct lexer *lx, char *buf, size_t sz)
+{
+    if (lx->t == T_END)
+        return "end of expression";
+    size_t n = lx->tlen > 40 ? 40 : lx->tlen;
+    snprintf(buf, sz, "'%.*s%s'", (int)n, lx->s + lx->tpos, lx->tlen > 40 ? "..." : "");
+    return buf;
+}
+
+/* ---- values -------------------------------------------------------------------------- */
+
+/* Unescape s[0..n) into a new string: a backslash takes the next char as it is (in a regex
+ * only before '/': "\\." stays the regex's escaped dot). */
+static char *unescape(const char *s, size_t n, bool regex)
+{
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n && (!regex || s[i + 1] == '/'))
+            i++;
+        else if (s[i] == '\\' && i + 1 < n)
+            *o++ = s[i++];
+        *o++ = s[i];
+    }
+    *o = '\0';
+    return out;
+}
+
+static bool parse_u64(const char *s, size_t n, int64_t max, int64_t *out)
+{
+    int64_t v = 0;
+    if (n == 0 || n > 19)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (s[i] - '0');
+        if (v > max)
+            return false;
+    }
+    *out = v;
+    return true;
+}
+
+static void block(struct query_value *v, int bits)
+{
+    int total = v->v4 ? 32 : 128, skip = v->v4 ? 96 : 0;
+    v->prefix = bits;
+    for (int i = 0; i < 16; i++) {
+        int keep = skip + bits - i * 8;
+        uint8_t mask = keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
+        if (i * 8 < skip)
+            mask = 0xff;
+        v->ip_lo[i] &= mask;
+        v->ip_hi[i] = v->ip_lo[i] | (uint8_t)~mask;
+    }
+    (void)total;
+}
+
+/* An address as Arkime reads one: "10.1.2.3", "10.1" (10.1.0.0/16), "10.1.2/24", "10/8",
+ * "10.0.0.0/8:80", "2001:db8::/32", "2001:db8::1.80" (IPv6 port after '.'). */
+static bool parse_ip_value(const char *s, size_t n, struct query_value *v, const char **why)
+{
+    char buf[80];
+    *why = "expected an IP address, CIDR block or partial address (10.1)";
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    v->kind = QUERY_V_IP;
+    v->port = -1;
+    int colons = 0;
+    for (char *p = buf; *p; p++)
+        colons += *p == ':';
+    char *port = NULL;
+    if (colons > 1) {                               /* IPv6: port after a '.' */
+        port = strchr(buf, '.');
+    } else if (colons == 1) {
+        port = strchr(buf, ':');
+    }
+    if (port) {
+        int64_t pv;
+        *port++ = '\0';
+        if (!parse_u64(port, strlen(port), 65535, &pv)) {
+            *why = "expected a port 0..65535 after the address";
+            return false;
+        }
+        v->port = (int)pv;
+    }
+    char *slash = strchr(buf, '/');
+    int64_t bits = -1;
+    if (slash) {
+        *slash++ = '\0';
+        if (!parse_u64(slash, strlen(slash), 128, &bits)) {
+            *why = "expected a prefix length after '/'";
+            return false;
+        }
+    }
+    memset(v->ip_lo, 0, 16);
+    if (colons > 1) {
+        v->v4 = false;
+        if (inet_pton(AF_INET6, buf, v->ip_lo) != 1)
+            return false;
+        if (bits > 128)
+            return false;
+        block(v, bits < 0 ? 128 : (int)bits);
+        return true;
+    }
+    /* IPv4, perhaps partial */
+    int parts = 0;
+    int64_t oct[4] = { 0 };
+    for (char *p = buf, *e; parts < 4; p = e + 1) {
+        e = strchr(p, '.');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (!parse_u64(p, len, 255, &oct[parts++]))
+            return false;
+        if (!e)
+            break;
+        if (parts == 4)
+            return false;
+    }
+    if (bits > 32) {
+        *why = "expected an IPv4 prefix length 0..32";
+        return false;
+    }
+    v->v4 = true;
+    v->ip_lo[10] = v->ip_lo[11] = 0xff;
+    for (int i = 0; i < 4; i++)
+        v->ip_lo[12 + i] = (uint8_t)oct[i];
+    block(v, bits >= 0 ? (int)bits : parts * 8);
+    return true;
+}
+
+/* "tcp", "TCP", "6" -> the transport name the store keeps (record_json_transport). */
+static char *ipproto_name(const char *s)
+{
+    static const struct { const char *in, *out; } names[] = {
+        { "6", "tcp" }, { "17", "udp" }, { "1", "icmp" }, { "58", "ipv6-icmp" },
+        { "132", "sctp" }, { "47", "gre" }, { "50", "esp" }, { "icmp6", "ipv6-icmp" },
+        { "icmpv6", "ipv6-icmp" },
+    };
+    char low[32];
+    size_t n = strlen(s);
+    if (n >= sizeof low)
+        return strdup(s);
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)tolower((unsigned char)s[i]);
+    for (size_t i = 0; i < ASH_ARRAY_LEN(names); i++)
+        if (strcmp(low, names[i].in) == 0)
+            return strdup(names[i].out);
+    return strdup(low);
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* A time: "2021/09/28 13:00:00" or ISO "2021-09-28T13:00:00[.123456][Z]" (UTC), epoch
+ * seconds, or relative to now: -1h, +30m, -2d, -1w, -90s (units s m h d w). */
+static bool parse_time(const char *s, int64_t now_us, int64_t *out)
+{
+    size_t n = strlen(s);
+    int64_t v;
+    if (n >= 2 && (s[0] == '-' || s[0] == '+')) {
+        static const struct { char u; int64_t us; } units[] = {
+            { 's', 1000000LL }, { 'm', 60000000LL }, { 'h', 3600000000LL },
+            { 'd', 86400000000LL }, { 'w', 604800000000LL },
+        };
+        size_t digits = 1;
+        while (digits < n && isdigit((unsigned char)s[digits]))
+            digits++;
+        if (digits + 1 != n)
+            return false;
+        int64_t k = 1;
+        if (digits > 1 && !parse_u64(s + 1, digits - 1, 1000000, &k))
+            return false;
+        for (size_t i = 0; i < ASH_ARRAY_LEN(units); i++)
+            if (s[n - 1] == units[i].u) {
+                *out = now_us + (s[0] == '-' ? -1 : 1) * k * units[i].us;
+                return true;
+            }
+        return false;
+    }
+    if (parse_u64(s, n, 4102444800LL, &v)) {
+        *out = v * 1000000LL;
+        return true;
+    }
+    unsigned y, mo, d, h = 0, mi = 0, se = 0;
+    char sep1, sep2, t;
+    int used = 0;
+    if (sscanf(s, "%4u%c%2u%c%2u%n", &y, &sep1, &mo, &sep2, &d, &used) != 5 || sep1 != sep2 ||
+        (sep1 != '/' && sep1 != '-'))
+        return false;
+    const char *p = s + used;
+    int64_t frac = 0;
+    if (*p == ' ' || *p == 'T') {
+        t = *p;
+        used = 0;
+        if (sscanf(p + 1, "%2u:%2u%n", &h, &mi, &used) != 2)
+            return false;
+        p += 1 + used;
+        if (*p == ':') {
+            used = 0;
+            if (sscanf(p + 1, "%2u%n", &se, &used) != 1)
+                return false;
+            p += 1 + used;
+            if (*p == '.') {
+                int64_t scale = 100000;
+                for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+                    frac += scale * (*p - '0');
+            }
+        }
+        (void)t;
+    }
+    if (*p == 'Z')
+        p++;
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 ||
+        y < 1970 || y > 2099)
+        return false;
+    *out = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000000LL) + frac;
+    return true;
+}
+
+/* One value of field f from raw text s[0..n) (kind: the token it came from). */
+static bool make_value(struct lexer *lx, const struct field_def *f, enum query_op op,
+                       enum tok kind, const char *s, size_t n, size_t pos, struct query_value *v)
+{
+    memset(v, 0, sizeof *v);
+    v->port = -1;
+    if (kind == T_QUOTED) {
+        s++;
+        n -= 2;
+        pos++;
+    }
+    bool regex = kind == T_REGEX;
+    char *text = regex ? unescape(s + 1, n - 2, true) : unescape(s, n, false);
+    if (!text) {
+        fail(lx, pos, "out of memory");
+        return false;
+    }
+    const char *why = NULL;
+    bool wild = kind == T_WORD && strpbrk(text, "*?") != NULL;
+    bool ordered = op != QUERY_EQ && op != QUERY_NE;
+    if (kind == T_WORD && strcmp(text, "*") == 0) {
+        why = "'*' alone: use EXISTS! to test that a field is present";
+    } else if ((regex || wild) && f->type != FIELD_KEYWORD) {
+        why = regex ? "a /regex/ only applies to text fields" :
+                      "wildcards only apply to text fields";
+    } else if (ordered && (f->type == FIELD_KEYWORD || f->type == FIELD_IP ||
+                           f->type == FIELD_BOOLEAN || (f->flags & FIELD_NORANGE))) {
+        why = "< <= > >= apply to numbers and times only";
+    } else if (regex) {
+        v->kind = QUERY_V_REGEX;
+        v->text = text;
+        text = NULL;
+    } else if (wild) {
+        v->kind = QUERY_V_WILD;
+        v->text = text;
+        text = NULL;
+    } else if (f->type == FIELD_KEYWORD) {
+        v->kind = QUERY_V_TEXT;
+        v->text = (f->flags & FIELD_IPPROTO) ? ipproto_name(text) : text;
+        if (f->flags & FIELD_IPPROTO)
+            free(text);
+        text = NULL;
+        if (!v->text)
+            why = "out of memory";
+    } else if (f->type == FIELD_IP) {
+        if (!parse_ip_value(text, strlen(text), v, &why))
+            ;
+        else
+            why = NULL;
+    } else if (f->type == FIELD_INTEGER) {
+        char *dash = ordered ? NULL : strchr(text, '-');
+        v->kind = QUERY_V_INT;
+        if (dash && dash != text && (f->flags & FIELD_NORANGE)) {
+            why = "ranges do not apply to this field";
+        } else if (dash && dash != text) {
+            if (!parse_u64(text, (size_t)(dash - text), INT64_MAX / 2, &v->lo) ||
+                !parse_u64(dash + 1, strlen(dash + 1), INT64_MAX / 2, &v->hi) || v->hi < v->lo)
+                why = "expected an integer range low-high (80-90)";
+        } else if (!parse_u64(text, strlen(text), INT64_MAX / 2, &v->lo)) {
+            why = ordered ? "expected an integer" : "expected an integer or a range (80-90)";
+        } else {
+            v->hi = v->lo;
+        }
+    } else if (f->type == FIELD_TIME) {
+        v->kind = QUERY_V_TIME;
+        if (!parse_time(text, lx->now_us, &v->lo))
+            why = "expected a time: \"2021/09/28 13:00:00\", 2021-09-28T13:00:00Z, epoch "
+                  "seconds or -1h (s m h d w)";
+        v->hi = v->lo + (v->lo % 1000000 ? 0 : 999999);   /* == a whole second */
+    } else {
+        v->kind = QUERY_V_BOOL;
+        if (strcmp(text, "true") == 0 || strcmp(text, "1") == 0)
+            v->lo = 1;
+        else if (strcmp(text, "false") != 0 && strcmp(text, "0") != 0)
+            why = "expected true or false";
+    }
+    free(text);
+    if (why) {
+        fail(lx, pos, "%s: %s, found '%.*s'", f->name, why, (int)(n > 60 ? 60 : n), s);
+        return false;
+    }
+    return true;
+}
+
+/* Split a list token ([a,b] or ]a,b[) into values. */
+static bool list_values(struct lexer *lx, struct query_expr *e, enum query_op op)
+{
+    const char *s = lx->s + lx->tpos + 1, *end = lx->s + lx->tpos + lx->tlen - 1;
+    if (op != QUERY_EQ && op != QUERY_NE) {
+        fail(lx, lx->tpos, "%s: a list only goes with == or !=", e->field->name);
+        return false;
+    }
+    const char *blank = s;
+    while (blank < end && isspace((unsigned char)*blank))
+        blank++;
+    if (blank == end) {
+        fail(lx, lx->tpos, "%s: empty list", e->field->name);
+        return false;
+    }
+    while (s <= end) {
+        while (s < end && isspace((unsigned char)*s))
+            s++;
+        const char *p = s;
+        enum tok kind = T_WORD;
+        if (*p == '"' || (*p == '/' && p + 1 < end)) {
+            char close = *p;
+            kind = close == '"' ? T_QUOTED : T_REGEX;
+            for (p++; p < end && *p != close; p++)
+                if (*p == '\\' && p + 1 < end)
+                    p++;
+            if (p >= end) {
+                fail(lx, (size_t)(s - lx->s), "%s: unclosed %s in the list", e->field->name,
+                     close == '"' ? "quote" : "regex");
+                return false;
+            }
+            p++;
+        } else {
+            for (; p < end && *p != ','; p++)
+                if (*p == '\\' && p + 1 < end)
+                    p++;
+        }
+        const char *ve = p;
+        while (ve > s && kind == T_WORD && isspace((unsigned char)ve[-1]))
+            ve--;
+        while (p < end && isspace((unsigned char)*p))
+            p++;
+        if (p < end && *p != ',') {
+            fail(lx, (size_t)(p - lx->s), "%s: expected ',' or the end of the list",
+                 e->field->name);
+            return false;
+        }
+        if (ve == s) {
+            fail(lx, (size_t)(s - lx->s), "%s: empty value in the list", e->field->name);
+            return false;
+        }
+        if (e->n == QUERY_LIST_MAX) {
+            fail(lx, (size_t)(s - lx->s), "%s: more than %d values in a list", e->field->name,
+                 QUERY_LIST_MAX);
+            return false;
+        }
+        if (e->n % 16 == 0) {
+            struct query_value *nv = realloc(e->v, (e->n + 16) * sizeof *nv);
+            if (!nv) {
+                fail(lx, lx->tpos, "out of memory");
+                return false;
+            }
+            e->v = nv;
+        }
+        if (!make_value(lx, e->field, op, kind, s, (size_t)(ve - s), (size_t)(s - lx->s),
+                        &e->v[e->n]))
+            return false;
+        e->n++;
+        s = p + 1;
+    }
+    if (e->n == 0) {
+        fail(lx, lx->tpos, "%s: empty list", e->field->name);
+        return false;
+    }
+    return true;
+}
+
+/* ---- the grammar ---------------------------------------------------------------------- */
+
+static struct query_expr *node(struct lexer *lx, enum query_kind k, size_t pos)
+{
+    struct query_expr *e = calloc(1, sizeof *e);
+    if (!e)
+        fail(lx, pos, "out of memory");
+    else {
+        e->kind = k;
+        e->pos = (int)pos;
+    }
+    return e;
+}
+
+static struct query_expr *parse_or(struct lexer *lx);
+
+static struct query_expr *parse_cmp(struct lexer *lx)
+{
+    char buf[64];
+    if (lx->t != T_WORD) {
+        fail(lx, lx->tpos, "expected a field name, '(' or '!', found %s",
+             found(lx, buf, sizeof buf));
+        return NULL;
+    }
+    size_t fpos = lx->tpos, flen = lx->tlen;
+    if (++lx->terms > QUERY_TERMS_MAX) {
+        fail(lx, fpos, "more than %d comparisons in one expression", QUERY_TERMS_MAX);
+        return NULL;
+    }
+    const struct field_def *f = field_catalog_find(lx->s + fpos, flen);
+    if (!f) {
+        const char *near[3];
+        size_t k = field_catalog_nearest(lx->s + fpos, flen, near, 3);
+        fail(lx, fpos, "unknown field '%.*s' (nearest: %s%s%s%s%s)", (int)(flen > 60 ? 60 : flen),
+             lx->s + fpos, k > 0 ? near[0] : "", k > 1 ? ", " : "", k > 1 ? near[1] : "",
+             k > 2 ? ", " : "", k > 2 ? near[2] : "");
+        return NULL;
+    }
+    next(lx, false);
+    static const enum query_op ops[] = {
+        [T_EQ] = QUERY_EQ, [T_NE] = QUERY_NE, [T_LT] = QUERY_LT, [T_LE] = QUERY_LE,
+        [T_GT] = QUERY_GT, [T_GE] = QUERY_GE,
+    };
+    if (lx->t < T_EQ || lx->t > T_GE) {
+        fail(lx, lx->tpos, "expected an operator (== != < <= > >=) after '%s', found %s",
+             f->name, found(lx, buf, sizeof buf));
+        return NULL;
+    }
+    enum query_op op = ops[lx->t];
+    size_t oppos = lx->tpos;
+    next(lx, true);
+    struct query_expr *e = node(lx, QUERY_CMP, fpos);
+    if (!e)
+        return NULL;
+    e->field = f;
+    e->op = op;
+    if (lx->t == T_EXISTS) {
+        if (op != QUERY_EQ && op != QUERY_NE) {
+            fail(lx, oppos, "EXISTS! goes with == or != only");
+            query_expr_free(e);
+            return NULL;
+        }
+        e->kind = QUERY_EXISTS;
+    } else if (lx->t == T_LIST_ANY || lx->t == T_LIST_ALL) {
+        e->list = true;
+        e->all = lx->t == T_LIST_ALL;
+        if (!list_values(lx, e, op)) {
+            query_expr_free(e);
+            return NULL;
+        }
+    } else if (lx->t == T_WORD || lx->t == T_QUOTED || lx->t == T_REGEX) {
+        e->v = malloc(sizeof *e->v);
+        if (!e->v || !make_value(lx, f, op, lx->t, lx->s + lx->tpos, lx->tlen, lx->tpos,
+                                 e->v)) {
+            fail(lx, lx->tpos, "out of memory");
+            query_expr_free(e);
+            return NULL;
+        }
+        e->n = 1;
+    } else {
+        const char *what = lx->t == T_BAD && lx->s[lx->tpos] == '"' ? "unclosed quote" :
+                           lx->t == T_BAD && lx->s[lx->tpos] == '/' ? "unclosed regex" :
+                           lx->t == T_BAD && (lx->s[lx->tpos] == '[' || lx->s[lx->tpos] == ']')
+                           ? "unclosed list" : NULL;
+        if (what)
+            fail(lx, lx->tpos, "%s: %s", f->name, what);
+        else
+            fail(lx, lx->tpos, "expected a value after '%s %.*s', found %s", f->name,
+                 (int)(lx->tpos - oppos), lx->s + oppos, found(lx, buf, sizeof buf));
+        query_expr_free(e);
+        return NULL;
+    }
+    next(lx, false);
+    return e;
+}
+
+static struct query_expr *parse_unary(struct lexer *lx)
+{
+    char buf[64];
+    if (lx->t != T_NOT && lx->t != T_LP)
+        return parse_cmp(lx);
+    if (++lx->depth > QUERY_DEPTH_MAX) {
+        fail(lx, lx->tpos, "expression nested deeper than %d", QUERY_DEPTH_MAX);
+        return NULL;
+    }
+    size_t pos = lx->tpos;
+    struct query_expr *e;
+    if (lx->t == T_NOT) {
+        next(lx, false);
+        struct query_expr *in = parse_unary(lx);
+        if (!in)
+            return NULL;
+        if (!(e = node(lx, QUERY_NOT, pos))) {
+            query_expr_free(in);
+            return NULL;
+        }
+        e->left = in;
+    } else {
+        next(lx, false);
+        if (!(e = parse_or(lx)))
+            return NULL;
+        if (lx->t != T_RP) {
+            fail(lx, lx->tpos, "expected ')' to close the '(' at %zu, found %s", pos,
+                 found(lx, buf, sizeof buf));
+            query_expr_free(e);
+            return NULL;
+        }
+        next(lx, false);
+    }
+    lx->depth--;
+    return e;
+}
+
+static struct query_expr *parse_binary(struct lexer *lx, enum tok op, enum query_kind kind)
+{
+    struct query_expr *l = op == T_OR ? parse_binary(lx, T_AND, QUERY_AND) : parse_unary(lx);
+    while (l && lx->t == op) {
+        size_t pos = lx->tpos;
+        next(lx, false);
+        struct query_expr *r = op == T_OR ? parse_binary(lx, T_AND, QUERY_AND) : parse_unary(lx);
+        struct query_expr *e = r ? node(lx, kind, pos) : NULL;
+        if (!e) {
+            query_expr_free(l);
+            query_expr_free(r);
+            return NULL;
+        }
+        e->pos = l->pos;
+        e->left = l;
+        e->right = r;
+        l = e;
+    }
+    return l;
+}
+
+static struct query_expr *parse_or(struct lexer *lx) { return parse_binary(lx, T_OR, QUERY_OR); }
+
+struct query_expr *query_parse_at(const char *text, int64_t now_us, struct query_error *err)
+{
+    char buf[64];
+    struct query_error scratch;
+    if (!err)
+        err = &scratch;
+    err->pos = -1;
+    err->msg[0] = '\0';
+    struct lexer lx = { .s = text ? text : "", .now_us = now_us, .err = err };
+    lx.len = strnlen(lx.s, QUERY_TEXT_MAX + 1);
+    if (lx.len > QUERY_TEXT_MAX) {
+        fail(&lx, QUERY_TEXT_MAX, "expression longer than %d bytes", QUERY_TEXT_MAX);
+        return NULL;
+    }
+    next(&lx, false);
+    if (lx.t == T_END) {
+        fail(&lx, 0, "empty expression: expected a field name, '(' or '!'");
+        return NULL;
+    }
+    struct query_expr *e = parse_or(&lx);
+    if (e && lx.t != T_END) {
+        fail(&lx, lx.tpos, "expected '&&', '||' or the end, found %s", found(&lx, buf, sizeof buf));
+        query_expr_free(e);
+        return NULL;
+    }
+    if (!e && !err->msg[0])
+        fail(&lx, lx.tpos, "not an expression");
+    return e;
+}
+
+struct query_expr *query_parse(const char *text, struct query_error *err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return query_parse_at(text, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, err);
+}
+
+void query_expr_free(struct query_expr *e)
+{
+    /* iterative along the left spine: a long && chain is deep on the left */
+    while (e) {
+        struct query_expr *l = e->left;
+        query_expr_free(e->right);
+        for (size_t i = 0; i < e->n; i++)
+            free(e->v[i].text);
+        free(e->v);
+        free(e);
+        e = l;
+    }
+}
+
+/* ---- printing ------------------------------------------------------------------------- */
+
+struct out {
+    char *buf;
+    size_t len, at;
+};
+
+static void put(struct out *o, const char *fmt, ...) ASH_PRINTF(2, 3);
+
+static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->at < o->len ? o->buf + o->at : NULL, o->at < o->len ? o->len - o->at : 0,
+                      fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        o->at += (size_t)n;
+}
+
+static void put_time(struct out *o, int64_t us)
+{
+    int64_t s = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    time_t t = (time_t)s;
+    struct tm tm;
+    char b[40];
+    gmtime_r(&t, &tm);
+    strftime(b, sizeof b, "%Y/%m/%d %H:%M:%S", &tm);
+    if (us - s * 1000000)
+        put(o, "\"%s.%06lld\"", b, (long long)(us - s * 1000000));
+    else
+        put(o, "\"%s\"", b);
+}
+
+static void put_text(struct out *o, const char *s, char close, bool always_escape)
+{
+    for (; *s; s++) {
+        if (close == '/' && *s == '\\' && s[1]) {     /* a regex keeps its escapes */
+            put(o, "\\%c", s[1]);
+            s++;
+            continue;
+        }
+        if (*s == close || (close != '/' && *s == '\\') ||
+            (always_escape && (*s == ',' || *s == ']')))
+            put(o, "\\");
+        put(o, "%c", *s);
+    }
+}
+
+static void put_value(struct out *o, const struct query_value *v)
+{
+    char a[INET6_ADDRSTRLEN];
+    switch (v->kind) {
+    case QUERY_V_INT:
+        if (v->lo == v->hi)
+            put(o, "%lld", (long long)v->lo);
+        else
+            put(o, "%lld-%lld", (long long)v->lo, (long long)v->hi);
+        break;
+    case QUERY_V_IP:
+        inet_ntop(v->v4 ? AF_INET : AF_INET6, v->v4 ? v->ip_lo + 12 : v->ip_lo, a, sizeof a);
+        put(o, "%s", a);
+        if (v->prefix != (v->v4 ? 32 : 128))
+            put(o, "/%d", v->prefix);
+        if (v->port >= 0)
+            put(o, "%c%d", v->v4 ? ':' : '.', v->port);
+        break;
+    case QUERY_V_TEXT:
+        put(o, "\"");
+        put_text(o, v->text, '"', false);
+        put(o, "\"");
+        break;
+    case QUERY_V_WILD:
+        put_text(o, v->text, '\0', true);
+        break;
+    case QUERY_V_REGEX:
+        put(o, "/");
+        put_text(o, v->text, '/', false);
+        put(o, "/");
+        break;
+    case QUERY_V_TIME:
+        put_time(o, v->lo);
+        break;
+    case QUERY_V_BOOL:
+        put(o, v->lo ? "true" : "false");
+        break;
+    }
+}
+
+static const char *op_text(enum query_op op)
+{
+    static const char *const t[] = { "==", "!=", "<", "<=", ">", ">=" };
+    return t[op];
+}
+
+static void print_node(struct out *o, const struct query_expr *e);
+
+/* a left-leaning chain of one operator prints flat: (a && b && c) */
+static void print_chain(struct out *o, const struct query_expr *e, enum query_kind kind)
+{
+    if (e->kind != kind) {
+        print_node(o, e);
+        return;
+    }
+    print_chain(o, e->left, kind);
+    put(o, kind == QUERY_AND ? " && " : " || ");
+    print_node(o, e->right);
+}
+
+static void print_node(struct out *o, const struct query_expr *e)
+{
+    switch (e->kind) {
+    case QUERY_AND:
+    case QUERY_OR:
+        put(o, "(");
+        print_chain(o, e->left, e->kind);
+        put(o, e->kind == QUERY_AND ? " && " : " || ");
+        print_node(o, e->right);
+        put(o, ")");
+        break;
+    case QUERY_NOT:
+        put(o, e->left->kind == QUERY_CMP || e->left->kind == QUERY_EXISTS ? "!(" : "!");
+        print_node(o, e->left);
+        put(o, e->left->kind == QUERY_CMP || e->left->kind == QUERY_EXISTS ? ")" : "");
+        break;
+    case QUERY_EXISTS:
+        put(o, "%s %s EXISTS!", e->field->name, op_text(e->op));
+        break;
+    case QUERY_CMP:
+        put(o, "%s %s ", e->field->name, op_text(e->op));
+        if (e->list)
+            put(o, e->all ? "]" : "[");
+        for (size_t i = 0; i < e->n; i++) {
+            if (i)
+                put(o, ",");
+            put_value(o, &e->v[i]);
+        }
+        if (e->list)
+            put(o, e->all ? "[" : "]");
+        break;
+    }
+}
+
+int query_expr_print(const struct query_expr *e, char *buf, size_t len)
+{
+    struct out o = { buf, len, 0 };
+    if (!e)
+        return -1;
+    if (buf && len)
+        buf[0] = '\0';
+    print_node(&o, e);
+    return o.at > INT32_MAX ? INT32_MAX : (int)o.at;
+}

@@ -1,0 +1,522 @@
+/* query_sql.c -- the query AST to parameterised SQL for the SQLite store (query_sql.h).
+ * Owns:  the SQL text of each node kind, the ash_doc / ash_ip / ash_regexp functions.
+ * Lends: argument pointers into the AST (see query_sql.h).
+ * Never: puts a value from the expression into the SQL text; logs.
+ * Trap:  a field the row has as a column is compared on the column; any other is read from
+ *        the session's rendered document with json_each over its ECS path, so a field with
+ *        several values matches when any value does and a missing field has no values (its
+ *        EXISTS (...) is false, its NOT EXISTS (...) true). */
+#include "query_sql.h"
+
+#include <arpa/inet.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "record_json.h"
+#include "ashiato.pb-c.h"
+
+struct ctx {
+    struct query_sql *q;
+    int64_t start_us, end_us;
+    bool oom;
+};
+
+static void sql(struct ctx *c, const char *fmt, ...) ASH_PRINTF(2, 3);
+
+static void sql(struct ctx *c, const char *fmt, ...)
+{
+    struct query_sql *q = c->q;
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(q->text ? q->text + q->len : NULL, q->text ? q->cap - q->len : 0, fmt,
+                          ap);
+        va_end(ap);
+        if (n < 0) {
+            c->oom = true;
+            return;
+        }
+        if (q->text && q->len + (size_t)n < q->cap) {
+            q->len += (size_t)n;
+            return;
+        }
+        size_t cap = (q->cap ? q->cap * 2 : 1024) + (size_t)n;
+        char *t = realloc(q->text, cap);
+        if (!t) {
+            c->oom = true;
+            return;
+        }
+        q->text = t;
+        q->cap = cap;
+    }
+}
+
+static struct query_sql_arg *arg(struct ctx *c)
+{
+    struct query_sql *q = c->q;
+    if (q->nargs == q->cap_args) {
+        size_t cap = q->cap_args ? q->cap_args * 2 : 16;
+        struct query_sql_arg *a = realloc(q->args, cap * sizeof *a);
+        if (!a) {
+            c->oom = true;
+            return NULL;
+        }
+        q->args = a;
+        q->cap_args = cap;
+    }
+    struct query_sql_arg *a = &q->args[q->nargs++];
+    memset(a, 0, sizeof *a);
+    return a;
+}
+
+/* Append "?" and its value. */
+static void p_int(struct ctx *c, int64_t v)
+{
+    struct query_sql_arg *a = arg(c);
+    if (a) {
+        a->type = SQLITE_INTEGER;
+        a->i = v;
+    }
+    sql(c, "?");
+}
+
+static void p_text(struct ctx *c, const char *s, char *own)
+{
+    struct query_sql_arg *a = arg(c);
+    if (a) {
+        a->type = SQLITE_TEXT;
+        a->p = s;
+        a->len = (int)strlen(s);
+        a->own = own;
+    } else {
+        free(own);
+    }
+    sql(c, "?");
+}
+
+static void p_blob(struct ctx *c, const uint8_t *b, int len)
+{
+    struct query_sql_arg *a = arg(c);
+    if (a) {
+        a->type = SQLITE_BLOB;
+        a->p = b;
+        a->len = len;
+    }
+    sql(c, "?");
+}
+
+static void p_bound(struct ctx *c, int64_t us)
+{
+    if (us)
+        p_int(c, us);
+    else
+        sql(c, "NULL");
+}
+
+/* The SQL that reads field f's values: a column "s.col", or the document. */
+#define DOC "ash_doc(s.rowid, s.doc, s.sensor)"
+
+/* "a GLOB pattern" for a wildcard: '*' and '?' as they are, '[' taken literally. */
+static char *glob_of(const char *w)
+{
+    size_t n = strlen(w);
+    char *g = malloc(3 * n + 1), *o = g;
+    if (!g)
+        return NULL;
+    for (; *w; w++) {
+        if (*w == '[') {
+            memcpy(o, "[[]", 3);
+            o += 3;
+        } else {
+            *o++ = *w;
+        }
+    }
+    *o = '\0';
+    return g;
+}
+
+static const char *op_sql(enum query_op op)
+{
+    switch (op) {
+    case QUERY_LT: return "<";
+    case QUERY_LE: return "<=";
+    case QUERY_GT: return ">";
+    case QUERY_GE: return ">=";
+    default: return "=";
+    }
+}
+
+/* The condition on one value expression `x` (a column or json_each's value) of field f. */
+static void value_cond(struct ctx *c, const struct field_def *f, const char *x,
+                       enum query_op op, const struct query_value *v)
+{
+    switch (v->kind) {
+    case QUERY_V_IP:
+        sql(c, "ash_ip(%s) BETWEEN ", x);
+        p_blob(c, v->ip_lo, 16);
+        sql(c, " AND ");
+        p_blob(c, v->ip_hi, 16);
+        break;
+    case QUERY_V_INT:
+    case QUERY_V_TIME:
+        if (op == QUERY_EQ && v->lo == v->hi) {
+            sql(c, "%s = ", x);
+            p_int(c, v->lo);
+        } else if (op == QUERY_EQ) {
+            sql(c, "%s BETWEEN ", x);
+            p_int(c, v->lo);
+            sql(c, " AND ");
+            p_int(c, v->hi);
+        } else {
+            sql(c, "%s %s ", x, op_sql(op));
+            p_int(c, v->lo);
+        }
+        break;
+    case QUERY_V_TEXT:
+        sql(c, "%s = ", x);
+        p_text(c, v->text, NULL);
+        break;
+    case QUERY_V_WILD: {
+        char *g = glob_of(v->text);
+        if (!g) {
+            c->oom = true;
+            return;
+        }
+        sql(c, "%s GLOB ", x);
+        p_text(c, g, g);
+        break;
+    }
+    case QUERY_V_REGEX:
+        sql(c, "ash_regexp(");
+        p_text(c, v->text, NULL);
+        sql(c, ", %s)", x);
+        break;
+    case QUERY_V_BOOL:
+        sql(c, "%s = 1", x);
+        break;
+    }
+    (void)f;
+}
+
+/* One field (not pseudo), one value: the exact condition, never NULL. */
+static void leaf(struct ctx *c, const struct field_def *f, enum query_op op,
+                 const struct query_value *v)
+{
+    char x[96];
+    if (f->flags & FIELD_SUM) {
+        const struct field_def *a = field_catalog_part(f, 0), *b = field_catalog_part(f, 1);
+        snprintf(x, sizeof x, "(coalesce(json_extract(" DOC ", '$.%s'), 0) + "
+                 "coalesce(json_extract(" DOC ", '$.%s'), 0))", a->ecs, b->ecs);
+        sql(c, "coalesce(");
+        value_cond(c, f, x, op, v);
+        sql(c, ", 0)");
+    } else if (f->sql) {
+        snprintf(x, sizeof x, "s.%s", f->sql);
+        sql(c, "coalesce(");
+        value_cond(c, f, x, op, v);
+        sql(c, ", 0)");
+    } else if (v->kind == QUERY_V_BOOL && v->lo == 0) {
+        sql(c, "NOT EXISTS (SELECT 1 FROM json_each(" DOC ", '$.%s') WHERE value = 1)", f->ecs);
+    } else {
+        sql(c, "EXISTS (SELECT 1 FROM json_each(" DOC ", '$.%s') WHERE ", f->ecs);
+        value_cond(c, f, "value", op, v);
+        sql(c, ")");
+    }
+    if (v->kind == QUERY_V_IP && v->port >= 0 && f->port) {
+        const struct field_def *pf = field_catalog_find(f->port, (size_t)-1);
+        struct query_value pv = { .kind = QUERY_V_INT, .lo = v->port, .hi = v->port };
+        sql(c, " AND ");
+        leaf(c, pf, QUERY_EQ, &pv);
+    }
+}
+
+/* Whether the postings can answer (f, op, v): a superset the exact condition then trims. */
+static bool postable(const struct field_def *f, enum query_op op, const struct query_value *v)
+{
+    if (!f->posting || op != QUERY_EQ)
+        return false;
+    return v->kind == QUERY_V_IP || v->kind == QUERY_V_TEXT ||
+           (v->kind == QUERY_V_INT && v->lo == v->hi);
+}
+
+static void posting(struct ctx *c, const struct field_def *f, const struct query_value *v)
+{
+    sql(c, "s.rowid IN (SELECT rid FROM session_match(");
+    p_text(c, f->posting, NULL);
+    sql(c, ", ");
+    if (v->kind == QUERY_V_IP) {
+        char a[INET6_ADDRSTRLEN], *t = malloc(INET6_ADDRSTRLEN + 8);
+        if (!t) {
+            c->oom = true;
+            return;
+        }
+        inet_ntop(v->v4 ? AF_INET : AF_INET6, v->v4 ? v->ip_lo + 12 : v->ip_lo, a, sizeof a);
+        snprintf(t, INET6_ADDRSTRLEN + 8, "%s/%d", a, v->prefix);
+        p_text(c, t, t);
+    } else if (v->kind == QUERY_V_INT) {
+        p_int(c, v->lo);
+    } else {
+        p_text(c, v->text, NULL);
+    }
+    sql(c, ", ");
+    p_bound(c, c->start_us);
+    sql(c, ", ");
+    p_bound(c, c->end_us);
+    sql(c, ")) AND ");
+}
+
+/* Field f (perhaps pseudo), one value, op not NE. `top`: not under a NOT. */
+static void one_value(struct ctx *c, const struct field_def *f, enum query_op op,
+                      const struct query_value *v, bool top)
+{
+    bool pseudo = (f->flags & FIELD_PSEUDO) != 0;
+    sql(c, "(");
+    if (top && postable(f, op, v))
+        posting(c, f, v);
+    if (!pseudo) {
+        leaf(c, f, op, v);
+    } else {
+        sql(c, "(");
+        const struct field_def *p;
+        for (int i = 0; (p = field_catalog_part(f, i)) != NULL; i++) {
+            sql(c, i ? " OR " : "");
+            /* the parts: their own postings only when the pseudo-field has none */
+            one_value(c, p, op, v, top && !postable(f, op, v));
+        }
+        sql(c, ")");
+    }
+    sql(c, ")");
+}
+
+static void exists(struct ctx *c, const struct field_def *f)
+{
+    const struct field_def *p;
+    if (f->flags & (FIELD_PSEUDO | FIELD_SUM)) {
+        sql(c, "(");
+        for (int i = 0; (p = field_catalog_part(f, i)) != NULL; i++) {
+            sql(c, i ? " OR " : "");
+            exists(c, p);
+        }
+        sql(c, ")");
+    } else if (f->sql && f->type == FIELD_IP) {
+        sql(c, "(ash_ip(s.%s) IS NOT NULL)", f->sql);
+    } else if (f->sql && (f->type == FIELD_INTEGER || f->type == FIELD_TIME)) {
+        sql(c, "(s.%s IS NOT NULL)", f->sql);
+    } else if (f->sql) {
+        sql(c, "(coalesce(s.%s, '') != '')", f->sql);
+    } else {
+        sql(c, "EXISTS (SELECT 1 FROM json_each(" DOC ", '$.%s'))", f->ecs);
+    }
+}
+
+static void node(struct ctx *c, const struct query_expr *e, bool top)
+{
+    switch (e->kind) {
+    case QUERY_AND:
+    case QUERY_OR:
+        sql(c, "(");
+        node(c, e->left, top);
+        sql(c, e->kind == QUERY_AND ? " AND " : " OR ");
+        node(c, e->right, top);
+        sql(c, ")");
+        break;
+    case QUERY_NOT:
+        sql(c, "NOT ");
+        node(c, e->left, false);
+        break;
+    case QUERY_EXISTS:
+        sql(c, e->op == QUERY_NE ? "NOT " : "");
+        exists(c, e->field);
+        break;
+    case QUERY_CMP: {
+        bool ne = e->op == QUERY_NE;
+        enum query_op op = ne ? QUERY_EQ : e->op;
+        sql(c, ne ? "NOT (" : "(");
+        for (size_t i = 0; i < e->n; i++) {
+            sql(c, i == 0 ? "" : e->all ? " AND " : " OR ");
+            one_value(c, e->field, op, &e->v[i], top && !ne && (e->all || e->n == 1));
+        }
+        sql(c, ")");
+        break;
+    }
+    }
+}
+
+int query_sql_compile(const struct query_expr *e, int64_t start_us, int64_t end_us,
+                      struct query_sql *q)
+{
+    struct ctx c = { q, start_us, end_us, false };
+    q->err[0] = '\0';
+    if (!e) {
+        snprintf(q->err, sizeof q->err, "query: no expression");
+        return -1;
+    }
+    node(&c, e, true);
+    if (c.oom) {
+        snprintf(q->err, sizeof q->err, "query: out of memory compiling to SQL");
+        return -1;
+    }
+    return 0;
+}
+
+void query_sql_clear(struct query_sql *q)
+{
+    if (!q)
+        return;
+    for (size_t i = 0; i < q->nargs; i++)
+        free(q->args[i].own);
+    free(q->args);
+    free(q->text);
+    memset(q, 0, sizeof *q);
+}
+
+int query_sql_bind(const struct query_sql *q, sqlite3_stmt *stmt, int first)
+{
+    for (size_t i = 0; i < q->nargs; i++, first++) {
+        const struct query_sql_arg *a = &q->args[i];
+        if (a->type == SQLITE_INTEGER)
+            sqlite3_bind_int64(stmt, first, a->i);
+        else if (a->type == SQLITE_TEXT)
+            sqlite3_bind_text(stmt, first, a->p, a->len, SQLITE_STATIC);
+        else if (a->type == SQLITE_BLOB)
+            sqlite3_bind_blob(stmt, first, a->p, a->len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(stmt, first);
+    }
+    return first;
+}
+
+/* ---- SQL functions ---------------------------------------------------------------------- */
+
+struct doc_cache {
+    int64_t rowid;
+    bool valid;
+    char *doc;
+    size_t len;
+};
+
+static void doc_cache_free(void *p)
+{
+    struct doc_cache *d = p;
+    if (d)
+        free(d->doc);
+    free(d);
+}
+
+/* ash_doc(rowid, doc, sensor): the document as the store hands it out (store_sqlite_read.c's
+ * emit_doc: a packed record rendered with the sensor as observer.name; text as it is). Rows
+ * are immutable and rowids never reused, so the last row's document is kept for the next
+ * call on the same row (a query with several document fields asks several times a row). */
+static void fn_doc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct doc_cache *d = sqlite3_user_data(ctx);
+    (void)argc;
+    int64_t rowid = sqlite3_value_int64(argv[0]);
+    if (sqlite3_value_type(argv[1]) != SQLITE_BLOB) {
+        sqlite3_result_value(ctx, argv[1]);
+        return;
+    }
+    if (!d->valid || d->rowid != rowid) {
+        const void *data = sqlite3_value_blob(argv[1]);
+        size_t len = (size_t)sqlite3_value_bytes(argv[1]);
+        Ashiato__SessionRecord *r = ashiato__session_record__unpack(NULL, len, data);
+        if (!r) {
+            sqlite3_result_null(ctx);
+            return;
+        }
+        size_t n = 0;
+        char *doc = record_json_render(r, (const char *)sqlite3_value_text(argv[2]), &n);
+        ashiato__session_record__free_unpacked(r, NULL);
+        if (!doc) {
+            sqlite3_result_error_nomem(ctx);
+            return;
+        }
+        free(d->doc);
+        d->doc = doc;
+        d->len = n;
+        d->rowid = rowid;
+        d->valid = true;
+    }
+    sqlite3_result_text(ctx, d->doc, (int)d->len, SQLITE_TRANSIENT);
+}
+
+static void fn_ip(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    uint8_t ip[16] = { 0 };
+    const char *t = (const char *)sqlite3_value_text(argv[0]);
+    (void)argc;
+    if (!t) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    if (inet_pton(AF_INET, t, ip + 12) == 1) {
+        ip[10] = ip[11] = 0xff;
+    } else if (inet_pton(AF_INET6, t, ip) != 1) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    sqlite3_result_blob(ctx, ip, 16, SQLITE_TRANSIENT);
+}
+
+static void regex_free(void *p)
+{
+    regfree(p);
+    free(p);
+}
+
+static void fn_regexp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    regex_t *re = sqlite3_get_auxdata(ctx, 0);
+    const char *text = (const char *)sqlite3_value_text(argv[1]);
+    if (!re) {
+        const char *pat = (const char *)sqlite3_value_text(argv[0]);
+        size_t n = pat ? strlen(pat) : 0;
+        char *anchored = malloc(n + 5);
+        re = malloc(sizeof *re);
+        if (!anchored || !re) {
+            free(anchored);
+            free(re);
+            sqlite3_result_error_nomem(ctx);
+            return;
+        }
+        snprintf(anchored, n + 5, "^(%s)$", pat ? pat : "");
+        int rc = regcomp(re, anchored, REG_EXTENDED | REG_NOSUB);
+        free(anchored);
+        if (rc != 0) {
+            free(re);
+            sqlite3_result_error(ctx, "ash_regexp: not a valid regular expression", -1);
+            return;
+        }
+        sqlite3_set_auxdata(ctx, 0, re, regex_free);
+        re = sqlite3_get_auxdata(ctx, 0);       /* NULL if SQLite dropped it on OOM */
+        if (!re) {
+            sqlite3_result_error_nomem(ctx);
+            return;
+        }
+    }
+    if (!text) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    sqlite3_result_int(ctx, regexec(re, text, 0, NULL, 0) == 0);
+}
+
+int query_sql_register(sqlite3 *db)
+{
+    struct doc_cache *d = calloc(1, sizeof *d);
+    if (!d)
+        return SQLITE_NOMEM;
+    int rc = sqlite3_create_function_v2(db, "ash_doc", 3, SQLITE_UTF8, d, fn_doc, NULL, NULL,
+                                        doc_cache_free);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function_v2(db, "ash_ip", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                        NULL, fn_ip, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function_v2(db, "ash_regexp", 2, SQLITE_UTF8 |
+                                        SQLITE_DETERMINISTIC, NULL, fn_regexp, NULL, NULL, NULL);
+    return rc;
+}

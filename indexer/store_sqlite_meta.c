@@ -1,0 +1,104 @@
+/* store_sqlite_meta.c -- the SQLite store's sensor stats and alerts, read back for the HTTP
+ * API (stats.json, /metrics, alerts.json).
+ * Owns:  the statements it prepares per call (finalized before returning).
+ * Lends: row documents to the caller's store_row_fn, valid during that call only.
+ * Never: writes (store_sqlite.c writes both tables). */
+#include "store_sqlite.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "record_json.h"
+
+static const char *const stat_cols[] = {
+    "pcap_received", "pcap_dropped", "pcap_if_dropped", "packets", "malformed",
+    "sessions_active", "sessions_total", "sessions_evicted", "outbox_batches", "outbox_bytes",
+    "outbox_dropped", "disk_used_bytes", "disk_free_bytes",
+};
+
+int sq_latest_stats(struct store *st, store_row_fn cb, void *ctx)
+{
+    /* the newest row per sensor: its primary key (sensor, time_us) makes max() a seek each */
+    static const char sql[] = "SELECT s.* FROM sensor_stats s JOIN (SELECT sensor, max(time_us)"
+        " AS t FROM sensor_stats GROUP BY sensor) m ON s.sensor = m.sensor AND s.time_us = m.t"
+        " ORDER BY s.sensor";
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(SQ(st)->db, sql, -1, &q, NULL), ret = STORE_OK;
+    if (rc != SQLITE_OK)
+        return sq_fail(st, rc, "prepare latest stats");
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        json_object *o = json_object_new_object();
+        char t[40];
+        if (!o) {
+            ret = store_fail(st, STORE_ERR_RETRY, "latest stats: out of memory");
+            break;
+        }
+        int64_t us = sqlite3_column_int64(q, 1);
+        record_json_time(us, t);
+        json_object_object_add(o, "sensor", json_object_new_string(
+            (const char *)sqlite3_column_text(q, 0) ? (const char *)sqlite3_column_text(q, 0) : ""));
+        json_object_object_add(o, "time", json_object_new_string(t));
+        json_object_object_add(o, "time_us", json_object_new_int64(us));
+        for (size_t i = 0; i < ASH_ARRAY_LEN(stat_cols); i++)
+            json_object_object_add(o, stat_cols[i], json_object_new_int64(sqlite3_column_int64(q, (int)i + 2)));
+        size_t len = 0;
+        const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+        int stop = text ? cb(ctx, text, len) : 0;
+        json_object_put(o);
+        if (stop) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (ret == STORE_OK && rc != SQLITE_DONE)
+        ret = sq_fail(st, rc, "latest stats");
+    sqlite3_finalize(q);
+    return ret;
+}
+
+int sq_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
+                    uint64_t *total)
+{
+    char where[96];
+    snprintf(where, sizeof where, " WHERE 1%s%s", q->start_us ? " AND start_us >= ?1" : "",
+             q->end_us ? " AND start_us < ?2" : "");
+    char sql[256];
+    sqlite3_stmt *s = NULL;
+    int rc, ret = STORE_OK;
+    if (total) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM alerts%s", where);
+        if ((rc = sqlite3_prepare_v2(SQ(st)->db, sql, -1, &s, NULL)) != SQLITE_OK)
+            return sq_fail(st, rc, "prepare count alerts");
+        if (q->start_us)
+            sqlite3_bind_int64(s, 1, q->start_us);
+        if (q->end_us)
+            sqlite3_bind_int64(s, 2, q->end_us);
+        if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+            sqlite3_finalize(s);
+            return sq_fail(st, rc, "count alerts");
+        }
+        *total = (uint64_t)sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+    }
+    if (!cb)
+        return STORE_OK;
+    snprintf(sql, sizeof sql, "SELECT doc FROM alerts%s ORDER BY start_us DESC, id LIMIT ?3 OFFSET ?4",
+             where);
+    if ((rc = sqlite3_prepare_v2(SQ(st)->db, sql, -1, &s, NULL)) != SQLITE_OK)
+        return sq_fail(st, rc, "prepare alerts");
+    if (q->start_us)
+        sqlite3_bind_int64(s, 1, q->start_us);
+    if (q->end_us)
+        sqlite3_bind_int64(s, 2, q->end_us);
+    sqlite3_bind_int64(s, 3, q->limit ? (int64_t)q->limit : -1);
+    sqlite3_bind_int64(s, 4, (int64_t)q->offset);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (cb(ctx, (const char *)sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0))) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    if (rc != SQLITE_DONE)
+        ret = sq_fail(st, rc, "alerts");
+    sqlite3_finalize(s);
+    return ret;
+}
