@@ -18,7 +18,9 @@ const struct config_key aggregator_config_keys[] = {
     K("store", "store", 's', CONFIG_STR, store, SZ(store), 0, 0, "sqlite://ashiato-sessions.db", "URL",
       "sqlite:///path.db, http(s)://host:9200[,...] (Elasticsearch/OpenSearch) or null:"),
     K("dead_letter", "dead-letter", 0, CONFIG_STR, dead_letter, SZ(dead_letter), 0, 0, NULL, "FILE",
-      "records the store rejects for good go here with the reason"),
+      "records the store rejects for good (a time outside 1970..2100, a bad id) go here with "
+      "the reason; default: beside a SQLite store (PATH.db.dead-letter.jsonl); without one, a "
+      "batch holding such a record is dropped, counted and its sensor told"),
     K("credit", NULL, 0, CONFIG_INT, credit, 0, 1, 1024, "8", NULL,
       "batches a sensor may have in flight"),
     K("heartbeat_ms", NULL, 0, CONFIG_INT, heartbeat_ms, 0, 100, 60000, "1000", NULL,
@@ -62,6 +64,10 @@ const struct config_key aggregator_config_keys[] = {
       "HTTP API threads, each with its own store handle"),
     K("http_pcap_timeout_ms", NULL, 0, CONFIG_INT, http_pcap_timeout_ms, 0, 100, 600000, "4000", NULL,
       "how long sessions.pcap waits for a sensor before naming it failed"),
+    K("detect", NULL, 0, CONFIG_BOOL, detect, 0, 0, 0, "true", NULL,
+      "run the detectors on committed records and store their alerts (docs/detection.md)"),
+    K("detect_config", "detect-config", 0, CONFIG_STR, detect_config, SZ(detect_config), 0, 0,
+      NULL, "FILE", "the INI file with [detect], [segments] and [sensors] (may be this one)"),
 };
 
 const size_t aggregator_config_nkeys = sizeof aggregator_config_keys / sizeof aggregator_config_keys[0];

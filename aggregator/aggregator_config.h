@@ -29,6 +29,8 @@ struct aggregator_config {
     char http_listen[256], http_realm[128], http_algorithm[16], http_users[1024];
     char http_tls_cert[1024], http_tls_key[1024], http_audit_log[1024];
     long long http_threads, http_pcap_timeout_ms;
+    bool detect;
+    char detect_config[1024];
 };
 
 extern const struct config_key aggregator_config_keys[];

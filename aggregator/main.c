@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "aggregator_config.h"
+#include "alert_out.h"
 #include "auth.h"
 #include "curve.h"
 #include "event_loop.h"
@@ -101,6 +102,56 @@ static void sqlite_path(const char *url, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)len, url + 9);
 }
 
+/* The store's settings from the aggregator's; 0, or -1 with err. */
+static int store_config_fill(const struct aggregator_config *cfg, const char *db_path,
+                             struct store_config *sc, char err[ASH_ERR_LEN])
+{
+    snprintf(sc->url, sizeof sc->url, "%s", cfg->store);
+    /* M1: by default records the store can never take go to a file beside the database,
+     * instead of holding their sensor's stream */
+    if (cfg->dead_letter[0])
+        snprintf(sc->dead_letter, sizeof sc->dead_letter, "%s", cfg->dead_letter);
+    else if (db_path[0] && (size_t)snprintf(sc->dead_letter, sizeof sc->dead_letter,
+                                            "%s.dead-letter.jsonl", db_path) >= sizeof sc->dead_letter) {
+        snprintf(err, ASH_ERR_LEN, "[aggregator] store: path too long for the dead-letter file "
+                 "beside it: set dead_letter");
+        return -1;
+    }
+    snprintf(sc->es_prefix, sizeof sc->es_prefix, "%s", cfg->es_prefix);
+    snprintf(sc->user, sizeof sc->user, "%s", cfg->es_user);
+    snprintf(sc->password, sizeof sc->password, "%s", cfg->es_password);
+    snprintf(sc->api_key, sizeof sc->api_key, "%s", cfg->es_api_key);
+    snprintf(sc->ca_file, sizeof sc->ca_file, "%s", cfg->es_ca_file);
+    sc->retention_days = cfg->retention_days;
+    sc->bulk_bytes = cfg->bulk_bytes;
+    sc->bulk_ms = cfg->bulk_ms;
+    sc->inflight = cfg->bulk_inflight;
+    if (!strcmp(cfg->es_gzip, "auto"))
+        sc->es_gzip = 0;
+    else if (!strcmp(cfg->es_gzip, "always"))
+        sc->es_gzip = 1;
+    else if (!strcmp(cfg->es_gzip, "never"))
+        sc->es_gzip = -1;
+    else {
+        snprintf(err, ASH_ERR_LEN, "[aggregator] es_gzip = '%s': expected auto, always or never",
+                 cfg->es_gzip);
+        return -1;
+    }
+    return 0;
+}
+
+/* every hour: sessions, stats and alerts older than retention_days go */
+static void on_retention(void *ctx, int64_t now_ms)
+{
+    (void)now_ms;
+    struct store *st = ctx;
+    uint64_t deleted = 0;
+    if (store_apply_retention(st, clock_wall_us(), &deleted) != STORE_OK)
+        log_warn("aggregator", "retention: %s (tried again in an hour)", store_error(st));
+    else if (deleted)
+        log_info("aggregator", "retention: deleted sessions=%llu", (unsigned long long)deleted);
+}
+
 int main(int argc, char **argv)
 {
     struct aggregator_config cfg = { 0 };
@@ -113,6 +164,7 @@ int main(int argc, char **argv)
     struct packet_broker *broker = NULL;
     struct event_loop *loop = NULL;
     struct http_server *http = NULL;
+    struct alert_out *detect = NULL;
     void *zctx = NULL;
     char db_path[1024];
     int status = 1;
@@ -141,33 +193,8 @@ int main(int argc, char **argv)
     }
     sqlite_path(cfg.store, db_path, sizeof db_path);
     struct store_config sc = { 0 };
-    snprintf(sc.url, sizeof sc.url, "%s", cfg.store);
-    /* M1: by default records the store can never take go to a file beside the database,
-     * instead of holding their sensor's stream */
-    if (cfg.dead_letter[0])
-        snprintf(sc.dead_letter, sizeof sc.dead_letter, "%s", cfg.dead_letter);
-    else if (db_path[0])
-        snprintf(sc.dead_letter, sizeof sc.dead_letter, "%s.dead-letter.jsonl", db_path);
-    snprintf(sc.es_prefix, sizeof sc.es_prefix, "%s", cfg.es_prefix);
-    snprintf(sc.user, sizeof sc.user, "%s", cfg.es_user);
-    snprintf(sc.password, sizeof sc.password, "%s", cfg.es_password);
-    snprintf(sc.api_key, sizeof sc.api_key, "%s", cfg.es_api_key);
-    snprintf(sc.ca_file, sizeof sc.ca_file, "%s", cfg.es_ca_file);
-    sc.retention_days = cfg.retention_days;
-    sc.bulk_bytes = cfg.bulk_bytes;
-    sc.bulk_ms = cfg.bulk_ms;
-    sc.inflight = cfg.bulk_inflight;
-    if (!strcmp(cfg.es_gzip, "auto"))
-        sc.es_gzip = 0;
-    else if (!strcmp(cfg.es_gzip, "always"))
-        sc.es_gzip = 1;
-    else if (!strcmp(cfg.es_gzip, "never"))
-        sc.es_gzip = -1;
-    else {
-        snprintf(err, sizeof err, "[aggregator] es_gzip = '%s': expected auto, always or never",
-                 cfg.es_gzip);
+    if (store_config_fill(&cfg, db_path, &sc, err) < 0)
         goto fail;
-    }
     if (!(st = store_open(&sc, err)))
         goto fail;
     log_info("aggregator", "store kind=%s %s%s dead_letter=%s%s%s", store_kind(st),
@@ -187,6 +214,12 @@ int main(int argc, char **argv)
     if (!(loop = event_loop_new(err)) || !(rx = receive_open(zctx, &rc, st, err)) ||
         receive_attach(rx, loop, err) < 0)
         goto fail;
+    if (cfg.detect && (!(detect = alert_out_open(cfg.detect_config, st, rx, err)) ||
+                       event_loop_add_timer(loop, 1000, alert_out_tick, detect) < 0)) {
+        if (detect)
+            snprintf(err, sizeof err, "event loop: out of memory");
+        goto fail;
+    }
     if (cfg.packet_endpoint[0]) {
         if (!(broker = packet_broker_open(zctx, cfg.packet_endpoint, rx, err)))
             goto fail;
@@ -215,7 +248,10 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     struct idle_watch idle = { loop, rx, cfg.exit_after_idle_ms, clock_mono_ms(), 0 };
-    if (event_loop_add_timer(loop, 100, on_housekeeping, &idle) < 0) {
+    if (cfg.retention_days > 0)
+        on_retention(st, 0);         /* at start, then hourly */
+    if (event_loop_add_timer(loop, 100, on_housekeeping, &idle) < 0 ||
+        (cfg.retention_days > 0 && event_loop_add_timer(loop, 3600 * 1000, on_retention, st) < 0)) {
         snprintf(err, sizeof err, "event loop: out of memory");
         goto fail;
     }
@@ -239,6 +275,14 @@ out:
     http_server_close(http);
     packet_broker_close(broker);
     receive_close(rx);
+    if (detect) {               /* after receive (its hook feeds detect), before the store */
+        struct alert_out_stats as;
+        alert_out_close(detect, &as);
+        log_info("aggregator", "detection records=%llu alerts=%llu cap_hits=%llu state_bytes=%zu "
+                 "put_failed=%llu dropped=%llu", (unsigned long long)as.records,
+                 (unsigned long long)as.alerts, (unsigned long long)as.cap_hits, as.state_bytes,
+                 (unsigned long long)as.put_failed, (unsigned long long)as.dropped);
+    }
     event_loop_free(loop);
     auth_stop(auth);
     if (zctx)

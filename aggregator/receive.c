@@ -21,143 +21,12 @@
 
 #include "clock.h"
 #include "log.h"
+#include "receive_arena.h"
 #include "record_decode.h"
 #include "wire.h"
 
 #define STREAM_KEY_LEN 160
 #define ROUTING_ID_MAX 256
-
-/* ---- the arena -------------------------------------------------------------------------
- * protobuf-c unpacks a record into about 15 separate allocations. Bump-allocating them from
- * chunks that are reused for every group, instead of malloc/free each, cut unpacking the
- * campus journals from 1094 to 715 ns per record (bench/RESULTS.md, aggregator_ingest).
- * protobuf-c also allocates and frees scratch slabs while it parses (about 1 KiB per record
- * with more than 16 fields set), so blocks of ARENA_BIG bytes or more are remembered and
- * recycled on free: a group of 24 campus batches then takes 1232 bytes of arena per record
- * (the frame's copy included), without recycling 2149.
- * The arena's limit also bounds what one message may unpack to (a 64 MiB batch of empty
- * records would otherwise ask for gigabytes). */
-#define ARENA_CHUNK  (1u << 20)
-#define ARENA_BIG    512
-#define ARENA_BIGS   64
-#define ARENA_LIMIT  ((size_t)1 << 30)      /* unpacked bytes of one group, at most */
-#define ARENA_KEEP   ((size_t)64 << 20)     /* chunks kept across resets */
-
-struct chunk {
-    struct chunk *next;
-    size_t size, used;
-    max_align_t data[];
-};
-
-struct arena {
-    struct chunk *first, *cur;
-    size_t bytes;                    /* sum of chunk sizes */
-    bool exhausted;                  /* an allocation hit ARENA_LIMIT (reset per message) */
-    struct { void *p; size_t size; bool free; } big[ARENA_BIGS];
-    size_t nbig;
-};
-
-/* n bytes (a multiple of 16) from the chunks, NULL past ARENA_LIMIT. */
-static void *arena_bump(struct arena *a, size_t n)
-{
-    struct chunk *c = a->cur;
-    while (c && c->used + n > c->size)
-        c = c->next;                 /* later chunks are empty after a reset */
-    if (!c) {
-        size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        if (a->bytes + size > ARENA_LIMIT || !(c = malloc(sizeof *c + size))) {
-            a->exhausted = true;
-            return NULL;
-        }
-        c->size = size;
-        c->used = 0;
-        c->next = NULL;
-        if (a->cur) {                /* append after the last chunk */
-            struct chunk *last = a->cur;
-            while (last->next)
-                last = last->next;
-            last->next = c;
-        } else {
-            a->first = c;
-        }
-        a->bytes += size;
-    }
-    a->cur = c;
-    void *p = (char *)c->data + c->used;
-    c->used += n;
-    return p;
-}
-
-/* protobuf-c's allocator: bump, and remember big blocks so that a freed one is reused. */
-static void *arena_alloc(void *data, size_t n)
-{
-    struct arena *a = data;
-    n = (n + 15) & ~(size_t)15;
-    if (n < ARENA_BIG)
-        return arena_bump(a, n);
-    for (size_t i = a->nbig; i-- > 0;)       /* a recycled scratch block of about this size? */
-        if (a->big[i].free && a->big[i].size >= n && a->big[i].size <= 2 * n) {
-            a->big[i].free = false;
-            return a->big[i].p;
-        }
-    void *p = arena_bump(a, n);
-    if (p && a->nbig == ARENA_BIGS) {        /* full: keep only the free blocks */
-        size_t k = 0;
-        for (size_t i = 0; i < a->nbig; i++)
-            if (a->big[i].free)
-                a->big[k++] = a->big[i];
-        a->nbig = k;
-    }
-    if (p && a->nbig < ARENA_BIGS) {
-        a->big[a->nbig].p = p;
-        a->big[a->nbig].size = n;
-        a->big[a->nbig].free = false;
-        a->nbig++;
-    }
-    return p;
-}
-
-static void arena_free(void *data, void *p)
-{
-    struct arena *a = data;
-    for (size_t i = a->nbig; p && i-- > 0;)
-        if (a->big[i].p == p) {
-            a->big[i].free = true;
-            return;
-        }
-}
-
-/* Forget every allocation; keep up to ARENA_KEEP bytes of chunks for the next group. */
-static void arena_reset(struct arena *a)
-{
-    size_t kept = 0;
-    struct chunk **link = &a->first;
-    while (*link) {
-        struct chunk *c = *link;
-        if (kept + c->size <= ARENA_KEEP) {
-            kept += c->size;
-            c->used = 0;
-            link = &c->next;
-        } else {
-            *link = c->next;
-            free(c);
-        }
-    }
-    a->bytes = kept;
-    a->cur = a->first;
-    a->nbig = 0;
-    a->exhausted = false;
-}
-
-static void arena_release(struct arena *a)
-{
-    while (a->first) {
-        struct chunk *c = a->first;
-        a->first = c->next;
-        free(c);
-    }
-    memset(a, 0, sizeof *a);
-}
 
 /* ---- streams, the pending group -------------------------------------------------------- */
 
@@ -201,7 +70,7 @@ struct receive {
     size_t npend, pend_cap, pend_records;
     struct store_batch *sb;          /* store_put_batches_packed arguments, pend_cap long */
     const ProtobufCBinaryData **sbp;
-    struct arena arena;
+    struct receive_arena arena;
     ProtobufCAllocator alloc;
     struct receive_stats stats;
     time_t last_refusal_log[3];      /* [0] key not allowed, [1] plaintext, [2] other failure */
@@ -483,7 +352,7 @@ static void flush(struct receive *r)
     }
     r->npend = 0;
     r->pend_records = 0;
-    arena_reset(&r->arena);
+    receive_arena_reset(&r->arena);
 }
 
 /* ---- the records' own bytes ---------------------------------------------------------
@@ -634,7 +503,7 @@ static void handle_monitor(struct receive *r)
 /* record_decode.c's allocator: its parts are never freed one by one */
 static void *arena_take(void *data, size_t n)
 {
-    return arena_bump(data, (n + 15) & ~(size_t)15);
+    return receive_arena_bump(data, (n + 15) & ~(size_t)15);
 }
 
 /* wire_unpack() into the arena: the same limits and messages. A batch (the Envelope's field 1
@@ -657,7 +526,7 @@ static Ashiato__Envelope *unpack(struct receive *r, const uint8_t *data, size_t 
     }
     r->arena.exhausted = false;
     if (len && data[0] == (1 << 3 | 2)) {
-        uint8_t *copy = arena_bump(&r->arena, (len + 15) & ~(size_t)15);
+        uint8_t *copy = receive_arena_bump(&r->arena, (len + 15) & ~(size_t)15);
         rc = RECORD_DECODE_ERR_NOMEM;
         if (copy) {
             memcpy(copy, data, len);
@@ -669,7 +538,7 @@ static Ashiato__Envelope *unpack(struct receive *r, const uint8_t *data, size_t 
     if (!env) {
         if (r->arena.exhausted)
             snprintf(err, ASH_ERR_LEN, "message of %zu bytes unpacks to more than %zu MiB",
-                     len, ARENA_LIMIT >> 20);
+                     len, RECEIVE_ARENA_LIMIT >> 20);
         else
             snprintf(err, ASH_ERR_LEN, "garbage message of %zu bytes: not an Envelope%s%s",
                      len, why[0] ? ": " : "", why);
@@ -732,7 +601,7 @@ static void handle_message(struct receive *r)
     /* Commit the group first when it is full, or when this message might not fit in the
      * arena beside it (a campus record of ~220 packed bytes takes ~1 KiB unpacked). */
     if (r->npend && (r->pend_records >= (size_t)r->cfg.group_records ||
-                     zmq_msg_size(&body) > (ARENA_LIMIT - r->arena.bytes) / 8))
+                     zmq_msg_size(&body) > (RECEIVE_ARENA_LIMIT - r->arena.bytes) / 8))
         flush(r);
     const char *user = zmq_msg_gets(&body, "User-Id");
     const ProtobufCBinaryData *raw = NULL;
@@ -791,7 +660,7 @@ struct receive *receive_open(void *zctx, const struct receive_config *cfg, struc
     if (r->cfg.group_records <= 0)
         r->cfg.group_records = RECEIVE_GROUP_RECORDS_DEFAULT;
     r->st = st;
-    r->alloc = (ProtobufCAllocator){ arena_alloc, arena_free, &r->arena };
+    r->alloc = (ProtobufCAllocator){ receive_arena_alloc, receive_arena_free, &r->arena };
     r->sock = zmq_socket(zctx, ZMQ_ROUTER);
     if (!r->sock) {
         snprintf(err, ASH_ERR_LEN, "receive: zmq: %s", zmq_strerror(zmq_errno()));
@@ -859,7 +728,7 @@ void receive_close(struct receive *r)
     free(r->sbp);
     free(r->routes);
     free(r->hookv);
-    arena_release(&r->arena);
+    receive_arena_release(&r->arena);
     free(r);
 }
 

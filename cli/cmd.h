@@ -16,5 +16,6 @@ int cmd_pcap_dispatch(int argc, char **argv);
 int cmd_sensors(int argc, char **argv);
 int cmd_fields(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
     { "keygen", cmd_keygen, "make a CurveZMQ keypair for a sensor or the aggregator" },
+    { "detect", cmd_detect, "run the detectors offline over session JSON lines, alerts as JSON" },
     { "pcap", cmd_pcap_dispatch, "packets of sessions as pcap: through the API (EXPR or --id), "
       "or from a sensor (--sensor)" },
     { "query", cmd_query, "sessions matching an expression (the aggregator's HTTP API)" },

@@ -317,6 +317,12 @@ int store_id_text(const ProtobufCBinaryData *id, char out[STORE_ID_LEN])
 
 char *store_alert_json(const Ashiato__Alert *a, size_t *len)
 {
+    if (a->doc && a->doc[0]) {          /* the detectors' own document, kept as written */
+        char *d = strdup(a->doc);
+        if (d && len)
+            *len = strlen(d);
+        return d;
+    }
     char t[40], ip[48], id[STORE_ID_LEN];
     json_object *root = json_object_new_object(), *o, *arr;
     if (!root)

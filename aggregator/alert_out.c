@@ -1,0 +1,473 @@
+/* alert_out.c -- detection in the aggregator: the detectors (aggregator/detect/) fed from
+ * receive's commit hook with the newly committed records, ticked by an event-loop timer, and
+ * their alerts put in the store (store_put_alert, the ECS document in Alert.doc), optionally
+ * to syslog and to a JSON webhook (libcurl multi, retried with backoff).
+ * Owns:  the struct detect engine, the webhook queue and its curl handles.
+ * Lends: nothing.
+ * Never: changes a record or calls back into receive; blocks the loop (the webhook is driven
+ *        by the timer through curl_multi_perform).
+ * Trap:  the hook's records live only during the call: the engine copies what it keeps. */
+#include "alert_out.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "clock.h"
+#include "detect.h"
+#include "log.h"
+
+#define WEBHOOK_QUEUE 256
+#define PENDING_MAX   4096      /* alerts waiting for the next tick */
+#define QUEUE_CAP     16384     /* records between the hook and the detection thread */
+#define TAKE          1024      /* records the thread takes per lock */
+#define SENSORS_MAX   256
+
+struct qrec {
+    struct detect_record r;     /* its strings point into the fields below (re-aimed on take) */
+    char id[40], cid[40], state[8];
+    uint16_t sensor;
+};
+
+struct post {
+    char *body;
+    uint32_t tries;
+    int64_t due_ms;
+    CURL *easy;                 /* non-NULL while in flight */
+    struct curl_slist *hdr;
+};
+
+struct alert_out {
+    struct detect *d;
+    /* the queue: the hook writes under lock, the detection thread takes */
+    pthread_t thread;
+    bool started, stop, tick;
+    pthread_mutex_t lock;
+    pthread_cond_t nonempty, nonfull;
+    struct qrec *q_rec;
+    size_t q_head, q_n;
+    char sensors[SENSORS_MAX][DETECT_NAME_LEN];  /* interned; written before published */
+    size_t n_sensors;
+    pthread_mutex_t plock;      /* pending alerts (from the detection thread) */
+    struct detect_config cfg;
+    struct store *st;
+    uint64_t put_failed, webhook_failed, webhook_dropped, webhook_sent;
+    CURLM *multi;
+    struct post q[WEBHOOK_QUEUE];
+    size_t nq;
+    /* alerts sent by the engine, put at the next tick: the commit hook may not call the
+     * store, and the engine sends from inside the hook (state expiring on record time) */
+    struct pending { struct detect_alert a; bool final; } *pending;
+    size_t npending, cap_pending;
+    uint64_t dropped;
+};
+
+static uint16_t sensor_slot(struct alert_out *o, const char *name)
+{
+    for (size_t i = 0; i < o->n_sensors; i++)
+        if (!strcmp(o->sensors[i], name))
+            return (uint16_t)i;
+    if (o->n_sensors == SENSORS_MAX)
+        return SENSORS_MAX - 1;         /* more than 256 sensors share the last name */
+    snprintf(o->sensors[o->n_sensors], DETECT_NAME_LEN, "%s", name);
+    return (uint16_t)o->n_sensors++;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+static void record_of(const Ashiato__SessionRecord *s, struct qrec *q)
+{
+    struct detect_record *r = &q->r;
+    memset(r, 0, sizeof *r);
+    size_t n = s->id.len < 39 ? s->id.len : 39;
+    bool text = n > 0;
+    for (size_t i = 0; i < n && text; i++)
+        text = s->id.data[i] >= 0x21 && s->id.data[i] < 0x7f;
+    if (text)
+        memcpy(q->id, s->id.data, n);
+    q->id[text ? n : 0] = '\0';
+    copy_str(q->cid, sizeof q->cid, s->community_id);
+    copy_str(q->state, sizeof q->state, s->conn_state);
+    r->start_us = s->start_us;
+    r->end_us = s->end_us > s->start_us ? s->end_us : s->start_us;
+    r->proto = (uint8_t)s->iana_number;
+    if (s->source) {
+        detect_addr_set(r->src, s->source->ip.data, s->source->ip.len);
+        r->sport = (uint16_t)s->source->port;
+        r->src_packets = s->source->packets;
+        r->src_bytes = s->source->data_bytes;
+    }
+    if (s->destination) {
+        detect_addr_set(r->dst, s->destination->ip.data, s->destination->ip.len);
+        r->dport = (uint16_t)s->destination->port;
+        r->dst_packets = s->destination->packets;
+        r->dst_bytes = s->destination->data_bytes;
+    }
+}
+
+/* the commit hook: copy each record into the queue (waiting while it is full) */
+static void on_commit(void *ctx, const struct receive_committed *b, size_t n)
+{
+    struct alert_out *o = ctx;
+    pthread_mutex_lock(&o->lock);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t sensor = sensor_slot(o, b[i].sensor ? b[i].sensor : "");
+        for (size_t j = 0; j < b[i].n_records; j++) {
+            const Ashiato__SessionRecord *s = b[i].records[j];
+            if (!s || !s->source || !s->destination)
+                continue;
+            while (o->q_n == QUEUE_CAP) {
+                pthread_cond_signal(&o->nonempty);
+                pthread_cond_wait(&o->nonfull, &o->lock);
+            }
+            struct qrec *q = &o->q_rec[(o->q_head + o->q_n) % QUEUE_CAP];
+            record_of(s, q);
+            q->sensor = sensor;
+            o->q_n++;
+        }
+    }
+    pthread_cond_signal(&o->nonempty);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void *detect_thread(void *arg)
+{
+    struct alert_out *o = arg;
+    struct qrec *batch = malloc(TAKE * sizeof *batch);
+    pthread_mutex_lock(&o->lock);
+    for (;;) {
+        while (!o->q_n && !o->tick && !o->stop)
+            pthread_cond_wait(&o->nonempty, &o->lock);
+        if (!o->q_n && o->stop && !o->tick)
+            break;
+        size_t k = 0;
+        while (batch && o->q_n && k < TAKE) {
+            batch[k++] = o->q_rec[o->q_head];
+            o->q_head = (o->q_head + 1) % QUEUE_CAP;
+            o->q_n--;
+        }
+        bool tick = o->tick;
+        o->tick = false;
+        pthread_cond_broadcast(&o->nonfull);
+        pthread_mutex_unlock(&o->lock);
+        for (size_t i = 0; i < k; i++) {
+            struct qrec *q = &batch[i];
+            q->r.session_id = q->id;
+            q->r.community_id = q->cid;
+            q->r.conn_state = q->state;
+            q->r.sensor = o->sensors[q->sensor];
+            detect_feed(o->d, &q->r);
+        }
+        if (tick)
+            detect_tick(o->d, 0);
+        pthread_mutex_lock(&o->lock);
+        if (!batch && o->q_n) {     /* no buffer: feed one by one under the lock */
+            struct qrec *q = &o->q_rec[o->q_head];
+            q->r.session_id = q->id;
+            q->r.community_id = q->cid;
+            q->r.conn_state = q->state;
+            q->r.sensor = o->sensors[q->sensor];
+            detect_feed(o->d, &q->r);
+            o->q_head = (o->q_head + 1) % QUEUE_CAP;
+            o->q_n--;
+        }
+    }
+    pthread_mutex_unlock(&o->lock);
+    free(batch);
+    return NULL;
+}
+
+static void webhook_queue(struct alert_out *o, const char *doc)
+{
+    if (!o->multi)
+        return;
+    if (o->nq == WEBHOOK_QUEUE) {
+        o->webhook_dropped++;
+        return;
+    }
+    char *body = strdup(doc);
+    if (!body) {
+        o->webhook_dropped++;
+        return;
+    }
+    o->q[o->nq++] = (struct post){ body, 0, 0, NULL, NULL };
+}
+
+/* the engine's sink, on the detection thread: the alert waits for the loop's timer */
+static void on_alert(const struct detect_alert *a, bool final, void *ctx)
+{
+    struct alert_out *o = ctx;
+    pthread_mutex_lock(&o->plock);
+    for (size_t i = 0; i < o->npending; i++)
+        if (!strcmp(o->pending[i].a.id, a->id)) {       /* grown again before the tick */
+            o->pending[i].a = *a;
+            o->pending[i].final |= final;
+            pthread_mutex_unlock(&o->plock);
+            return;
+        }
+    if (o->npending == o->cap_pending) {
+        size_t nc = o->cap_pending ? o->cap_pending * 2 : 16;
+        struct pending *p = nc <= PENDING_MAX ? realloc(o->pending, nc * sizeof *p) : NULL;
+        if (!p) {
+            o->dropped++;
+            pthread_mutex_unlock(&o->plock);
+            return;
+        }
+        o->pending = p;
+        o->cap_pending = nc;
+    }
+    o->pending[o->npending++] = (struct pending){ *a, final };
+    pthread_mutex_unlock(&o->plock);
+}
+
+static void put(struct alert_out *o, const struct detect_alert *a, bool final)
+{
+    char *doc = detect_alert_json(a, &o->cfg);
+    if (!doc) {
+        o->put_failed++;
+        return;
+    }
+    Ashiato__Alert al = ASHIATO__ALERT__INIT;
+    char *sensors[16];
+    ProtobufCBinaryData ids[DETECT_TARGETS_MAX];
+    uint8_t src4[4];
+    al.id = (char *)a->id;
+    al.kind = (char *)a->rule;
+    al.start_us = a->start_us;
+    al.end_us = a->end_us;
+    if (a->has_source) {
+        if (detect_addr_is_v4(a->source)) {
+            memcpy(src4, a->source + 12, 4);
+            al.source_ip = (ProtobufCBinaryData){ 4, src4 };
+        } else {
+            al.source_ip = (ProtobufCBinaryData){ 16, (uint8_t *)a->source };
+        }
+    }
+    for (uint32_t i = 0; i < a->n_sensors; i++)
+        sensors[i] = (char *)a->sensors[i];
+    al.n_sensors = a->n_sensors;
+    al.sensors = sensors;
+    al.sessions = a->sessions;
+    al.summary = (char *)a->message;
+    for (uint32_t i = 0; i < a->n_evidence; i++)
+        ids[i] = (ProtobufCBinaryData){ strlen(a->evidence[i]), (uint8_t *)a->evidence[i] };
+    al.n_session_ids = a->n_evidence;
+    al.session_ids = ids;
+    al.doc = doc;
+    if (store_put_alert(o->st, &al) != STORE_OK) {
+        o->put_failed++;
+        log_warn("alert_out", "store alert id=%s: %s", a->id, store_error(o->st));
+    }
+    if (final && o->cfg.alert_syslog)
+        syslog(LOG_WARNING | LOG_DAEMON, "ashiato alert %s: %s", a->rule, a->message);
+    if (o->cfg.alert_webhook[0])
+        webhook_queue(o, doc);
+    free(doc);
+}
+
+struct alert_out *alert_out_open(const char *config_path, struct store *st, struct receive *rx,
+                                 char err[ASH_ERR_LEN])
+{
+    struct alert_out *o = calloc(1, sizeof *o);
+    if (!o) {
+        snprintf(err, ASH_ERR_LEN, "alert_out: out of memory");
+        return NULL;
+    }
+    o->st = st;
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_mutex_init(&o->plock, NULL);
+    pthread_cond_init(&o->nonempty, NULL);
+    pthread_cond_init(&o->nonfull, NULL);
+    detect_config_defaults(&o->cfg);
+    if (config_path && config_path[0] && detect_config_load(&o->cfg, config_path, err) < 0)
+        goto fail;
+    if (!(o->d = detect_new(&o->cfg, on_alert, o, err)))
+        goto fail;
+    if (o->cfg.alert_webhook[0] && !(o->multi = curl_multi_init())) {
+        snprintf(err, ASH_ERR_LEN, "alert_out: curl_multi_init failed");
+        goto fail;
+    }
+    if (o->cfg.alert_syslog)
+        openlog("ashiato-aggregator", LOG_PID, LOG_DAEMON);
+    if (!(o->q_rec = ash_calloc_array(QUEUE_CAP, sizeof *o->q_rec))) {
+        snprintf(err, ASH_ERR_LEN, "alert_out: out of memory for the record queue");
+        goto fail;
+    }
+    if (pthread_create(&o->thread, NULL, detect_thread, o) != 0) {
+        snprintf(err, ASH_ERR_LEN, "alert_out: cannot start the detection thread");
+        goto fail;
+    }
+    o->started = true;
+    receive_set_commit_hook(rx, on_commit, o);
+    log_info("alert_out", "detection on segments=%zu sensors=%zu approved=%zu syslog=%s webhook=%s",
+             o->cfg.n_segments, o->cfg.n_sensors, o->cfg.n_approved,
+             o->cfg.alert_syslog ? "yes" : "no", o->cfg.alert_webhook[0] ? "yes" : "no");
+    return o;
+fail:
+    alert_out_close(o, NULL);
+    return NULL;
+}
+
+static void post_done(struct post *p)
+{
+    curl_slist_free_all(p->hdr);
+    p->hdr = NULL;
+    p->easy = NULL;
+}
+
+static void webhook_drive(struct alert_out *o, int64_t now_ms)
+{
+    if (!o->multi)
+        return;
+    for (size_t i = 0; i < o->nq; i++) {
+        struct post *p = &o->q[i];
+        if (p->easy || p->due_ms > now_ms)
+            continue;
+        CURL *e = curl_easy_init();
+        if (!e)
+            break;
+        p->hdr = curl_slist_append(NULL, "Content-Type: application/json");
+        curl_easy_setopt(e, CURLOPT_URL, o->cfg.alert_webhook);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->body);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdr);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, p);
+        p->easy = e;
+        curl_multi_add_handle(o->multi, e);
+    }
+    int running;
+    curl_multi_perform(o->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(o->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct post *p = NULL;
+        long code = 0;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&p);
+        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        bool ok = m->data.result == CURLE_OK && code >= 200 && code < 300;
+        curl_multi_remove_handle(o->multi, m->easy_handle);
+        curl_easy_cleanup(m->easy_handle);
+        if (!p)
+            continue;
+        post_done(p);
+        if (!ok && p->tries++ < o->cfg.webhook_retries) {
+            p->due_ms = now_ms + (500LL << p->tries);           /* 1 s, 2 s, 4 s, ... */
+            continue;
+        }
+        if (ok)
+            o->webhook_sent++;
+        else {
+            o->webhook_failed++;
+            log_warn("alert_out", "webhook %s: gave up after %u tries (%s, HTTP %ld)",
+                     o->cfg.alert_webhook, p->tries, curl_easy_strerror(m->data.result), code);
+        }
+        free(p->body);
+        p->body = NULL;
+    }
+    size_t k = 0;               /* compact: drop finished posts */
+    for (size_t i = 0; i < o->nq; i++)
+        if (o->q[i].body)
+            o->q[k++] = o->q[i];
+    o->nq = k;
+}
+
+/* on the loop's thread: put what the detection thread sent (copied out under the lock, put
+ * outside it, so the detection thread never waits for the store) */
+static void put_pending(struct alert_out *o)
+{
+    pthread_mutex_lock(&o->plock);
+    size_t n = o->npending;
+    struct pending *p = NULL;
+    if (n && (p = malloc(n * sizeof *p)))
+        memcpy(p, o->pending, n * sizeof *p);
+    else if (n)
+        o->dropped += n;
+    o->npending = 0;
+    pthread_mutex_unlock(&o->plock);
+    for (size_t i = 0; p && i < n; i++)
+        put(o, &p[i].a, p[i].final);
+    free(p);
+}
+
+void alert_out_tick(void *ctx, int64_t now_ms)
+{
+    struct alert_out *o = ctx;
+    pthread_mutex_lock(&o->lock);
+    o->tick = true;             /* the detection thread ticks the engine */
+    pthread_cond_signal(&o->nonempty);
+    pthread_mutex_unlock(&o->lock);
+    put_pending(o);
+    webhook_drive(o, now_ms);
+}
+
+void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
+{
+    if (!o)
+        return;
+    if (o->started) {           /* the thread feeds what is queued, then ends */
+        pthread_mutex_lock(&o->lock);
+        o->stop = true;
+        pthread_cond_signal(&o->nonempty);
+        pthread_mutex_unlock(&o->lock);
+        pthread_join(o->thread, NULL);
+        o->started = false;
+    }
+    if (o->d) {
+        if (out)
+            alert_out_stats(o, out);
+        detect_flush(o->d);
+        put_pending(o);
+        if (out)
+            out->alerts = detect_stats(o->d).alerts;
+    }
+    if (o->multi) {             /* last chance for the final alerts: up to 2 s */
+        for (int i = 0; i < 200 && o->nq; i++) {
+            int64_t t = clock_mono_ms();
+            for (size_t j = 0; j < o->nq; j++)
+                o->q[j].due_ms = 0;
+            webhook_drive(o, t);
+            curl_multi_wait(o->multi, NULL, 0, 10, NULL);
+        }
+        for (size_t i = 0; i < o->nq; i++) {
+            if (o->q[i].easy) {
+                curl_multi_remove_handle(o->multi, o->q[i].easy);
+                curl_easy_cleanup(o->q[i].easy);
+            }
+            post_done(&o->q[i]);
+            free(o->q[i].body);
+        }
+        curl_multi_cleanup(o->multi);
+    }
+    if (o->cfg.alert_syslog)
+        closelog();
+    detect_free(o->d);
+    free(o->pending);
+    free(o->q_rec);
+    pthread_mutex_destroy(&o->lock);
+    pthread_mutex_destroy(&o->plock);
+    pthread_cond_destroy(&o->nonempty);
+    pthread_cond_destroy(&o->nonfull);
+    free(o);
+}
+
+void alert_out_stats(const struct alert_out *o, struct alert_out_stats *out)
+{
+    struct detect_stats s = detect_stats(o->d);
+    out->records = s.records;
+    out->alerts = s.alerts;
+    out->cap_hits = s.cap_hits;
+    out->state_bytes = s.bytes;
+    out->put_failed = o->put_failed;
+    out->dropped = o->dropped;
+}

@@ -1,0 +1,111 @@
+/* detect_internal.h -- what the detection library's files share, and nobody else.
+ * Owns:  struct detect and the per-record facts (struct detect_facts) every detector reads.
+ * Never: is included outside aggregator/detect/. */
+#ifndef ASHIATO_DETECT_INTERNAL_H
+#define ASHIATO_DETECT_INTERNAL_H
+
+#include "detect.h"
+#include "hmap.h"
+#include "window.h"
+
+enum detect_outcome { OUTCOME_UNKNOWN = 0, OUTCOME_SUCCESS, OUTCOME_FAILURE };
+
+#define SEG_OUTSIDE (-1)
+
+/* What the engine works out once per record, for every detector. */
+struct detect_facts {
+    const struct detect_record *r;
+    int src_seg, dst_seg;       /* segment index or SEG_OUTSIDE */
+    int sensor_seg;             /* the sensor's segment, or SEG_OUTSIDE when unmapped */
+    enum detect_outcome outcome;
+    bool attempt;               /* an initiator's attempt that scan detectors count */
+    bool discovery;             /* multicast/broadcast or service discovery: never an attempt */
+    bool duplicate;             /* a second sensor's record of a flow already counted */
+    int icmp_type;              /* -1 unless ICMP/ICMPv6 and recognised */
+    bool approved;              /* the source is on the allow-list */
+};
+
+struct detect_alerts {          /* detect_alert.c: every open alert */
+    struct detect_alert **v;
+    size_t n, cap;
+};
+
+struct detect {
+    struct detect_config cfg;
+    detect_sink_fn sink;
+    void *sink_ctx;
+    struct detect_stats st;
+    int64_t now_us;             /* newest record time seen */
+    int64_t first_us;           /* oldest first record time (lateral baseline) */
+    int64_t last_expire_us;
+    char sensor_names[64][DETECT_NAME_LEN];     /* sensors met, for bit masks */
+    int64_t sensor_newest[64];                  /* each one's newest record time */
+    size_t n_sensor_names;
+    const char *last_sensor;    /* the previous record's sensor: index and segment cached */
+    int last_index, last_segment;
+    struct detect_alerts alerts;
+    struct detect_link *link;
+    struct window *addr_scan, *port_scan, *dark_scan, *trw, *lateral, *servers, *policy;
+    struct detect_spike *spike;
+};
+
+/* detect.c: the sensor's index (< 64) among those met, -1 past 64 */
+int detect_sensor_index(struct detect *d, const char *sensor);
+
+/* detect_segment.c */
+int detect_segment_of(const struct detect_config *c, const uint8_t a[16]);
+int detect_sensor_segment(const struct detect_config *c, const char *sensor);
+bool detect_in_list(const struct detect_prefix *list, size_t n, const uint8_t a[16]);
+bool detect_addr_private(const uint8_t a[16]);
+bool detect_addr_discovery(const uint8_t a[16], const struct detect_config *c);
+
+/* detect_outcome.c */
+void detect_outcome(const struct detect_config *c, const struct detect_record *r,
+                    struct detect_facts *f);
+
+/* detect_link.c: true when the flow was already counted (another sensor's record) */
+struct detect_link *detect_link_new(const struct detect_config *c);
+void detect_link_free(struct detect_link *l);
+bool detect_link_seen(struct detect_link *l, const struct detect_record *r, int sensor,
+                      int64_t now_us);
+uint64_t detect_link_full(const struct detect_link *l);
+void detect_link_expire(struct detect_link *l, int64_t now_us);
+size_t detect_link_bytes(const struct detect_link *l);
+
+/* detect_alert.c */
+struct detect_alert *detect_alert_open(struct detect *d, const char *rule, const uint8_t *src,
+                                       const char *key, int64_t t_us);
+void detect_alert_touch(struct detect *d, struct detect_alert *a, const struct detect_facts *f);
+void detect_alert_host(struct detect_alert *a, const uint8_t ip[16], uint32_t max);
+void detect_alert_port(struct detect_alert *a, uint16_t port, uint32_t max);
+void detect_alert_sensor(struct detect_alert *a, const char *sensor);
+void detect_alert_evidence(struct detect_alert *a, const char *id, uint32_t max);
+void detect_alert_close(struct detect *d, struct detect_alert *a);
+void detect_alert_send_dirty(struct detect *d);
+void detect_alert_close_all(struct detect *d);
+void detect_alert_free_all(struct detect *d);
+
+/* the detectors: each takes the facts of one counted record */
+int detect_scan_init(struct detect *d);
+void detect_scan_feed(struct detect *d, const struct detect_facts *f);
+int detect_trw_init(struct detect *d);
+void detect_trw_feed(struct detect *d, const struct detect_facts *f);
+void detect_trw_close(struct window_entry *e, void *ctx);
+int detect_lateral_init(struct detect *d);
+void detect_lateral_feed(struct detect *d, const struct detect_facts *f);
+void detect_lateral_dup(struct detect *d, const struct detect_facts *f);
+void detect_lateral_close(struct window_entry *e, void *ctx);
+int detect_policy_init(struct detect *d);
+void detect_policy_feed(struct detect *d, const struct detect_facts *f);
+int detect_spike_init(struct detect *d);
+void detect_spike_feed(struct detect *d, const struct detect_facts *f);
+void detect_spike_tick(struct detect *d, int64_t now_us, bool flush);
+void detect_spike_free(struct detect_spike *s);
+size_t detect_spike_bytes(const struct detect_spike *s);
+
+/* window expiry callback shared by detectors whose entries own an alert (e->user) */
+void detect_window_close(struct window_entry *e, void *ctx);
+/* a window's key from parts */
+struct detect_key { uint8_t a[16]; uint8_t b[16]; uint16_t port; uint8_t proto; uint8_t pad; };
+
+#endif

@@ -1,0 +1,334 @@
+/* detect_spike.c -- session-count spikes per segment: sessions counted in spike_bin bins on
+ * record time (event.start), per segment of the sensor that saw them (a sensor with no
+ * segment counts on its own); the baseline is an EWMA (spike_lambda) with a robust sigma
+ * (1.4826 x the median absolute deviation of the last SPIKE_HISTORY bins, at least the
+ * Poisson sqrt(mean)); a bin above mean + spike_sigmas x sigma and above spike_min_count is a
+ * spike if it is also spike_min_ratio x the mean (3 sigma alone, over 6 segments and 60 bins an
+ * hour, is a Poisson false alarm every few hours), named with the sources that account for
+ * the excess (count - mean).
+ * Owns:  one series per segment: pending bins (counts and per-source counts) and history.
+ * Never: evaluates a bin before the newest record of its series is spike_grace past its end
+ *        (late records from a sensor's batching are still counted), nor counts by arrival.
+ * Trap:  records older than the last evaluated bin are late: counted in late_records, not in
+ *        a bin. A sensor back after an hour sends its journal oldest first, so its segment's
+ *        bins are evaluated in order as its records come. */
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect_internal.h"
+
+#define SPIKE_SERIES   128
+#define SPIKE_PENDING  64       /* bins kept ahead of the evaluated one */
+#define SPIKE_HISTORY  30
+#define SPIKE_SOURCES  4096     /* per-source counts kept per bin */
+
+struct src_count {
+    uint8_t ip[16];
+    uint32_t n;
+    char first_id[40];          /* the source's first session in the bin: evidence */
+};
+
+struct bin {
+    int64_t index;              /* bin number since the epoch, -1 unused */
+    uint32_t count;
+    struct hmap *sources;       /* ip -> struct src_count */
+};
+
+struct series {
+    char name[DETECT_NAME_LEN];
+    int segment;
+    int64_t next;               /* next bin to evaluate; INT64_MIN before the first record */
+    int64_t newest_us;
+    double mean;
+    uint32_t history[SPIKE_HISTORY], n_history, evaluated;
+    struct bin bins[SPIKE_PENDING];
+    struct detect_alert *alert; /* open while consecutive bins spike */
+    int64_t alert_bin;
+};
+
+struct detect_spike {
+    struct series *s[SPIKE_SERIES];
+    size_t n;
+    size_t bytes;
+};
+
+static uint64_t ip_hash(const void *k, uint64_t seed)
+{
+    return hmap_hash_bytes(k, 16, seed);
+}
+
+static bool ip_equal(const void *a, const void *b)
+{
+    return memcmp(a, b, 16) == 0;
+}
+
+static const struct hmap_type ip_type = { ip_hash, ip_equal };
+
+int detect_spike_init(struct detect *d)
+{
+    d->spike = calloc(1, sizeof *d->spike);
+    return d->spike ? 0 : -1;
+}
+
+static void bin_clear(struct detect_spike *sp, struct bin *b)
+{
+    if (b->sources) {
+        size_t it = 0;
+        struct src_count *c;
+        while ((c = hmap_next(b->sources, &it, NULL))) {
+            free(c);
+            sp->bytes -= sizeof *c;
+        }
+        sp->bytes -= hmap_stats(b->sources).bytes;
+        hmap_free(b->sources);
+    }
+    b->sources = NULL;
+    b->count = 0;
+    b->index = -1;
+}
+
+void detect_spike_free(struct detect_spike *sp)
+{
+    if (!sp)
+        return;
+    for (size_t i = 0; i < sp->n; i++) {
+        for (int b = 0; b < SPIKE_PENDING; b++)
+            bin_clear(sp, &sp->s[i]->bins[b]);
+        free(sp->s[i]);
+    }
+    free(sp);
+}
+
+size_t detect_spike_bytes(const struct detect_spike *sp)
+{
+    return sizeof *sp + sp->n * sizeof(struct series) + sp->bytes;
+}
+
+static struct series *series_for(struct detect *d, const struct detect_facts *f)
+{
+    struct detect_spike *sp = d->spike;
+    const char *name = f->sensor_seg >= 0 ? d->cfg.segments[f->sensor_seg]
+                                          : (f->r->sensor ? f->r->sensor : "");
+    for (size_t i = 0; i < sp->n; i++)
+        if (!strcmp(sp->s[i]->name, name))
+            return sp->s[i];
+    if (sp->n >= SPIKE_SERIES)
+        return NULL;
+    struct series *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->segment = f->sensor_seg;
+    s->next = INT64_MIN;
+    for (int b = 0; b < SPIKE_PENDING; b++)
+        s->bins[b].index = -1;
+    sp->s[sp->n++] = s;
+    return s;
+}
+
+static int by_count_desc(const void *a, const void *b)
+{
+    const struct src_count *x = *(const struct src_count *const *)a;
+    const struct src_count *y = *(const struct src_count *const *)b;
+    return x->n < y->n ? 1 : x->n > y->n ? -1 : memcmp(x->ip, y->ip, 16);
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double robust_sigma(const struct series *s)
+{
+    uint32_t v[SPIKE_HISTORY], n = s->n_history < SPIKE_HISTORY ? s->n_history : SPIKE_HISTORY;
+    if (n == 0)
+        return sqrt(s->mean > 1 ? s->mean : 1);
+    memcpy(v, s->history, n * sizeof *v);
+    qsort(v, n, sizeof *v, u32_cmp);
+    double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+    double dev[SPIKE_HISTORY] = { 0 };
+    for (uint32_t i = 0; i < n; i++)
+        dev[i] = fabs(v[i] - med);
+    for (uint32_t i = 1; i < n; i++)        /* insertion sort: n <= 30 */
+        for (uint32_t j = i; j > 0 && dev[j] < dev[j - 1]; j--) {
+            double t = dev[j];
+            dev[j] = dev[j - 1];
+            dev[j - 1] = t;
+        }
+    double mad = n % 2 ? dev[n / 2] : (dev[n / 2 - 1] + dev[n / 2]) / 2.0;
+    double sigma = 1.4826 * mad, poisson = sqrt(s->mean > 1 ? s->mean : 1);
+    return sigma > poisson ? sigma : poisson;
+}
+
+static void raise_spike(struct detect *d, struct series *s, struct bin *b, double sigma)
+{
+    const struct detect_config *c = &d->cfg;
+    int64_t t0 = b->index * c->spike_bin_us;
+    /* sources sorted by their count in the bin, until they cover the excess */
+    size_t n = b->sources ? hmap_count(b->sources) : 0, it = 0, k = 0;
+    struct src_count **v = n ? calloc(n, sizeof *v) : NULL, *sc;
+    if (v)
+        while ((sc = hmap_next(b->sources, &it, NULL)) && k < n)
+            v[k++] = sc;
+    if (v)
+        qsort(v, k, sizeof *v, by_count_desc);
+    double excess = b->count - s->mean, covered = 0;
+    uint32_t needed = 0;
+    while (needed < k && covered < excess)
+        covered += v[needed++]->n;
+    struct detect_alert *a = s->alert;
+    if (!a || s->alert_bin != b->index - 1) {
+        if (a)
+            detect_alert_close(d, a);
+        char key[80];
+        snprintf(key, sizeof key, "%s", s->name);
+        a = s->alert = detect_alert_open(d, "session_spike", k ? v[0]->ip : NULL, key, t0);
+        if (!a) {
+            free(v);
+            return;
+        }
+        snprintf(a->prefix, sizeof a->prefix, "%s", s->name);
+        a->baseline = s->mean;
+        a->sigma = sigma;
+        if (s->segment >= 0)
+            a->segments = 1ULL << s->segment;
+    }
+    s->alert_bin = b->index;
+    a->end_us = t0 + c->spike_bin_us;
+    a->sessions += b->count;
+    a->total_hosts += needed;
+    for (uint32_t i = 0; i < needed && a->n_sources < c->max_targets; i++) {
+        bool dup = false;
+        for (uint32_t j = 0; j < a->n_sources && !dup; j++)
+            dup = !memcmp(a->sources[j], v[i]->ip, 16);
+        if (!dup) {
+            memcpy(a->sources[a->n_sources++], v[i]->ip, 16);
+            detect_alert_evidence(a, v[i]->first_id, c->max_targets);
+        }
+    }
+    double score = (b->count - s->mean) / sigma;
+    if (score > a->score)
+        a->score = score;
+    a->dirty = true;
+    free(v);
+}
+
+static void evaluate(struct detect *d, struct series *s, struct bin *b, uint32_t count)
+{
+    const struct detect_config *c = &d->cfg;
+    bool spiked = false;
+    if (s->evaluated >= c->spike_warmup_bins) {
+        double sigma = robust_sigma(s);
+        if (count > s->mean + c->spike_sigmas * sigma && count > c->spike_min_count &&
+            count >= c->spike_min_ratio * s->mean) {
+            if (b)
+                raise_spike(d, s, b, sigma);
+            spiked = true;
+            /* the baseline takes the bin at its limit, not the spike itself */
+            count = (uint32_t)(s->mean + c->spike_sigmas * sigma);
+        }
+    }
+    if (!spiked && s->alert) {
+        detect_alert_close(d, s->alert);
+        s->alert = NULL;
+    }
+    s->mean = s->evaluated ? c->spike_lambda * count + (1 - c->spike_lambda) * s->mean : count;
+    s->history[s->n_history++ % SPIKE_HISTORY] = count;
+    s->evaluated++;
+}
+
+/* evaluate every bin of s that ends spike_grace before its newest record (all on flush) */
+static void advance(struct detect *d, struct series *s, bool flush)
+{
+    const struct detect_config *c = &d->cfg;
+    if (s->next == INT64_MIN)
+        return;
+    int64_t upto = flush ? INT64_MAX : (s->newest_us - c->spike_grace_us) / c->spike_bin_us;
+    int guard = 0;
+    while (s->next < upto) {
+        struct bin *b = &s->bins[s->next % SPIKE_PENDING];
+        bool have = b->index == s->next;
+        if (flush && !have) {
+            /* nothing pending beyond here? */
+            bool more = false;
+            for (int i = 0; i < SPIKE_PENDING; i++)
+                more |= s->bins[i].index > s->next;
+            if (!more)
+                break;
+        }
+        evaluate(d, s, have ? b : NULL, have ? b->count : 0);
+        if (have)
+            bin_clear(d->spike, b);
+        s->next++;
+        if (++guard > 100000)           /* a jump of years: skip empty bins at once */
+            break;
+    }
+}
+
+void detect_spike_feed(struct detect *d, const struct detect_facts *f)
+{
+    const struct detect_config *c = &d->cfg;
+    struct series *s = series_for(d, f);
+    if (!s)
+        return;
+    int64_t idx = f->r->start_us / c->spike_bin_us;
+    if (s->next == INT64_MIN)
+        s->next = idx;
+    if (idx < s->next) {
+        d->st.late_records++;
+        return;
+    }
+    if (idx >= s->next + SPIKE_PENDING) {   /* far ahead: evaluate up to make room */
+        s->newest_us = (idx - SPIKE_PENDING + 1) * c->spike_bin_us + c->spike_grace_us;
+        advance(d, s, false);
+        if (idx >= s->next + SPIKE_PENDING)
+            s->next = idx - SPIKE_PENDING + 1;
+    }
+    if (f->r->start_us > s->newest_us)
+        s->newest_us = f->r->start_us;
+    struct bin *b = &s->bins[idx % SPIKE_PENDING];
+    if (b->index != idx) {
+        bin_clear(d->spike, b);
+        b->index = idx;
+    }
+    b->count++;
+    if (!b->sources) {
+        b->sources = hmap_new(&ip_type, SPIKE_SOURCES, 0x73706b);
+        if (b->sources)
+            d->spike->bytes += hmap_stats(b->sources).bytes;
+    }
+    if (b->sources) {
+        struct src_count *sc = hmap_get(b->sources, f->r->src);
+        if (!sc && (sc = calloc(1, sizeof *sc))) {
+            memcpy(sc->ip, f->r->src, 16);
+            snprintf(sc->first_id, sizeof sc->first_id, "%s",
+                     f->r->session_id ? f->r->session_id : "");
+            size_t before = hmap_stats(b->sources).bytes;
+            if (hmap_put(b->sources, sc->ip, sc) != 0) {
+                free(sc);
+                sc = NULL;
+                d->st.cap_hits++;
+            } else {
+                d->spike->bytes += sizeof *sc + hmap_stats(b->sources).bytes - before;
+            }
+        }
+        if (sc)
+            sc->n++;
+    }
+    advance(d, s, false);
+}
+
+void detect_spike_tick(struct detect *d, int64_t now_us, bool flush)
+{
+    (void)now_us;
+    for (size_t i = 0; i < d->spike->n; i++) {
+        advance(d, d->spike->s[i], flush);
+        if (flush && d->spike->s[i]->alert) {
+            detect_alert_close(d, d->spike->s[i]->alert);
+            d->spike->s[i]->alert = NULL;
+        }
+    }
+}

@@ -1,0 +1,221 @@
+/* hmap.c -- the one hash map (see hmap.h): open addressing, linear probing, backward-shift
+ * deletion, doubling growth up to a cap.
+ * Owns:  the slot array.
+ * Never: touches what keys and values point to. */
+#include "hmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ashiato.h"
+
+struct slot {
+    uint64_t hash;              /* 0 = empty (real hashes are forced non-zero) */
+    const void *key;
+    void *val;
+};
+
+struct hmap {
+    const struct hmap_type *type;
+    struct slot *slots;
+    size_t mask, count, max_entries;
+    uint64_t seed, full;
+};
+
+static uint64_t key_hash(const struct hmap *m, const void *key)
+{
+    uint64_t h = m->type->hash(key, m->seed);
+    return h ? h : 1;
+}
+
+struct hmap *hmap_new(const struct hmap_type *type, size_t max_entries, uint64_t seed)
+{
+    struct hmap *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->type = type;
+    m->max_entries = max_entries;
+    m->seed = seed;
+    m->slots = ash_calloc_array(16, sizeof *m->slots);
+    if (!m->slots) {
+        free(m);
+        return NULL;
+    }
+    m->mask = 15;
+    return m;
+}
+
+void hmap_free(struct hmap *m)
+{
+    if (!m)
+        return;
+    free(m->slots);
+    free(m);
+}
+
+static size_t find(const struct hmap *m, const void *key, uint64_t h, bool *found)
+{
+    size_t i = h & m->mask;
+    for (;;) {
+        const struct slot *s = &m->slots[i];
+        if (!s->hash) {
+            *found = false;
+            return i;
+        }
+        if (s->hash == h && m->type->equal(s->key, key)) {
+            *found = true;
+            return i;
+        }
+        i = (i + 1) & m->mask;
+    }
+}
+
+void *hmap_get(const struct hmap *m, const void *key)
+{
+    bool found;
+    size_t i = find(m, key, key_hash(m, key), &found);
+    return found ? m->slots[i].val : NULL;
+}
+
+static int grow(struct hmap *m)
+{
+    size_t n = (m->mask + 1) * 2;
+    struct slot *ns = ash_calloc_array(n, sizeof *ns), *old = m->slots;
+    if (!ns)
+        return -1;
+    size_t oldn = m->mask + 1;
+    m->slots = ns;
+    m->mask = n - 1;
+    for (size_t i = 0; i < oldn; i++) {
+        if (!old[i].hash)
+            continue;
+        size_t j = old[i].hash & m->mask;
+        while (ns[j].hash)
+            j = (j + 1) & m->mask;
+        ns[j] = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+int hmap_put(struct hmap *m, const void *key, void *val)
+{
+    uint64_t h = key_hash(m, key);
+    bool found;
+    size_t i = find(m, key, h, &found);
+    if (found) {
+        m->slots[i].key = key;
+        m->slots[i].val = val;
+        return 1;
+    }
+    if (m->max_entries && m->count >= m->max_entries) {
+        m->full++;
+        return HMAP_ERR_FULL;
+    }
+    if ((m->count + 1) * 4 > (m->mask + 1) * 3) {
+        if (grow(m) < 0)
+            return -1;
+        i = find(m, key, h, &found);
+    }
+    m->slots[i] = (struct slot){ h, key, val };
+    m->count++;
+    return 0;
+}
+
+/* Empty slot i and shift later members of its probe chain back (Knuth's algorithm R).
+ * Returns the slot the entry now in slot i came from (or i when it stays empty). */
+static size_t delete_at(struct hmap *m, size_t i)
+{
+    size_t j = i, first = i, start = i;
+    for (;;) {
+        m->slots[i].hash = 0;
+        for (;;) {
+            j = (j + 1) & m->mask;
+            if (!m->slots[j].hash) {
+                m->count--;
+                return first;
+            }
+            size_t home = m->slots[j].hash & m->mask;
+            /* j's entry may move to i unless its home lies cyclically in (i, j] */
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+                break;
+        }
+        m->slots[i] = m->slots[j];
+        if (i == start)
+            first = j;
+        i = j;
+    }
+}
+
+void *hmap_remove(struct hmap *m, const void *key)
+{
+    bool found;
+    size_t i = find(m, key, key_hash(m, key), &found);
+    if (!found)
+        return NULL;
+    void *v = m->slots[i].val;
+    delete_at(m, i);
+    return v;
+}
+
+size_t hmap_count(const struct hmap *m)
+{
+    return m->count;
+}
+
+struct hmap_stats hmap_stats(const struct hmap *m)
+{
+    return (struct hmap_stats){ m->count, m->mask + 1, m->max_entries, m->full,
+                                sizeof *m + (m->mask + 1) * sizeof(struct slot) };
+}
+
+void *hmap_next(const struct hmap *m, size_t *it, const void **key)
+{
+    while (*it <= m->mask) {
+        const struct slot *s = &m->slots[(*it)++];
+        if (s->hash) {
+            if (key)
+                *key = s->key;
+            return s->val;
+        }
+    }
+    return NULL;
+}
+
+/* Backward shift may move a later entry into the emptied slot: step back so it is visited.
+ * One that wrapped around from the array's start was visited already and is not. (Entries
+ * shifted further along a chain that wraps may be seen twice; callers expiring entries
+ * check each one again, which is harmless.) */
+void hmap_remove_iter(struct hmap *m, size_t *it)
+{
+    size_t i = *it - 1;
+    size_t from = delete_at(m, i);
+    if (from > i)
+        *it = i;
+}
+
+uint64_t hmap_hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+    const uint8_t *b = p;
+    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = ash_mix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
+        b += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, b, n);
+    return ash_mix64(h ^ w ^ ((uint64_t)n << 56));
+}
+
+uint64_t hmap_hash_str(const void *s, uint64_t seed)
+{
+    return hmap_hash_bytes(s, strlen(s), seed);
+}
+
+bool hmap_equal_str(const void *a, const void *b)
+{
+    return strcmp(a, b) == 0;
+}
