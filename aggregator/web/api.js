@@ -56,6 +56,8 @@ export async function downloadPcap(path, params, filename) {
 
 function pcapMessage(e) {
   if (e.status === 413) return `Too many sessions for one pcap: ${e.message}`;
+  if (/expired/i.test(e.message))
+    return `These packets have expired: the sensor no longer keeps them (${e.message})`;
   if (e.status === 502 || e.status === 404)
     return `Packets not available (expired from the sensor's store, or the sensor is unreachable): ${e.message}`;
   if (e.status === 403) return `You may not download packets: ${e.message}`;

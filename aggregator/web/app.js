@@ -46,7 +46,7 @@ function syncForm() {
   $('expr').value = state.expression;
   const custom = !!(state.startTime && state.stopTime);
   $('range').value = custom ? 'custom' : state.date;
-  const iso = s => (s && /^\d+$/.test(s) ? new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z') : s);
+  const iso = s => (s && /^\d+(\.\d+)?$/.test(s) ? new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z') : s);
   $('from').value = custom ? iso(state.startTime) : '';
   $('to').value = custom ? iso(state.stopTime) : '';
   $('length').value = state.length;

@@ -43,6 +43,12 @@ export function drawChart(container, series, intervalS, range, onZoom) {
   for (const v of keys.values()) ymax = Math.max(ymax, v.reduce((a, b) => a + b, 0));
   const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: 'chart-svg',
     'aria-hidden': 'true' }, container);
+  // the plot's geometry, for tests and tools that drag by time (viewBox units = CSS px here)
+  svg.dataset.fromMs = x0;
+  svg.dataset.toMs = x1;
+  svg.dataset.plotLeft = M.l;
+  svg.dataset.plotRight = W - M.r;
+  svg.dataset.width = W;
   const px = t => M.l + (t - x0) / (x1 - x0) * (W - M.l - M.r);
   const py = v => H - M.b - v / ymax * (H - M.t - M.b);
   // axes
@@ -89,7 +95,7 @@ export function drawChart(container, series, intervalS, range, onZoom) {
     const t = toT(ev), a = Math.min(start, t), b = Math.max(start, t);
     start = null;
     sel.setAttribute('width', 0);
-    if (px(b) - px(a) >= 4) onZoom(Math.floor(a / 1000), Math.ceil(b / 1000));
+    if (px(b) - px(a) >= 4) onZoom((a / 1000).toFixed(3), (b / 1000).toFixed(3));
   });
   // legend
   if (series.length > 1) {

@@ -155,25 +155,28 @@ export function renderMatrix(table, m, onCell) {
       const td = tr.insertCell();
       const c = by.get(`${s}\u0000${d}`);
       if (!c) { td.className = 'empty'; continue; }
-      const b = button('', `${s} to ${d}: ${c.sessions} sessions, ${c.failed} failed, ${c.hosts} destination hosts${c.new ? ', new pair' : ''}`,
-        () => onCell(s, d), 'cell');
+      const b = button('', '', () => onCell(s, d), 'cell');
+      b.title = `${s} to ${d}: open these sessions`;
       b.dataset.src = s;
       b.dataset.dst = d;
       const n = document.createElement('span');
       n.className = 'n';
-      n.textContent = c.sessions;
+      n.textContent = `${c.sessions} sessions`;
       const f = document.createElement('span');
       f.className = c.failed ? 'f bad' : 'f';
       f.textContent = `${c.failed} failed`;
       const h = document.createElement('span');
       h.className = 'h';
       h.textContent = `${c.hosts} hosts`;
-      b.append(n, f, h);
+      const who = document.createElement('span');
+      who.className = 'sr-only';
+      who.textContent = ` from ${s} to ${d}`;
+      b.append(n, ' ', f, ' ', h, who);
       if (c.new) {
         const nw = document.createElement('strong');
         nw.className = 'new';
-        nw.textContent = 'new';
-        b.append(nw);
+        nw.textContent = 'new pair';
+        b.append(' ', nw);
         td.className = 'is-new';
       }
       td.appendChild(b);
