@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include <microhttpd.h>
 
 #include "http_api.h"
@@ -318,6 +320,12 @@ static struct store *thread_store(struct http_server *srv, char err[ASH_ERR_LEN]
         snprintf(err, ASH_ERR_LEN, "too many store handles");
         return NULL;
     }
+    /* analysts wait, sensors must not: this thread yields the CPU to the receive loop (a
+     * nice of +5 for this thread only; Linux nices threads one by one) */
+    errno = 0;
+    int nice_now = getpriority(PRIO_PROCESS, (id_t)gettid());
+    if (errno == 0 && nice_now < 5)
+        setpriority(PRIO_PROCESS, (id_t)gettid(), 5);
     struct store *st = store_open(&srv->store_cfg, err);
     if (!st)
         return NULL;
@@ -449,7 +457,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+ASH_PRINTF(2, 0) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];

@@ -28,13 +28,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def campusgen(shared_dir, out, sensors="2,3,6", duration=120):
+def campusgen(shared_dir, out, sensors="2,3,6", duration=120, rate=20):
     """Campus traffic of three departments; misconfig (1-packet SYNs from 192.168/16 out of
     dept 6, the seed query's target) and a port scan from dept 3, both inside the run."""
     out = Path(out)
     if not (out / "truth.json").exists():
         subprocess.run([sys.executable, str(Path(shared_dir) / "tools" / "campusgen.py"),
-                        "--out", str(out), "--sensors", sensors, "--duration", str(duration),
+                        "--out", str(out), "--sensors", sensors, "--duration", str(duration), "--rate", str(rate),
                         "--events", "misconfig,scan", "--misconfig-at", "+30",
                         "--scan-at", "+60", "--quiet"], check=True, timeout=300)
     return out

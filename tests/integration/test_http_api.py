@@ -366,3 +366,50 @@ def test_sessions_pcap_three_sensors(stack):
     assert sorted(rec for _, rec in partial) == keep
     audit = [json.loads(ln) for ln in stack.audit.read_text().splitlines()]
     assert any(a["endpoint"] == "/sessions.pcap" and "dept-6" in a.get("note", "") for a in audit)
+
+
+def test_tls_basic_and_plaintext_warning(tmp_path):
+    """TLS when a certificate is configured: basic auth is accepted there (and digest still);
+    plaintext on a non-loopback address is served with a warning in the log."""
+    users = tmp_path / "users"
+    env.add_user(BIN / "ashiato", users, "alice", "secret")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    port = env.free_port()
+    log = tmp_path / "tls.log"
+    with open(log, "w") as out:
+        p = subprocess.Popen([str(BIN / "ashiato-aggregator"), "--insecure", "--store", "null:",
+                              "--listen", f"tcp://127.0.0.1:{env.free_port()}",
+                              "--http-listen", f"127.0.0.1:{port}", "--http-users", str(users),
+                              "--http-tls-cert", str(cert), "--http-tls-key", str(key)],
+                             stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"https://127.0.0.1:{port}"
+        for _ in range(100):
+            status, _, _ = env.curl(url, "/fields.json", extra=["--cacert", str(cert)])
+            if status:
+                break
+            time.sleep(0.05)
+        assert status == 200, log.read_text()
+        status, _, _ = env.curl(url, "/fields.json", user=None,
+                                extra=["--cacert", str(cert), "--basic", "-u", "alice:secret"])
+        assert status == 200
+        status, _, _ = env.curl(url, "/fields.json", user=None,
+                                extra=["--cacert", str(cert), "--basic", "-u", "alice:wrong"])
+        assert status == 401
+        status, _, _ = env.curl(f"http://127.0.0.1:{port}", "/fields.json")
+        assert status != 200                      # no plaintext on the TLS port
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
+    assert "tls=yes" in log.read_text()
+    # plaintext on a non-loopback address: served, with a warning
+    port = env.free_port()
+    r = subprocess.run([str(BIN / "ashiato-aggregator"), "--insecure", "--store", "null:",
+                        "--listen", f"tcp://127.0.0.1:{env.free_port()}",
+                        "--http-listen", f"0.0.0.0:{port}", "--http-users", str(users),
+                        "--exit-after-idle", "300"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "plaintext HTTP on a non-loopback address" in r.stderr
