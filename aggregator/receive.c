@@ -44,6 +44,8 @@ struct stream {
     uint64_t reason_seq;
     bool reason_refused;
     int64_t last_refusal_ack_ms;     /* refusals are answered at most once a second */
+    time_t last_identity_log;        /* refusals are logged at most once per 10 s a stream */
+    uint64_t identity_refused, identity_logged;
 };
 
 /* where each authenticated sensor was last heard from: packet requests go back that way */
@@ -73,7 +75,8 @@ struct receive {
     struct receive_arena arena;
     ProtobufCAllocator alloc;
     struct receive_stats stats;
-    time_t last_refusal_log[3];      /* [0] key not allowed, [1] plaintext, [2] other failure */
+    time_t last_refusal_log[4];      /* [0] key not allowed, [1] plaintext, [2] wrong server
+                                      * key, [3] other handshake failures */
     time_t last_retry_log, last_bad_log;
     uint64_t bad_logged;             /* stats.bad_messages at the last "rejected" line */
     struct route *routes;
@@ -85,8 +88,7 @@ struct receive {
     struct receive_committed *hookv; /* on_commit's argument, pend_cap long */
     dev_t store_dev;                 /* the store file as opened (cfg.store_path) */
     ino_t store_ino;
-    time_t last_lost_log, last_identity_log, last_drop_log;
-    uint64_t identity_logged;        /* stats.identity_refused at the last line */
+    time_t last_lost_log, last_drop_log;
     int64_t last_tick_ms;
     /* the current ingest burst, for the debug line the benchmark reads */
     struct timespec burst_start, burst_last;
@@ -385,6 +387,7 @@ static bool identity_refused(struct receive *r, struct stream *s, const Ashiato_
     if (!what)
         return false;
     r->stats.identity_refused++;
+    s->identity_refused++;
     char where[48] = "";
     if (what[0] == 'o')
         snprintf(where, sizeof where, " of records[%zu]", at);
@@ -397,12 +400,12 @@ static bool identity_refused(struct receive *r, struct stream *s, const Ashiato_
         send_ack(r, s);
     }
     time_t now = time(NULL);
-    if (now - r->last_identity_log >= 10) {
+    if (now - s->last_identity_log >= 10) {
         log_warn("receive", "refused batch sensor=%s seq=%" PRIu64 ": %s%s is '%.64s', not the "
                  "authenticated name (refused since the last such line: %" PRIu64 ")", s->name,
-                 b->seq, what, where, found, r->stats.identity_refused - r->identity_logged);
-        r->last_identity_log = now;
-        r->identity_logged = r->stats.identity_refused;
+                 b->seq, what, where, found, s->identity_refused - s->identity_logged);
+        s->last_identity_log = now;
+        s->identity_logged = s->identity_refused;
     }
     s->reason[0] = '\0';
     return true;
@@ -483,16 +486,19 @@ static void handle_monitor(struct receive *r)
             time_t now = time(NULL);
             /* L2: a CURVE client with a wrong server key fails at the cryptography of its
              * HELLO; a plaintext one at the mechanism */
-            bool plain = event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
-                         value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
-            int kind = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? 0 : plain ? 1 : 2;
+            bool proto = event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+            int kind = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? 0
+                       : proto && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? 1
+                       : proto && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? 2 : 3;
             if (now - r->last_refusal_log[kind] >= 10) {
                 r->last_refusal_log[kind] = now;
-                log_warn("receive", "connection refused at handshake endpoint=%.*s (%s)",
-                         (int)zmq_msg_size(&m2), (char *)zmq_msg_data(&m2),
+                log_warn("receive", "connection refused at handshake endpoint=%.*s (%s) "
+                         "event=0x%x code=0x%x", (int)zmq_msg_size(&m2), (char *)zmq_msg_data(&m2),
                          kind == 0 ? "key not allowed"
-                         : kind == 1 ? "plaintext client: that needs insecure = true"
-                         : "handshake failed (wrong server key?)");
+                         : kind == 1 ? "plaintext client: plaintext needs insecure = true"
+                         : kind == 2 ? "handshake failed (wrong server key?)"
+                         : "handshake failed: not a CURVE client with this server's key; "
+                           "a plaintext one needs insecure = true", event, value);
             }
         }
     }

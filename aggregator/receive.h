@@ -17,8 +17,8 @@
  *        unacknowledged, and the sensors resend it.
  *        Identity: a batch whose Batch.sensor or any record's observer_name is not the
  *        authenticated (allow-list) name is refused: not committed, counted
- *        (identity_refused), logged at most once every 10 s, and answered with an Ack whose
- *        reason says why (at most once a second per stream). A record with a time outside
+ *        (identity_refused), logged at most once every 10 s per sensor stream, and answered
+ *        with an Ack whose reason says why (at most once a second per stream). A record with a time outside
  *        1970..2100 is the store's to dead-letter; a batch the store refuses for good alone
  *        (no dead-letter file) is committed without its records, counted (dropped_batches,
  *        dropped_records) and the sensor told why: one bad record never stalls a stream.

@@ -109,7 +109,9 @@ static void handle_monitor(struct ship *s)
         zmq_disconnect(s->sock, s->cfg.endpoint);
         log_error("ship", "handshake refused endpoint=%s (failures so far: %" PRIu64 "): %s; "
                   "retrying in %.0f s", s->cfg.endpoint, s->st.handshake_failures,
-                  event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                  s->cfg.insecure ? "this sensor is insecure (plaintext); the aggregator "
+                                    "wants CURVE keys"
+                  : event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                       ? "this sensor's key is not in the aggregator's allow-list"
                       : "wrong server key, or this sensor's key is not allowed",
                   (double)s->backoff_ms / 1000.0);

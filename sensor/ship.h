@@ -4,7 +4,11 @@
  *        acknowledgements (outbox_ack), resends after silence or reconnect, the periodic
  *        SensorStats message, and packet requests that arrive on the same connection.
  * Lends: nothing.
- * Never: drops a batch (only outbox.c's bound does, counted); touches the capture path.
+ *        Logs: the aggregator's reasons (Ack.reason: a refused batch, dropped records) at
+ *        most once per 10 s; a refused handshake once per attempt, attempts backed off from
+ *        1 s doubling to 60 s; "no connection" once after 10 s down, and the reconnection.
+ * Never: drops a batch (only outbox.c's bound does, counted); touches the capture path;
+ *        resends a refused batch at once (only after resend_ms of silence).
  * Trap:  the outbox is shared with the batcher: every outbox call holds ob_lock. */
 #ifndef ASHIATO_SHIP_H
 #define ASHIATO_SHIP_H

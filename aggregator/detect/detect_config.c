@@ -1,14 +1,16 @@
 /* detect_config.c -- the detection settings: defaults (see docs/detection.md for where each
  * comes from) and the INI sections [detect], [segments] and [sensors].
  * Owns:  struct detect_config's values and their validation.
- * Never: keeps state; reads any file but the one detect_config_load is given. */
+ * Never: keeps state; reads any file but the one detect_config_load is given (through
+ *        common/config.c's config_ini_walk, so the same line rules as every ashiato INI). */
 #include "detect.h"
+
+#include "config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,12 +173,8 @@ static int segment_index(struct detect_config *c, const char *name, bool add)
 static int num(const char *key, const char *v, double lo, double hi, double *out,
                char err[ASH_ERR_LEN])
 {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    while (end && isspace((unsigned char)*end))
-        end++;
-    if (errno || end == v || *end || x < lo || x > hi) {
+    double x;
+    if (config_parse_double(v, &x) < 0 || x < lo || x > hi) {
         snprintf(err, ASH_ERR_LEN, "%s: expected a number %g..%g, got '%s'", key, lo, hi, v);
         return -1;
     }
@@ -322,51 +320,19 @@ int detect_config_set(struct detect_config *c, const char *section, const char *
     return -1;
 }
 
-struct load_ctx {
-    struct detect_config *c;
-    const char *path;
-    char *err;
-    int failed;
-    FILE *file;
-    int lineno;
-};
-
-/* Debian's inih passes no line number to the handler: the reader counts lines (as
- * common/config.c does); the handler runs while the line just read is current. */
-static char *counting_reader(char *str, int num, void *stream)
+/* one key of the file (common/config.c's walker: its line rules, "file:line" in where) */
+static int on_key(void *user, const char *section, const char *key, const char *value,
+                  const char *where, char err[ASH_ERR_LEN])
 {
-    struct load_ctx *l = stream;
-    char *r = fgets(str, num, l->file);
-    if (r)
-        l->lineno++;
-    return r;
-}
-
-static int on_key(void *user, const char *section, const char *key, const char *value)
-{
-    struct load_ctx *l = user;
     char e[ASH_ERR_LEN];
-    if (l->failed)
-        return 1;
-    if (detect_config_set(l->c, section, key, value, e) < 0) {
-        snprintf(l->err, ASH_ERR_LEN, "%.200s:%d: %s", l->path, l->lineno, e);
-        l->failed = 1;
+    if (detect_config_set(user, section, key, value, e) < 0) {
+        snprintf(err, ASH_ERR_LEN, "%.100s: %.150s", where, e);
+        return -1;
     }
-    return 1;
+    return 0;
 }
 
 int detect_config_load(struct detect_config *c, const char *path, char err[ASH_ERR_LEN])
 {
-    struct load_ctx l = { c, path, err, 0, NULL, 0 };
-    if (!(l.file = fopen(path, "r"))) {
-        snprintf(err, ASH_ERR_LEN, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    int rc = ini_parse_stream(counting_reader, &l, on_key, &l);
-    fclose(l.file);
-    if (rc > 0 && !l.failed) {
-        snprintf(err, ASH_ERR_LEN, "%s:%d: not an INI line", path, rc);
-        return -1;
-    }
-    return l.failed ? -1 : 0;
+    return config_ini_walk(path, on_key, c, err) < 0 ? -1 : 0;
 }

@@ -21,6 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import transport_env as te  # noqa: E402
+from conftest import assert_no_sanitizer_report  # noqa: E402
 
 CAPTURE = "corpus/arkime-tests/arkime_synthetic.pcap"
 SMALL = "corpus/arkime-tests/wireshark-smb-on-windows10.pcap"
@@ -60,6 +61,7 @@ def run_sensor(bins, tmp_path, name, key, pcap, port, drain_ms, server_key=None,
             "--outbox-dir", str(tmp_path / f"outbox-{name}-{key}{tag}"),
             "--drain-timeout", str(drain_ms)]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=drain_ms / 1000 + 60)
+    assert_no_sanitizer_report(r.stderr, f"sensor {name} ({key}'s key)")
     return r.returncode, r.stderr
 
 
@@ -68,6 +70,11 @@ def truth(bins, tmp_path, pcap, name):
     subprocess.run([str(bins["sensor"]), "--read", str(pcap), "--name", name, "--emit-json",
                     str(js)], check=True, capture_output=True, timeout=120)
     return te.session_ids(js)
+
+
+def stop_agg(agg):
+    agg.stop()
+    assert_no_sanitizer_report(agg.log_text(), "aggregator")
 
 
 def stop_line(agg):
@@ -88,7 +95,7 @@ def test_h1_spoofed_name_is_refused_and_the_real_sensor_stored(bins, keys, tmp_p
         # then the real dept-3, same capture
         rc_b, err_b = run_sensor(bins, tmp_path, "dept-3", "dept-3", pcap, port, 30000)
     finally:
-        agg.stop()
+        stop_agg(agg)
     rows = te.stored(db)
     got = dict(rows)
     print(f"H1: A rc={rc_a}, real dept-3 rc={rc_b}, stored {len(got)} of {len(want)} "
@@ -118,7 +125,7 @@ def test_h1_two_sensors_sharing_a_name_by_accident(bins, keys, tmp_path, shared_
         rc_x, err_x = run_sensor(bins, tmp_path, "dept-1", "dept-3", pcap2, port, 4000)
         rc_1, err_1 = run_sensor(bins, tmp_path, "dept-1", "dept-1", pcap1, port, 30000)
     finally:
-        agg.stop()
+        stop_agg(agg)
     got = dict(te.stored(db))
     print(f"shared name: misnamed rc={rc_x}, dept-1 rc={rc_1}, stored {len(got)} "
           f"(dept-1 emitted {len(want)})")
@@ -160,7 +167,7 @@ def test_l2_wrong_server_key_backs_off(bins, keys, tmp_path, shared_dir):
                              server_key=tmp_path / "other.key.pub")
         took = time.monotonic() - t0
     finally:
-        agg.stop()
+        stop_agg(agg)
     lines = [ln for ln in err.splitlines() if "handshake refused" in ln]
     print(f"L2: {len(lines)} handshake lines from the sensor in {took:.1f} s "
           f"(was 7-27 a second); last: {lines[-1].split(' ship: ', 1)[-1] if lines else None}")
@@ -199,7 +206,7 @@ def test_l9_unreachable_aggregator_is_logged_and_start_line_names_store(bins, ke
             sensor.kill()
             sensor.wait()
         if agg:
-            agg.stop()
+            stop_agg(agg)
     text = log.read_text()
     down = [ln for ln in text.splitlines() if "no connection to endpoint" in ln]
     up = [ln for ln in text.splitlines() if "without a connection" in ln]
