@@ -266,13 +266,21 @@ async function renderSensorsView() {
 
 // ---- wiring -----------------------------------------------------------------------------
 
-function render() {
+let renders = 0;
+
+// Draw the view the state names; <html data-renders> counts finished renders (tests and
+// tools wait on it instead of guessing at timings).
+async function render() {
   syncForm();
   const v = state.view;
-  if (v === 'alerts') return renderAlertsView();
-  if (v === 'matrix') return renderMatrixView();
-  if (v === 'sensors') return renderSensorsView();
-  return renderSessions();
+  try {
+    if (v === 'alerts') await renderAlertsView();
+    else if (v === 'matrix') await renderMatrixView();
+    else if (v === 'sensors') await renderSensorsView();
+    else await renderSessions();
+  } finally {
+    document.documentElement.dataset.renders = String(++renders);
+  }
 }
 
 function init() {

@@ -28,16 +28,21 @@ try {
   page.on('pageerror', e => errors.push(e.message));
   page.on('console', m => { if (m.type() === 'error' && !/status of (4|5)\d\d/.test(m.text())) errors.push(m.text()); });
   const rows = () => page.locator('#sessions tbody tr');
-  const settled = async () => {
-    await page.waitForFunction(() => !/Searching/.test(document.getElementById('status').textContent));
-  };
   const texts = async sel => page.locator(sel).allInnerTexts();
+  const renders = () => page.evaluate(() => Number(document.documentElement.dataset.renders || 0));
+  // do `action`, then wait until the page has finished `n` more renders
+  const after = async (action, n = 1) => {
+    const before = await renders();
+    await action();
+    await page.waitForFunction(b => Number(document.documentElement.dataset.renders || 0) >= b, before + n);
+  };
+  const ready = async () => page.waitForFunction(() => Number(document.documentElement.dataset.renders || 0) >= 1);
 
   // 1. log in with digest auth: the page loads and its first query answers
   const resp = await page.goto(cfg.url + '/');
   out.loginStatus = resp.status();
   out.csp = resp.headers()['content-security-policy'] || '';
-  await settled();
+  await ready();
   out.statusAfterLogin = await page.locator('#status').innerText();
   await shot(page, '1-login');
 
@@ -46,8 +51,7 @@ try {
   await page.locator('#expr').click();
   await page.keyboard.type(cfg.seed);
   await page.keyboard.press('Escape');
-  await page.keyboard.press('Enter');
-  await page.waitForFunction(() => /sessions in/.test(document.getElementById('status').textContent));
+  await after(() => page.keyboard.press('Enter'));
   out.seedBars = await page.locator('#chart rect.bar').count();
   out.seedRows = await rows().count();
   out.seedCaption = await page.locator('#table-caption').innerText();
@@ -65,8 +69,7 @@ try {
 
   // 3. zoom to the scan minute: all sessions, drag across the minute, then the seconds
   await page.locator('#expr').fill('');
-  await page.keyboard.press('Enter');
-  await page.waitForFunction(() => /sessions in/.test(document.getElementById('status').textContent));
+  await after(() => page.keyboard.press('Enter'));
   const drag = async (fromMs, toMs) => {
     const svg = page.locator('#chart svg');
     const g = await svg.evaluate(s => ({ ...s.dataset, box: s.getBoundingClientRect().toJSON() }));
@@ -77,10 +80,7 @@ try {
     await page.mouse.down();
     await page.mouse.move((x(fromMs) + x(toMs)) / 2, y, { steps: 4 });
     await page.mouse.move(x(toMs), y, { steps: 4 });
-    await page.mouse.up();
-    await page.waitForFunction(() => /sessions in/.test(document.getElementById('status').textContent) &&
-      /startTime/.test(location.hash));
-    await settled();
+    await after(() => page.mouse.up());
   };
   out.allBars = await page.locator('#chart rect.bar').count();
   const minute = Math.floor(cfg.scanStartMs / 60000) * 60000;
@@ -92,22 +92,17 @@ try {
   out.zoomSrcs = await texts('#sessions tbody td[data-col="src"]');
   out.zoomTotal = await page.locator('#table-caption').innerText();
   await shot(page, '3-zoom-scan');
-  await page.locator('#zoom-out').click();
-  await page.waitForFunction(z => decodeURIComponent(location.hash) !== z, out.zoom2);
-  await settled();
+  await after(() => page.locator('#zoom-out').click());
   out.afterZoomOut = decodeURIComponent(await page.evaluate(() => location.hash));
 
   // 4. the lateral-movement alert, then its evidence sessions in one click
-  await page.locator('#tab-alerts').click();
-  await page.waitForSelector('#alerts tbody tr');
+  await after(() => page.locator('#tab-alerts').click());
   out.alertRules = await page.locator('#alerts tbody tr').evaluateAll(t => t.map(r => r.dataset.rule));
   out.approved = await texts('#alerts .badge.approved');
   await page.locator('#alert-filter').fill('lateral');
   out.filteredAlerts = await page.locator('#alerts tbody tr').count();
   await shot(page, '4a-alerts');
-  await page.locator('#alerts tbody tr[data-rule="lateral_movement"] button.evidence').click();
-  await page.waitForFunction(() => /sessions in/.test(document.getElementById('status').textContent) &&
-    document.querySelectorAll('#sessions tbody tr').length > 0);
+  await after(() => page.locator('#alerts tbody tr[data-rule="lateral_movement"] button.evidence').click());
   out.evidenceRows = await rows().count();
   out.evidenceSrcs = await texts('#sessions tbody td[data-col="src"]');
   out.evidenceExpr = await page.locator('#expr').inputValue();
@@ -126,8 +121,7 @@ try {
   await page.waitForFunction(() => /Downloaded/.test(document.getElementById('session-msg').textContent));
   await shot(page, '5a-session-pcap');
   await page.keyboard.press('Escape');
-  await page.locator('#tab-alerts').click();
-  await page.waitForSelector('#alerts tbody tr[data-rule="lateral_movement"]');
+  await after(() => page.locator('#tab-alerts').click());
   const [dl2] = await Promise.all([page.waitForEvent('download'),
     page.locator('#alerts tbody tr[data-rule="lateral_movement"] button.evidence-pcap').click()]);
   out.alertPcap = join(cfg.out, 'alert.pcap');
@@ -137,35 +131,30 @@ try {
   await shot(page, '5b-alert-pcap');
 
   // 6. the segment matrix: the lateral sweep's cell to its sessions
-  await page.locator('#tab-matrix').click();
+  await after(() => page.locator('#tab-matrix').click());
   await page.locator('#expr').fill('');
   await page.selectOption('#range', '-1');
-  await page.keyboard.press('Enter');
-  await page.waitForFunction(() => /segment pairs/.test(document.getElementById('status').textContent) &&
-    !/expression=/.test(location.hash));
-  await page.waitForSelector('#matrix button.cell');
+  await after(() => page.locator('#expr').press('Enter'));
   const cell = page.locator(`#matrix button.cell[data-src="${cfg.lateralSrcSeg}"][data-dst="${cfg.lateralDstSeg}"]`);
   out.matrixCell = await cell.innerText();
   out.matrixCellName = await cell.textContent();
   await shot(page, '6a-matrix');
-  await cell.click();
-  await page.waitForFunction(() => /sessions in/.test(document.getElementById('status').textContent) &&
-    document.getElementById('view-sessions').hidden === false);
+  await after(() => cell.click());
   out.matrixExpr = await page.locator('#expr').inputValue();
   out.matrixCaption = await page.locator('#table-caption').innerText();
   await shot(page, '6b-matrix-sessions');
 
   // a wrong expression: the error under it, at its position
   await page.locator('#expr').fill(cfg.badExpr);
-  await page.keyboard.press('Enter');
-  await page.waitForSelector('#expr-error mark');
+  await after(() => page.locator('#expr').press('Enter'));
   out.badPosition = Number(await page.locator('#expr-error mark').getAttribute('data-position'));
   out.badMessage = await page.locator('#expr-error p').innerText();
   await shot(page, '7-bad-expression');
 
   // an expired pcap: a clear message, no download
+  await page.goto('about:blank');
   await page.goto(`${cfg.url}/#view=sessions&date=-1&expression=${encodeURIComponent(`id == ${cfg.expiredId}`)}`);
-  await page.waitForSelector('#sessions tbody tr');
+  await ready();
   await rows().first().locator('button.open').click();
   await page.waitForFunction(() => /"session_id"/.test(document.getElementById('session-doc').textContent));
   let downloads = 0;
@@ -182,7 +171,7 @@ try {
   // a row opens with Enter, Escape closes
   await page.goto('about:blank');
   await page.goto(`${cfg.url}/#date=-1`);
-  await settled();
+  await ready();
   await page.keyboard.press('Tab');
   out.firstTab = await page.evaluate(() => document.activeElement.textContent.trim());
   const ring = async () => page.evaluate(() => {
@@ -197,8 +186,8 @@ try {
   out.focusRing = seen;
   await page.locator('#expr').focus();
   await page.keyboard.type(`ip.src == ${cfg.lateralSrc}`);
-  await page.keyboard.press('Enter');
-  await page.waitForFunction(() => /sessions in/.test(document.getElementById('status').textContent) && /ip\.src/.test(decodeURIComponent(location.hash)));
+  await page.keyboard.press('Escape');
+  await after(() => page.keyboard.press('Enter'));
   await rows().first().locator('button.open').focus();
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.getElementById('session').open);
@@ -213,9 +202,9 @@ try {
   for (const [w, h] of [[1280, 800], [1920, 1080]]) {
     await page.setViewportSize({ width: w, height: h });
     for (const view of ['sessions', 'alerts', 'matrix', 'sensors']) {
+      await page.goto('about:blank');
       await page.goto(`${cfg.url}/#view=${view}&date=-1&expression=${encodeURIComponent(cfg.seed)}`);
-      await page.waitForFunction(() => /(sessions|alerts|sensors|segment pairs)( in|$)/.test(document.getElementById('status').textContent));
-      await page.waitForTimeout(300);
+      await ready();
       out.layout[`${view}-${w}x${h}`] = await page.evaluate(() => ({
         scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
       await shot(page, `10-${view}-${w}x${h}`);
