@@ -107,7 +107,7 @@ async function renderSessions() {
     return failed(e, 'sessions.json');
   }
   showError($('expr-error'), expr, '');
-  await refineGraph(page, expr, tp);
+  stacked = await refineGraph(page, stacked, expr, tp);
   if (expr) { rememberQuery(expr); fillRecent($('recent')); }
   const g = page.graph || {};
   const series = stacked && stacked.items && stacked.items.length
@@ -147,16 +147,19 @@ async function renderSessions() {
 // more for the histogram alone (length=0: an aggregate, no rows) at a finer interval.
 const INTERVALS = [1, 60, 3600, 86400];
 const NAMES = { 1: 'second', 60: 'minute', 3600: 'hour', 86400: 'day' };
-async function refineGraph(page, expr, tp) {
+async function refineGraph(page, stacked, expr, tp) {
   const g = page.graph || {}, h = g.sessionsHisto || [];
-  if (!h.length || h.length > 12 || !(g.interval > 1) || state.stack) return;
+  if (!h.length || h.length > 12 || !(g.interval > 1)) return stacked;
   const span = (h[h.length - 1][0] - h[0][0]) / 1000 + g.interval;
   const iv = INTERVALS.find(i => i < g.interval && span / i <= 400);
-  if (!iv) return;
+  if (!iv) return stacked;
   try {
-    const fine = await getJson('/sessions.json', { expression: expr, ...tp, length: 0, interval: NAMES[iv] });
+    const [fine, st] = await Promise.all([
+      getJson('/sessions.json', { expression: expr, ...tp, length: 0, interval: NAMES[iv] }),
+      stacked ? getJson('/spigraph.json', { expression: expr, ...tp, field: state.stack, size: 8, interval: NAMES[iv] }) : null]);
     page.graph = fine.graph;
-  } catch (e) { /* keep the coarse graph */ }
+    return st;
+  } catch (e) { return stacked; }   /* keep the coarse graph */
 }
 
 async function openSession(id, push = true) {
@@ -235,7 +238,7 @@ async function renderAlertsView() {
     onEvidence: a => set({ view: 'sessions', expression: evidenceExpr(a), date: '-1', startTime: '', stopTime: '', start: '0' }),
     onPcap: a => pcapMatching({ expression: evidenceExpr(a), date: -1 }, `alert-${a.event?.id || 'evidence'}.pcap`, $('alerts-msg')),
   });
-  $('alerts-caption').textContent = `${n} of ${alertsCache.recordsFiltered ?? (alertsCache.data || []).length} alerts shown` +
+  $('alerts-caption').textContent = `${n} of ${alertsCache.recordsFiltered ?? (alertsCache.data || []).length} alerts (all time) shown` +
     ((alertsCache.recordsFiltered || 0) > 500 ? ' (the newest 500 are loaded)' : '');
   status(`${n} alerts`);
 }
