@@ -148,18 +148,22 @@ async function renderSessions() {
 const INTERVALS = [1, 60, 3600, 86400];
 const NAMES = { 1: 'second', 60: 'minute', 3600: 'hour', 86400: 'day' };
 async function refineGraph(page, stacked, expr, tp) {
-  const g = page.graph || {}, h = g.sessionsHisto || [];
-  if (!h.length || h.length > 12 || !(g.interval > 1)) return stacked;
-  const span = (h[h.length - 1][0] - h[0][0]) / 1000 + g.interval;
-  const iv = INTERVALS.find(i => i < g.interval && span / i <= 400);
-  if (!iv) return stacked;
-  try {
-    const [fine, st] = await Promise.all([
-      getJson('/sessions.json', { expression: expr, ...tp, length: 0, interval: NAMES[iv] }),
-      stacked ? getJson('/spigraph.json', { expression: expr, ...tp, field: state.stack, size: 8, interval: NAMES[iv] }) : null]);
-    page.graph = fine.graph;
-    return st;
-  } catch (e) { return stacked; }   /* keep the coarse graph */
+  for (let round = 0; round < 2; round++) {
+    const g = page.graph || {}, h = g.sessionsHisto || [];
+    if (!h.length || h.length > 12 || !(g.interval > 1)) return stacked;
+    const span = (h[h.length - 1][0] - h[0][0]) / 1000 + g.interval;
+    const iv = [...INTERVALS].reverse().find(i => i < g.interval && span / i >= 12 && span / i <= 400) ||
+      INTERVALS.find(i => i < g.interval && span / i <= 400);
+    if (!iv) return stacked;
+    try {
+      const [fine, st] = await Promise.all([
+        getJson('/sessions.json', { expression: expr, ...tp, length: 0, interval: NAMES[iv] }),
+        stacked ? getJson('/spigraph.json', { expression: expr, ...tp, field: state.stack, size: 8, interval: NAMES[iv] }) : null]);
+      page.graph = fine.graph;
+      stacked = st;
+    } catch (e) { return stacked; }   /* keep the coarse graph */
+  }
+  return stacked;
 }
 
 async function openSession(id, push = true) {

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 from datetime import datetime
 from pathlib import Path
 
@@ -154,7 +155,8 @@ def test_page_end_to_end(stack):
     assert res["seedCaption"].startswith(f"{len(seed_want)} matching")
     assert res["seedBars"] >= 1
     assert all(not ipaddress.ip_address(s.split(":")[0]) in campus for s in res["seedSrcs"])
-    assert "expression=" + SEED in res["hashAfterSeed"]          # the state is in the URL
+    hash_state = urllib.parse.parse_qs(res["hashAfterSeed"].lstrip("#"))
+    assert hash_state["expression"] == [SEED] and hash_state["date"] == ["-1"]   # state in the URL
     assert "ip.protocol" in res["completions"] and res["completed"].startswith("ip.protocol ")
     # 3. two drags: the minute, then the scan's seconds; the scanner fills the page
     assert "startTime=" in res["zoom1"] and res["zoom1"] != res["zoom2"]
