@@ -56,7 +56,7 @@ try {
   out.seedRows = await rows().count();
   out.seedCaption = await page.locator('#table-caption').innerText();
   out.seedSrcs = await texts('#sessions tbody td[data-col="src"]');
-  out.hashAfterSeed = decodeURIComponent(await page.evaluate(() => location.hash));
+  out.hashAfterSeed = await page.evaluate(() => location.hash);
   await shot(page, '2-seed-expression');
 
   // field completion from fields.json
