@@ -100,7 +100,8 @@ async function renderSessions() {
       showError($('expr-error'), expr, e.message, e.position);
       $('sessions').replaceChildren();
       $('chart').replaceChildren();
-      $('table-caption').textContent = '';
+      for (const id of ['table-caption', 'chart-caption', 'page-info']) $(id).textContent = '';
+      for (const id of ['prev', 'next', 'pcap-all']) $(id).disabled = true;
       status('The expression has an error.');
       return;
     }
