@@ -44,8 +44,9 @@ const struct config_key aggregator_config_keys[] = {
     K("exit_after_idle_ms", "exit-after-idle", 0, CONFIG_INT, exit_after_idle_ms, 0, 0, 86400000, "0", "MS",
       "exit when nothing arrived for this long (batch jobs and tests; 0 = run until signalled)"),
     K("packet_endpoint", "packet-endpoint", 0, CONFIG_STR, packet_endpoint, SZ(packet_endpoint), 0, 0,
-      NULL, "ENDPOINT", "take packet requests here (ipc://PATH or tcp://127.0.0.1:PORT) and pass "
-      "them to the sensor named in each, over that sensor's own connection"),
+      NULL, "ENDPOINT", "take packet requests here (ipc:///DIR/FILE, a socket made 0660 in a DIR of this "
+      "user or root closed to others: owner and group may ask for every sensor's packets) and "
+      "pass them to the sensor named in each, over that sensor's own connection"),
     K("http_listen", "http-listen", 0, CONFIG_STR, http_listen, SZ(http_listen), 0, 0, "0.0.0.0:8005",
       "ADDR:PORT", "serve the HTTP API here (\"\" disables it)"),
     K("http_realm", "http-realm", 0, CONFIG_STR, http_realm, SZ(http_realm), 0, 0, "ashiato", "REALM",

@@ -157,8 +157,8 @@ static uint32_t rd32(const uint8_t *p, bool swap)
     return swap ? __builtin_bswap32(v) : v;
 }
 
-/* The merge. Returns the pcap (malloc'd) or NULL when out of memory; *failed_note gets
- * answers refused for their header. */
+/* The merge. Returns the pcap (malloc'd) or NULL when out of memory; note gets the sensors
+ * whose answers were left out for their header (another link type or time precision). */
 static uint8_t *merge(struct gather *g, size_t *out_len, uint64_t *packets, char *note, size_t notesz)
 {
     uint8_t header[PCAP_HDR];

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "packet_endpoint.h"
 #include "wire.h"
 
 #define BROKER_MAX_INFLIGHT 256
@@ -24,6 +25,7 @@ struct inflight {
     uint8_t rid[BROKER_RID_MAX];
     size_t rid_len;
     int64_t deadline_ms;
+    uint32_t next_chunk;             /* the chunk the answer must go on with */
 };
 
 struct packet_broker {
@@ -34,20 +36,11 @@ struct packet_broker {
     struct packet_broker_stats st;
 };
 
-static bool local_endpoint(const char *ep)
-{
-    return strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "tcp://127.", 10) == 0 ||
-           strncmp(ep, "tcp://localhost:", 16) == 0 || strncmp(ep, "tcp://[::1]:", 12) == 0;
-}
-
 struct packet_broker *packet_broker_open(void *zctx, const char *endpoint, struct receive *r,
                                          char err[ASH_ERR_LEN])
 {
-    if (!local_endpoint(endpoint)) {
-        snprintf(err, ASH_ERR_LEN, "packet_endpoint '%s': expected ipc://PATH or tcp://127.0.0.1:PORT "
-                 "(it has no authentication)", endpoint);
+    if (packet_endpoint_local_check(endpoint, err) < 0)   /* M2: who may open the file */
         return NULL;
-    }
     struct packet_broker *b = calloc(1, sizeof *b);
     if (!b) {
         snprintf(err, ASH_ERR_LEN, "packet_broker: out of memory");
@@ -60,6 +53,10 @@ struct packet_broker *packet_broker_open(void *zctx, const char *endpoint, struc
     if (!b->sock || zmq_setsockopt(b->sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_bind(b->sock, endpoint) != 0) {
         snprintf(err, ASH_ERR_LEN, "packet_endpoint %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        packet_broker_close(b);
+        return NULL;
+    }
+    if (packet_endpoint_local_restrict(endpoint, err) < 0) {
         packet_broker_close(b);
         return NULL;
     }
@@ -170,6 +167,7 @@ void packet_broker_on_request(struct packet_broker *b)
                 memcpy(slot->rid, rid, rid_len);
                 slot->rid_len = rid_len;
                 slot->deadline_ms = clock_mono_ms() + BROKER_TIMEOUT_MS;
+                slot->next_chunk = 0;
             }
             ashiato__packet_request__free_unpacked(req, NULL);
         }
@@ -185,6 +183,17 @@ void packet_broker_on_response(void *ctx, const char *sensor, const Ashiato__Pac
         struct inflight *f = &b->fl[i];
         if (f->broker_id != resp->request_id || strcmp(f->sensor, sensor) != 0)
             continue;
+        if (resp->chunk != f->next_chunk++) {
+            /* two connections answer under one name (an allow-list duplicate, a sensor
+             * restarted mid-answer): never splice their packets into one answer */
+            b->st.out_of_order++;
+            log_warn("packet_broker", "answer chunks out of order sensor=%s expected=%u got=%u: request "
+                     "failed", sensor, f->next_chunk - 1, resp->chunk);
+            refuse(b, f->rid, f->rid_len, f->client_request_id, ASHIATO__PACKET_RESPONSE__STATUS__ERROR,
+                   "the sensor's answer came out of order (two connections under its name?)");
+            f->broker_id = 0;
+            return;
+        }
         Ashiato__PacketResponse out = *resp;
         out.request_id = f->client_request_id;
         reply(b, f->rid, f->rid_len, &out);

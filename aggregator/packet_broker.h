@@ -1,11 +1,15 @@
 /* packet_broker.h -- analysts' packet requests, passed to the sensor that holds the packets.
- * Owns:  a local ZeroMQ ROUTER endpoint (ipc:// or tcp://127.0.0.1) that takes PacketRequests
+ * Owns:  a local ZeroMQ ROUTER endpoint (ipc:///PATH, a socket file of mode 0660 in a closed
+ *        directory: packet_endpoint_local_check) that takes PacketRequests
  *        naming a sensor (PacketRequest.sensor), the table of requests in flight (broker id ->
  *        client, its own request id, deadline), and the relay of each answer chunk back.
  * Lends: nothing.
  * Never: opens a connection to a sensor: requests go over the sensor's own outbound
- *        connection (receive.c), so sensors need no inbound port; binds a non-local address
- *        (the endpoint has no authentication: the HTTP API in front of it will).
+ *        connection (receive.c), so sensors need no inbound port; binds tcp:// or an abstract
+ *        name (the endpoint has no authentication of its own: who may open the socket file
+ *        may ask for every sensor's packets); takes an answer from another sensor than the
+ *        one asked, or chunks out of order (two connections answering under one name: the
+ *        request fails with ERROR rather than mixing their packets).
  * Trap:  runs on the receive loop's thread (one ZeroMQ socket per thread); a sensor that
  *        never answers is timed out and the client told so. */
 #ifndef ASHIATO_PACKET_BROKER_H
@@ -20,6 +24,7 @@ struct packet_broker;
 
 struct packet_broker_stats {
     uint64_t requests, forwarded, unknown_sensor, answers, timeouts, bad_requests;
+    uint64_t out_of_order;           /* answers whose chunks came out of order: refused */
 };
 
 struct packet_broker *packet_broker_open(void *zctx, const char *endpoint, struct receive *r,

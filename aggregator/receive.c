@@ -492,13 +492,20 @@ static void handle_monitor(struct receive *r)
                        : proto && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? 2 : 3;
             if (now - r->last_refusal_log[kind] >= 10) {
                 r->last_refusal_log[kind] = now;
+                char other[160];
+                if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)   /* value is an errno */
+                    snprintf(other, sizeof other, "handshake not completed: %s (the client "
+                             "hung up; if it is plaintext: plaintext needs insecure = true)",
+                             zmq_strerror((int)value));
+                else
+                    snprintf(other, sizeof other, "handshake failed: protocol error (plaintext "
+                             "needs insecure = true; else not an ashiato sensor)");
                 log_warn("receive", "connection refused at handshake endpoint=%.*s (%s) "
                          "event=0x%x code=0x%x", (int)zmq_msg_size(&m2), (char *)zmq_msg_data(&m2),
                          kind == 0 ? "key not allowed"
                          : kind == 1 ? "plaintext client: plaintext needs insecure = true"
-                         : kind == 2 ? "handshake failed (wrong server key?)"
-                         : "handshake failed: not a CURVE client with this server's key; "
-                           "a plaintext one needs insecure = true", event, value);
+                         : kind == 2 ? "handshake failed (wrong server key?)" : other,
+                         event, value);
             }
         }
     }

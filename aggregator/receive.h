@@ -102,9 +102,10 @@ int receive_send_to_sensor(struct receive *r, const char *name, const uint8_t *d
  *     are still in records[] (check start_us against STORE_TIME_MAX if that matters).
  *   - sensor is the authenticated name (what the store files the rows under); records are
  *     the decoded records exactly as stored, valid ONLY during the call (they live in the
- *     receive arena, reset after the commit): copy what you keep. Do not call back into
- *     receive or the store handle from the hook; it must not block (it runs between the
- *     commit and the acknowledgements).
+ *     receive arena, reset after the commit): copy what you keep. The store's transaction
+ *     is over: the hook may use the same store handle (store_put_alert, links), on this
+ *     thread; it must not call into receive, and must not block (it runs between the
+ *     commit and the acknowledgements: its time is added to every ack's latency).
  * fn NULL removes the hook. */
 struct receive_committed {
     const char *sensor;

@@ -359,11 +359,10 @@ struct curve_allow *curve_allow_load(const char *path, char err[ASH_ERR_LEN])
             goto fail;
         }
         snprintf(en.name, sizeof en.name, "%s", name);
-        for (size_t i = 0; i < a->n; i++)   /* H2: one name, one key (packets go by name) */
-            if (!strcmp(a->e[i].name, en.name) || !memcmp(a->e[i].key, en.key, 32)) {
-                snprintf(err, ASH_ERR_LEN, "%s:%d: %s: %s already on line %d", path, lineno,
-                         name, strcmp(a->e[i].name, en.name) ? "this key is" : "this name is",
-                         a->e[i].line);
+        for (size_t i = 0; i < a->n; i++)   /* H2: one line per name (packets go by name) */
+            if (!strcmp(a->e[i].name, en.name)) {
+                snprintf(err, ASH_ERR_LEN, "%.200s:%d: %s: this name is already on line %d",
+                         path, lineno, name, a->e[i].line);
                 goto fail;
             }
         en.line = lineno;

@@ -209,6 +209,10 @@ size_t field_catalog_nearest(const char *name, size_t len, const char **out, siz
 {
     unsigned best[8];
     size_t n = 0;
+    if (!name)
+        return 0;
+    if (len == (size_t)-1)
+        len = strlen(name);
     if (max > 8)
         max = 8;
     for (size_t i = 0; i < ASH_ARRAY_LEN(catalog) && max; i++) {

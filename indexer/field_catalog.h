@@ -57,8 +57,9 @@ const struct field_def *field_catalog_find(const char *name, size_t len);
 /* The field of a pseudo-field's or sum's part i (0..FIELD_ANY_MAX-1), or NULL past the last. */
 const struct field_def *field_catalog_part(const struct field_def *f, int i);
 
-/* Up to max names closest to `name` by edit distance (ties by table order), for "unknown
- * field" messages: "ip.sr" -> "ip.src", "ip.dst". Returns how many were written. */
+/* Up to max (at most 8) names closest to `name` by edit distance (ties by table order), for
+ * "unknown field" messages: "ip.sr" -> "ip.src", "ip.dst". len may be (size_t)-1 for a
+ * NUL-terminated name. Returns how many were written. */
 size_t field_catalog_nearest(const char *name, size_t len, const char **out, size_t max);
 
 /* "ip", "integer", "keyword", "time", "boolean" */

@@ -175,6 +175,21 @@ static json_object *exists(const struct field_def *f)
     return boolq("should", any);
 }
 
+static json_object *node(const struct query_expr *e);
+
+/* The operands of a chain of one operator, each compiled, into items: one bool query for
+ * a && b && c instead of one per &&, so the DSL stays shallow (Elasticsearch limits bool
+ * nesting). */
+static void chain(const struct query_expr *e, enum query_kind kind, json_object *items)
+{
+    if (e->kind == kind) {
+        chain(e->left, kind, items);
+        chain(e->right, kind, items);
+    } else {
+        json_object_array_add(items, node(e));
+    }
+}
+
 static json_object *node(const struct query_expr *e)
 {
     json_object *items;
@@ -182,8 +197,7 @@ static json_object *node(const struct query_expr *e)
     case QUERY_AND:
     case QUERY_OR:
         items = json_object_new_array();
-        json_object_array_add(items, node(e->left));
-        json_object_array_add(items, node(e->right));
+        chain(e, e->kind, items);
         return boolq(e->kind == QUERY_AND ? "filter" : "should", items);
     case QUERY_NOT:
         return not_q(node(e->left));
@@ -240,7 +254,7 @@ char *query_explain(const struct query_expr *e)
         } else if (a->type == SQLITE_TEXT) {
             json_object_array_add(args, json_object_new_string_len(a->p, a->len));
         } else if (a->type == SQLITE_BLOB) {
-            char hex[2 * 16 + 3] = "x'";
+            char hex[2 * 16 + 4] = "x'";          /* x'...' and the NUL */
             for (int k = 0; k < a->len && k < 16; k++)
                 snprintf(hex + 2 + 2 * k, 3, "%02x", ((const uint8_t *)a->p)[k]);
             strcat(hex, "'");

@@ -1,7 +1,7 @@
 /* query_parse.c -- text to AST for Arkime's expression language (see query_parse.h).
  * Owns:  the lexer, the recursive-descent parser (depth-bounded), value parsing per field
- *        type (IPs, CIDR and partial IPs, ip:port, integer ranges, times, booleans), the
- *        printer.
+ *        type (IPs, CIDR and partial IPs, ip:port, integer ranges, times, booleans). The
+ *        printer is query_print.c.
  * Lends: nothing: every node and value text is the caller's to free with query_expr_free.
  * Never: reads past the text's NUL; recurses deeper than QUERY_DEPTH_MAX; logs.
  * Trap:  error positions are byte offsets into the text as given, which the HTTP API hands
@@ -67,6 +67,37 @@ static bool skip_delimited(struct lexer *lx, char close)
     return true;
 }
 
+/* Skip a list from lx->at (at '[' or ']') to its closing char (']' or '['): quoted and /regex/
+ * items are skipped whole, so "a]b" and /[a-z]+/ may sit in a list; false if it never closes. */
+static bool skip_list(struct lexer *lx, char close)
+{
+    size_t i = lx->at + 1;
+    bool item_start = true;
+    while (i < lx->len && lx->s[i] != close) {
+        char c = lx->s[i];
+        if (item_start && (c == '"' || c == '/')) {
+            for (i++; i < lx->len && lx->s[i] != c; i++)
+                if (lx->s[i] == '\\' && i + 1 < lx->len)
+                    i++;
+            if (i >= lx->len)
+                return false;
+            item_start = false;
+        } else if (c == '\\' && i + 1 < lx->len) {
+            i++;
+            item_start = false;
+        } else if (c == ',') {
+            item_start = true;
+        } else if (!isspace((unsigned char)c)) {
+            item_start = false;
+        }
+        i++;
+    }
+    if (i >= lx->len)
+        return false;
+    lx->at = i + 1;
+    return true;
+}
+
 /* Read the next token. `value` says a value may come (lists and regexes start here). */
 static void next(struct lexer *lx, bool value)
 {
@@ -91,9 +122,9 @@ static void next(struct lexer *lx, bool value)
     } else if (value && c == '/' && d != '\0') {
         lx->t = skip_delimited(lx, '/') ? T_REGEX : T_BAD;
     } else if (value && c == '[') {
-        lx->t = skip_delimited(lx, ']') ? T_LIST_ANY : T_BAD;
+        lx->t = skip_list(lx, ']') ? T_LIST_ANY : T_BAD;
     } else if (value && c == ']') {
-        lx->t = skip_delimited(lx, '[') ? T_LIST_ALL : T_BAD;
+        lx->t = skip_list(lx, '[') ? T_LIST_ALL : T_BAD;
     } else {
         lx->t = T_BAD;
         for (size_t i = 0; i < ASH_ARRAY_LEN(ops); i++) {
@@ -194,8 +225,12 @@ static bool parse_ip_value(const char *s, size_t n, struct query_value *v, const
     for (char *p = buf; *p; p++)
         colons += *p == ':';
     char *port = NULL;
-    if (colons > 1) {                               /* IPv6: port after a '.' */
-        port = strchr(buf, '.');
+    if (colons > 1) {                   /* IPv6: a port after a '.' that ends no address */
+        char *slash6 = strchr(buf, '/');
+        uint8_t scratch[16];
+        port = strrchr(slash6 ? slash6 : buf, '.');
+        if (port && !slash6 && inet_pton(AF_INET6, buf, scratch) == 1)
+            port = NULL;                /* ::ffff:1.2.3.4 is an address */
     } else if (colons == 1) {
         port = strchr(buf, ':');
     }
@@ -714,158 +749,4 @@ void query_expr_free(struct query_expr *e)
         free(e);
         e = l;
     }
-}
-
-/* ---- printing ------------------------------------------------------------------------- */
-
-struct out {
-    char *buf;
-    size_t len, at;
-};
-
-static void put(struct out *o, const char *fmt, ...) ASH_PRINTF(2, 3);
-
-static void put(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->at < o->len ? o->buf + o->at : NULL, o->at < o->len ? o->len - o->at : 0,
-                      fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        o->at += (size_t)n;
-}
-
-static void put_time(struct out *o, int64_t us)
-{
-    int64_t s = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-    time_t t = (time_t)s;
-    struct tm tm;
-    char b[40];
-    gmtime_r(&t, &tm);
-    strftime(b, sizeof b, "%Y/%m/%d %H:%M:%S", &tm);
-    if (us - s * 1000000)
-        put(o, "\"%s.%06lld\"", b, (long long)(us - s * 1000000));
-    else
-        put(o, "\"%s\"", b);
-}
-
-static void put_text(struct out *o, const char *s, char close, bool always_escape)
-{
-    for (; *s; s++) {
-        if (close == '/' && *s == '\\' && s[1]) {     /* a regex keeps its escapes */
-            put(o, "\\%c", s[1]);
-            s++;
-            continue;
-        }
-        if (*s == close || (close != '/' && *s == '\\') ||
-            (always_escape && (*s == ',' || *s == ']')))
-            put(o, "\\");
-        put(o, "%c", *s);
-    }
-}
-
-static void put_value(struct out *o, const struct query_value *v)
-{
-    char a[INET6_ADDRSTRLEN];
-    switch (v->kind) {
-    case QUERY_V_INT:
-        if (v->lo == v->hi)
-            put(o, "%lld", (long long)v->lo);
-        else
-            put(o, "%lld-%lld", (long long)v->lo, (long long)v->hi);
-        break;
-    case QUERY_V_IP:
-        inet_ntop(v->v4 ? AF_INET : AF_INET6, v->v4 ? v->ip_lo + 12 : v->ip_lo, a, sizeof a);
-        put(o, "%s", a);
-        if (v->prefix != (v->v4 ? 32 : 128))
-            put(o, "/%d", v->prefix);
-        if (v->port >= 0)
-            put(o, "%c%d", v->v4 ? ':' : '.', v->port);
-        break;
-    case QUERY_V_TEXT:
-        put(o, "\"");
-        put_text(o, v->text, '"', false);
-        put(o, "\"");
-        break;
-    case QUERY_V_WILD:
-        put_text(o, v->text, '\0', true);
-        break;
-    case QUERY_V_REGEX:
-        put(o, "/");
-        put_text(o, v->text, '/', false);
-        put(o, "/");
-        break;
-    case QUERY_V_TIME:
-        put_time(o, v->lo);
-        break;
-    case QUERY_V_BOOL:
-        put(o, v->lo ? "true" : "false");
-        break;
-    }
-}
-
-static const char *op_text(enum query_op op)
-{
-    static const char *const t[] = { "==", "!=", "<", "<=", ">", ">=" };
-    return t[op];
-}
-
-static void print_node(struct out *o, const struct query_expr *e);
-
-/* a left-leaning chain of one operator prints flat: (a && b && c) */
-static void print_chain(struct out *o, const struct query_expr *e, enum query_kind kind)
-{
-    if (e->kind != kind) {
-        print_node(o, e);
-        return;
-    }
-    print_chain(o, e->left, kind);
-    put(o, kind == QUERY_AND ? " && " : " || ");
-    print_node(o, e->right);
-}
-
-static void print_node(struct out *o, const struct query_expr *e)
-{
-    switch (e->kind) {
-    case QUERY_AND:
-    case QUERY_OR:
-        put(o, "(");
-        print_chain(o, e->left, e->kind);
-        put(o, e->kind == QUERY_AND ? " && " : " || ");
-        print_node(o, e->right);
-        put(o, ")");
-        break;
-    case QUERY_NOT:
-        put(o, e->left->kind == QUERY_CMP || e->left->kind == QUERY_EXISTS ? "!(" : "!");
-        print_node(o, e->left);
-        put(o, e->left->kind == QUERY_CMP || e->left->kind == QUERY_EXISTS ? ")" : "");
-        break;
-    case QUERY_EXISTS:
-        put(o, "%s %s EXISTS!", e->field->name, op_text(e->op));
-        break;
-    case QUERY_CMP:
-        put(o, "%s %s ", e->field->name, op_text(e->op));
-        if (e->list)
-            put(o, e->all ? "]" : "[");
-        for (size_t i = 0; i < e->n; i++) {
-            if (i)
-                put(o, ",");
-            put_value(o, &e->v[i]);
-        }
-        if (e->list)
-            put(o, e->all ? "[" : "]");
-        break;
-    }
-}
-
-int query_expr_print(const struct query_expr *e, char *buf, size_t len)
-{
-    struct out o = { buf, len, 0 };
-    if (!e)
-        return -1;
-    if (buf && len)
-        buf[0] = '\0';
-    print_node(&o, e);
-    return o.at > INT32_MAX ? INT32_MAX : (int)o.at;
 }

@@ -74,7 +74,8 @@ struct query_expr *query_parse_at(const char *text, int64_t now_us, struct query
 void query_expr_free(struct query_expr *e);                /* accepts NULL */
 
 /* The tree back as text, fully parenthesised, with canonical field names, e.g.
- * `(ip.src == 10.1.0.0/16 && !(port.dst == [80,443]))`. Writes at most len bytes with the
+ * `(ip.src == 10.1.0.0/16 && !(port.dst == [80,443]))`. It parses back to the same text,
+ * unless its parentheses take a tree near QUERY_DEPTH_MAX past it. Writes at most len bytes with the
  * NUL; returns the length it needed (as snprintf), or -1 for a NULL tree. */
 int query_expr_print(const struct query_expr *e, char *buf, size_t len);
 

@@ -205,7 +205,7 @@ static void value_cond(struct ctx *c, const struct field_def *f, const char *x,
 static void leaf(struct ctx *c, const struct field_def *f, enum query_op op,
                  const struct query_value *v)
 {
-    char x[96];
+    char x[512];
     if (f->flags & FIELD_SUM) {
         const struct field_def *a = field_catalog_part(f, 0), *b = field_catalog_part(f, 1);
         snprintf(x, sizeof x, "(coalesce(json_extract(" DOC ", '$.%s'), 0) + "
@@ -312,17 +312,58 @@ static void exists(struct ctx *c, const struct field_def *f)
     }
 }
 
+static void node(struct ctx *c, const struct query_expr *e, bool top);
+
+/* The operands of a chain of one operator (a && b && c is left-deep), in order; false when
+ * out of memory. */
+static bool chain(const struct query_expr *e, enum query_kind kind,
+                  const struct query_expr ***items, size_t *n, size_t *cap)
+{
+    if (e->kind == kind)
+        return chain(e->left, kind, items, n, cap) && chain(e->right, kind, items, n, cap);
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        const struct query_expr **it = realloc(*items, nc * sizeof *it);
+        if (!it)
+            return false;
+        *items = it;
+        *cap = nc;
+    }
+    (*items)[(*n)++] = e;
+    return true;
+}
+
+/* items[lo..hi) joined by AND / OR as a balanced tree: SQLite limits expression depth (1000)
+ * and its parser's stack, which a left-deep chain of a few hundred terms exceeds. */
+static void balanced(struct ctx *c, const struct query_expr **items, size_t lo, size_t hi,
+                     enum query_kind kind, bool top)
+{
+    if (hi - lo == 1) {
+        node(c, items[lo], top);
+        return;
+    }
+    size_t mid = lo + (hi - lo) / 2;
+    sql(c, "(");
+    balanced(c, items, lo, mid, kind, top);
+    sql(c, kind == QUERY_AND ? " AND " : " OR ");
+    balanced(c, items, mid, hi, kind, top);
+    sql(c, ")");
+}
+
 static void node(struct ctx *c, const struct query_expr *e, bool top)
 {
     switch (e->kind) {
     case QUERY_AND:
-    case QUERY_OR:
-        sql(c, "(");
-        node(c, e->left, top);
-        sql(c, e->kind == QUERY_AND ? " AND " : " OR ");
-        node(c, e->right, top);
-        sql(c, ")");
+    case QUERY_OR: {
+        const struct query_expr **items = NULL;
+        size_t n = 0, cap = 0;
+        if (!chain(e, e->kind, &items, &n, &cap))
+            c->oom = true;
+        else
+            balanced(c, items, 0, n, e->kind, top);
+        free(items);
         break;
+    }
     case QUERY_NOT:
         sql(c, "NOT ");
         node(c, e->left, false);

@@ -234,6 +234,9 @@ int es_count_by(struct store *st, const struct store_query *q, const struct fiel
         if (!field)
             json_object_object_add(row, "key",
                                    json_object_new_int64(json_object_get_int64(k) * 1000));
+        else if (field->type == FIELD_INTEGER && json_object_is_type(k, json_type_string))
+            /* an integer kept as keyword (network.vlan.id): a number, as SQLite answers */
+            json_object_object_add(row, "key", json_object_new_int64(json_object_get_int64(k)));
         else
             json_object_object_add(row, "key", json_object_get(k));
         json_object_object_add(row, "count", json_object_get(c));

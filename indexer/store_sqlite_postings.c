@@ -2,7 +2,9 @@
  * field analysts filter on (IPs, ports, sensor, protocol, transport), per hour of event.start.
  * Owns:  the in-memory builder of one transaction's postings (a hash of (field, value, hour)
  *        and the rowids added under each), their encoding as session_postings rows, and the
- *        table-valued function session_match() that reads them back (store_sqlite.h).
+ *        table-valued function session_match() that reads them back (store_sqlite.h). Its
+ *        field names and types are the field catalogue's (`posting`); only the stored field
+ *        codes are this file's.
  * Lends: nothing: session_match's rows are copied out of SQLite before they are returned.
  * Never: allocates per row once the arrays have grown to a transaction's size; logs.
  * Trap:  session_postings.rows is the row list after `first`, as LEB128 varints of the gap to
@@ -12,6 +14,7 @@
 #include "store_sqlite.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -523,18 +526,46 @@ static size_t parse_cidr(const char *text, uint8_t lo[16], uint8_t hi[16])
     return len;
 }
 
+/* The stored code of a posting name (field_catalog.c's `posting`), 0 if none: the one
+ * mapping that is the postings' own, as it is on disk. */
+static int posting_code(const char *name)
+{
+    static const struct { const char *name; int code; } codes[] = {
+        { "src_ip", SQ_F_SRC_IP }, { "dst_ip", SQ_F_DST_IP }, { "src_port", SQ_F_SRC_PORT },
+        { "dst_port", SQ_F_DST_PORT }, { "sensor", SQ_F_SENSOR },
+        { "protocol", SQ_F_PROTOCOL }, { "transport", SQ_F_TRANSPORT },
+    };
+    for (size_t i = 0; name && i < ASH_ARRAY_LEN(codes); i++)
+        if (strcmp(name, codes[i].name) == 0)
+            return codes[i].code;
+    return 0;
+}
+
+/* The catalogue's field whose posting is `name` (a pseudo-field's stands for its parts':
+ * "ip" is src_ip and dst_ip), its codes in f1/f2; NULL when none. */
+static const struct field_def *posting_field(const char *name, int *f1, int *f2)
+{
+    size_t n;
+    const struct field_def *all = field_catalog_all(&n);
+    for (size_t i = 0; name && i < n; i++) {
+        const struct field_def *f = &all[i], *p;
+        if (!f->posting || strcmp(f->posting, name) != 0)
+            continue;
+        *f1 = *f2 = 0;
+        if (!(f->flags & FIELD_PSEUDO)) {
+            *f1 = posting_code(f->posting);
+        } else {
+            for (int k = 0; (p = field_catalog_part(f, k)) != NULL; k++)
+                *(*f1 ? f2 : f1) = posting_code(p->posting);
+        }
+        return *f1 ? f : NULL;
+    }
+    return NULL;
+}
+
 static int m_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
                     sqlite3_value **argv)
 {
-    static const struct { const char *name; int f1, f2; bool ip, num; } fields[] = {
-        { "src_ip", SQ_F_SRC_IP, 0, true, false }, { "dst_ip", SQ_F_DST_IP, 0, true, false },
-        { "ip", SQ_F_SRC_IP, SQ_F_DST_IP, true, false },
-        { "src_port", SQ_F_SRC_PORT, 0, false, true },
-        { "dst_port", SQ_F_DST_PORT, 0, false, true },
-        { "port", SQ_F_SRC_PORT, SQ_F_DST_PORT, false, true },
-        { "sensor", SQ_F_SENSOR, 0, false, false }, { "protocol", SQ_F_PROTOCOL, 0, false, false },
-        { "transport", SQ_F_TRANSPORT, 0, false, false },
-    };
     struct mcur *c = (struct mcur *)cur;
     struct mtab *t = (struct mtab *)cur->pVtab;
     const char *name = (const char *)sqlite3_value_text(argv[0]);
@@ -550,23 +581,31 @@ static int m_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
     if ((idx_num & 2) && sqlite3_value_type(argv[a]) != SQLITE_NULL &&
         sqlite3_value_int64(argv[a]) > 0)
         hi = hour_of(sqlite3_value_int64(argv[a]) - 1);
-    size_t k = 0;
-    while (name && k < ASH_ARRAY_LEN(fields) && strcmp(name, fields[k].name) != 0)
-        k++;
-    if (!name || k == ASH_ARRAY_LEN(fields)) {
+    int f1, f2;
+    const struct field_def *fd = posting_field(name, &f1, &f2);
+    if (!fd) {
+        char known[160] = "";
+        size_t n;
+        const struct field_def *all = field_catalog_all(&n);
+        for (size_t i = 0; i < n; i++)
+            if (all[i].posting)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
+                         known[0] ? ", " : "", all[i].posting);
         sqlite3_free(t->base.zErrMsg);
-        t->base.zErrMsg = sqlite3_mprintf(SQ_MATCH_FN ": unknown field '%s' (expected src_ip, "
-                                          "dst_ip, ip, src_port, dst_port, port, sensor, "
-                                          "protocol or transport)", name ? name : "NULL");
+        t->base.zErrMsg = sqlite3_mprintf(SQ_MATCH_FN ": unknown field '%s' (expected one of "
+                                          "%s)", name ? name : "NULL", known);
         return SQLITE_ERROR;
     }
+    const struct { bool ip, num; int f1, f2; } field = {
+        fd->type == FIELD_IP, fd->type == FIELD_INTEGER, f1, f2,
+    };
     /* the value as stored: an address as its integer or 16-byte blob, a port as an integer;
      * a value that cannot be one matches nothing */
     struct mval v = { VT_TEXT, 0, NULL, 0 };
     int type = sqlite3_value_type(arg);
     uint8_t ip_hi[16];
     struct mval top = { 0, 0, NULL, 0 };
-    size_t block = fields[k].ip && type == SQLITE_TEXT
+    size_t block = field.ip && type == SQLITE_TEXT
                    ? parse_cidr((const char *)sqlite3_value_text(arg), ip, ip_hi) : 0;
     if (block) {                                     /* every address of a CIDR block */
         v = block == 4 ? (struct mval){ VT_INT, (int64_t)ip[0] << 24 | ip[1] << 16 | ip[2] << 8 |
@@ -574,21 +613,21 @@ static int m_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
         top = block == 4 ? (struct mval){ VT_INT, (int64_t)ip_hi[0] << 24 | ip_hi[1] << 16 |
                                           ip_hi[2] << 8 | ip_hi[3], NULL, 0 }
                          : (struct mval){ VT_BLOB, 0, ip_hi, 16 };
-    } else if (fields[k].ip && type == SQLITE_TEXT) {
+    } else if (field.ip && type == SQLITE_TEXT) {
         size_t len = parse_ip((const char *)sqlite3_value_text(arg), ip);
         if (len == 0)
             return SQLITE_OK;
         v = len == 4 ? (struct mval){ VT_INT, (int64_t)ip[0] << 24 | ip[1] << 16 | ip[2] << 8 |
                                       ip[3], NULL, 0 }
                      : (struct mval){ VT_BLOB, 0, ip, 16 };
-    } else if (fields[k].ip && type == SQLITE_BLOB) {
+    } else if (field.ip && type == SQLITE_BLOB) {
         v = (struct mval){ VT_BLOB, 0, sqlite3_value_blob(arg), sqlite3_value_bytes(arg) };
         if (v.len == 4) {
             const uint8_t *b = v.p;
             v = (struct mval){ VT_INT, (int64_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3],
                                NULL, 0 };
         }
-    } else if (fields[k].ip || fields[k].num) {
+    } else if (field.ip || field.num) {
         if (sqlite3_value_numeric_type(arg) != SQLITE_INTEGER)
             return SQLITE_OK;
         v = (struct mval){ VT_INT, sqlite3_value_int64(arg), NULL, 0 };
@@ -598,7 +637,7 @@ static int m_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, 
         if (!v.p)
             return SQLITE_OK;
     }
-    const int codes[2] = { fields[k].f1, fields[k].f2 };
+    const int codes[2] = { field.f1, field.f2 };
     for (int i = 0; i < 2 && codes[i] && rc == SQLITE_OK; i++) {
         struct mval w = v;
         if (codes[i] == SQ_F_SRC_PORT)              /* its postings are per block of ports */

@@ -408,7 +408,7 @@ static bool contains(const uint8_t *p, size_t n, const uint8_t *x, size_t xn)
 /* Every packet of the answer must lie in the session's time range and carry its addresses;
  * one whose ports a filter can see must be the session's 5-tuple, either direction. -1 and
  * err at the first packet that fails (the answer is then refused whole). */
-static int check_answer(const struct packet_client_query *q, const uint8_t *buf, size_t len,
+int packet_client_check(const struct packet_client_query *q, const uint8_t *buf, size_t len,
                         uint64_t *packets, char err[ASH_ERR_LEN])
 {
     struct cursor c = cursor_make(buf, len);
@@ -629,7 +629,7 @@ enum packet_client_status packet_client_fetch(struct packet_client *c, const str
         snprintf(r->error, sizeof r->error, "the answer is %zu bytes: not a pcap file", r->len);
         return finish(r, PACKET_CLIENT_LOCAL);
     }
-    if (q->check && r->len && check_answer(q, r->pcap, r->len, &r->packets, r->error) < 0)
+    if (q->check && r->len && packet_client_check(q, r->pcap, r->len, &r->packets, r->error) < 0)
         return finish(r, PACKET_CLIENT_MISMATCH);
     if (!q->check && r->len)
         r->packets = 0;                       /* not walked: a time query is taken as it comes */

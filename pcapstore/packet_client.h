@@ -94,6 +94,12 @@ enum packet_client_status packet_client_fetch(struct packet_client *c, const str
                                               int timeout_ms, struct packet_client_result *r);
 void packet_client_result_free(struct packet_client_result *r);
 
+/* The check packet_client_fetch applies to an answer of a session query (q->check): every
+ * packet of the pcap bytes in the session's time range and of its flow. 0 and *packets, or -1
+ * and err naming the first packet that fails (or a malformed file). Untrusted bytes. */
+int packet_client_check(const struct packet_client_query *q, const uint8_t *pcap, size_t len,
+                        uint64_t *packets, char err[ASH_ERR_LEN]);
+
 /* ISO 8601 UTC (2021-09-28T13:00:00.5Z) or epoch seconds (1632834000.5); 0 or -1 */
 int packet_client_parse_time(const char *s, int64_t *us);
 

@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -37,13 +41,61 @@ struct reply {
     bool delimiter;
 };
 
-static bool is_local(const char *e)
+int packet_endpoint_local_check(const char *endpoint, char err[ASH_ERR_LEN])
 {
-    static const char *const ok[] = { "ipc://", "tcp://127.0.0.1:", "tcp://localhost:", "tcp://[::1]:" };
-    for (size_t i = 0; i < ASH_ARRAY_LEN(ok); i++)
-        if (strncmp(e, ok[i], strlen(ok[i])) == 0 && e[strlen(ok[i])] != '\0')
-            return true;
-    return false;
+    struct sockaddr_un sa;
+    const char *path = endpoint && strncmp(endpoint, "ipc://", 6) == 0 ? endpoint + 6 : NULL;
+    if (!path || path[0] != '/') {
+        snprintf(err, ASH_ERR_LEN, "packet_endpoint: expected ipc:///PATH, a socket file (tcp:// and "
+                 "ipc://@ have no authentication: any local user could fetch every packet), got '%.80s'",
+                 endpoint ? endpoint : "");
+        return -1;
+    }
+    size_t len = strlen(path);
+    if (len >= sizeof sa.sun_path) {
+        snprintf(err, ASH_ERR_LEN, "packet_endpoint %s: the path is longer than %zu bytes", path,
+                 sizeof sa.sun_path - 1);
+        return -1;
+    }
+    char dir[sizeof sa.sun_path];
+    memcpy(dir, path, len + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';                      /* "/x.sock": the root directory */
+    else
+        *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        snprintf(err, ASH_ERR_LEN, "packet_endpoint %s: directory %s: %s", path, dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 0027)) {
+        snprintf(err, ASH_ERR_LEN, "packet_endpoint: directory not closed to others (owner %u, mode "
+                 "%04o; expected this user or root, 0750 or tighter): %s",
+                 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), dir);
+        return -1;
+    }
+    if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        snprintf(err, ASH_ERR_LEN, "packet_endpoint %s: exists and is not a socket", path);
+        return -1;
+    }
+    return 0;
+}
+
+int packet_endpoint_local_restrict(const char *endpoint, char err[ASH_ERR_LEN])
+{
+    const char *path = endpoint + 6;
+    struct stat st;
+    if (chmod(path, 0660) < 0 || lstat(path, &st) < 0) {
+        snprintf(err, ASH_ERR_LEN, "packet_endpoint %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0777) != 0660) {
+        snprintf(err, ASH_ERR_LEN, "packet_endpoint %s: expected a socket of ours with mode 0660, "
+                 "found owner %u mode %04o", path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        return -1;
+    }
+    return 0;
 }
 
 static int send_chunk(void *arg, const Ashiato__PacketResponse *resp)
@@ -130,12 +182,8 @@ static void *endpoint_main(void *arg)
 struct packet_endpoint *packet_endpoint_open(const char *endpoint, struct packet_service *svc,
                                              char err[ASH_ERR_LEN])
 {
-    if (!endpoint || !is_local(endpoint)) {
-        snprintf(err, ASH_ERR_LEN, "packet_endpoint: expected ipc://PATH or tcp://127.0.0.1:PORT "
-                 "(a local endpoint; remote requests travel over the aggregator link), got '%s'",
-                 endpoint ? endpoint : "");
+    if (packet_endpoint_local_check(endpoint, err) < 0)
         return NULL;
-    }
     struct packet_endpoint *ep = calloc(1, sizeof *ep);
     if (!ep) {
         snprintf(err, ASH_ERR_LEN, "packet_endpoint: out of memory");
@@ -155,12 +203,12 @@ struct packet_endpoint *packet_endpoint_open(const char *endpoint, struct packet
     zmq_setsockopt(ep->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(ep->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(ep->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (strncmp(endpoint, "tcp://[", 7) == 0)
-        zmq_setsockopt(ep->sock, ZMQ_IPV6, &one, sizeof one);
     if (zmq_bind(ep->sock, endpoint) != 0) {
         snprintf(err, ASH_ERR_LEN, "packet_endpoint %s: %s", endpoint, zmq_strerror(zmq_errno()));
         goto fail;
     }
+    if (packet_endpoint_local_restrict(endpoint, err) < 0)
+        goto fail;
     if (zmq_getsockopt(ep->sock, ZMQ_LAST_ENDPOINT, ep->address, &alen) != 0)
         snprintf(ep->address, sizeof ep->address, "%s", endpoint);
     int e = pthread_create(&ep->thread, NULL, endpoint_main, ep);

@@ -1,11 +1,16 @@
 /* packet_endpoint.h -- the sensor's local endpoint for packet requests: a ZeroMQ ROUTER on
- *                      ipc://PATH or tcp://127.0.0.1:PORT, served by one thread.
+ *                      ipc:///PATH, a socket file, served by one thread.
  * Owns:  its ZeroMQ context, the ROUTER socket and the thread that answers each request
  *        through the packet service.
  * Lends: nothing.
- * Never: binds to anything but a local address (the endpoint has no authentication: remote
- *        analysts reach the same service over the sensor's outbound, CURVE-protected
- *        connection, see the transport issue); answers more than one request at a time.
+ * Never: binds to anything but a socket file that only its owner and group may open: the
+ *        endpoint has no authentication of its own, so who may ask is who may open the file
+ *        (mode 0660, in a directory of this user or root that is closed to others and
+ *        writable by its owner only). tcp:// and abstract ipc://@ names are refused: any
+ *        local user could reach them (issue 14, M2). Remote analysts reach the same service
+ *        over the sensor's outbound, CURVE-protected connection. Answers one request at a time.
+ * Trap:  between bind and chmod the socket has the umask's mode; the directory, closed to
+ *        others, is what keeps strangers out in that moment.
  *
  * Wire: a request is one message whose last frame is a packed PacketRequest (a DEALER sends
  * just that frame; a REQ socket's empty delimiter frame is echoed back). The answer is one
@@ -26,6 +31,14 @@ struct packet_endpoint_stats {
 };
 
 struct packet_endpoint;
+
+/* Before binding: endpoint is ipc:///PATH, its directory belongs to this user or root, is
+ * writable by its owner only and closed to others (0750 or tighter), and PATH is absent or a
+ * socket (never a file ZeroMQ would unlink). 0, or -1 and err saying which. The aggregator's
+ * packet broker checks its endpoint the same way. */
+int packet_endpoint_local_check(const char *endpoint, char err[ASH_ERR_LEN]);
+/* After binding: the socket file to mode 0660 (owner and group), checked. 0, or -1 and err. */
+int packet_endpoint_local_restrict(const char *endpoint, char err[ASH_ERR_LEN]);
 
 /* Bind `endpoint` and start answering with svc (which must outlive the endpoint). */
 struct packet_endpoint *packet_endpoint_open(const char *endpoint, struct packet_service *svc,

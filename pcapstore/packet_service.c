@@ -314,12 +314,38 @@ static int validate(struct packet_service *svc, struct fctx *fc, uint64_t off,
 
 /* ---- by session positions ------------------------------------------------------------ */
 
-static bool file_listed(const Ashiato__PacketRequest *req, uint64_t id)
+static int cmp_u64(const void *a, const void *b)
 {
-    for (size_t i = 0; i < req->n_packet_files; i++)
-        if (req->packet_files[i] && req->packet_files[i]->file_id == id)
-            return true;
-    return false;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* the request's packet_files, sorted, so that each position is checked by binary search
+ * (a linear search took 3.6 s for 20,000 positions x 100,000 files). NULL when out of memory
+ * or none are listed (*n = 0). Caller frees. */
+static uint64_t *listed_files(const Ashiato__PacketRequest *req, size_t *n)
+{
+    uint64_t *v = req->n_packet_files ? ash_calloc_array(req->n_packet_files, sizeof *v) : NULL;
+    *n = 0;
+    for (size_t i = 0; v && i < req->n_packet_files; i++)
+        if (req->packet_files[i])
+            v[(*n)++] = req->packet_files[i]->file_id;
+    if (v)
+        qsort(v, *n, sizeof *v, cmp_u64);
+    return v;
+}
+
+static bool file_listed(const uint64_t *v, size_t n, uint64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == id;
 }
 
 static int answer_positions(struct packet_service *svc, const Ashiato__PacketRequest *req,
@@ -334,16 +360,30 @@ static int answer_positions(struct packet_service *svc, const Ashiato__PacketReq
     if (req->start_us || req->end_us || (req->bpf && *req->bpf))
         return fail(a, ST(BAD_REQUEST), "give packet positions or a time range, not both");
     if (pcap_index_iter_init(&it, req->packet_pos.data, req->packet_pos.len) < 0)
-        return fail(a, ST(BAD_REQUEST), "packet_pos: expected encoding version %d",
-                    PCAP_INDEX_VERSION);
+        return fail(a, ST(BAD_REQUEST), "packet_pos: expected encoding version %d or %d",
+                    PCAP_INDEX_VERSION, PCAP_INDEX_VERSION_NO_STORE);
+    uint64_t here = pcap_catalog_store_id(svc->cat);
+    if (it.store_id && it.store_id != here)
+        return fail(a, ST(MISMATCH), "the positions were written by store %016" PRIx64 ", this is "
+                    "store %016" PRIx64 " (pcap_dir was recreated since): those packets are gone",
+                    it.store_id, here);
+    size_t nlisted;
+    uint64_t *listed = listed_files(req, &nlisted);
+    if (req->n_packet_files && !listed)
+        return fail(a, ST(ERROR), "out of memory");
     while ((r = pcap_index_next(&it, &file, &off)) == 1) {
-        if (++n > a->max_packets)
+        if (++n > a->max_packets) {
+            free(listed);
             return fail(a, ST(TOO_LARGE), "more than %" PRIu64 " packets asked (the limit)",
                         a->max_packets);
-        if (req->n_packet_files && !file_listed(req, file))
+        }
+        if (listed && !file_listed(listed, nlisted, file)) {
+            free(listed);
             return fail(a, ST(BAD_REQUEST), "packet_pos names file %" PRIu64 ", which "
                         "packet_files does not list", file);
+        }
     }
+    free(listed);
     if (r < 0)
         return fail(a, ST(BAD_REQUEST), "packet_pos: malformed position at byte %zu",
                     pcap_index_iter_at(&it));
@@ -488,11 +528,15 @@ static int answer_time(struct packet_service *svc, const Ashiato__PacketRequest 
     if (req->n_packet_files > SVC_MAX_FILES_LISTED)
         return fail(a, ST(TOO_LARGE), "more than %d packet_files", SVC_MAX_FILES_LISTED);
     pcap_store_sync(svc->store, (int)svc->cfg.sync_ms);
-    if (pcap_catalog_snapshot(svc->cat, &v, &n) < 0)
+    size_t nlisted;
+    uint64_t *listed = listed_files(req, &nlisted);
+    if ((req->n_packet_files && !listed) || pcap_catalog_snapshot(svc->cat, &v, &n) < 0) {
+        free(listed);
         return fail(a, ST(ERROR), "out of memory");
+    }
     for (size_t i = 0; i < n && status == ST(OK); i++) {
         const struct pcap_catalog_file *f = &v[i];
-        if (req->n_packet_files && !file_listed(req, f->id))
+        if (listed && !file_listed(listed, nlisted, f->id))
             continue;
         /* the counters of the file being written lag its last segment: look in it unless it
          * starts after the range */
@@ -534,6 +578,7 @@ static int answer_time(struct packet_service *svc, const Ashiato__PacketRequest 
     }
     fctx_close(&fc);
     free(v);
+    free(listed);
     if (q.have_prog)
         pcap_freecode(&q.prog);
     if (status == ST(OK) && !used && gone)

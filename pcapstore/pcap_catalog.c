@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@ struct pcap_catalog {
     struct pcap_catalog_file *v;
     size_t n, cap;
     struct pcap_catalog_stats stats;
+    uint64_t store_id;                        /* the store line's; 0 until loaded or made */
 };
 
 static const char *const state_names[] = { "open", "closed", "expired" };
@@ -93,6 +95,32 @@ static int format_line(const struct pcap_catalog_file *f, char out[CATALOG_LINE_
     n += snprintf(out + n, (size_t)(CATALOG_LINE_MAX - n), " crc=%08x\n",
                   crc32_ieee(out, (size_t)n));
     return n;
+}
+
+static int format_store_line(uint64_t id, char out[CATALOG_LINE_MAX])
+{
+    int n = snprintf(out, CATALOG_LINE_MAX, "store id=%016" PRIx64, id);
+    n += snprintf(out + n, (size_t)(CATALOG_LINE_MAX - n), " crc=%08x\n", crc32_ieee(out, (size_t)n));
+    return n;
+}
+
+/* "store id=HEX16 crc=HEX8" without its newline: the id, or 0 if it is not such a line */
+static uint64_t parse_store_line(struct cursor line)
+{
+    char want[CATALOG_LINE_MAX];
+    size_t len = cursor_left(&line);
+    if (len != 38 || memcmp(line.p, "store id=", 9) != 0)
+        return 0;
+    uint64_t id = 0;
+    for (size_t i = 9; i < 25; i++) {
+        uint8_t ch = line.p[i];
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        id = id << 4 | (uint64_t)d;
+    }
+    int n = format_store_line(id, want);
+    return n == 39 && memcmp(want, line.p, 38) == 0 ? id : 0;
 }
 
 /* a decimal number (optionally negative) from the cursor up to the end */
@@ -292,6 +320,14 @@ static int load(struct pcap_catalog *c, char err[ASH_ERR_LEN])
         if (len == 0 || line.p[0] == '#')
             continue;
         c->stats.lines++;
+        if (len >= 6 && memcmp(line.p, "store ", 6) == 0) {
+            uint64_t id = parse_store_line(line);
+            if (id)
+                c->store_id = id;
+            else
+                c->stats.bad_lines++;
+            continue;
+        }
         if (!complete || !parse_line(line, &f)) {
             c->stats.bad_lines++;
             continue;
@@ -329,6 +365,9 @@ static int compact(struct pcap_catalog *c, char err[ASH_ERR_LEN])
     }
     const char *head = "# ashiato pcap catalogue v1: one line per file state, last line per id wins\n";
     int rc = pcap_format_write_all(fd, head, strlen(head));
+    int sn = format_store_line(c->store_id, line);
+    if (rc == 0)
+        rc = pcap_format_write_all(fd, line, (size_t)sn);
     for (size_t i = 0; i < c->n && rc == 0; i++) {
         int n = format_line(&c->v[i], line);
         rc = n < 0 ? -1 : pcap_format_write_all(fd, line, (size_t)n);
@@ -369,7 +408,15 @@ struct pcap_catalog *pcap_catalog_open(const char *dir, char err[ASH_ERR_LEN])
                  "in use by another process (its .lock is held)" : strerror(errno));
         goto fail;
     }
-    if (load(c, err) < 0 || compact(c, err) < 0)
+    if (load(c, err) < 0)
+        goto fail;
+    while (c->store_id == 0) {                /* a new store (or one from before store ids) */
+        if (getrandom(&c->store_id, sizeof c->store_id, 0) != (ssize_t)sizeof c->store_id) {
+            snprintf(err, ASH_ERR_LEN, "pcap_catalog: getrandom: %s", strerror(errno));
+            goto fail;
+        }
+    }
+    if (compact(c, err) < 0)
         goto fail;
     snprintf(path, sizeof path, "%s/%s", dir, CATALOG_FILE);
     if ((c->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0) {
@@ -472,6 +519,11 @@ uint64_t pcap_catalog_max_id(struct pcap_catalog *c)
     uint64_t id = c->n ? c->v[c->n - 1].id : 0;
     pthread_mutex_unlock(&c->mu);
     return id;
+}
+
+uint64_t pcap_catalog_store_id(const struct pcap_catalog *c)
+{
+    return c->store_id;
 }
 
 int pcap_catalog_path(const struct pcap_catalog *c, const char *name, const char *suffix,

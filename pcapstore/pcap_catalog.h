@@ -16,8 +16,13 @@
  * compactly (temp file, fsync, rename, fsync of the directory) at every open. Lines look like
  *   file id=7 state=closed first_us=... last_us=... size=... packets=... linktype=1
  *        snaplen=65535 cut=0 changed_us=... name=dept3-20210928T125000Z-000007.pcap crc=1a2b3c4d
+ *   store id=9f3c0a17d2e4b5c6 crc=...
+ *        The store line holds the store's identity: 64 random bits made when the catalogue
+ *        is created. Positions carry it (pcap_index.h), so that after pcap_dir is wiped and
+ *        file ids restart at 1, old positions are refused instead of naming new packets.
  * Trap:  ids are never reused: an expired file keeps its line (state=expired) so that a
- *        request for it can be told "expired" rather than "not found". */
+ *        request for it can be told "expired" rather than "not found". A catalogue without a
+ *        store line (older versions) gets a new id at open. */
 #ifndef ASHIATO_PCAP_CATALOG_H
 #define ASHIATO_PCAP_CATALOG_H
 
@@ -71,6 +76,8 @@ int pcap_catalog_get(struct pcap_catalog *c, uint64_t id, struct pcap_catalog_fi
 /* a malloc'd copy of every entry in id order (caller frees *out); -1 when out of memory */
 int pcap_catalog_snapshot(struct pcap_catalog *c, struct pcap_catalog_file **out, size_t *n);
 uint64_t pcap_catalog_max_id(struct pcap_catalog *c);
+/* the store's identity (never 0), fixed for the life of the catalogue file */
+uint64_t pcap_catalog_store_id(const struct pcap_catalog *c);
 
 /* "DIR/NAME" + suffix into out; -1 if it does not fit */
 int pcap_catalog_path(const struct pcap_catalog *c, const char *name, const char *suffix,

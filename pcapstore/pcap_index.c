@@ -42,7 +42,13 @@ struct pcap_index {
                                                  them in order leaves the pool's pages untouched
                                                  (not faulted in) until they are needed */
     struct pcap_index_stats stats;
+    uint64_t store_id;                        /* 0: encode version 1 */
 };
+
+void pcap_index_set_store_id(struct pcap_index *idx, uint64_t store_id)
+{
+    idx->store_id = store_id;
+}
 
 struct pcap_index *pcap_index_new(size_t chunks, char err[ASH_ERR_LEN])
 {
@@ -177,7 +183,7 @@ void pcap_index_mark_gap(struct pcap_index *idx, uint32_t *handle)
 
 size_t pcap_index_encoded_size(const struct pcap_index *idx, uint32_t handle)
 {
-    return handle ? 2 + (size_t)idx->pool[handle].h.bytes : 0;
+    return handle ? 2 + (idx->store_id ? 8 : 0) + (size_t)idx->pool[handle].h.bytes : 0;
 }
 
 size_t pcap_index_encode(const struct pcap_index *idx, uint32_t handle, uint8_t *buf, size_t cap)
@@ -186,8 +192,10 @@ size_t pcap_index_encode(const struct pcap_index *idx, uint32_t handle, uint8_t 
         return 0;
     const struct head *hd = &idx->pool[handle].h;
     size_t out = 0, left = hd->bytes;
-    buf[out++] = PCAP_INDEX_VERSION;
+    buf[out++] = idx->store_id ? PCAP_INDEX_VERSION : PCAP_INDEX_VERSION_NO_STORE;
     buf[out++] = hd->flags;
+    for (int k = 56; idx->store_id && k >= 0; k -= 8)
+        buf[out++] = (uint8_t)(idx->store_id >> k);
     for (uint32_t i = handle; i && left; i = idx->pool[i].b.next) {
         size_t ccap;
         const uint8_t *data = chunk_data(&idx->pool[i], i == handle, &ccap);
@@ -265,9 +273,15 @@ int pcap_index_iter_init(struct pcap_index_iter *it, const uint8_t *buf, size_t 
     memset(it, 0, sizeof *it);
     it->c = cursor_make(buf, len);
     it->start = buf;
-    uint8_t version = cursor_u8(&it->c);
+    it->version = cursor_u8(&it->c);
     it->flags = cursor_u8(&it->c);
-    return it->c.bad || version != PCAP_INDEX_VERSION ? -1 : 0;
+    if (it->version == PCAP_INDEX_VERSION) {
+        uint32_t hi = cursor_be32(&it->c);
+        it->store_id = (uint64_t)hi << 32 | cursor_be32(&it->c);
+        if (it->store_id == 0)
+            return -1;
+    }
+    return it->c.bad || (it->version != PCAP_INDEX_VERSION && it->version != PCAP_INDEX_VERSION_NO_STORE) ? -1 : 0;
 }
 
 /* LEB128, at most 10 bytes, no bits beyond 64 */

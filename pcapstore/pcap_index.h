@@ -4,9 +4,14 @@
  *        chains of chunks (a session holds one uint32_t handle: struct session.pos), and the
  *        encoding carried in SessionRecord.packet_pos and PacketRequest.packet_pos:
  *
- *          byte 0   version (1)
+ *          byte 0   version: 2 (1: the same without the store id, still read)
  *          byte 1   flags: bit 0 = incomplete (a packet of the session is not in the store,
  *                   or the index pool was empty when it came)
+ *          bytes 2..9 (version 2) the store id, big-endian: the random identity of the
+ *                   pcap_dir that wrote the positions (pcap_catalog_store_id). File ids
+ *                   restart at 1 when pcap_dir is wiped; the id tells such positions apart,
+ *                   and the packet service refuses them (MISMATCH) instead of serving
+ *                   another session's packets
  *          then one token per packet, in capture order, each an unsigned LEB128 varint t:
  *            t odd : the packet is in a later file: file id += t >> 1 (>= 1), followed by
  *                    a varint holding the packet's absolute offset in that file
@@ -30,7 +35,8 @@
 #include "ashiato.h"
 #include "cursor.h"
 
-#define PCAP_INDEX_VERSION 1
+#define PCAP_INDEX_VERSION 2
+#define PCAP_INDEX_VERSION_NO_STORE 1         /* older records: no store id */
 #define PCAP_INDEX_F_INCOMPLETE 0x01
 #define PCAP_INDEX_CHUNK 64                   /* bytes of one pool chunk */
 
@@ -47,6 +53,10 @@ struct pcap_index_stats {
 /* a pool of `chunks` chunks of PCAP_INDEX_CHUNK bytes (sessions x packets x ~3 bytes) */
 struct pcap_index *pcap_index_new(size_t chunks, char err[ASH_ERR_LEN]);
 void pcap_index_free(struct pcap_index *idx);
+
+/* The store the positions point into (pcap_catalog_store_id): encodings made from now on are
+ * version 2 and carry it. 0 (the default): version 1, no store id. */
+void pcap_index_set_store_id(struct pcap_index *idx, uint64_t store_id);
 
 /* Append one position to *handle's list (a new list if *handle is 0). 0, or -1 when the pool
  * is empty (the position is lost, the list is flagged incomplete, pcap_index_stats.full++). */
@@ -77,9 +87,11 @@ struct pcap_index_iter {
     const uint8_t *start;
     uint64_t file, off;
     uint8_t flags;
+    uint8_t version;
+    uint64_t store_id;                        /* version 2; 0 for version 1 */
 };
 
-/* -1 if buf does not start with a known version */
+/* -1 if buf does not start with a known version (1 or 2) */
 int pcap_index_iter_init(struct pcap_index_iter *it, const uint8_t *buf, size_t len);
 /* 1 and the next position; 0 at the end; -1 on a malformed token (pcap_index_iter_at says
  * where) */

@@ -72,8 +72,16 @@ static bool low_on_space(const struct pcap_retention *r, unsigned long long *fre
     *free_bytes = avail;
     if (r->cfg.min_free_bytes && avail < (unsigned long long)r->cfg.min_free_bytes)
         return true;
+    if (r->cfg.reserve_bytes > 0 && avail < (unsigned long long)r->cfg.reserve_bytes)
+        return true;
     return r->cfg.min_free_percent &&
            (unsigned long long)vfs.f_bavail * 100 < (unsigned long long)vfs.f_blocks * (unsigned long long)r->cfg.min_free_percent;
+}
+
+bool pcap_retention_low_on_space(struct pcap_retention *r)
+{
+    unsigned long long free_bytes;
+    return low_on_space(r, &free_bytes);
 }
 
 static int delete_file(struct pcap_retention *r, struct pcap_catalog_file *f,

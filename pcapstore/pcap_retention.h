@@ -11,6 +11,7 @@
 #ifndef ASHIATO_PCAP_RETENTION_H
 #define ASHIATO_PCAP_RETENTION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "ashiato.h"
 #include "pcap_catalog.h"
@@ -20,6 +21,9 @@ struct pcap_retention_config {
     long long min_free_bytes;                 /* 0 = off */
     long long quota;                          /* bytes of pcap files; 0 = off */
     long long max_age;                        /* seconds since a file's last packet; 0 = off */
+    long long reserve_bytes;                  /* with either free-space rule on: keep at least
+                                                 this much free as well (the store sets one
+                                                 file's size: the file being written needs it) */
 };
 
 enum pcap_retention_reason {
@@ -48,6 +52,9 @@ void pcap_retention_free(struct pcap_retention *r);
 int pcap_retention_run(struct pcap_retention *r, int64_t now_us, uint64_t current_id);
 
 void pcap_retention_stats(struct pcap_retention *r, struct pcap_retention_stats *out);
+
+/* true if the file system is below a free-space rule (the reserve included) now */
+bool pcap_retention_low_on_space(struct pcap_retention *r);
 
 const char *pcap_retention_reason_name(enum pcap_retention_reason why);
 

@@ -131,7 +131,13 @@ struct pcap_store *pcap_store_open(const struct pcap_store_config *cfg, const ch
         goto fail;
     st->w.repaired_files = rs.files;
     st->w.repaired_bytes_dropped = rs.bytes_dropped;
-    if (!(st->ret = pcap_retention_new(&cfg->retention, st->cat, err)))
+    /* free-space retention keeps room for one whole file (and a quarter, for its sidecar, the
+     * catalogue and the file system's own blocks) more than asked: 5% of a disk under 20 GiB
+     * is less than one 1 GiB file, and the file being written would hit a full disk. The
+     * writer runs retention as each file opens, so the room is there before it is needed. */
+    struct pcap_retention_config rc = cfg->retention;
+    rc.reserve_bytes = cfg->max_file_size + cfg->max_file_size / 4;
+    if (!(st->ret = pcap_retention_new(&rc, st->cat, err)))
         goto fail;
     st->p.next_id = pcap_catalog_max_id(st->cat) + 1;
     st->p.linktype = (uint32_t)dlt;
@@ -268,7 +274,7 @@ void pcap_store_stats(struct pcap_store *st, struct pcap_store_stats *out)
     pthread_mutex_unlock(&st->mu);
     out->packets = atomic_load_explicit(&st->n_packets, memory_order_relaxed);
     out->bytes = atomic_load_explicit(&st->n_bytes, memory_order_relaxed);
-    out->dropped = atomic_load_explicit(&st->n_dropped, memory_order_relaxed);
+    out->dropped = atomic_load_explicit(&st->n_dropped, memory_order_relaxed) + out->lost_to_errors;
     out->rejected = atomic_load_explicit(&st->n_rejected, memory_order_relaxed);
     out->waits = atomic_load_explicit(&st->n_waits, memory_order_relaxed);
     out->ring_high_water = atomic_load_explicit(&st->high_water, memory_order_relaxed);

@@ -64,7 +64,13 @@ enum pcap_store_err {
 
 struct pcap_store_stats {
     uint64_t packets, bytes;                  /* queued for disk (records, with headers) */
-    uint64_t dropped;                         /* ring full */
+    uint64_t dropped;                         /* ring full, or lost to a write failure (a full
+                                                 disk): every packet not kept */
+    uint64_t lost_to_errors;                  /* of those, lost to write failures, counted by
+                                                 64 KiB segments as the writer passes them: up
+                                                 to one segment's packets that did reach the
+                                                 disk are counted too, and the last segment of a
+                                                 file still failing counts when it ends */
     uint64_t rejected;                        /* PCAP_STORE_ERR_PACKET */
     uint64_t waits;                           /* wait_when_full: times the capture thread waited */
     uint64_t ring_high_water;                 /* bytes queued at most */

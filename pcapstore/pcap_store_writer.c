@@ -24,6 +24,7 @@
 #define STORE_BATCH_MAX (8u << 20)            /* bytes per writev before tails are published */
 
 static void take_segments(struct pcap_store *st, bool all);
+static void retry_file(struct pcap_store *st);
 
 static void file_name(const struct pcap_store *st, uint64_t id, int64_t first_us, char *out, size_t cap)
 {
@@ -66,8 +67,8 @@ static void add_segment(struct pcap_store *st, const struct pcap_format_seg *s)
 static void fail_file(struct pcap_store *st, const char *what, int e)
 {
     char err[ASH_ERR_LEN];
-    log_error("pcap_store", "%s failed file=%s id=%" PRIu64 ": %s; its remaining packets are "
-              "lost and a new file is started", what, st->cur.name, st->cur.id, strerror(e));
+    log_error("pcap_store", "%s failed file=%s id=%" PRIu64 ": %s; packets are lost (counted as "
+              "dropped) until a new file opens", what, st->cur.name, st->cur.id, strerror(e));
     count(st, &st->w.write_errors, 1);
     if (st->fd >= 0 && ftruncate(st->fd, (off_t)st->cur.size) < 0)
         log_warn("pcap_store", "truncate file=%s: %s", st->cur.name, strerror(errno));
@@ -87,10 +88,21 @@ static void fail_file(struct pcap_store *st, const char *what, int e)
     if (st->idx_fd >= 0)
         close(st->idx_fd);
     st->fd = st->idx_fd = -1;
+    if (e == ENOSPC || e == EDQUOT)
+        pcap_store_retention_now(st);             /* make room before the next file */
+    retry_file(st);
+}
+
+/* While the current file is failed, ask the producer for a new file, at most once a second
+ * (each attempt on a full disk costs a catalogue line and a create). */
+static void retry_file(struct pcap_store *st)
+{
     int64_t now = clock_wall_us();
-    if (now - st->last_fail_us >= 1000000) {     /* at most one new attempt a second */
+    if (now - st->last_fail_us >= 1000000 && !atomic_load_explicit(&st->rotate_req, memory_order_relaxed)) {
         st->last_fail_us = now;
         atomic_store_explicit(&st->rotate_req, true, memory_order_relaxed);
+        log_warn("pcap_store", "starting a new file after a failed one (lost so far=%" PRIu64 ")",
+                 st->w.lost_to_errors);
     }
 }
 
@@ -146,10 +158,25 @@ void *pcap_store_closer_main(void *arg)
     return NULL;
 }
 
+/* the segments of a failed current file (and any older one's): their packets are not on
+ * disk, count them as lost */
+static void lose_segments(struct pcap_store *st)
+{
+    uint32_t t = atomic_load_explicit(&st->sq_tail, memory_order_relaxed);
+    uint32_t h = atomic_load_explicit(&st->sq_head, memory_order_acquire);
+    uint64_t lost = 0;
+    for (; t != h && st->sq[t & st->sq_mask].file_id <= st->cur.id; t++)
+        lost += st->sq[t & st->sq_mask].packets;
+    atomic_store_explicit(&st->sq_tail, t, memory_order_release);
+    if (lost)
+        count(st, &st->w.lost_to_errors, lost);
+}
+
 /* the current file is complete: hand it to the closer (which waits for the disk, not us) */
 static void finish_file(struct pcap_store *st)
 {
     if (st->fd < 0) {
+        lose_segments(st);
         st->discard = false;
         return;
     }
@@ -215,6 +242,15 @@ static void open_file(struct pcap_store *st, const struct marker *m)
     st->cur.changed_us = clock_wall_us();
     st->discard = false;
     atomic_store_explicit(&st->current_id, m->u.rot.id, memory_order_relaxed);
+    if (pcap_retention_low_on_space(st->ret)) {
+        /* room for this file before it is written: the files waiting for their fsync may be
+         * the oldest, and retention never deletes a file before it is closed */
+        pthread_mutex_lock(&st->cmu);
+        while (st->closer_started && st->cq_head != st->cq_tail)
+            pthread_cond_wait(&st->cdone, &st->cmu);
+        pthread_mutex_unlock(&st->cmu);
+        pcap_store_retention_now(st);
+    }
     /* the catalogue learns of the file before it exists: a crash in between leaves an
      * entry that the repair at open finds missing, never a file nobody knows of */
     if (pcap_catalog_put(st->cat, &st->cur, err) < 0) {
@@ -264,6 +300,8 @@ static void take_segments(struct pcap_store *st, bool all)
             st->cur.packets += e->packets;
         } else if (e->file_id > st->cur.id) {
             break;                            /* the next file's: after its marker */
+        } else {
+            count(st, &st->w.lost_to_errors, e->packets);   /* a failed file's: not on disk */
         }
     }
     atomic_store_explicit(&st->sq_tail, t, memory_order_release);
@@ -298,7 +336,10 @@ static void flush_batch(struct pcap_store *st)
     uint64_t n = st->iov_bytes;
     if (!n)
         return;
-    if (!st->discard && st->fd >= 0) {
+    if (st->discard || st->fd < 0) {
+        lose_segments(st);                    /* a failed file: its bytes go nowhere */
+        retry_file(st);
+    } else {
         int rc = st->dio.align ? store_dio_writev(&st->dio, st->fd, st->iov, st->niov)
                                : writev_all(st->fd, st->iov, st->niov);
         if (rc < 0) {

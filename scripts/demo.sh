@@ -23,6 +23,7 @@ port=${ASHIATO_DEMO_PORT:-5555}
 http_port=${ASHIATO_DEMO_HTTP_PORT:-8005}
 rm -rf "$work"
 mkdir -p "$work/keys"
+mkdir -m 700 "$work/sock"            # packet endpoints: a directory closed to others
 python3 scripts/sample_traffic.py --out "$work/pcap" >/dev/null
 
 # keys: the aggregator's, one per sensor, and the allow-list naming them
@@ -43,7 +44,7 @@ if [[ $serve -eq 1 ]]; then
   password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | head -c 12)
   printf '%s\n' "$password" | "$bin/ashiato" user add --users "$work/users" analyst 2>/dev/null
   http=(--http-listen "127.0.0.1:$http_port" --http-users "$work/users"
-        --http-audit-log "$work/audit.log" --packet-endpoint "ipc://$work/packets.sock")
+        --http-audit-log "$work/audit.log" --packet-endpoint "ipc://$work/sock/packets")
 fi
 "$bin/ashiato-aggregator" --listen "tcp://127.0.0.1:$port" --key-file "$work/keys/aggregator.key" \
   --allow-list "$work/keys/allow-list" --store "sqlite://$work/sessions.db" "${http[@]}" \
@@ -61,7 +62,7 @@ fi
 for name in "${sensors[@]}"; do
   if [[ $serve -eq 1 ]]; then
     # keep the packets and answer requests for them after the input (through the aggregator)
-    sensor_serve=(--pcap-dir "$work/packets-$name" --packet-endpoint "ipc://$work/$name.sock" --serve)
+    sensor_serve=(--pcap-dir "$work/packets-$name" --packet-endpoint "ipc://$work/sock/$name" --serve)
   fi
   "$bin/ashiato-sensor" --read "$work/pcap/$name.pcap" --name "$name" \
     --aggregator "tcp://127.0.0.1:$port" --key-file "$work/keys/$name.key" \

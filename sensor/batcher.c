@@ -1,5 +1,6 @@
 /* batcher.c -- records into journalled batches (see batcher.h).
- * Owns:  the open batch's byte buffer (grown as needed, reused across batches).
+ * Owns:  the open batch's byte buffer (grown as needed up to one batch, reused across
+ *        batches; a batch the outbox refused is dropped and counted, so it stays bounded).
  * Never: re-encodes a record; logs. */
 #include "batcher.h"
 
@@ -87,13 +88,18 @@ int batcher_flush(struct batcher *b, int64_t now_us, bool force)
     }
     pthread_mutex_unlock(b->lock);
     if (rc < 0) {
+        /* dropped, not kept: a batch that stayed open on a full disk grew with every record
+         * and was packed, checksummed and written again each time, O(n^2) at 100% CPU with
+         * memory growing (issue 14 H3). The outbox counts it too. */
         b->st.append_errors++;
-        return -1;                   /* the batch stays open: the next flush tries again */
+        b->st.lost_batches++;
+        b->st.lost_records += b->nrec;
+    } else {
+        b->st.batches++;
     }
-    b->st.batches++;
     b->len = 0;
     b->nrec = 0;
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 int batcher_add(void *ctx, const Ashiato__SessionRecord *rec)

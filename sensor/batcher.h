@@ -23,6 +23,7 @@ struct batcher_config {
 
 struct batcher_stats {
     uint64_t records, batches, append_errors;
+    uint64_t lost_batches, lost_records;   /* closed but not journalled (outbox write failed) */
 };
 
 struct batcher;
@@ -33,7 +34,9 @@ void batcher_free(struct batcher *b);
 
 /* pipeline output: add one record (0, or -1 if its batch could not be journalled) */
 int batcher_add(void *b, const Ashiato__SessionRecord *rec);
-/* close the batch if it is old enough (now_us), or always when force */
+/* close the batch if it is old enough (now_us), or always when force. -1 when the outbox
+ * could not journal it (batcher_error() says why, with the strerror text): the batch is then
+ * dropped and counted in lost_batches/lost_records, never kept to grow and be retried. */
 int batcher_flush(struct batcher *b, int64_t now_us, bool force);
 void batcher_stats(const struct batcher *b, struct batcher_stats *out);
 const char *batcher_error(const struct batcher *b);

@@ -192,6 +192,18 @@ static enum capture_next_result next_mapped(struct capture *c, struct capture_pa
         pkt->stored = 0;
         return CAPTURE_PACKET;
     }
+    /* the mapping is the file as it was at open: one that grew meanwhile (tcpdump -w still
+     * writing) is read up to that size, and its end may be a record cut short; say what
+     * happened rather than "truncated" (issue 14 L5) */
+    struct stat st;
+    FILE *f = pcap_file(c->p);
+    if (f && fstat(fileno(f), &st) == 0 && (uint64_t)st.st_size > c->file_size) {
+        snprintf(c->err, sizeof c->err, "%s: file grew while read: read %llu bytes as of open, it "
+                 "has %llu now; the rest is not read (read it again once it is complete, or "
+                 "capture live)", c->name, (unsigned long long)c->file_size,
+                 (unsigned long long)st.st_size);
+        return CAPTURE_ERROR;
+    }
     if (rc == 0)
         return CAPTURE_EOF;
     snprintf(c->err, sizeof c->err, "%s: %s", c->name, pcap_mmap_error(c->map));
@@ -211,7 +223,15 @@ enum capture_next_result capture_next(struct capture *c, struct capture_packet *
     int rc = pcap_next_ex(c->p, &h, &data);
     if (rc == 1) {
         int64_t frac = c->nano ? h->ts.tv_usec / 1000 : h->ts.tv_usec;
-        pkt->ts_us = (int64_t)h->ts.tv_sec * 1000000 + frac;
+        /* a file's 32-bit ts_sec is unsigned, as pcap_mmap reads it: a libpcap that widens it
+         * with its sign would make 2^31 and above a time before 1970 (issue 14 M1) */
+        int64_t sec = (int64_t)h->ts.tv_sec;
+        if (!c->live && sec < 0 && sec >= INT32_MIN)
+            sec += 1LL << 32;
+        if (sec > INT64_MAX / 1000000 - 1)   /* a pcapng time past any range: the pipeline
+                                                 counts it (decoder.frame.time_out_of_range) */
+            sec = INT64_MAX / 1000000 - 1;
+        pkt->ts_us = sec * 1000000 + frac;
         pkt->caplen = h->caplen;
         pkt->wirelen = h->len;
         pkt->data = data;

@@ -8,7 +8,11 @@
  *        capture's own).
  * Never: decodes; allocates per packet; prints. Errors go to err / capture_error().
  * Trap:  live capture on Linux gets TPACKET_V3 from libpcap itself; buffer_size sets the
- *        ring size, and the timeout lets the caller run timers while the link is quiet. */
+ *        ring size, and the timeout lets the caller run timers while the link is quiet. A
+ *        mapped file is read as it was at open: one that grew meanwhile ends with
+ *        CAPTURE_ERROR saying "file grew while read" (libpcap's path reads to the end as
+ *        tcpdump does); one cut while read ends with "file truncated while read". A file's
+ *        32-bit ts_sec is unsigned on both paths. */
 #ifndef ASHIATO_CAPTURE_H
 #define ASHIATO_CAPTURE_H
 

@@ -10,6 +10,7 @@
     X(OK,                   "decoder.ok")                             \
     X(LINK_UNSUPPORTED,     "decoder.link.unsupported")               \
     X(FRAME_BAD_LENGTH,     "decoder.frame.caplen_exceeds_len")       \
+    X(FRAME_BAD_TIME,       "decoder.frame.time_out_of_range")        \
     X(ETHER_TRUNCATED,      "decoder.ether.truncated")                \
     X(ETHER_UNKNOWN_TYPE,   "decoder.ether.unknown_type")             \
     X(VLAN_TRUNCATED,       "decoder.vlan.truncated")                 \

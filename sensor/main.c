@@ -28,6 +28,8 @@
 /* the reader thread's ring: a few thousand packets of slack between libpcap and decoding */
 #define PREFETCH_RING_BYTES (8u << 20)
 
+/* SIGINT/SIGTERM received so far: the first stops the input, one during the offline drain
+ * stops the drain (shipping_close) */
 static volatile sig_atomic_t stop_requested;
 static struct capture *live_capture;
 static struct shipping *shipping;
@@ -57,8 +59,30 @@ static bool live_ran;
 static void on_signal(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    stop_requested++;
     capture_breakloop(live_capture);
+}
+
+/* --emit-json: the first write error (a full disk, /dev/full, a closed pipe) stops the input
+ * and the run ends non-zero naming it (issue 14 M6); without this the error was counted in
+ * output_errors and the sensor exited 0 */
+struct json_out {
+    FILE *f;
+    int err;                         /* errno of the first failed write */
+};
+
+static int json_write(void *ctx, const Ashiato__SessionRecord *rec)
+{
+    struct json_out *j = ctx;
+    if (j->err)
+        return -1;
+    errno = 0;
+    if (pipeline_output_json(j->f, rec) == 0)
+        return 0;
+    j->err = errno ? errno : EIO;
+    stop_requested++;
+    capture_breakloop(live_capture);
+    return -1;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -98,6 +122,17 @@ static int input_files(const struct sensor_config *cfg, struct config_strlist *o
             continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", cfg->read_dir, e->d_name);
+        /* a FIFO would block the run forever and a directory would end it: only regular
+         * files (or links to them) are read from a directory (issue 14 L10) */
+        struct stat st;
+        const char *why = stat(path, &st) < 0 ? strerror(errno)
+                        : S_ISREG(st.st_mode) ? NULL
+                        : S_ISDIR(st.st_mode) ? "a directory, not a regular file"
+                        : S_ISFIFO(st.st_mode) ? "a FIFO, not a regular file" : "not a regular file";
+        if (why) {
+            log_warn("sensor", "read-dir: skipping %s: %s", path, why);
+            continue;
+        }
         if (!(out->v = realloc(out->v, (out->n + 1) * sizeof *out->v)) ||
             !(out->v[out->n++] = strdup(path))) {
             closedir(d);
@@ -107,7 +142,7 @@ static int input_files(const struct sensor_config *cfg, struct config_strlist *o
     closedir(d);
     qsort(out->v + first, out->n - first, sizeof *out->v, cmp_str);
     if (out->n == first) {
-        snprintf(err, ASH_ERR_LEN, "%s: no .pcap, .pcapng or .cap files", cfg->read_dir);
+        snprintf(err, ASH_ERR_LEN, "%s: no .pcap, .pcapng or .cap regular files", cfg->read_dir);
         return -1;
     }
     return 0;
@@ -167,7 +202,7 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
                      struct progress *pr, uint64_t *truncated, char err[ASH_ERR_LEN])
 {
     struct capture_packet pkt;
-    char *end;
+    char *end, empty[ASH_ERR_LEN] = "";
     struct pacing pc = { strtod(cfg->realtime, &end), 0, 0 };
     if (config_parse_double(cfg->realtime, &pc.factor) < 0 || pc.factor < 0) {   /* no NaN, inf */
         snprintf(err, ASH_ERR_LEN, "realtime: expected a factor >= 0 such as 1 or 20, got '%s'", cfg->realtime);
@@ -212,16 +247,26 @@ static int run_files(const struct sensor_config *cfg, struct pipeline *p, const 
                 shipping_tick(shipping, clock_wall_us(), 0, 0, 0);
             }
         }
-        if (rc == CAPTURE_ERROR) {
-            /* a file cut short (crash, copy in progress): what was read counts, the rest
-             * is reported once */
-            log_warn("sensor", "input ended early: %s", prefetch_error(pf));
-            (*truncated)++;
+        if (rc == CAPTURE_ERROR && n == 0 && !empty[0]) {
+            /* nothing came out of it (garbage after the header, pcapng interfaces of two link
+             * types): an error, not a short file (issue 14 L6); the other inputs still run */
+            snprintf(empty, ASH_ERR_LEN, "no packets read: %s", prefetch_error(pf));
+        } else if (rc == CAPTURE_ERROR) {
+            /* a file cut short (crash, copy in progress, cut while read): what was read
+             * counts, its sessions are kept, and the rest is reported once */
+            log_warn("sensor", "input ended early: %s; the %llu packets before are kept",
+                     prefetch_error(pf), (unsigned long long)n);
         }
+        if (rc == CAPTURE_ERROR)
+            (*truncated)++;
         prefetch_stop(pf);
         pipeline_set_source(p, NULL);  /* the store holds the mapping while it still needs it */
         pr->done_bytes += capture_file_size(c);
         capture_close(c);
+    }
+    if (empty[0]) {
+        snprintf(err, ASH_ERR_LEN, "%s", empty);
+        return -1;
     }
     return 0;
 }
@@ -305,7 +350,24 @@ static int run_live(const struct sensor_config *cfg, struct pipeline *p, char er
     return rc;
 }
 
-static void print_stats(struct pipeline *p, uint64_t truncated)
+static void print_shipping(const struct shipping_totals *t)
+{
+    const struct outbox_stats *o = &t->outbox;
+    fprintf(stderr, "outbox: records %llu, journalled %llu batches (%llu records), dropped at "
+            "outbox_max_bytes %llu batches (%llu records), not journalled %llu batches (%llu "
+            "records), pending %llu batches (%llu records), on disk %llu bytes\n",
+            (unsigned long long)t->records, (unsigned long long)o->appended_batches,
+            (unsigned long long)o->appended_records, (unsigned long long)o->dropped_batches,
+            (unsigned long long)o->dropped_records, (unsigned long long)o->failed_batches,
+            (unsigned long long)o->failed_records, (unsigned long long)o->pending_batches,
+            (unsigned long long)o->pending_records, (unsigned long long)o->disk_bytes);
+    fprintf(stderr, "shipping: sent %llu batches (resent %llu), acknowledged %llu batches (%llu "
+            "records), lost %llu records\n", (unsigned long long)t->ship.sent,
+            (unsigned long long)t->ship.resent, (unsigned long long)o->acked_batches,
+            (unsigned long long)o->acked_records, (unsigned long long)shipping_lost_records(t));
+}
+
+static void print_stats(struct pipeline *p, uint64_t truncated, const struct shipping_totals *ship)
 {
     struct pipeline_stats st;
     pipeline_stats(p, &st);
@@ -338,6 +400,8 @@ static void print_stats(struct pipeline *p, uint64_t truncated)
                 (unsigned long long)live_totals.if_dropped);
     if (st.output_errors)
         fprintf(stderr, "output errors: %llu\n", (unsigned long long)st.output_errors);
+    if (ship)
+        print_shipping(ship);
 }
 
 int main(int argc, char **argv)
@@ -347,6 +411,8 @@ int main(int argc, char **argv)
     struct config_strlist files = { 0 };
     struct pipeline *p = NULL;
     FILE *json = NULL;
+    struct json_out jout = { 0 };
+    struct shipping_totals ship_totals;
     int status = 1;
     uint64_t truncated = 0;
 
@@ -388,7 +454,8 @@ int main(int argc, char **argv)
             goto fail;
         }
         setvbuf(json, NULL, _IOFBF, 1 << 20);
-        pipeline_add_output(p, pipeline_output_json, json);
+        jout.f = json;
+        pipeline_add_output(p, json_write, &jout);
     }
 
     if (cfg.aggregator[0] && !(shipping = shipping_open(&cfg, p, err)))
@@ -406,8 +473,12 @@ int main(int argc, char **argv)
     pipeline_flush(p);
     if (!cfg.interface[0])
         progress_show(&pr, p, 0, true);
-    if (json && fflush(json) != 0 && rc == 0) {
-        snprintf(err, sizeof err, "%s: %s", cfg.emit_json, strerror(errno));
+    if (json && (fflush(json) != 0 || ferror(json)) && !jout.err)
+        jout.err = errno ? errno : EIO;
+    if (jout.err) {
+        /* this error wins: the input was stopped because of it */
+        snprintf(err, sizeof err, "emit-json %s: write failed: %s%s", cfg.emit_json,
+                 strerror(jout.err), jout.err == EPIPE ? " (the reader closed the pipe)" : "");
         rc = -1;
     }
     if (rc == 0 && cfg.serve && !cfg.interface[0] && keep) {
@@ -425,9 +496,11 @@ int main(int argc, char **argv)
     struct shipping *sh = shipping;
     shipping = NULL;
     shipping_serve_packets(sh, NULL);
-    int ship_rc = shipping_close(sh, !cfg.interface[0] || !stop_requested, ship_err);
+    bool shipped = sh != NULL;
+    int ship_rc = shipping_close(sh, !cfg.interface[0] || !stop_requested, &stop_requested,
+                                 &ship_totals, ship_err);
     if (cfg.stats) {
-        print_stats(p, truncated);
+        print_stats(p, truncated, shipped ? &ship_totals : NULL);
         if (keep) {
             char line[384];
             packet_keep_report(keep, line, sizeof line);
@@ -436,6 +509,8 @@ int main(int argc, char **argv)
     }
     packet_keep_close(keep);         /* after the flush: the last records read the index */
     keep = NULL;
+    if (rc < 0 && ship_rc < 0)
+        log_error("sensor", "%s", ship_err);
     if (rc == 0 && ship_rc < 0) {
         snprintf(err, sizeof err, "%s", ship_err);
         rc = -1;
@@ -447,7 +522,7 @@ int main(int argc, char **argv)
 fail:
     fprintf(stderr, "ashiato-sensor: %s\n", err);
 out:
-    shipping_close(shipping, false, err);
+    shipping_close(shipping, false, NULL, NULL, err);
     packet_keep_close(keep);
     if (json && json != stdout)
         fclose(json);

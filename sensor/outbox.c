@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -49,6 +50,7 @@ struct outbox {
     struct segment *segs;
     size_t nsegs, segs_cap;
     int wfd;                         /* current (last) segment, open for append */
+    int lock_fd;                     /* DIR/.lock, flock'd exclusively while open */
     uint64_t synced;                 /* every seq <= synced is on disk (cfg.sync) */
     int retired[OUTBOX_RETIRED_MAX]; /* closed segments not yet fdatasync'd (cfg.sync) */
     size_t nretired;
@@ -106,6 +108,51 @@ static int read_u64_file(const struct outbox *ob, const char *name, const char *
     int ok = fscanf(f, "%31s %" SCNu64, word, v) == 2 && strcmp(word, key) == 0;
     fclose(f);
     return ok ? 0 : -1;
+}
+
+/* mkdir -p: the default outbox_dir (/var/lib/ashiato/outbox) may not have a parent yet */
+static int mkdirs(const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(path, 0750) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0750) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* the whole entry or an errno: a disk that fills mid-entry gives a short count first, and the
+ * write of the rest then says why (ENOSPC), which is what the operator must read */
+static int write_entry(int fd, const uint8_t *hdr, size_t hlen, const uint8_t *data, size_t len)
+{
+    struct iovec iov[2] = { { (void *)hdr, hlen }, { (void *)data, len } };
+    struct iovec *v = iov;
+    int n = 2;
+    while (n > 0) {
+        ssize_t w = writev(fd, v, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (w == 0)
+            return EIO;
+        while (n > 0 && (size_t)w >= v->iov_len) {
+            w -= (ssize_t)v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (uint8_t *)v->iov_base + w;
+            v->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
 }
 
 static int push_entry(struct outbox *ob, const struct entry *en)
@@ -294,9 +341,23 @@ struct outbox *outbox_open(const struct outbox_config *cfg, char err[ASH_ERR_LEN
         return NULL;
     }
     ob->cfg = *cfg;
-    ob->wfd = -1;
-    if (mkdir(cfg->dir, 0750) < 0 && errno != EEXIST) {
+    ob->wfd = ob->lock_fd = -1;
+    if (mkdirs(cfg->dir) < 0) {
         snprintf(err, ASH_ERR_LEN, "outbox: %s: %s", cfg->dir, strerror(errno));
+        goto fail;
+    }
+    /* one sensor per journal: two interleave segments with the same sequence numbers and
+     * each acknowledges (deletes) the other's batches (issue 14 M5); as pcap_dir does */
+    char lock_path[1100];
+    snprintf(lock_path, sizeof lock_path, "%s/.lock", cfg->dir);
+    if ((ob->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+        snprintf(err, ASH_ERR_LEN, "outbox: %s: %s", lock_path, strerror(errno));
+        goto fail;
+    }
+    if (flock(ob->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(err, ASH_ERR_LEN, "outbox_dir %s: %s", cfg->dir, errno == EWOULDBLOCK ?
+                 "in use by another process (its .lock is held): give each sensor its own "
+                 "outbox_dir" : strerror(errno));
         goto fail;
     }
     if (read_u64_file(ob, "epoch", "epoch", &ob->epoch) < 0 || ob->epoch == 0) {
@@ -375,6 +436,8 @@ void outbox_close(struct outbox *ob)
         close(ob->retired[i]);
     if (ob->wfd >= 0)
         close(ob->wfd);
+    if (ob->lock_fd >= 0)
+        close(ob->lock_fd);          /* releases the flock */
     free(ob->e);
     free(ob->segs);
     free(ob);
@@ -393,11 +456,14 @@ int outbox_append(struct outbox *ob, uint64_t seq, const uint8_t *data, size_t l
                  PRIu64 " and at most %u bytes", seq, len, ob->next_seq, ENTRY_MAX);
         return -1;
     }
-    /* the bound: close the current segment and drop the oldest until the new batch fits */
     uint64_t need = len + ENTRY_HDR;
+    /* a segment that could not be opened (a full disk at rotation) is tried again now */
+    if (ob->wfd < 0 && open_write_segment(ob, false) < 0)
+        goto failed;
+    /* the bound: close the current segment and drop the oldest until the new batch fits */
     if (ob->st.pending_bytes + need > (uint64_t)ob->cfg.max_bytes) {
         if (ob->segs[ob->nsegs - 1].batches && open_write_segment(ob, true) < 0)
-            return OUTBOX_ERR_IO;
+            goto failed;
         while (ob->st.pending_bytes + need > (uint64_t)ob->cfg.max_bytes && ob->nsegs > 1)
             remove_segment(ob, 0, true);
     }
@@ -406,15 +472,27 @@ int outbox_append(struct outbox *ob, uint64_t seq, const uint8_t *data, size_t l
     put64(hdr + 8, seq);
     put32(hdr + 16, records);
     put32(hdr + 20, entry_crc(hdr, data, (uint32_t)len));
-    struct iovec iov[2] = { { hdr, sizeof hdr }, { (void *)data, len } };
     struct segment *sg = &ob->segs[ob->nsegs - 1];
-    ssize_t w = writev(ob->wfd, iov, 2);
-    if (w != (ssize_t)(sizeof hdr + len)) {
-        snprintf(ob->err, sizeof ob->err, "outbox: segment %" PRIu64 ": write failed: %s", sg->id,
-                 w < 0 ? strerror(errno) : "short write");
+    int werr = write_entry(ob->wfd, hdr, sizeof hdr, data, len);
+    if (werr && sg->batches && sg->last_seq <= ob->acked) {
+        /* the write segment holds only acknowledged batches: on a small disk they would keep
+         * it full until segment_bytes; start a fresh segment, delete the old, try again */
+        if (ftruncate(ob->wfd, (off_t)sg->size) < 0) { /* the segment goes anyway */ }
+        if (open_write_segment(ob, true) == 0) {
+            remove_segment(ob, ob->nsegs - 2, false);
+            sg = &ob->segs[ob->nsegs - 1];
+            werr = write_entry(ob->wfd, hdr, sizeof hdr, data, len);
+        } else {
+            werr = errno ? errno : EIO;
+        }
+    }
+    if (werr) {
+        snprintf(ob->err, sizeof ob->err, "outbox: %s: segment %" PRIu64 ": write of batch %" PRIu64
+                 " (%u records, %zu bytes) failed: %s", ob->cfg.dir, sg->id, seq, records,
+                 len + ENTRY_HDR, strerror(werr));
         /* cut what may have been written so the journal stays whole */
-        if (ftruncate(ob->wfd, (off_t)sg->size) < 0) { /* the scan at next open cuts it */ }
-        return OUTBOX_ERR_IO;
+        if (ob->wfd >= 0 && ftruncate(ob->wfd, (off_t)sg->size) < 0) { /* the scan at next open cuts it */ }
+        goto failed;
     }
     struct entry en = { seq, sg->size, (uint32_t)len, records, sg->id };
     if (push_entry(ob, &en) < 0) {
@@ -429,10 +507,17 @@ int outbox_append(struct outbox *ob, uint64_t seq, const uint8_t *data, size_t l
     sg->size += need;
     ob->st.pending_bytes += need;
     ob->st.pending_records += records;
+    ob->st.appended_batches++;
+    ob->st.appended_records += records;
     ob->next_seq = seq + 1;
-    if (sg->size >= (uint64_t)ob->cfg.segment_bytes && open_write_segment(ob, true) < 0)
-        return OUTBOX_ERR_IO;
+    /* this batch is written either way: a failed open is retried by the next append */
+    if (sg->size >= (uint64_t)ob->cfg.segment_bytes)
+        (void)open_write_segment(ob, true);
     return 0;
+failed:
+    ob->st.failed_batches++;
+    ob->st.failed_records += records;
+    return OUTBOX_ERR_IO;
 }
 
 int outbox_sync_prepare(struct outbox *ob, struct outbox_sync *job)
@@ -497,6 +582,8 @@ int outbox_ack(struct outbox *ob, uint64_t seq)
     while (ob->e_start < ob->ne && ob->e[ob->e_start].seq <= seq) {
         ob->st.pending_bytes -= ob->e[ob->e_start].len + ENTRY_HDR;
         ob->st.pending_records -= ob->e[ob->e_start].records;
+        ob->st.acked_batches++;
+        ob->st.acked_records += ob->e[ob->e_start].records;
         ob->e_start++;
     }
     while (ob->nsegs > 1 && ob->segs[0].last_seq <= seq)
@@ -555,4 +642,7 @@ void outbox_stats(const struct outbox *ob, struct outbox_stats *out)
     out->acked = ob->acked;
     out->pending_batches = ob->ne - ob->e_start;
     out->segments = ob->nsegs;
+    out->disk_bytes = 0;
+    for (size_t i = 0; i < ob->nsegs; i++)
+        out->disk_bytes += ob->segs[i].size;
 }

@@ -4,8 +4,10 @@
  *        epoch (random id of this journal), and the size bound with its drop accounting.
  * Lends: nothing; outbox_read() returns a malloc'd copy the caller frees.
  * Never: loses an entry silently: a torn tail from a crash is cut and counted, the size bound
- *        drops the oldest unacknowledged batches and counts them (batches and records), and
- *        both reach sensor stats. Never touches sockets (ship.c does).
+ *        drops the oldest unacknowledged batches and counts them (batches and records), a
+ *        batch that cannot be written (a full disk) is counted as failed, and all of these
+ *        reach sensor stats. Never touches sockets (ship.c does). Never shares its directory:
+ *        outbox_open takes an exclusive flock on DIR/.lock (one sensor per outbox_dir).
  * Trap:  sequence numbers continue across restarts from the journal and the ack file; a wiped
  *        journal gets a new epoch so the aggregator does not take its seq 1 for a replay. */
 #ifndef ASHIATO_OUTBOX_H
@@ -35,6 +37,11 @@ struct outbox_stats {
     uint64_t dropped_batches, dropped_records;   /* size bound hit */
     uint64_t torn_entries;           /* cut at open: a crash mid-append */
     uint64_t segments;
+    uint64_t disk_bytes;             /* the segment files' size (acknowledged parts included) */
+    /* this process's totals */
+    uint64_t appended_batches, appended_records;   /* journalled */
+    uint64_t acked_batches, acked_records;         /* acknowledged by the aggregator */
+    uint64_t failed_batches, failed_records;       /* not journalled: a write failed (ENOSPC) */
 };
 
 struct outbox;
@@ -45,7 +52,13 @@ const char *outbox_error(const struct outbox *ob);
 
 /* Append one packed Batch holding `records` records; *seq gets its sequence number (the
  * caller packs the batch with that seq: call outbox_next_seq() first). 0 once written: it
- * survives the process; with cfg.sync it survives a power loss once outbox_is_durable(). */
+ * survives the process; with cfg.sync it survives a power loss once outbox_is_durable().
+ * OUTBOX_ERR_IO when the write failed (outbox_error() has the strerror text, e.g. "No space
+ * left on device"): the batch is not in the journal, its seq is not used, and it is counted
+ * in failed_batches/failed_records; the caller drops it (retrying a growing batch on a full
+ * disk was O(n^2), issue 14 H3). A write segment that holds only acknowledged batches is
+ * replaced by a fresh one and the write tried once more first, so acknowledged bytes never
+ * keep a small disk full. */
 uint64_t outbox_next_seq(const struct outbox *ob);
 uint64_t outbox_epoch(const struct outbox *ob);
 int outbox_append(struct outbox *ob, uint64_t seq, const uint8_t *data, size_t len,

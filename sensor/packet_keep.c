@@ -42,6 +42,8 @@ struct packet_keep *packet_keep_open(const struct sensor_config *cfg, struct pip
     if (!(k->store = pcap_store_open(&sc, cfg->name, dlt, snaplen, err)) ||
         !(k->idx = pcap_index_new((size_t)cfg->pcap_index_chunks, err)))
         goto fail;
+    /* positions name this store, so that a recreated pcap_dir refuses them (H2) */
+    pcap_index_set_store_id(k->idx, pcap_catalog_store_id(pcap_store_catalog(k->store)));
     /* the service answers the aggregator's requests (over the shipping connection) and, when
      * an endpoint is configured, local ones */
     struct packet_service_config pc;

@@ -17,11 +17,15 @@
 #include "pcap_mmap.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cursor.h"
@@ -42,7 +46,11 @@
 struct pcap_mmap {
     _Atomic unsigned refs;
     const uint8_t *base;
-    uint64_t size;
+    uint64_t size;                            /* the file's size at open: the mapping */
+    _Atomic uint64_t valid;                   /* bytes still in the file: size until it is cut
+                                                 while mapped (the SIGBUS handler, shrunk()) */
+    int fd;                                   /* a dup of the file, for fstat when it is cut */
+    int slot;                                 /* in live_maps */
     uint64_t off;                             /* the next record header */
     uint64_t populated;                       /* page tables are filled up to here */
     uint64_t dropped;                         /* ... and emptied below here */
@@ -54,6 +62,73 @@ struct pcap_mmap {
     bool swapped, nano, populate;
     char err[ASH_ERR_LEN];
 };
+
+/* ---- a file cut while mapped (logrotate copytruncate, a restarted tcpdump -w) -------------
+ * Reading a page past the new end raises SIGBUS, which killed the sensor with every open
+ * session (issue 14 M3). The handler below maps zero pages over the rest of the mapping, so
+ * the reading thread (the walk, a decoder, the store's writer) goes on, and lowers `valid`;
+ * the walk then ends with "file truncated while read" and the caller flushes its sessions as
+ * for any file that ended early. A fault outside every mapping of this file goes to the
+ * handler that was there before (a sanitizer's) or kills as it would have. */
+#define MAPS_MAX 64
+static struct pcap_mmap *_Atomic live_maps[MAPS_MAX];
+static struct sigaction prev_bus;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+
+static void lower_valid(struct pcap_mmap *m, uint64_t to)
+{
+    uint64_t cur = atomic_load(&m->valid);
+    while (to < cur && !atomic_compare_exchange_weak(&m->valid, &cur, to))
+        ;
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    long pg = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < MAPS_MAX; i++) {
+        struct pcap_mmap *m = atomic_load(&live_maps[i]);
+        uintptr_t b = m ? (uintptr_t)m->base : 0;
+        if (!m || a < b || a - b >= m->size)
+            continue;
+        uint64_t at = (uint64_t)(a - b) & ~(uint64_t)(pg - 1);
+        /* fstat and mmap are system calls, safe in a handler */
+        struct stat st;
+        uint64_t now = fstat(m->fd, &st) == 0 && (uint64_t)st.st_size < at ? (uint64_t)st.st_size : at;
+        if (mmap((void *)(b + at), (size_t)(m->size - at), PROT_READ,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+            break;
+        lower_valid(m, now);
+        return;                      /* the read is made again, and finds zeros */
+    }
+    if ((prev_bus.sa_flags & SA_SIGINFO) && prev_bus.sa_sigaction)
+        prev_bus.sa_sigaction(sig, si, uc);
+    else if (prev_bus.sa_handler != SIG_DFL && prev_bus.sa_handler != SIG_IGN)
+        prev_bus.sa_handler(sig);
+    else
+        signal(SIGBUS, SIG_DFL);     /* the access faults again and the process dies of it */
+}
+
+static void install_sigbus(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+/* the file is shorter than `need` now: fstat said so (an all-zero record header, which the
+ * zero page past a cut end also looks like) */
+static bool shrunk(struct pcap_mmap *m, uint64_t need)
+{
+    struct stat st;
+    if (fstat(m->fd, &st) < 0 || (uint64_t)st.st_size >= need)
+        return false;
+    lower_valid(m, (uint64_t)st.st_size);
+    return true;
+}
 
 /* Link types (the number in the file) read here and the DLT libpcap reports for each
  * (linktype_to_dlt: LINKTYPE_RAW 101 is DLT_RAW 12 on Linux). The DLT_RAW values 12 and 14
@@ -110,16 +185,36 @@ struct pcap_mmap *pcap_mmap_open(int fd, uint64_t size, char err[ASH_ERR_LEN])
         snprintf(err, ASH_ERR_LEN, "out of memory");
         return NULL;
     }
+    pthread_once(&bus_once, install_sigbus);
+    m->slot = -1;
+    for (int i = 0; i < MAPS_MAX && m->slot < 0; i++) {
+        struct pcap_mmap *none = NULL;
+        if (atomic_compare_exchange_strong(&live_maps[i], &none, m))
+            m->slot = i;
+    }
+    if (m->slot < 0) {               /* 64 files mapped at once: libpcap reads this one */
+        free(m);
+        return NULL;
+    }
+    if ((m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        snprintf(err, ASH_ERR_LEN, "dup: %s", strerror(errno));
+        atomic_store(&live_maps[m->slot], NULL);
+        free(m);
+        return NULL;
+    }
+    m->size = size;                  /* before base: the handler reads both */
     void *base = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (base == MAP_FAILED) {
         snprintf(err, ASH_ERR_LEN, "mmap of %llu bytes: %s", (unsigned long long)size, strerror(errno));
+        atomic_store(&live_maps[m->slot], NULL);
+        close(m->fd);
         free(m);
         return NULL;
     }
     madvise(base, (size_t)size, MADV_SEQUENTIAL);
     atomic_init(&m->refs, 1);
+    atomic_init(&m->valid, size);
     m->base = base;
-    m->size = size;
     m->off = FILE_HDR;
     m->dlt = dlt;
     m->swapped = swapped;
@@ -140,7 +235,9 @@ void pcap_mmap_release(struct pcap_mmap *m)
 {
     if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return;
+    atomic_store(&live_maps[m->slot], NULL);
     munmap((void *)m->base, (size_t)m->size);
+    close(m->fd);
     free(m);
 }
 
@@ -175,6 +272,15 @@ static int fail(struct pcap_mmap *m)
 {
     m->off = m->size;
     return -1;
+}
+
+static int cut(struct pcap_mmap *m)
+{
+    uint64_t now = atomic_load(&m->valid);
+    snprintf(m->err, sizeof m->err, "file truncated while read (%llu bytes at open, %llu now): "
+             "read up to byte %llu", (unsigned long long)m->size,
+             (unsigned long long)now, (unsigned long long)(m->off < now ? m->off : now));
+    return fail(m);
 }
 
 void pcap_mmap_keep_behind(struct pcap_mmap *m, uint64_t bytes)
@@ -237,17 +343,30 @@ int pcap_mmap_next(struct pcap_mmap *m, struct pcap_mmap_pkt *pkt)
                  tried, (unsigned long long)got);
         return fail(m);
     }
-    m->off += REC_HDR + (uint64_t)caplen;
-    /* struct pcap_timeval holds signed 32-bit fields, which libpcap widens with their sign,
-     * but its byte swap (SWAPLONG) yields unsigned values; the sensor opens files at
-     * nanosecond precision and divides by 1000 (capture.c). All kept here. */
-    int64_t s = m->swapped ? (int64_t)sec : (int64_t)(int32_t)sec;
+    /* a file cut while mapped: the last byte of the record is touched here, so that a page
+     * past the new end faults now (the handler lowers valid) and not in a decoder later;
+     * the bytes of the cut page past the end read as zeros, and so does an all-zero header,
+     * which fstat then tells from a real one */
+    if (caplen)
+        (void)*(const volatile uint8_t *)(data + caplen - 1);
+    uint64_t rec_end = m->off + REC_HDR + (uint64_t)caplen;
+    if (ASH_UNLIKELY(rec_end > atomic_load_explicit(&m->valid, memory_order_relaxed) ||
+                     ((sec | frac | caplen | len) == 0 && shrunk(m, rec_end))))
+        return cut(m);
+    m->off = rec_end;
+    /* ts_sec is unsigned (issue 14 M1: read signed, 2^31 and above became a time before
+     * 1970, and one such record held the sensor's whole stream at the aggregator); libpcap
+     * 1.10.3 widens it with its sign, newer ones do not, and capture.c reads libpcap's value
+     * unsigned too. The fraction keeps libpcap's reading (signed, unsigned when swapped);
+     * the sensor opens files at nanosecond precision and divides by 1000 (capture.c). */
+    int64_t s = (int64_t)sec;
     int64_t f = m->swapped ? (int64_t)frac : (int64_t)(int32_t)frac;
     pkt->ts_us = s * 1000000 + (m->nano ? f / 1000 : f);
     pkt->caplen = caplen > m->snapshot ? m->snapshot : caplen;
     pkt->wirelen = len;
     pkt->data = data;
-    pkt->canonical = !m->swapped && !m->nano && frac < 1000000 && s >= 0 && caplen <= m->snapshot &&
+    pkt->canonical = !m->swapped && !m->nano && frac < 1000000 && s * 1000000 + f >= 0 &&
+                     caplen <= m->snapshot &&
                      caplen <= len;
     return 1;
 }

@@ -6,10 +6,15 @@
  *        past the next call, so a packet can travel to other threads without being copied.
  * Never: writes to the file or the mapping; reads a byte outside the file as it was at open;
  *        accepts a file libpcap would read differently (see pcap_mmap_open).
- * Trap:  another process that truncates the file while it is mapped makes the next read of a
- *        page past the new end raise SIGBUS (libpcap would see a short read); a file that
- *        grows is read as it was at open. The walk belongs to one thread; hold and release
- *        may come from any. */
+ * Trap:  another process that truncates the file while it is mapped makes a read of a page
+ *        past the new end raise SIGBUS: a process-wide handler (installed at the first open,
+ *        chained to any earlier one) maps zero pages there instead, and the walk ends with
+ *        "file truncated while read" (-1), as libpcap's short read would (the one record the
+ *        cut goes through may come first, its tail in the cut page read as zeros: nothing
+ *        faults inside that page, and fstat per record would cost). A file that grows
+ *        is read as it was at open (capture.c says so when it ends). The walk belongs to one
+ *        thread; hold and release may come from any. At most 64 files are mapped at once
+ *        (more are left to libpcap). */
 #ifndef ASHIATO_PCAP_MMAP_H
 #define ASHIATO_PCAP_MMAP_H
 
@@ -50,8 +55,8 @@ void pcap_mmap_release(struct pcap_mmap *m);
 
 /* The next packet: 1, or 0 at the end of the file, or -1 for a damaged record (the same
  * conditions and wording as libpcap 1.10's sf-pcap.c: a short record header, caplen above
- * 262144, caplen above the file's snaplen cut to it, a record cut short). After -1 the walk
- * stays at the end. */
+ * 262144, caplen above the file's snaplen cut to it, a record cut short) or a file cut while
+ * read. After -1 the walk stays at the end. Record times are read unsigned, as libpcap does. */
 int pcap_mmap_next(struct pcap_mmap *m, struct pcap_mmap_pkt *pkt);
 const char *pcap_mmap_error(const struct pcap_mmap *m);
 

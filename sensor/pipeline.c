@@ -17,6 +17,9 @@
 #include "session_record.h"
 
 #define PIPELINE_MAX_OUTPUTS 4
+/* packet times the sensor takes: 1970-01-01 up to 2100-01-01 (the aggregator refuses a record
+ * outside, and one such record held a sensor's whole stream, issue 14 M1) */
+#define PIPELINE_TS_MAX_US (4102444800LL * 1000000)
 
 struct pipeline {
     struct pipeline_config cfg;
@@ -105,7 +108,7 @@ struct pipeline *pipeline_new(const struct pipeline_config *cfg, char err[ASH_ER
         goto fail;
     /* a record lists at most max_packets positions (a segment is cut there) */
     size_t maxp = (size_t)cfg->table.max_packets;
-    p->pos_cap = 2 + 20 * maxp;
+    p->pos_cap = 10 + 20 * maxp;              /* version, flags, store id (pcap_index.h) */
     p->files_cap = maxp;
     p->pos_buf = malloc(p->pos_cap);
     p->files = ash_calloc_array(maxp, sizeof *p->files);
@@ -160,6 +163,13 @@ void pipeline_packet_decoded(struct pipeline *p, const struct capture_packet *pk
 
     p->stats.packets++;
     p->stats.bytes += caplen;
+    if (ASH_UNLIKELY((uint64_t)ts_us >= (uint64_t)PIPELINE_TS_MAX_US)) {
+        /* counted, and neither a session nor the clock sees it: a time far off would expire
+         * every live session, and a record of it would be refused downstream */
+        p->stats.events[DECODE_FRAME_BAD_TIME]++;
+        p->stats.malformed++;
+        return;
+    }
     if (d->event != DECODE_OK) {
         p->stats.events[d->event]++;
         if (d->event == DECODE_NOT_IP)

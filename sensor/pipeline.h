@@ -1,9 +1,13 @@
 /* pipeline.h -- the packet path of one capture shard: decode, session table, app parsers,
  *               and what happens to a session when it ends (records out to the outputs).
  * Owns:  one shard's session table and app pool, its per-event decode counters, its
- *        protocol counters, and the list of record outputs (JSON lines; the outbox later).
+ *        protocol counters, and the list of record outputs (up to four: the JSON lines of
+ *        --emit-json, the batcher that journals records into the outbox for shipping, tests).
+ *        With a pcap store (pipeline_set_store), each packet's position in it and each
+ *        record's list of positions.
  * Lends: nothing.
- * Never: allocates per packet; logs per packet (counters instead); exits.
+ * Never: allocates per packet; logs per packet (counters instead); exits; takes a packet
+ *        whose time is outside 1970..2100 into a session (decoder.frame.time_out_of_range).
  * Trap:  outputs are called from the shard's thread with a record valid only during the call. */
 #ifndef ASHIATO_PIPELINE_H
 #define ASHIATO_PIPELINE_H

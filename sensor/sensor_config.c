@@ -65,8 +65,9 @@ const struct config_key sensor_config_keys[] = {
       "the aggregator's public key (40 Z85 characters, or its .pub file)"),
     K("insecure", "insecure", 0, CONFIG_BOOL, insecure, 0, 0, 0, "false", NULL,
       "plaintext to the aggregator (tests and labs only)"),
-    K("outbox_dir", "outbox-dir", 0, CONFIG_STR, outbox_dir, SZ(outbox_dir), 0, 0, "ashiato-outbox",
-      "DIR", "journal of batches not yet acknowledged by the aggregator"),
+    K("outbox_dir", "outbox-dir", 0, CONFIG_STR, outbox_dir, SZ(outbox_dir), 0, 0, "/var/lib/ashiato/outbox",
+      "DIR", "journal of batches not yet acknowledged by the aggregator (made if missing; locked: "
+      "one sensor per directory)"),
     K("outbox_max_bytes", NULL, 0, CONFIG_SIZE, outbox_max_bytes, 0, 1 << 20, 1LL << 42, "4G", NULL,
       "journal bound; past it the oldest batches are dropped and counted"),
     K("outbox_sync", NULL, 0, CONFIG_BOOL, outbox_sync, 0, 0, 0, "true", NULL,
@@ -106,7 +107,8 @@ const struct config_key sensor_config_keys[] = {
     K("pcap_index_chunks", NULL, 0, CONFIG_INT, pcap_index_chunks, 0, 16, 4000000000LL, "1048576", NULL,
       "64-byte chunks for live sessions' packet positions (about 20 positions each)"),
     K("packet_endpoint", "packet-endpoint", 0, CONFIG_STR, packet_endpoint, SZ(packet_endpoint), 0, 0,
-      NULL, "ENDPOINT", "answer packet requests here: ipc://PATH or tcp://127.0.0.1:PORT"),
+      NULL, "ENDPOINT", "answer packet requests here: ipc:///DIR/FILE, a socket made 0660 (owner and group "
+      "may ask) in a DIR of this user or root, closed to others (0750); no tcp://"),
     K("serve", "serve", 0, CONFIG_BOOL, serve, 0, 0, 0, "false", NULL,
       "offline: keep answering packet requests after the input ends, until signalled"),
 };

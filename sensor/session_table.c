@@ -246,10 +246,19 @@ static void session_release(struct session_table *t, struct session *s)
     t->stats.active--;
 }
 
+/* A session's record, then its slot back. The rest of a session after a segment was saved
+ * may hold no packet: the save timer (tcp_save_timeout after the first packet) can fire
+ * before the idle timeout (after the last), so a SYN and its retransmission a second later
+ * were saved as a segment at 480 s and the empty remainder emitted at 481 s, a second record
+ * with 0 packets and a new id (issue 14 S1). A record says what packets did: none, none. */
 static void session_finish(struct session_table *t, struct session *s, enum session_end why)
 {
-    t->emit(t->emit_ctx, s, why);
-    t->stats.emitted++;
+    /* (nothing to release either: the segment's emit released its packet positions, and
+     * positions only come with packets) */
+    if (s->packets[0] || s->packets[1]) {
+        t->emit(t->emit_ctx, s, why);
+        t->stats.emitted++;
+    }
     session_release(t, s);
 }
 

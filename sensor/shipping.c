@@ -1,5 +1,6 @@
 /* shipping.c -- outbox, batcher and shipper together (see shipping.h).
- * Owns:  their life cycle and the shared lock; the SensorStats it publishes. */
+ * Owns:  their life cycle and the shared lock; the SensorStats it publishes; the rate-limited
+ *        warnings about records lost on the way to the journal. */
 #include "shipping.h"
 
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <sys/statvfs.h>
 
 #include "batcher.h"
+#include "clock.h"
 #include "log.h"
 #include "outbox.h"
 #include "packet_service.h"
@@ -21,9 +23,45 @@ struct shipping {
     struct outbox *ob;
     struct batcher *b;
     struct ship *ship;
-    uint64_t reported_drops;
+    uint64_t reported_drops, reported_failed;
     int64_t last_tick_us;
+    int64_t last_loss_log_us;        /* loss warnings: at most one per LOSS_LOG_US */
 };
+
+#define LOSS_LOG_US 10000000LL
+
+uint64_t shipping_lost_records(const struct shipping_totals *t)
+{
+    return t->outbox.dropped_records + t->outbox.failed_records;
+}
+
+/* Say what was lost since the last report, at most every LOSS_LOG_US (force: now, if any):
+ * a full disk fails every batch, and one line per batch would fill the next disk. */
+static void report_loss(struct shipping *sh, int64_t now_us, bool force)
+{
+    struct outbox_stats os;
+    char why[ASH_ERR_LEN];
+    pthread_mutex_lock(&sh->lock);
+    outbox_stats(sh->ob, &os);
+    snprintf(why, sizeof why, "%s", outbox_error(sh->ob));
+    pthread_mutex_unlock(&sh->lock);
+    bool dropped = os.dropped_records > sh->reported_drops;
+    bool failed = os.failed_records > sh->reported_failed;
+    if (!dropped && !failed)
+        return;
+    if (!force && now_us - sh->last_loss_log_us < LOSS_LOG_US)
+        return;
+    sh->last_loss_log_us = now_us;
+    if (dropped)
+        log_warn("shipping", "journal bound reached: dropped the oldest unacknowledged batches, "
+                 "%" PRIu64 " batches (%" PRIu64 " records) so far (outbox_max_bytes=%lld)",
+                 os.dropped_batches, os.dropped_records, sh->cfg->outbox_max_bytes);
+    if (failed)
+        log_error("shipping", "records lost: %" PRIu64 " batches (%" PRIu64 " records) could not "
+                  "be journalled so far; last: %s", os.failed_batches, os.failed_records, why);
+    sh->reported_drops = os.dropped_records;
+    sh->reported_failed = os.failed_records;
+}
 
 struct shipping *shipping_open(const struct sensor_config *cfg, struct pipeline *p,
                                char err[ASH_ERR_LEN])
@@ -84,18 +122,8 @@ void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, 
     if (!sh || now_us - sh->last_tick_us < 100000)
         return;
     sh->last_tick_us = now_us;
-    if (batcher_flush(sh->b, now_us, false) < 0)
-        log_error("shipping", "%s", batcher_error(sh->b));
-    struct outbox_stats os;
-    pthread_mutex_lock(&sh->lock);
-    outbox_stats(sh->ob, &os);
-    pthread_mutex_unlock(&sh->lock);
-    if (os.dropped_records > sh->reported_drops) {
-        log_warn("shipping", "journal bound reached: dropped batches=%" PRIu64 " records=%" PRIu64
-                 " (outbox_max_bytes=%lld)", os.dropped_batches, os.dropped_records,
-                 sh->cfg->outbox_max_bytes);
-        sh->reported_drops = os.dropped_records;
-    }
+    batcher_flush(sh->b, now_us, false);   /* a failure is counted: report_loss says it */
+    report_loss(sh, now_us, false);
     struct pipeline_stats ps;
     pipeline_stats(sh->p, &ps);
     Ashiato__SensorStats st = ASHIATO__SENSOR_STATS__INIT;
@@ -117,23 +145,72 @@ void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, 
     ship_publish_stats(sh->ship, &st);
 }
 
-int shipping_close(struct shipping *sh, bool drain, char err[ASH_ERR_LEN])
+/* wait for every acknowledgement: 0, 1 stopped by *stop, -1 timed out */
+static int drain(struct shipping *sh, const volatile sig_atomic_t *stop)
 {
-    int rc = 0;
+    sig_atomic_t stop0 = stop ? *stop : 0;
+    int64_t until = clock_mono_ms() + sh->cfg->drain_timeout_ms;
+    for (;;) {
+        int64_t left = until - clock_mono_ms();
+        if (ship_drain(sh->ship, left < 0 ? 0 : left < 100 ? left : 100) == 0)
+            return 0;
+        if (stop && *stop != stop0)
+            return 1;
+        if (left <= 0)
+            return -1;
+    }
+}
+
+int shipping_close(struct shipping *sh, bool drain_all, const volatile sig_atomic_t *stop,
+                   struct shipping_totals *totals, char err[ASH_ERR_LEN])
+{
+    int rc = 0, dr = 0;
+    struct shipping_totals t;
     if (!sh)
         return 0;
-    if (batcher_flush(sh->b, 0, true) < 0) {
-        snprintf(err, ASH_ERR_LEN, "%s", batcher_error(sh->b));
-        rc = -1;
-    }
-    if (drain && rc == 0 && ship_drain(sh->ship, sh->cfg->drain_timeout_ms) < 0) {
+    memset(&t, 0, sizeof t);
+    batcher_flush(sh->b, 0, true);   /* a failure is counted and stated below */
+    if (drain_all) {
         struct outbox_stats os;
         pthread_mutex_lock(&sh->lock);
         outbox_stats(sh->ob, &os);
         pthread_mutex_unlock(&sh->lock);
-        snprintf(err, ASH_ERR_LEN, "aggregator %s did not acknowledge %" PRIu64 " batches (%" PRIu64
-                 " records) within %lld ms: they stay in %s for the next start", sh->cfg->aggregator,
-                 os.pending_batches, os.pending_records, sh->cfg->drain_timeout_ms, sh->cfg->outbox_dir);
+        if (os.pending_batches)
+            log_info("shipping", "input done: waiting up to %lld ms for %s to acknowledge %" PRIu64
+                     " batches (%" PRIu64 " records); SIGINT or SIGTERM stops the wait, and the "
+                     "batches stay journalled", sh->cfg->drain_timeout_ms, sh->cfg->aggregator,
+                     os.pending_batches, os.pending_records);
+        dr = drain(sh, stop);
+    }
+    report_loss(sh, 0, true);
+    pthread_mutex_lock(&sh->lock);
+    outbox_stats(sh->ob, &t.outbox);
+    pthread_mutex_unlock(&sh->lock);
+    ship_stats(sh->ship, &t.ship);
+    struct batcher_stats bs;
+    batcher_stats(sh->b, &bs);
+    t.records = bs.records;
+    t.drain_interrupted = dr == 1;
+    uint64_t lost = shipping_lost_records(&t);
+    /* the loss first: the journal's path may be long, and the message has ASH_ERR_LEN */
+    char loss[160] = "";
+    if (lost)
+        snprintf(loss, sizeof loss, "lost %" PRIu64 " of %" PRIu64 " records (%" PRIu64 " dropped at "
+                 "outbox_max_bytes, %" PRIu64 " not journalled: write errors); ", lost, t.records,
+                 t.outbox.dropped_records, t.outbox.failed_records);
+    if (dr == 1)
+        log_warn("shipping", "drain stopped by a signal: %" PRIu64 " batches (%" PRIu64 " records) not "
+                 "yet acknowledged stay journalled in %s and are sent at the next start; nothing is "
+                 "lost by stopping", t.outbox.pending_batches, t.outbox.pending_records,
+                 sh->cfg->outbox_dir);
+    if (dr < 0) {
+        snprintf(err, ASH_ERR_LEN, "%saggregator %s did not acknowledge %" PRIu64 " batches (%" PRIu64
+                 " records) within %lld ms: they stay in %s for the next start", loss,
+                 sh->cfg->aggregator, t.outbox.pending_batches, t.outbox.pending_records,
+                 sh->cfg->drain_timeout_ms, sh->cfg->outbox_dir);
+        rc = -1;
+    } else if (lost) {
+        snprintf(err, ASH_ERR_LEN, "%sshipping to %s", loss, sh->cfg->aggregator);
         rc = -1;
     }
     ship_stop(sh->ship);
@@ -141,5 +218,7 @@ int shipping_close(struct shipping *sh, bool drain, char err[ASH_ERR_LEN])
     outbox_close(sh->ob);
     pthread_mutex_destroy(&sh->lock);
     free(sh);
+    if (totals)
+        *totals = t;
     return rc;
 }

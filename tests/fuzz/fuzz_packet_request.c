@@ -113,7 +113,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static int sink(void *ctx, const Ashiato__PacketResponse *r)
 {
     (void)ctx;
-    if ((int)r->status < 0 || (int)r->status > ASHIATO__PACKET_RESPONSE__STATUS__ERROR)
+    if ((int)r->status < 0 || (int)r->status > ASHIATO__PACKET_RESPONSE__STATUS__MISMATCH)
         abort();
     if (r->status != ASHIATO__PACKET_RESPONSE__STATUS__OK && r->status != ASHIATO__PACKET_RESPONSE__STATUS__MORE &&
         r->status != ASHIATO__PACKET_RESPONSE__STATUS__TOO_LARGE && r->status != ASHIATO__PACKET_RESPONSE__STATUS__ERROR &&

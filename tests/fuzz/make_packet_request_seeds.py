@@ -67,6 +67,9 @@ def main():
         "time_files": request(start=T0, end=T0 + 3000000, files=(3,), max_packets=10),
         "raw_positions": positions(flow[:20]),
         "raw_positions_two_files": positions([where(500), where(600), where(1300)]),
+        # a store id no store has (the target's is random): MISMATCH (found by the fuzzer once
+        # the status was new)
+        "v2_other_store": bytes.fromhex("02010005e8b8c09c013b9805b80548f4"),
         "empty": b"",
     }
     for name, data in seeds.items():

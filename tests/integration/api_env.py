@@ -58,7 +58,9 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.audit = self.work / "audit.log"
         self.store = store or f"sqlite://{self.work}/sessions.db"
-        self.broker = f"ipc://{self.work}/broker.sock"
+        sock = self.work / "sock"                # packet endpoints want a directory closed to others
+        sock.mkdir(mode=0o700, exist_ok=True)
+        self.broker = f"ipc://{sock}/broker.sock"
         self.procs, self.sensors = [], {}
         self.agg_log = self.work / "aggregator.log"
         log = open(self.agg_log, "w")
@@ -97,7 +99,7 @@ class Stack:
                 "--outbox-dir", str(d / "outbox"), "--emit-json", str(d / "sessions.json")]
         if serve:
             args += ["--pcap-dir", str(d / "pcap"), "--packet-endpoint",
-                     f"ipc://{d}/packets.sock", "--serve"]
+                     f"ipc://{self.work}/sock/{name}.sock", "--serve"]
         log = open(d / "sensor.log", "w")
         p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=d)
         log.close()
@@ -108,7 +110,12 @@ class Stack:
     def sessions(self, name):
         """The sensor's own JSON output: the truth the API must agree with."""
         path = self.work / name / "sessions.json"
-        return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+        if not path.exists():
+            return []
+        text = path.read_text()
+        if not text.endswith("\n"):                 # the sensor is writing its last line
+            text = text[:text.rfind("\n") + 1]
+        return [json.loads(ln) for ln in text.splitlines() if ln.strip()]
 
     def all_sessions(self):
         return [s for n in self.sensors for s in self.sessions(n)]

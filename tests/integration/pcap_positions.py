@@ -11,9 +11,11 @@ def varint(v):
     return bytes(out)
 
 
-def positions(pairs, flags=0):
-    """SessionRecord.packet_pos encoding of [(file_id, offset)] (pcapstore/pcap_index.h)."""
-    out, last_file, last_off = bytearray([1, flags]), 0, 0
+def positions(pairs, flags=0, store_id=None):
+    """SessionRecord.packet_pos encoding of [(file_id, offset)] (pcapstore/pcap_index.h):
+    version 2 with store_id (an int), else version 1 (no store id)."""
+    out = bytearray([2, flags]) + store_id.to_bytes(8, "big") if store_id else bytearray([1, flags])
+    last_file, last_off = 0, 0
     for f, o in pairs:
         if f != last_file:
             out += varint((f - last_file) << 1 | 1) + varint(o)
@@ -25,8 +27,8 @@ def positions(pairs, flags=0):
 
 def decode_positions(enc):
     """[(file_id, offset)] from a packet_pos string (the inverse of positions())."""
-    assert enc[0] == 1, "packet_pos version"
-    out, i, f, o = [], 2, 0, 0
+    assert enc[0] in (1, 2), "packet_pos version"
+    out, i, f, o = [], 2 if enc[0] == 1 else 10, 0, 0
 
     def get():
         nonlocal i
@@ -47,3 +49,8 @@ def decode_positions(enc):
             o += t >> 1
         out.append((f, o))
     return out
+
+
+def store_id_of(enc):
+    """the store id of a version-2 packet_pos, None for version 1"""
+    return int.from_bytes(enc[2:10], "big") if enc[0] == 2 else None

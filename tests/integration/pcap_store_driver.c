@@ -182,7 +182,7 @@ static void print_stats(struct pcap_store *st, struct pcap_index *idx, struct pa
         packet_service_stats(svc, &ss);
     printf("{\"packets\": %llu, \"sessions\": %llu, \"seconds\": %.3f, \"cpu_seconds\": %.3f, "
            "\"store_failures\": %llu, "
-           "\"store\": {\"packets\": %llu, \"dropped\": %llu, \"waits\": %llu, \"files_opened\": %llu, "
+           "\"store\": {\"packets\": %llu, \"dropped\": %llu, \"lost_to_errors\": %llu, \"waits\": %llu, \"files_opened\": %llu, "
            "\"files_closed\": %llu, \"bytes_written\": %llu, \"write_errors\": %llu, "
            "\"repaired_files\": %llu, \"repaired_bytes_dropped\": %llu, \"current_file\": %llu}, "
            "\"retention\": {\"runs\": %llu, \"deleted_files\": %llu, \"deleted_bytes\": %llu, "
@@ -190,7 +190,7 @@ static void print_stats(struct pcap_store *st, struct pcap_index *idx, struct pa
            "\"index\": {\"full\": %llu, \"gaps\": %llu, \"chunks_high_water\": %llu}}\n",
            (unsigned long long)packets, (unsigned long long)sessions, secs, cpu,
            (unsigned long long)store_failures, (unsigned long long)s.packets,
-           (unsigned long long)s.dropped, (unsigned long long)s.waits,
+           (unsigned long long)s.dropped, (unsigned long long)s.lost_to_errors, (unsigned long long)s.waits,
            (unsigned long long)s.files_opened, (unsigned long long)s.files_closed,
            (unsigned long long)s.bytes_written, (unsigned long long)s.write_errors,
            (unsigned long long)s.repaired_files, (unsigned long long)s.repaired_bytes_dropped,
@@ -288,6 +288,8 @@ int main(int argc, char **argv)
         die("%s", err);
     if (!no_store && !(d.store = pcap_store_open(&sc, d.name, 1, 262144, err)))
         die("%s", err);
+    if (d.store)
+        pcap_index_set_store_id(d.idx, pcap_catalog_store_id(pcap_store_catalog(d.store)));
     if (json_path && !(d.json = strcmp(json_path, "-") ? fopen(json_path, "w") : stdout))
         die("cannot write %s", json_path);
 

@@ -10,7 +10,13 @@ ashiato-sensor processes reading a corpus capture and shipping over CurveZMQ.
 - L2: a wrong --server-key: the sensor backs off (a handful of lines, not 7-27 a second), the
   aggregator says "handshake failed (wrong server key?)".
 - L9: an unreachable aggregator is logged by the sensor, and so is the connection when it
-  comes up; the aggregator's start line names its store."""
+  comes up; the aggregator's start line names its store.
+- M1: a record dated 2103 under the default config goes to the dead-letter file beside the
+  database, the rest is stored, the stream goes on, and the sensor is told why (Ack.reason).
+  Spoken by a pyzmq DEALER with hand-built protobuf (no sensor emits such a record any more).
+- M7: the database directory removed under a running aggregator: no more acks, an error.
+  Same DEALER."""
+import json
 import re
 import subprocess
 import sys
@@ -175,10 +181,10 @@ def test_l2_wrong_server_key_backs_off(bins, keys, tmp_path, shared_dir):
     assert 2 <= len(lines) <= 5, "\n".join(lines)
     assert "retrying in 4 s" in err
     agg_lines = [ln for ln in agg.log_text().splitlines() if "connection refused at handshake" in ln]
-    assert agg_lines and all("handshake failed (wrong server key?)" in ln for ln in agg_lines), \
-        agg.log_text()[-2000:]
-    assert not any("plaintext" in ln for ln in agg_lines)
-    print(f"L2: aggregator said: {agg_lines[0].split(' receive: ', 1)[-1]}")
+    wrong_key = [ln for ln in agg_lines if "handshake failed (wrong server key?)" in ln]
+    assert wrong_key, agg.log_text()[-2000:]
+    assert not any("plaintext client" in ln for ln in agg_lines)
+    print(f"L2: aggregator said: {wrong_key[0].split(' receive: ', 1)[-1]}")
 
 
 def test_l9_unreachable_aggregator_is_logged_and_start_line_names_store(bins, keys, tmp_path,
@@ -218,3 +224,126 @@ def test_l9_unreachable_aggregator_is_logged_and_start_line_names_store(bins, ke
     listening = [ln for ln in agg.log_text().splitlines() if "listening endpoint=" in ln]
     assert listening and listening[0].rstrip().endswith(f"store={db}"), listening
     print(f"L9: {start[0].split(' aggregator: ', 1)[-1]}")
+
+
+# ---- M1 end to end: hand-built batches (protobuf by hand, as test_store_es.py does) ----------
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _len(num, payload):
+    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _int(num, value):
+    return _varint(num << 3) + _varint(value)
+
+
+def _fields(buf):
+    """{field number: [values]} of one protobuf message (varints and length-delimited)."""
+    out, i = {}, 0
+    while i < len(buf):
+        key, shift = 0, 0
+        while True:
+            b = buf[i]; i += 1
+            key |= (b & 0x7F) << shift; shift += 7
+            if not b & 0x80:
+                break
+        num, wt = key >> 3, key & 7
+        val, shift = 0, 0
+        while True:
+            b = buf[i]; i += 1
+            val |= (b & 0x7F) << shift; shift += 7
+            if not b & 0x80:
+                break
+        if wt == 2:
+            out.setdefault(num, []).append(buf[i:i + val]); i += val
+        else:
+            out.setdefault(num, []).append(val)
+    return out
+
+
+def _batch(sensor, seq, prev, epoch, starts):
+    recs = b"".join(_len(3, _len(1, f"{sensor}-{seq}-{i}".encode()) + _len(2, sensor.encode()) +
+                           _int(3, t) + _int(4, t + 1000) + _int(7, 6) + _int(8, 4))
+                    for i, t in enumerate(starts))
+    return _len(1, _len(1, sensor.encode()) + _int(2, seq) + recs + _int(5, epoch) + _int(6, prev))
+
+
+def test_m1_bad_time_never_stalls_a_stream_under_the_default_config(bins, tmp_path):
+    zmq = pytest.importorskip("zmq", reason="pyzmq is installed by scripts/test.sh")
+    db = tmp_path / "sessions.db"
+    port = te.free_port()
+    agg = te.Aggregator(bins["agg"], tmp_path, port, ["--insecure", "--store", f"sqlite://{db}"])
+    agg.start()
+    t0 = 1700000000000000
+    acks = []
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.DEALER)
+        sock.connect(f"tcp://127.0.0.1:{port}")
+        # seq 1: its record 1 starts in 2103 (what a signed ts_sec >= 2^31 used to give)
+        sock.send(_batch("m1", 1, 0, 5, [t0, 4200000000000000, t0 + 2]))
+        sock.send(_batch("m1", 2, 1, 5, [t0 + 3, t0 + 4]))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (acks and acks[-1].get(1, [0])[0] == 2):
+            if sock.poll(1000):
+                acks.append(_fields(_fields(sock.recv())[4][0]))
+        sock.close(0)
+    finally:
+        ctx.term()
+        stop_agg(agg)
+    assert acks and acks[-1].get(1) == [2], f"the stream stalled: acks {acks}"
+    reasons = [a[4][0].decode() for a in acks if 4 in a]
+    assert reasons and "time outside 1970..2100" in reasons[0], acks
+    assert all(a.get(6, [0]) == [0] for a in acks), "nothing was refused"
+    ids = sorted(r[0] for r in te.stored(db))
+    assert ids == ["m1-1-0", "m1-1-2", "m1-2-0", "m1-2-1"]
+    dead = (tmp_path / "sessions.db.dead-letter.jsonl").read_text().splitlines()
+    dl = json.loads(dead[0]) if len(dead) == 1 else {}
+    assert dl.get("id") == b"m1-1-1".hex() and "start_us" in dl.get("reason", ""), dead
+    print(f"M1: acked up to {acks[-1][1][0]}, told: {reasons[0]}; stored {len(ids)}, "
+          f"dead-lettered {len(dead)} in sessions.db.dead-letter.jsonl")
+
+
+def test_m7_deleted_database_directory_stops_acks(bins, tmp_path):
+    zmq = pytest.importorskip("zmq", reason="pyzmq is installed by scripts/test.sh")
+    import shutil
+    dbdir = tmp_path / "db"
+    dbdir.mkdir()
+    port = te.free_port()
+    agg = te.Aggregator(bins["agg"], tmp_path, port,
+                        ["--insecure", "--store", f"sqlite://{dbdir / 'sessions.db'}"])
+    agg.start()
+    t0 = 1700000000000000
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.DEALER)
+        sock.connect(f"tcp://127.0.0.1:{port}")
+        sock.send(_batch("m7", 1, 0, 9, [t0, t0 + 1]))
+        assert sock.poll(30000), "batch 1 was never acknowledged"
+        first = _fields(_fields(sock.recv())[4][0])
+        shutil.rmtree(dbdir)                          # the operator's mistake
+        sock.send(_batch("m7", 2, 1, 9, [t0 + 2]))
+        later = []
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            if sock.poll(200):
+                later.append(_fields(_fields(sock.recv())[4][0]))
+        sock.close(0)
+    finally:
+        ctx.term()
+        stop_agg(agg)
+    assert first.get(1) == [1]
+    assert not any(a.get(1, [0])[0] >= 2 for a in later), f"acked into a deleted file: {later}"
+    err = [ln for ln in agg.log_text().splitlines() if " error receive: store file" in ln]
+    assert err and "removed or replaced" in err[0], agg.log_text()[-2000:]
+    print(f"M7: batch 1 acked, then the directory removed: batch 2 not acked "
+          f"({len(later)} acks after); {err[0].split(' receive: ', 1)[-1][:160]}...")

@@ -277,7 +277,8 @@ def test_header_only(capture, sensor, write):
 def test_cut_in_records(capture, sensor, write):
     """Cut in every record: inside its 16-byte header and inside its data. Exit 0, the input
     counted as truncated, and the sessions are exactly those of the complete records before
-    the cut (a cut on a record boundary is a valid, shorter file)."""
+    the cut (a cut on a record boundary is a valid, shorter file). A cut in the first record
+    leaves no packet at all: that is an error naming the file, non-zero (issue 14 L6)."""
     name, data = capture
     _, recs = read_pcap(data)
     assert recs, f"{name}: no records"
@@ -302,6 +303,14 @@ def test_cut_in_records(capture, sensor, write):
             run = sensor(write(f"cut-{cut}.pcap", data[:cut]))
             st = run.stats
             where = "record header" if cut < off + 16 else "packet data"
+            if k == 0:
+                if run.rc == 0 or not run.stderr_lines[-1].startswith("ashiato-sensor: no packets read: "):
+                    failures.append(f"{name} cut at {cut} ({where} of record 0): exit {run.rc}, "
+                                    f"expected non-zero and 'no packets read'; stderr {run.stderr!r}")
+                elif (st["packets"], st["truncated_inputs"]) != (0, 1) or run.sessions:
+                    failures.append(f"{name} cut at {cut} in record 0: packets {st['packets']} "
+                                    f"truncated inputs {st['truncated_inputs']}, sessions {run.sessions}")
+                continue
             if run.rc != 0 or not st:
                 failures.append(f"{name} cut at {cut} ({where} of record {k}): exit {run.rc}, "
                                 f"stderr {run.stderr!r}")
@@ -555,14 +564,20 @@ def test_bogus_header_length(sensor, write, what):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_random_bytes_after_header(sensor, write, seed):
-    """A valid file header, then random bytes: readable, so exit 0 and no crash; whatever
-    libpcap makes of it is counted (packets, or the input counted as truncated)."""
+    """A valid file header, then random bytes: no crash; whatever libpcap makes of it is
+    counted (packets, or the input counted as truncated). If no packet came out of it at all,
+    the run fails naming the file (issue 14 L6), else it exits 0."""
     rng = random.Random(seed)
     data = pcap_bytes([]) + rng.randbytes(rng.choice((1, 15, 16, 100, 4096, 65536)))
-    run = sensor(write(f"random-{seed}.pcap", data))
-    assert run.rc == 0, run.stderr
+    p = write(f"random-{seed}.pcap", data)
+    run = sensor(p)
     st = run.require_stats(f"random seed {seed}")
     assert st["packets"] > 0 or st["truncated_inputs"] == 1, run.stderr
+    if st["packets"] == 0:
+        assert run.rc != 0, run.stderr
+        assert run.stderr_lines[-1].startswith(f"ashiato-sensor: no packets read: {p}: "), run.stderr
+    else:
+        assert run.rc == 0, run.stderr
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -103,8 +103,11 @@ static void timers_fire_on_schedule_and_can_remove_themselves(void **state)
     assert_int_equal(event_loop_run(l), 0);          /* until stopper's 5th call */
     int64_t took = clock_mono_ms() - t0;
     assert_int_equal(stopper.calls, 5);
-    assert_true(took >= 240 && took < 1000);
-    assert_true(fast.calls >= 10 && fast.calls <= 13);
+    assert_true(took >= 240 && took < 5000);
+    /* never more often than its period; fewer only when this machine stalls the turns (a late
+     * timer fires once, not once per missed period) */
+    assert_true(fast.calls >= 1 && fast.calls <= took / 20 + 1);
+    assert_true(took > 400 || fast.calls >= 10);
     assert_int_equal(once.calls, 2);                 /* removed itself at its second call */
     printf("timers: 250 ms run took %lld ms, 20 ms timer fired %d times\n", (long long)took,
            fast.calls);

@@ -108,6 +108,9 @@ static void nearest_names(void **state)
     assert_string_equal(near[1], "ip.dst");
     assert_int_equal(field_catalog_nearest("hots.http", 9, near, 1), 1);
     assert_string_equal(near[0], "host.http");
+    assert_int_equal(field_catalog_nearest("hots.http", (size_t)-1, near, 1), 1);
+    assert_string_equal(near[0], "host.http");
+    assert_int_equal(field_catalog_nearest(NULL, 0, near, 1), 0);
     assert_int_equal(field_catalog_nearest("tcpflags.sin", 12, near, 2), 2);
     assert_string_equal(near[0], "tcpflags.syn");
 }

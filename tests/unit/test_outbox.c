@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -243,6 +246,80 @@ static void sync_marks_batches_durable(void **state)
     outbox_close(ob);
 }
 
+/* A disk that fills: RLIMIT_FSIZE makes writes past 8 KiB a short count, then EFBIG, as a
+ * full file system gives a short count, then ENOSPC (the integration test does that on a real
+ * tmpfs). Issue 14 H3: the message was "short write"; the errno must be named, the batch
+ * counted as failed, and the journal stay whole. */
+static void test_h3_write_error_names_errno_and_counts(void **state)
+{
+    (void)state;
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 8192;
+    signal(SIGXFSZ, SIG_IGN);
+    struct outbox *ob = open_ob(1 << 22, 1 << 20);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    uint8_t buf[1000];
+    memset(buf, 7, sizeof buf);
+    int ok = 0, rc;
+    while ((rc = outbox_append(ob, outbox_next_seq(ob), buf, sizeof buf, 10)) == 0)
+        ok++;
+    assert_int_equal(rc, OUTBOX_ERR_IO);
+    assert_int_equal(ok, 8192 / (1000 + 24));
+    assert_non_null(strstr(outbox_error(ob), strerror(EFBIG)));
+    assert_null(strstr(outbox_error(ob), "short write"));
+    assert_int_equal(outbox_append(ob, outbox_next_seq(ob), buf, sizeof buf, 10), OUTBOX_ERR_IO);
+    struct outbox_stats st;
+    outbox_stats(ob, &st);
+    assert_int_equal(st.failed_batches, 2);
+    assert_int_equal(st.failed_records, 20);
+    assert_int_equal(st.appended_batches, (uint64_t)ok);
+    assert_int_equal(st.appended_records, (uint64_t)ok * 10);
+    assert_int_equal(outbox_next_seq(ob), (uint64_t)ok + 1);   /* no seq spent on a failure */
+    assert_int_equal(st.disk_bytes, (uint64_t)ok * 1024);       /* the partial entry was cut */
+    /* acknowledged, the full segment is replaced by a fresh one, and the write succeeds */
+    assert_int_equal(outbox_ack(ob, (uint64_t)ok), 0);
+    assert_int_equal(outbox_append(ob, outbox_next_seq(ob), buf, sizeof buf, 10), 0);
+    outbox_stats(ob, &st);
+    assert_int_equal(st.acked_batches, (uint64_t)ok);
+    assert_int_equal(st.acked_records, (uint64_t)ok * 10);
+    assert_int_equal(st.disk_bytes, 1024);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    outbox_close(ob);
+    ob = open_ob(1 << 22, 1 << 20);                  /* the journal is whole */
+    outbox_stats(ob, &st);
+    assert_int_equal(st.torn_entries, 0);
+    assert_int_equal(st.pending_batches, 1);
+    assert_int_equal(outbox_next_seq(ob), (uint64_t)ok + 2);
+    outbox_close(ob);
+    signal(SIGXFSZ, SIG_DFL);
+}
+
+/* Issue 14 M5: two sensors on one outbox_dir interleaved journals with the same sequence
+ * numbers and acknowledged each other's batches away. The second open is refused, naming
+ * the directory, and the lock goes with the first. */
+static void test_m5_second_outbox_on_same_dir_refused(void **state)
+{
+    (void)state;
+    struct outbox *ob = open_ob(1 << 20, 1 << 20);
+    struct outbox_config cfg = { .max_bytes = 1 << 20, .segment_bytes = 1 << 20 };
+    char err[ASH_ERR_LEN] = "";
+    snprintf(cfg.dir, sizeof cfg.dir, "%s/j", dir);
+    assert_null(outbox_open(&cfg, err));
+    assert_non_null(strstr(err, cfg.dir));
+    assert_non_null(strstr(err, "in use by another process"));
+    outbox_close(ob);
+    ob = outbox_open(&cfg, err);
+    assert_non_null(ob);
+    outbox_close(ob);
+    /* a directory that does not exist yet is made, parents too (the absolute default) */
+    snprintf(cfg.dir, sizeof cfg.dir, "%s/var/lib/ashiato/outbox", dir);
+    ob = outbox_open(&cfg, err);
+    assert_non_null(ob);
+    outbox_close(ob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +330,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bound_drops_oldest_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_appends_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_marks_batches_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_h3_write_error_names_errno_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_m5_second_outbox_on_same_dir_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

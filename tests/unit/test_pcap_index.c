@@ -179,12 +179,46 @@ static void gap_and_disorder_flag_the_list(void **state)
     pcap_index_free(idx);
 }
 
+/* H2: with a store id set, the encoding is version 2 and carries it (big-endian, after the
+ * flags); the iterator gives it back; version 1 strings still decode (store id 0); a version
+ * 2 string cut inside its store id or holding id 0 is refused. */
+static void test_h2_positions_carry_the_store_id(void **state)
+{
+    (void)state;
+    struct pcap_index *idx = make(16);
+    pcap_index_set_store_id(idx, 0x0102030405060708ull);
+    uint32_t h = 0;
+    uint8_t buf[64];
+    assert_int_equal(pcap_index_add(idx, &h, 3, 24), 0);
+    assert_int_equal(pcap_index_add(idx, &h, 3, 24 + 100), 0);
+    size_t n = pcap_index_encode(idx, h, buf, sizeof buf);
+    const uint8_t want[] = { 2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 7, 24, 0xc8, 0x01 };
+    assert_int_equal(n, sizeof want);
+    assert_int_equal(pcap_index_encoded_size(idx, h), sizeof want);
+    assert_memory_equal(buf, want, sizeof want);
+    struct pos got[4];
+    assert_int_equal(decode_all(buf, n, got, 4, NULL), 2);
+    assert_true(got[1].file == 3 && got[1].off == 124);
+    struct pcap_index_iter it;
+    assert_int_equal(pcap_index_iter_init(&it, buf, n), 0);
+    assert_true(it.store_id == 0x0102030405060708ull);
+    assert_int_equal(pcap_index_iter_init(&it, buf, 7), -1);      /* cut inside the id */
+    const uint8_t zero_id[] = { 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 24 };
+    assert_int_equal(pcap_index_iter_init(&it, zero_id, sizeof zero_id), -1);
+    const uint8_t v1[] = { 1, 0, 7, 24, 0xc8, 0x01 };
+    assert_int_equal(pcap_index_iter_init(&it, v1, sizeof v1), 0);
+    assert_true(it.store_id == 0);
+    assert_int_equal(decode_all(v1, sizeof v1, got, 4, NULL), 2);
+    pcap_index_release(idx, &h);
+    pcap_index_free(idx);
+}
+
 static void decoder_refuses_malformed(void **state)
 {
     (void)state;
     struct pcap_index_iter it;
     uint64_t f, o;
-    const uint8_t bad_version[] = { 2, 0, 3, 24 };
+    const uint8_t bad_version[] = { 3, 0, 3, 24 };
     assert_int_equal(pcap_index_iter_init(&it, bad_version, sizeof bad_version), -1);
     assert_int_equal(pcap_index_iter_init(&it, bad_version, 1), -1);
 
@@ -245,6 +279,7 @@ int main(void)
         cmocka_unit_test(gap_and_disorder_flag_the_list),
         cmocka_unit_test(decoder_refuses_malformed),
         cmocka_unit_test(bad_pool_sizes_refused),
+        cmocka_unit_test(test_h2_positions_carry_the_store_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

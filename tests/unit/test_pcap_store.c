@@ -444,6 +444,30 @@ static void directory_is_locked(void **state)
     pcap_store_close(st);
 }
 
+/* H2: a store has an identity, made at creation and kept in the catalogue across restarts;
+ * the same directory wiped and recreated is another store (its file ids restart at 1). */
+static void test_h2_store_id_kept_and_renewed(void **state)
+{
+    (void)state;
+    struct pcap_store_config c = config();
+    struct pcap_store *st = open_store(&c);
+    struct placed p[3];
+    append_n(st, p, 3, T0, 1000);
+    uint64_t id = pcap_catalog_store_id(pcap_store_catalog(st));
+    assert_true(id != 0);
+    pcap_store_close(st);
+    st = open_store(&c);                      /* restart: the same store */
+    assert_true(pcap_catalog_store_id(pcap_store_catalog(st)) == id);
+    pcap_store_close(st);
+    test_dir_remove(dir);                     /* pcap_dir wiped, recreated at the same path */
+    st = open_store(&c);
+    uint64_t again = pcap_catalog_store_id(pcap_store_catalog(st));
+    assert_true(again != 0 && again != id);
+    print_message("    store id %016llx, after a wipe %016llx\n", (unsigned long long)id,
+                  (unsigned long long)again);
+    pcap_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +479,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(retention_age_and_free_space, setup, teardown),
         cmocka_unit_test_setup_teardown(small_ring_never_drops_when_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_is_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_h2_store_id_kept_and_renewed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -148,6 +148,41 @@ static void stale_session_joins_then_segments(void **state)
     session_table_free(t);
 }
 
+/* Issue 14 S1: a SYN and its retransmission a second later, no answer. The save timer
+ * (first packet + 480 s) fires before the idle timeout (last packet + 480 s): the two packets
+ * are saved as a segment, and the empty rest of the session used to be emitted at its idle
+ * expiry as a second record with 0 packets (segment 2, same start, new id). One record, with
+ * both packets, and none with no packets, whatever ends the session. */
+static void test_s1_unanswered_syn_one_record_never_empty(void **state)
+{
+    (void)state;
+    struct session_table *t = table(&defaults);
+    int dir;
+    feed(t, pkt(6, 1, 40000, 2, 445, DECODE_TCP_SYN, 0), 1000 * SEC, &dir);
+    feed(t, pkt(6, 1, 40000, 2, 445, DECODE_TCP_SYN, 0), 1001 * SEC, &dir);
+    for (int64_t sec = 1002; sec <= 1700; sec++)      /* the clock runs past both timers */
+        session_table_advance(t, sec * SEC);
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].s.packets[0] + out[0].s.packets[1], 2);
+    assert_int_equal(out[0].s.syn, 2);
+    struct session_table_stats st;
+    session_table_stats(t, &st);
+    assert_int_equal(st.active, 0);
+
+    /* the same at the end of input and at eviction: a segment's empty rest is no record */
+    nout = 0;
+    feed(t, pkt(6, 1, 40001, 2, 445, DECODE_TCP_SYN, 0), 2000 * SEC, &dir);
+    feed(t, pkt(6, 1, 40001, 2, 445, DECODE_TCP_SYN, 0), 2001 * SEC, &dir);
+    session_table_advance(t, 2481 * SEC);            /* saved as a segment, not yet idle */
+    assert_int_equal(nout, 1);
+    assert_int_equal(out[0].why, SESSION_END_SEGMENT);
+    session_table_flush(t);
+    assert_int_equal(nout, 1);
+    for (int i = 0; i < nout; i++)
+        assert_true(out[i].s.packets[0] + out[i].s.packets[1] > 0);
+    session_table_free(t);
+}
+
 static void rst_closes_after_close_timeout(void **state)
 {
     (void)state;
@@ -256,6 +291,7 @@ int main(void)
         cmocka_unit_test(synack_first_makes_receiver_initiator),
         cmocka_unit_test(udp_idle_timeout_after_packet),
         cmocka_unit_test(stale_session_joins_then_segments),
+        cmocka_unit_test(test_s1_unanswered_syn_one_record_never_empty),
         cmocka_unit_test(rst_closes_after_close_timeout),
         cmocka_unit_test(new_syn_on_closing_session_restarts),
         cmocka_unit_test(max_packets_cuts_segments),
