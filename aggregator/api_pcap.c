@@ -214,7 +214,8 @@ static uint8_t *merge(struct gather *g, size_t *out_len, uint64_t *packets, char
                                                  0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0 };
         memcpy(header, empty, PCAP_HDR);
     }
-    qsort(recs, nrec, sizeof *recs, cmp_rec);
+    if (nrec)
+        qsort(recs, nrec, sizeof *recs, cmp_rec);
     uint8_t *out = malloc(bytes);
     if (!out) {
         free(recs);

@@ -216,7 +216,8 @@ int api_sessions_json(struct http_request *rq, struct http_reply *rp)
         http_reply_error(rp, 500, -1, "out of memory building the graph");
         goto out;
     }
-    qsort(ps.b, ps.nb, sizeof *ps.b, cmp_bucket);
+    if (ps.nb)
+        qsort(ps.b, ps.nb, sizeof *ps.b, cmp_bucket);
     json_object *graph = json_object_new_object();
     json_object_object_add(graph, "xmin", aq.from_us ? json_object_new_int64(aq.from_us / 1000) : NULL);
     json_object_object_add(graph, "xmax", aq.to_us ? json_object_new_int64(aq.to_us / 1000) : NULL);

@@ -628,6 +628,7 @@ int http_server_start(struct http_server **out, const struct aggregator_config *
         srv->tls = true;
     }
     struct MHD_OptionItem opts[] = {
+        { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL },   /* first, as MHD asks */
         { MHD_OPTION_SOCK_ADDR, 0, &ss },
         { MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->http_threads, NULL },
         { MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY, NULL },
@@ -636,7 +637,6 @@ int http_server_start(struct http_server **out, const struct aggregator_config *
         { MHD_OPTION_NONCE_NC_SIZE, NONCE_NC_SIZE, NULL },
         { MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL },
         { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL },
-        { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL },
         { srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, srv->cert_pem },
         { srv->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, srv->key_pem },
         { MHD_OPTION_END, 0, NULL },
