@@ -258,6 +258,9 @@ static int apply(struct api_params *p, const char *k, char *v, char err[ASH_ERR_
         if (rc)
             snprintf(err, ASH_ERR_LEN, "interval: expected second, minute, hour, day, week or "
                      "auto, got '%.40s'", v);
+    } else if (!strcmp(k, "baseline")) {
+        if ((rc = integer("baseline", v, 0, 24LL * 365 * 10, &x, err)) == 0)
+            p->baseline_hours = x;
     } else if (!strcmp(k, "ids"))
         rc = split_ids(p, v, err);
     free(v);

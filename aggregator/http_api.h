@@ -61,6 +61,7 @@ void http_server_stats(struct http_server *srv, struct http_shared_stats *out);
 const char *http_server_packet_endpoint(const struct http_server *srv);
 long long http_server_pcap_timeout_ms(const struct http_server *srv);
 void *http_server_zctx(const struct http_server *srv);
+const char *http_server_detect_config(const struct http_server *srv);   /* "" = none */
 
 /* Endpoints (api_*.c). */
 int api_sessions_json(struct http_request *rq, struct http_reply *rp);
@@ -75,5 +76,9 @@ int api_metrics(struct http_request *rq, struct http_reply *rp);
 int api_alerts_json(struct http_request *rq, struct http_reply *rp);
 int api_sessions_pcap(struct http_request *rq, struct http_reply *rp);
 int api_session_pcap(struct http_request *rq, struct http_reply *rp);
+/* The analyst page (http_static.c): GET / and GET /web/<file>. */
+int api_matrix_json(struct http_request *rq, struct http_reply *rp);   /* api_matrix.c */
+int http_static_index(struct http_request *rq, struct http_reply *rp);
+int http_static_file(struct http_request *rq, struct http_reply *rp);
 
 #endif

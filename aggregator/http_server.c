@@ -60,6 +60,9 @@ static const struct route routes[] = {
     { "GET", "/stats.json",        PERM_READ, api_stats_json },
     { "GET", "/metrics",           PERM_READ, api_metrics },
     { "GET", "/alerts.json",       PERM_READ, api_alerts_json },
+    { "GET", "/matrix.json",       PERM_READ, api_matrix_json },
+    { "GET", "/",                  PERM_READ, http_static_index },   /* the page (web/) */
+    { "GET", "/web/*",             PERM_READ, http_static_file },
 };
 
 struct http_server {
@@ -75,6 +78,7 @@ struct http_server {
     struct store_config store_cfg;
     char packet_endpoint[256];
     long long pcap_timeout_ms;
+    char detect_config[1024];    /* matrix.json's segments */
     void *zctx;
     FILE *audit;
     pthread_mutex_t lock;        /* audit, stores[], stats */
@@ -584,6 +588,7 @@ int http_server_start(struct http_server **out, const struct aggregator_config *
     srv->zctx = zctx;
     srv->store_cfg = *store;
     srv->pcap_timeout_ms = cfg->http_pcap_timeout_ms;
+    snprintf(srv->detect_config, sizeof srv->detect_config, "%s", cfg->detect_config);
     srv->stats.started_us = now_us();
     snprintf(srv->packet_endpoint, sizeof srv->packet_endpoint, "%s", cfg->packet_endpoint);
     snprintf(srv->realm, sizeof srv->realm, "%s", cfg->http_realm);
@@ -719,4 +724,9 @@ long long http_server_pcap_timeout_ms(const struct http_server *srv)
 void *http_server_zctx(const struct http_server *srv)
 {
     return srv->zctx;
+}
+
+const char *http_server_detect_config(const struct http_server *srv)
+{
+    return srv->detect_config;
 }

@@ -106,6 +106,7 @@ cat <<EOF3
 
 The HTTP API is serving on http://127.0.0.1:$http_port (digest auth; audit log: $work/audit.log).
 Demo user: analyst   password: $password   (users file: $work/users, digests only)
+The analyst's page (same user): http://127.0.0.1:$http_port/#date=-1&expression=$seed_url
 Try, in another terminal:
   curl --anyauth 'http://analyst:$password@127.0.0.1:$http_port/sessions.json?date=-1&expression=$seed_url'
   ASHIATO_URL=http://127.0.0.1:$http_port ASHIATO_USER=analyst ASHIATO_PASSWORD=$password $bin/ashiato query '$seed'
