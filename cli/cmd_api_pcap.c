@@ -133,6 +133,14 @@ static int api_pcap(int argc, char **argv)
 
 int cmd_pcap_dispatch(int argc, char **argv)
 {
+    /* --help describes both modes, each with its own exit statuses */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            int rc = api_pcap(argc, argv);
+            printf("\nFrom one sensor directly (--sensor ENDPOINT), without the HTTP API:\n\n");
+            fflush(stdout);
+            return rc | cmd_pcap(argc, argv);
+        }
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--sensor") || !strcmp(argv[i], "-s") ||
             !strncmp(argv[i], "--sensor=", 9))
