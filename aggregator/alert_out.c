@@ -23,7 +23,7 @@
 #define WEBHOOK_QUEUE 256
 #define PENDING_MAX   4096      /* alerts waiting for the next tick */
 #define QUEUE_CAP     16384     /* records between the hook and the detection thread */
-#define TAKE          1024      /* records the thread takes per lock */
+#define TAKE          1024      /* records the thread feeds per lock round trip */
 #define SENSORS_MAX   256
 
 struct qrec {
@@ -138,28 +138,26 @@ static void on_commit(void *ctx, const struct receive_committed *b, size_t n)
     pthread_mutex_unlock(&o->lock);
 }
 
+/* Records are fed where the hook wrote them: the thread takes a run of up to TAKE slots
+ * under the lock, feeds them unlocked (the hook writes only past head + q_n, and q_n still
+ * counts them), then frees the run. No copy out, one lock round trip per run. */
 static void *detect_thread(void *arg)
 {
     struct alert_out *o = arg;
-    struct qrec *batch = malloc(TAKE * sizeof *batch);
     pthread_mutex_lock(&o->lock);
     for (;;) {
         while (!o->q_n && !o->tick && !o->stop)
             pthread_cond_wait(&o->nonempty, &o->lock);
         if (!o->q_n && o->stop && !o->tick)
             break;
-        size_t k = 0;
-        while (batch && o->q_n && k < TAKE) {
-            batch[k++] = o->q_rec[o->q_head];
-            o->q_head = (o->q_head + 1) % QUEUE_CAP;
-            o->q_n--;
-        }
+        size_t head = o->q_head, k = o->q_n < TAKE ? o->q_n : TAKE;
+        if (k > QUEUE_CAP - head)
+            k = QUEUE_CAP - head;       /* a run stops at the ring's end */
         bool tick = o->tick;
         o->tick = false;
-        pthread_cond_broadcast(&o->nonfull);
         pthread_mutex_unlock(&o->lock);
         for (size_t i = 0; i < k; i++) {
-            struct qrec *q = &batch[i];
+            struct qrec *q = &o->q_rec[head + i];
             q->r.session_id = q->id;
             q->r.community_id = q->cid;
             q->r.conn_state = q->state;
@@ -169,19 +167,12 @@ static void *detect_thread(void *arg)
         if (tick)
             detect_tick(o->d, 0);
         pthread_mutex_lock(&o->lock);
-        if (!batch && o->q_n) {     /* no buffer: feed one by one under the lock */
-            struct qrec *q = &o->q_rec[o->q_head];
-            q->r.session_id = q->id;
-            q->r.community_id = q->cid;
-            q->r.conn_state = q->state;
-            q->r.sensor = o->sensors[q->sensor];
-            detect_feed(o->d, &q->r);
-            o->q_head = (o->q_head + 1) % QUEUE_CAP;
-            o->q_n--;
-        }
+        o->q_head = (head + k) % QUEUE_CAP;
+        o->q_n -= k;
+        if (k)
+            pthread_cond_broadcast(&o->nonfull);
     }
     pthread_mutex_unlock(&o->lock);
-    free(batch);
     return NULL;
 }
 

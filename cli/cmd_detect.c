@@ -1,18 +1,16 @@
 /* cmd_detect.c -- `ashiato detect`: the aggregator's detectors, offline, over session JSON
  * lines as `ashiato-sensor --emit-json` writes them (Zeek's `zeek -r trace.pcap` habit).
- * Owns:  the subcommand's flags, reading the documents (json-c) into detect records, ordering
- *        them by event.start across files, and writing one alert per line.
+ * Owns:  the subcommand's flags, reading the files' lines (detect_json_record, detect_json.c,
+ *        makes each a detect record), ordering them by event.start across files, and writing
+ *        one alert per line.
  * Never: writes anything but alerts to stdout (errors and --stats go to stderr).
  * Trap:  every record is held in memory until the input ends, to feed them in record-time
  *        order whatever order the files and sensors wrote them in (a sensor writes a session
  *        when it ends). --stream feeds them as read instead, for unbounded input. */
 #include <getopt.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <arpa/inet.h>
 
 #include "cmd.h"
 #include "detect.h"
@@ -42,100 +40,6 @@ static void usage(FILE *out)
             "      --stats         counters and state memory on stderr at the end\n"
             "  -h, --help          this text\n"
             "Keys and defaults: docs/detection.md.\n");
-}
-
-/* "2013-11-25T14:55:58.382123Z" -> microseconds; -1 when malformed */
-static int64_t parse_time(const char *s)
-{
-    int y, mo, d, h, mi, sec, n = 0;
-    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
-        return -1;
-    struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                     .tm_min = mi, .tm_sec = sec };
-    int64_t us = (int64_t)timegm(&tm) * 1000000;
-    const char *p = s + n;
-    if (*p == '.') {
-        int64_t frac = 0, scale = 100000;
-        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-            if (scale)
-                frac += (*p - '0') * scale;
-        us += frac;
-    }
-    return us;
-}
-
-static json_object *get(json_object *o, const char *a, const char *b)
-{
-    json_object *x = NULL, *y = NULL;
-    if (!json_object_object_get_ex(o, a, &x))
-        return NULL;
-    if (!b)
-        return x;
-    return json_object_object_get_ex(x, b, &y) ? y : NULL;
-}
-
-static const char *gets(json_object *o, const char *a, const char *b)
-{
-    json_object *x = get(o, a, b);
-    return x && json_object_is_type(x, json_type_string) ? json_object_get_string(x) : "";
-}
-
-static int64_t geti(json_object *o, const char *a, const char *b)
-{
-    json_object *x = get(o, a, b);
-    return x ? json_object_get_int64(x) : 0;   /* "6" (iana_number is a string) parses too */
-}
-
-static int parse_ip(const char *text, uint8_t out[16])
-{
-    uint8_t raw[16];
-    if (inet_pton(AF_INET, text, raw) == 1)
-        return detect_addr_set(out, raw, 4);
-    if (inet_pton(AF_INET6, text, raw) == 1)
-        return detect_addr_set(out, raw, 16);
-    return -1;
-}
-
-/* one document into rec; -1 (skipped) when it is no session */
-static int parse_line(const char *line, struct rec *out)
-{
-    json_object *o = json_tokener_parse(line);
-    if (!o)
-        return -1;
-    int rc = -1;
-    struct detect_record *r = &out->r;
-    memset(out, 0, sizeof *out);
-    const char *s[4] = { gets(o, "observer", "name"), gets(o, "ashiato", "session_id"),
-                         gets(o, "network", "community_id"), gets(o, "ashiato", "conn_state") };
-    size_t len[4], total = 0;
-    for (int i = 0; i < 4; i++)
-        total += (len[i] = strlen(s[i])) + 1;
-    r->start_us = parse_time(gets(o, "event", "start"));
-    r->end_us = parse_time(gets(o, "event", "end"));
-    if (r->start_us < 0 || parse_ip(gets(o, "source", "ip"), r->src) < 0 ||
-        parse_ip(gets(o, "destination", "ip"), r->dst) < 0 || !(out->strings = malloc(total)))
-        goto done;
-    char *p = out->strings;
-    const char **dst[4] = { &r->sensor, &r->session_id, &r->community_id, &r->conn_state };
-    for (int i = 0; i < 4; i++) {
-        memcpy(p, s[i], len[i] + 1);
-        *dst[i] = p;
-        p += len[i] + 1;
-    }
-    r->sport = (uint16_t)geti(o, "source", "port");
-    r->dport = (uint16_t)geti(o, "destination", "port");
-    r->proto = (uint8_t)geti(o, "network", "iana_number");
-    r->src_packets = (uint64_t)geti(o, "source", "packets");
-    r->dst_packets = (uint64_t)geti(o, "destination", "packets");
-    json_object *db = get(o, "ashiato", "data_bytes");
-    r->src_bytes = (uint64_t)geti(db, "source", NULL);
-    r->dst_bytes = (uint64_t)geti(db, "destination", NULL);
-    if (r->end_us < r->start_us)
-        r->end_us = r->start_us;
-    rc = 0;
-done:
-    json_object_put(o);
-    return rc;
 }
 
 struct out_ctx {
@@ -178,9 +82,8 @@ static int read_file(const char *path, struct recs *rs, struct detect *d, bool s
     while ((n = getline(&line, &cap, f)) > 0) {
         if (n <= 1)
             continue;
-        struct rec r;
-        if (parse_line(line, &r) < 0) {
-            free(r.strings);
+        struct rec r = { 0 };
+        if (detect_json_record(line, &r.r, &r.strings) < 0) {
             (*skipped)++;
             continue;
         }

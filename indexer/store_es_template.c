@@ -84,6 +84,8 @@ static const char stats_mapping[] =
         "\"disk_free_bytes\":{\"type\":\"long\"}}}}}"
     "}}";
 
+/* The alert document is detect_alert_json()'s (docs/detection.md), stored as written; the
+ * ashiato.alert block is the shape store_alert_json() builds for an Alert without a doc. */
 static const char alerts_mapping[] =
     "{\"dynamic\":false,\"date_detection\":false,\"properties\":{"
     "\"@timestamp\":{\"type\":\"date_nanos\"},"
@@ -91,11 +93,22 @@ static const char alerts_mapping[] =
         "\"start\":{\"type\":\"date_nanos\"},\"end\":{\"type\":\"date_nanos\"}}},"
     "\"rule\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}},"
     "\"source\":{\"properties\":{\"ip\":{\"type\":\"ip\"}}},"
+    "\"destination\":{\"properties\":{\"ip\":{\"type\":\"ip\"},"
+        "\"port\":{\"type\":\"integer\"}}},"
     "\"observer\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}},"
+    "\"tags\":{\"type\":\"keyword\"},"
     "\"message\":{\"type\":\"text\"},"
-    "\"ashiato\":{\"properties\":{\"alert\":{\"properties\":{"
-        "\"kind\":{\"type\":\"keyword\"},\"sessions\":{\"type\":\"long\"},"
-        "\"session_ids\":{\"type\":\"keyword\"}}}}}"
+    "\"ashiato\":{\"properties\":{"
+        "\"segments\":{\"type\":\"keyword\"},\"score\":{\"type\":\"double\"},"
+        "\"evidence\":{\"type\":\"keyword\"},"
+        "\"targets\":{\"properties\":{\"hosts\":{\"type\":\"long\"},"
+            "\"ports\":{\"type\":\"long\"}}},"
+        "\"sessions\":{\"type\":\"long\"},\"successes\":{\"type\":\"long\"},"
+        "\"failures\":{\"type\":\"long\"},\"sources\":{\"type\":\"ip\"},"
+        "\"prefix\":{\"type\":\"keyword\"},"
+        "\"alert\":{\"properties\":{"
+            "\"kind\":{\"type\":\"keyword\"},\"sessions\":{\"type\":\"long\"},"
+            "\"session_ids\":{\"type\":\"keyword\"}}}}}"
     "}}";
 
 static const char sensors_mapping[] =

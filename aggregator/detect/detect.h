@@ -107,6 +107,11 @@ struct detect_record {
     uint64_t src_packets, dst_packets, src_bytes, dst_bytes;   /* bytes: L4 payload */
 };
 
+/* One session JSON line (NUL-ended) into r. The record's strings point into *strings (one
+ * malloc'd block, the caller frees it). 0, or -1 when the line is no session (nothing to free:
+ * *strings is NULL): not JSON, no parseable event.start or source/destination ip. */
+int detect_json_record(const char *line, struct detect_record *r, char **strings);
+
 /* 4 or 16 bytes (network order) into the 16-byte form; -1 for other lengths */
 int detect_addr_set(uint8_t out[16], const uint8_t *ip, size_t len);
 bool detect_addr_is_v4(const uint8_t a[16]);

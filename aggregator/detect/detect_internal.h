@@ -47,6 +47,7 @@ struct detect {
     struct detect_link *link;
     struct window *addr_scan, *port_scan, *dark_scan, *trw, *lateral, *servers, *policy;
     struct detect_spike *spike;
+    double trw_up, trw_down, trw_eta1, trw_eta0;   /* TRW's steps and bounds (logs, once) */
 };
 
 /* detect.c: the sensor's index (< 64) among those met, -1 past 64 */

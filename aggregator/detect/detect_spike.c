@@ -304,8 +304,10 @@ void detect_spike_feed(struct detect *d, const struct detect_facts *f)
         struct src_count *sc = hmap_get(b->sources, f->r->src);
         if (!sc && (sc = calloc(1, sizeof *sc))) {
             memcpy(sc->ip, f->r->src, 16);
-            snprintf(sc->first_id, sizeof sc->first_id, "%s",
-                     f->r->session_id ? f->r->session_id : "");
+            if (f->r->session_id) {     /* no snprintf: once per source and bin */
+                size_t n = strnlen(f->r->session_id, sizeof sc->first_id - 1);
+                memcpy(sc->first_id, f->r->session_id, n);
+            }
             size_t before = hmap_stats(b->sources).bytes;
             if (hmap_put(b->sources, sc->ip, sc) != 0) {
                 free(sc);

@@ -26,6 +26,10 @@ int detect_trw_init(struct detect *d)
     const struct detect_config *c = &d->cfg;
     struct window_config w = { c->trw_memory_us, UINT32_MAX, 1024, c->max_sources };
     d->trw = window_new(&w, 16, 0x747277);
+    d->trw_up = log((1 - c->trw_theta1) / (1 - c->trw_theta0));     /* failure */
+    d->trw_down = log(c->trw_theta1 / c->trw_theta0);               /* success */
+    d->trw_eta1 = log(c->trw_beta / c->trw_alpha);
+    d->trw_eta0 = log((1 - c->trw_beta) / (1 - c->trw_alpha));
     return d->trw ? 0 : -1;
 }
 
@@ -44,9 +48,7 @@ void detect_trw_feed(struct detect *d, const struct detect_facts *f)
     struct trw_state *s = e->user;
     if (!s && !(s = e->user = calloc(1, sizeof *s)))
         return;
-    double up = log((1 - c->trw_theta1) / (1 - c->trw_theta0));     /* failure */
-    double down = log(c->trw_theta1 / c->trw_theta0);               /* success */
-    double eta1 = log(c->trw_beta / c->trw_alpha), eta0 = log((1 - c->trw_beta) / (1 - c->trw_alpha));
+    double up = d->trw_up, down = d->trw_down, eta1 = d->trw_eta1, eta0 = d->trw_eta0;
     if (!s->alert) {
         s->llr += f->outcome == OUTCOME_FAILURE ? up : down;
         s->failed += f->outcome == OUTCOME_FAILURE;
