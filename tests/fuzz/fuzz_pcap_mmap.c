@@ -65,7 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rm = pcap_mmap_next(m, &mp);
         int rp = pcap_next_ex(p, &h, &d);
         if (rp == 1) {
-            int64_t ts = (int64_t)h->ts.tv_sec * 1000000 + h->ts.tv_usec / 1000;
+            /* the file's ts_sec is unsigned (M1: read as libpcap 1.10.4+ does); Debian 12's
+             * libpcap 1.10.3 sign-extends it, so take its low 32 bits back as unsigned */
+            int64_t ts = (int64_t)(uint32_t)h->ts.tv_sec * 1000000 + h->ts.tv_usec / 1000;
             if (rm != 1 || mp.ts_us != ts || mp.caplen != h->caplen || mp.wirelen != h->len ||
                 memcmp(mp.data, d, h->caplen) != 0)
                 abort();
