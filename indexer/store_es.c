@@ -456,4 +456,5 @@ const struct store_backend store_es_backend = {
     .count_by = es_count_by,
     .get_session = es_get_session,
     .delete_older = es_delete_older,
+    .query_alerts = es_query_alerts,
 };

@@ -211,6 +211,11 @@ int es_get_session(struct store *st, const char *sensor, const char *id, store_r
                    void *ctx);
 int es_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
 
+/* ---- store_es_meta.c: alerts read back (store_query_alerts) ---------------------------- */
+
+int es_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
+                    uint64_t *total);
+
 /* ---- store_es.c: shared helpers -------------------------------------------------------- */
 
 /* Fail with the call's description: STORE_ERR_RETRY when transient, else STORE_ERR. */

@@ -54,6 +54,37 @@ def wait_all(st):
     pytest.fail("sessions never all arrived:\n" + st.logs()[-3000:])
 
 
+def alerts_of(st):
+    """alerts.json: all (once they stop changing: the node may not have refreshed yet), a page
+    of two from the second, and a time window from the median start."""
+    last = None
+    for _ in range(120):
+        status, a = env.get_json(st.url, "/alerts.json", {"date": -1, "length": 100000})
+        assert status == 200, a
+        alerts = (a["recordsTotal"], a["recordsFiltered"], [d["event"]["id"] for d in a["data"]])
+        if alerts == last:
+            break
+        last = alerts
+        time.sleep(1)
+    else:
+        pytest.fail("alerts never settled: %r" % (last,))
+    ids = alerts[2]
+    assert alerts[1] == len(ids)
+    status, p = env.get_json(st.url, "/alerts.json", {"date": -1, "length": 2, "start": 1})
+    assert status == 200, p
+    page = [d["event"]["id"] for d in p["data"]]
+    assert page == ids[1:3]
+    starts = sorted(d["event"]["start"] for d in a["data"])
+    window = (0, [])
+    if starts:
+        mid = starts[len(starts) // 2]
+        status, w = env.get_json(st.url, "/alerts.json", {"startTime": mid[:19] + "Z",
+                                                          "stopTime": "2100-01-01T00:00:00Z"})
+        assert status == 200, w
+        window = (w["recordsFiltered"], sorted(d["event"]["id"] for d in w["data"]))
+    return alerts, page, window
+
+
 def test_seed_query_on_opensearch_and_sqlite(tmp_path):
     caps = sorted(env.campusgen(SHARED, tmp_path / "campus").glob("sensor-*.pcap"))
     users = tmp_path / "users"
@@ -61,7 +92,7 @@ def test_seed_query_on_opensearch_and_sqlite(tmp_path):
     build()
     node = OpenSearchNode(tmp_path / "os")
     node.start()
-    answers = {}
+    answers, meta = {}, {}
     try:
         for kind, store in (("opensearch", node.url), ("sqlite", None)):
             st = env.Stack(BIN, tmp_path / kind, caps, users, serve=False, store=store)
@@ -88,6 +119,7 @@ def test_seed_query_on_opensearch_and_sqlite(tmp_path):
                                              {"date": -1, "length": 100000, "expression": e})
                     assert status == 200, (kind, e, a)
                     answers[kind].append({s["id"] for s in a["data"]})
+                meta[kind] = alerts_of(st)
             finally:
                 st.close()
     finally:
@@ -95,3 +127,8 @@ def test_seed_query_on_opensearch_and_sqlite(tmp_path):
     assert answers["opensearch"] == answers["sqlite"]
     print("the same sessions on both stores for", 1 + len(MORE), "expressions:",
           [len(x) for x in answers["sqlite"]])
+    # alerts.json: the same answers from both stores (store_es_meta.c)
+    assert meta["opensearch"] == meta["sqlite"]
+    alerts, page, window = meta["sqlite"]
+    print("alerts.json on both stores:", alerts[1], "alerts,", len(page), "on page 2,",
+          window[0], "from the median start")

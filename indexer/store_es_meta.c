@@ -1,0 +1,126 @@
+/* store_es_meta.c -- the Elasticsearch store's alerts, read back for the HTTP API
+ * (alerts.json): the same rows as store_sqlite_meta.c gives.
+ * Owns:  the query DSL of this read; nothing across calls.
+ * Lends: row documents to the caller's store_row_fn, valid during that call only.
+ * Never: writes (store_es.c writes the alerts indices).
+ * Trap:  near real time, as every ES read: an alert is found once its
+ *        index refreshes (1 s by default). Alerts are paged with from/size, so at most
+ *        ES_META_WINDOW (index.max_result_window) alerts past the first are reachable; the
+ *        count is exact. Alert ties in event.start are ordered by event.id, the alert id that
+ *        is SQLite's tie-break too. */
+#include "store_es.h"
+
+#include <stdio.h>
+#include <string.h>
+#include "record_json.h"
+
+#define ES_META_WINDOW   10000     /* index.max_result_window */
+
+static json_object *meta_obj1(const char *k, json_object *v)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, k, v);
+    return o;
+}
+
+static json_object *meta_path(json_object *o, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n && o; i++)
+        if (!json_object_object_get_ex(o, keys[i], &o))
+            return NULL;
+    return o;
+}
+
+/* POST body to path: the parsed answer (caller puts), or NULL with st->err and *rc set. */
+static json_object *meta_post(struct store *st, const char *path, json_object *body,
+                              const char *what, int *rc)
+{
+    struct es_call c = { .method = "POST" };
+    snprintf(c.path, sizeof c.path, "%s", path);
+    c.body = es_json_text(body, &c.body_len);
+    if (!c.body) {
+        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: out of memory", what);
+        return NULL;
+    }
+    es_http_any(ES(st)->http, &c);
+    json_object *o = NULL;
+    if (c.status != 200)
+        *rc = es_fail_call(st, &c, what);
+    else if (!(o = es_call_json(&c)))
+        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: answer is not JSON: %.100s",
+                         what, c.resp);
+    es_call_clear(&c);
+    return o;
+}
+
+/* {"sort":[{"<field>":{"order":dir,"unmapped_type":type}}, ...]} entry */
+static void meta_sort(json_object *arr, const char *field, const char *dir, const char *type)
+{
+    json_object *s = json_object_new_object();
+    json_object_object_add(s, "order", json_object_new_string(dir));
+    json_object_object_add(s, "unmapped_type", json_object_new_string(type));
+    json_object_array_add(arr, meta_obj1(field, s));
+}
+
+int es_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
+                    uint64_t *total)
+{
+    json_object *filters = json_object_new_array();
+    if (q->start_us || q->end_us) {
+        json_object *range = json_object_new_object();
+        char t[40];
+        if (q->start_us) {
+            record_json_time(q->start_us, t);
+            json_object_object_add(range, "gte", json_object_new_string(t));
+        }
+        if (q->end_us) {
+            record_json_time(q->end_us, t);
+            json_object_object_add(range, "lt", json_object_new_string(t));
+        }
+        json_object_array_add(filters, meta_obj1("range", meta_obj1("event.start", range)));
+    }
+    size_t from = q->offset < ES_META_WINDOW ? q->offset : ES_META_WINDOW;
+    size_t size = cb ? ES_META_WINDOW - from : 0;
+    if (cb && q->limit && q->limit < size)
+        size = q->limit;
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "query", meta_obj1("bool", meta_obj1("filter", filters)));
+    json_object_object_add(body, "track_total_hits", json_object_new_boolean(1));
+    json_object_object_add(body, "from", json_object_new_int64((int64_t)from));
+    json_object_object_add(body, "size", json_object_new_int64((int64_t)size));
+    json_object *sort = json_object_new_array();
+    meta_sort(sort, "event.start", "desc", "date_nanos");
+    meta_sort(sort, "event.id", "asc", "keyword");
+    json_object_object_add(body, "sort", sort);
+    char path[256];
+    snprintf(path, sizeof path, "/%s-alerts-*/_search?filter_path=hits.total.value,"
+             "hits.hits._source", ES(st)->prefix);
+    int rc = STORE_OK;
+    json_object *ans = meta_post(st, path, body, "search alerts", &rc);
+    json_object_put(body);
+    if (!ans)
+        return rc;
+    static const char *const total_path[] = { "hits", "total", "value" };
+    static const char *const hits_path[] = { "hits", "hits" };
+    json_object *v = meta_path(ans, total_path, 3);
+    if (total)
+        *total = v ? (uint64_t)json_object_get_int64(v) : 0;
+    json_object *hits = meta_path(ans, hits_path, 2);
+    size_t n = cb && hits && q->offset < ES_META_WINDOW ? json_object_array_length(hits) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *src;
+        if (!json_object_object_get_ex(json_object_array_get_idx(hits, i), "_source", &src))
+            continue;
+        size_t len = 0;
+        const char *text = json_object_to_json_string_length(
+            src, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        if (!text) {
+            rc = store_fail(st, STORE_ERR_RETRY, "alerts: out of memory");
+            break;
+        }
+        if (cb(ctx, text, len))
+            break;
+    }
+    json_object_put(ans);
+    return rc;
+}
