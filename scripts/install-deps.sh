@@ -10,11 +10,15 @@ build_pkgs=(build-essential cmake pkg-config libpcap-dev libzmq3-dev protobuf-c-
   libjson-c-dev nettle-dev zlib1g-dev python3 sqlite3)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3-pytest tcpdump tshark tcpreplay
   iproute2 openjdk-17-jdk-headless maven curl procps time nfdump argus-server argus-client
-  mmdebstrap systemd-container dpkg-dev python3-venv nftables chromium nodejs npm)
+  mmdebstrap systemd-container dpkg-dev python3-venv nftables chromium)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then
   want+=("${test_pkgs[@]}")
+  # the browser test's node and npm: Debian's packages only where no node/npm is installed
+  # (a NodeSource nodejs carries its own npm, and Debian's npm refuses to install beside it)
+  command -v node >/dev/null 2>&1 || want+=(nodejs)
+  command -v npm >/dev/null 2>&1 || want+=(npm)
 fi
 
 missing=()
