@@ -96,9 +96,9 @@ def debian_root():
 
 def _init_pid(nspawn_pid):
     """The container's init: the descendant of nspawn whose innermost pid is 1."""
-    todo = [nspawn_pid]
-    while todo:
-        pid = todo.pop()
+    unvisited = [nspawn_pid]
+    while unvisited:
+        pid = unvisited.pop()
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
@@ -112,7 +112,7 @@ def _init_pid(nspawn_pid):
             kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
             kids = []
-        todo.extend(int(k) for k in kids)
+        unvisited.extend(int(k) for k in kids)
     return None
 
 
