@@ -103,6 +103,9 @@ static int quote_ipv4(struct decode_ctx *x, struct cursor *q)
 {
     struct decoded *d = x->d;
     uint8_t vhl = cursor_u8(q);
+    uint32_t hlen = (uint32_t)(vhl & 0x0f) * 4;
+    if (!q->bad && (vhl >> 4 != 4 || hlen < 20))
+        return decode_fail(x, DECODE_ICMP_QUOTE_BAD);
     cursor_skip(q, 5);                                    /* tos, total length, id */
     uint16_t frag = cursor_be16(q);
     cursor_skip(q, 1);                                    /* ttl */
@@ -111,9 +114,6 @@ static int quote_ipv4(struct decode_ctx *x, struct cursor *q)
     const uint8_t *src = cursor_bytes(q, 4), *dst = cursor_bytes(q, 4);
     if (q->bad)
         return decode_fail(x, DECODE_ICMP_QUOTE_TRUNCATED);
-    uint32_t hlen = (uint32_t)(vhl & 0x0f) * 4;
-    if (vhl >> 4 != 4 || hlen < 20)
-        return decode_fail(x, DECODE_ICMP_QUOTE_BAD);
     cursor_skip(q, hlen - 20);                            /* options */
     if (q->bad)
         return decode_fail(x, DECODE_ICMP_QUOTE_TRUNCATED);
@@ -132,14 +132,14 @@ static int quote_ipv6(struct decode_ctx *x, struct cursor *q)
 {
     struct decoded *d = x->d;
     uint8_t v = cursor_u8(q);
+    if (!q->bad && v >> 4 != 6)
+        return decode_fail(x, DECODE_ICMP_QUOTE_BAD);
     cursor_skip(q, 5);                                    /* class, flow label, length */
     uint8_t next = cursor_u8(q);
     cursor_skip(q, 1);                                    /* hop limit */
     const uint8_t *src = cursor_bytes(q, 16), *dst = cursor_bytes(q, 16);
     if (q->bad)
         return decode_fail(x, DECODE_ICMP_QUOTE_TRUNCATED);
-    if (v >> 4 != 6)
-        return decode_fail(x, DECODE_ICMP_QUOTE_BAD);
     bool first = true;
     for (int n = 0; next == 0 || next == 43 || next == 44 || next == 60; n++) {
         if (n == DECODE_MAX_EXTHDRS)
