@@ -80,14 +80,17 @@ def udp_scan(scanner, target, ports, t0=1700000000.0, answered=True, probes=True
     return frames
 
 
-def udp_sweep(scanner, targets, port, t0=1700000000.0):
-    """one UDP probe to each target on `port`, each answered by port unreachable"""
+def udp_sweep(scanner, targets, port, t0=1700000000.0, answered=True, probes=True):
+    """one UDP probe to each target on `port`, each answered by port unreachable (options as
+    udp_scan's)"""
     frames = []
     t = t0
     for i, dst in enumerate(targets):
         probe = ipv4(scanner, dst, 17, udp(40001, port, b"y"), ident=i)
         err = ipv4(dst, scanner, 1, icmp_error(3, 3, probe), ident=i)
-        frames.append((t, ether(probe)))
-        frames.append((t + 0.0004, ether(err, a_to_b=False)))
+        if probes:
+            frames.append((t, ether(probe)))
+        if answered:
+            frames.append((t + 0.0004, ether(err, a_to_b=False)))
         t += 0.01
     return frames
