@@ -101,3 +101,56 @@ def test_errors_alone_raise_nothing(tmp_path):
     assert alerts == []
     # one ICMP session per (error sender, victim): 200 hosts, 203.0.113.9 among them
     assert st["failed"] == 0 and st["ok"] == 0 and st["records"] == len(recs) == 200
+
+
+def test_through_the_aggregator(tmp_path):
+    """sensor -> aggregator -> SQLite: the stored documents keep both fields (the packed
+    record rendered again), the new fields are queryable, and the aggregator's detection
+    (records from protobuf, not JSON) says what ashiato detect says."""
+    import signal
+    import sqlite3
+    import subprocess
+
+    from detect_env import BUILD_DIR
+    from transport_env import free_port
+
+    pcap = write_pcap(tmp_path / "scan.pcap", udp_scan(SCANNER, TARGET, range(1, 31)))
+    port, db = free_port(), tmp_path / "store.db"
+    with open(tmp_path / "aggregator.log", "w") as log:
+        agg = subprocess.Popen([str(BUILD_DIR / "bin" / "ashiato-aggregator"), "--listen",
+                                f"tcp://127.0.0.1:{port}", "--insecure", "--store",
+                                f"sqlite://{db}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        r = subprocess.run([str(BUILD_DIR / "bin" / "ashiato-sensor"), "--read", str(pcap),
+                            "--name", "s1", "--aggregator", f"tcp://127.0.0.1:{port}",
+                            "--insecure", "--outbox-dir", str(tmp_path / "outbox"),
+                            "--drain-timeout", "60000"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        agg.send_signal(signal.SIGTERM)             # closes: every alert put as final
+        assert agg.wait(timeout=60) == 0, (tmp_path / "aggregator.log").read_text()[-2000:]
+    finally:
+        if agg.poll() is None:
+            agg.kill()
+            agg.wait()
+    con = sqlite3.connect(db)
+    alerts = [json.loads(d) for (d,) in con.execute("SELECT doc FROM alerts")]
+    print("aggregator: " + "; ".join(f"{a['rule']['name']} {a['source']['ip']} failures="
+                                     f"{a['ashiato']['failures']}" for a in alerts))
+    assert [(a["rule"]["name"], a["source"]["ip"], a["ashiato"]["failures"]) for a in alerts] \
+        == [("port_scan", SCANNER, 30)]
+
+    exprs = [f"icmp.quoted.ip.src == {SCANNER}", "icmp.quoted.ip.dst == 203.0.113.0/24",
+             "icmp.quoted.port.dst == 1", "icmp.quoted.iana == 17", "icmp.quoted.count >= 30",
+             "icmp.quoted.type == 3 && icmp.quoted.code == 3", "icmp.error.type == 3",
+             "icmp.error.code == 3 && port.dst == 5",
+             f"ip.src == {SCANNER} && icmp.error.type != EXISTS!",
+             "icmp.quoted.communityId == \"1:QgaF728A+Y22s+Hk96vEcjTwgOM=\""]
+    out = subprocess.run([str(BUILD_DIR / "tests" / "query_driver"), "--store", f"sqlite://{db}",
+                          "--file", "/dev/stdin"], input="".join(e + "\n" for e in exprs),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    totals = {j["expr"]: j.get("total", j.get("error")) for j in
+              map(json.loads, out.stdout.splitlines())}
+    print(f"queries: {totals}")
+    assert list(totals.values()) == [1, 1, 1, 1, 1, 1, 30, 1, 0, 1]
