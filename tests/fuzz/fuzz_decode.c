@@ -66,11 +66,12 @@ static void check(const uint8_t *frame, size_t len, const struct decoded *d, int
         abort();
     if (d->payload == NULL && d->payload_len != 0)
         abort();
-    /* an error's quote: only on ICMP/ICMPv6, in the error's own address family */
+    /* an error's quote: only on ICMP/ICMPv6; an ICMPv4 error's quote is IPv4 (v4-mapped; an
+     * IPv6 quote may hold any address, a v4-mapped one too) */
     static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
     if (d->has_quote && ((d->ip_proto != 1 && d->ip_proto != 58) ||
-                         (d->ip_version == 4) != !memcmp(d->quote_src, v4mapped, 12) ||
-                         (d->ip_version == 4) != !memcmp(d->quote_dst, v4mapped, 12)))
+                         (d->ip_version == 4 && (memcmp(d->quote_src, v4mapped, 12) ||
+                                                 memcmp(d->quote_dst, v4mapped, 12)))))
         abort();
 }
 
