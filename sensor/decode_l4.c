@@ -176,8 +176,8 @@ static int decode_icmp(struct decode_ctx *x, struct cursor *c, uint32_t wire, bo
     d->dport = h[1];
     decode_set_payload(d, c, wire);
     bool error = v6 ? h[0] >= 1 && h[0] <= 4 : h[0] == 3 || h[0] == 11 || h[0] == 12;
-    if (!error || d->is_fragment)
-        return 0;
+    if (!error || d->is_fragment || d->ip_version != (v6 ? 6 : 4))
+        return 0;                /* (ICMPv6 over IPv4 or ICMP over IPv6: no quote read) */
     struct cursor q = *c;
     cursor_skip(&q, 8);                                   /* type, code, checksum, unused */
     if (q.bad)

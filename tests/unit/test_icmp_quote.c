@@ -168,6 +168,7 @@ static void icmp6_quotes(void **state)
     (void)state;
     struct fb q = { .n = 0 }, f;
     struct decoded d;
+    size_t ip;
     udp6_probe(&q, 9, 40000, 1, 53, -1);
     icmp6_error(&f, 1, 4, 1, 9, &q, q.n);  /* port unreachable, the whole probe */
     assert_int_equal(dec(DECODE_DLT_EN10MB, &f, &d), 0);
@@ -207,6 +208,17 @@ static void icmp6_quotes(void **state)
         assert_false(d.has_quote);
         assert_int_equal(d.event, DECODE_ICMP_QUOTE_TRUNCATED);
     }
+    /* ICMPv6 carried over IPv4 (protocol 58 in an IPv4 header): no quote is read */
+    f.n = 0;
+    eth(&f, 0x0800);
+    ip = ip4(&f, 58, 1, 9);
+    put8(&f, 1); put8(&f, 4); put16(&f, 0); put32(&f, 0);
+    memcpy(f.b + f.n, q.b, 48);
+    f.n += 48;
+    ip4_end(&f, ip);
+    assert_int_equal(dec(DECODE_DLT_EN10MB, &f, &d), 0);
+    assert_false(d.has_quote);
+    assert_int_equal(d.event, DECODE_OK);
     /* an IPv4 header inside ICMPv6: bad */
     struct fb q4 = { .n = 0 };
     udp4_probe(&q4, 9, 40000, 1, 161);
@@ -215,7 +227,7 @@ static void icmp6_quotes(void **state)
     assert_int_equal(d.event, DECODE_ICMP_QUOTE_BAD);
     /* a chain of extension headers longer than the decoder walks: bad, not a loop */
     q.n = 0;
-    size_t ip = ip6(&q, 60, 9, 1);
+    ip = ip6(&q, 60, 9, 1);
     for (int i = 0; i < 12; i++) {
         put8(&q, 60); put8(&q, 0); putn(&q, 0, 6);
     }
