@@ -114,7 +114,13 @@ def test_through_the_aggregator(tmp_path):
     from detect_env import BUILD_DIR
     from transport_env import free_port
 
-    pcap = write_pcap(tmp_path / "scan.pcap", udp_scan(SCANNER, TARGET, range(1, 31)))
+    # a port scan of TARGET, then a sweep of 40 other hosts on 161: the scanner alert needs
+    # the ICMP marks (TRW counts UDP only when an error answered it)
+    frames = (udp_scan(SCANNER, TARGET, range(1, 31)) +
+              udp_sweep(SCANNER, [f"203.0.113.{i}" for i in range(101, 141)], 161,
+                        t0=1700000005.0))
+    pcap = write_pcap(tmp_path / "scan.pcap", frames)
+    offline, _ = run_detect([sensor_json(pcap, tmp_path / "offline.json", name="s1")])
     port, db = free_port(), tmp_path / "store.db"
     with open(tmp_path / "aggregator.log", "w") as log:
         agg = subprocess.Popen([str(BUILD_DIR / "bin" / "ashiato-aggregator"), "--listen",
@@ -137,8 +143,14 @@ def test_through_the_aggregator(tmp_path):
     alerts = [json.loads(d) for (d,) in con.execute("SELECT doc FROM alerts")]
     print("aggregator: " + "; ".join(f"{a['rule']['name']} {a['source']['ip']} failures="
                                      f"{a['ashiato']['failures']}" for a in alerts))
-    assert [(a["rule"]["name"], a["source"]["ip"], a["ashiato"]["failures"]) for a in alerts] \
-        == [("port_scan", SCANNER, 30)]
+    def said(al):
+        return sorted((a["rule"]["name"], a["source"]["ip"], a["ashiato"]["failures"])
+                      for a in al)
+    print(f"offline: {said(offline)}")
+    assert said(alerts) == said(offline)
+    assert [r for r, _, _ in said(alerts)] == ["address_scan", "port_scan", "scanner"]
+    assert ("port_scan", SCANNER, 30) in said(alerts) and ("address_scan", SCANNER, 40) in \
+        said(alerts)
 
     exprs = [f"icmp.quoted.ip.src == {SCANNER}", "icmp.quoted.ip.dst == 203.0.113.0/24",
              "icmp.quoted.port.dst == 1", "icmp.quoted.iana == 17", "icmp.quoted.count >= 30",
@@ -153,4 +165,4 @@ def test_through_the_aggregator(tmp_path):
     totals = {j["expr"]: j.get("total", j.get("error")) for j in
               map(json.loads, out.stdout.splitlines())}
     print(f"queries: {totals}")
-    assert list(totals.values()) == [1, 1, 1, 1, 1, 1, 30, 1, 0, 1]
+    assert list(totals.values()) == [41, 41, 1, 41, 1, 41, 70, 1, 0, 1]
