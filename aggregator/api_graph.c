@@ -158,9 +158,13 @@ static void ip_value(struct query_value *v, const struct detect_prefix *p)
     }
 }
 
-static bool inside(const struct detect_prefix *in, const struct detect_prefix *out)
+/* Does prefix i (of another segment) take sources of prefix j away: longer and inside it, or
+ * the same block listed first (the first of equal prefixes wins, as in matrix.json)? */
+static bool takes_from(const struct detect_config *c, size_t i, size_t j)
 {
-    return in->bits > out->bits && detect_prefix_match(out, in->addr);
+    const struct detect_prefix *in = &c->prefixes[i], *out = &c->prefixes[j];
+    return detect_prefix_match(out, in->addr) && (in->bits > out->bits ||
+                                                  (in->bits == out->bits && i < j));
 }
 
 /* The nodes of one segment's condition; the caller's tree is borrowed as `and.left`. */
@@ -186,11 +190,16 @@ static const struct query_expr *seg_tree(struct seg_tree *t, const struct detect
         if (p->segment < 0)
             continue;
         if (seg < 0 || p->segment == seg) {
-            ip_value(&t->vin[nin++], p);
+            bool lost = false;                          /* an equal block listed before */
+            for (size_t j = 0; j < i && seg >= 0 && !lost; j++)
+                lost = c->prefixes[j].segment >= 0 && c->prefixes[j].segment != seg &&
+                       c->prefixes[j].bits == p->bits && detect_prefix_match(&c->prefixes[j], p->addr);
+            if (!lost)
+                ip_value(&t->vin[nin++], p);
             continue;
         }
         for (size_t j = 0; j < c->n_prefixes; j++)      /* a longer prefix of another */
-            if (c->prefixes[j].segment == seg && inside(p, &c->prefixes[j])) {
+            if (c->prefixes[j].segment == seg && takes_from(c, i, j)) {
                 ip_value(&t->vout[nout++], p);
                 break;
             }
