@@ -129,6 +129,13 @@ static int each_row(struct store *st, sqlite3_stmt *stmt, store_row_fn cb, void 
     return rc == SQLITE_DONE ? STORE_OK : sq_fail(st, rc, "query");
 }
 
+static int add_count(void *ctx, const char *series, const struct store_histo_bucket *b)
+{
+    (void)series;
+    *(uint64_t *)ctx += b->sessions;
+    return 0;
+}
+
 int sq_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
                              void *ctx, uint64_t *total)
 {
@@ -137,6 +144,11 @@ int sq_query_sessions(struct store *st, const struct store_query *q, store_row_f
     char *sql = NULL;
     sqlite3_stmt *stmt = NULL;
     int rc = STORE_OK, src;
+
+    /* only a count of a query session_minutes can answer: from it (count(*) read the whole
+     * time index, ~1 s per 10M sessions, for sessions.json's recordsTotal) */
+    if (!cb && total && !q->expr && !q->end_min_us && !q->end_max_us)
+        return sq_histogram(st, q, STORE_HISTO_WIDTH_MAX, false, add_count, total);
 
     if (where_sql(st, q, &w) < 0)
         return STORE_ERR;
