@@ -309,7 +309,11 @@ int api_sessions_pcap(struct http_request *rq, struct http_reply *rp)
         return http_reply_error(rp, 500, -1, "out of memory");
     if (rq->params.nids) {
         for (size_t i = 0; i < rq->params.nids && !g.err; i++) {
-            int rc = store_get_session(rq->st, rq->params.ids[i], add_doc, &g);
+            /* ?sensor= names whose sessions the ids are (ids are unique per sensor) */
+            int rc = rq->params.sensor
+                     ? store_get_session_of(rq->st, rq->params.sensor, rq->params.ids[i],
+                                            add_doc, &g)
+                     : store_get_session(rq->st, rq->params.ids[i], add_doc, &g);
             if (rc == STORE_ERR_NOT_FOUND) {
                 http_reply_error(rp, 404, -1, "session %s: not found", rq->params.ids[i]);
                 goto out;

@@ -25,7 +25,8 @@ struct api_query {
  * is returned. */
 int api_query_build(struct http_request *rq, struct http_reply *rp, struct api_query *aq);
 void api_query_free(struct api_query *aq);
-/* Does the document's event.start/event.end lie in the window the way bounding asks? */
+/* Does the document's event.start/event.end lie in the window the way bounding asks? (The
+ * store query of api_query_build keeps only those already: q.end_min_us/end_max_us.) */
 bool api_query_in_window(const struct api_query *aq, json_object *doc);
 
 /* sessions.json's graph (api_graph.c): the histograms of aq's sessions from the store, with

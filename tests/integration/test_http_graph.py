@@ -213,6 +213,7 @@ def test_graph_sqlite_and_session_by_sensor(campus):
         assert status == 400 and "stack" in d["error"]
     finally:
         st.close()
+    assert env.no_sanitizer_report(st.logs()), st.logs()[-3000:]
 
     # two sensors holding one id: a row copied under another sensor's name
     db_path = work / "sqlite" / "sessions.db"
@@ -230,6 +231,7 @@ def test_graph_sqlite_and_session_by_sensor(campus):
         shared_id_checks(st, sid, sensor, other)
     finally:
         st.close()
+    assert env.no_sanitizer_report(st.logs()), st.logs()[-3000:]
 
 
 def shared_id_checks(st, sid, sensor, other):
@@ -247,6 +249,10 @@ def shared_id_checks(st, sid, sensor, other):
     assert status == 200 and d["data"]["ashiato"]["session_id"] == other, d
     status, _, body = env.curl(st.url, f"/session/{sid}.pcap")
     assert status == 409, body
+    # ids= with sensor=: only that sensor is asked for packets (none serves them here)
+    status, headers, body = env.curl(st.url, "/sessions.pcap", {"ids": sid, "sensor": "forger"})
+    failed = [ln for ln in headers.splitlines() if ln.lower().startswith("x-ashiato-failed")]
+    assert failed and "forger" in failed[0] and sensor not in failed[0], (status, headers)
     print(f"shared id {sid}: 409 naming {sensor} and forger; ?sensor= gives each; "
           f"unique id {other}: 200")
 
@@ -283,5 +289,6 @@ def test_graph_opensearch_equals_sqlite(campus):
             shared_id_checks(st, sid, sensor, other)
         finally:
             st.close()
+        assert env.no_sanitizer_report(st.logs()), st.logs()[-3000:]
     finally:
         node.stop()
