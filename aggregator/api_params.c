@@ -203,6 +203,8 @@ static int apply(struct api_params *p, const char *k, char *v, char err[ASH_ERR_
         return set_string(&p->field, v);
     else if (!strcmp(k, "srcField"))
         return set_string(&p->src_field, v);
+    else if (!strcmp(k, "type"))
+        return set_string(&p->type, v);
     else if (!strcmp(k, "dstField"))
         return set_string(&p->dst_field, v);
     else if (!strcmp(k, "date")) {
@@ -324,6 +326,7 @@ void api_params_free(struct api_params *p)
     free(p->field);
     free(p->src_field);
     free(p->dst_field);
+    free(p->type);
     for (size_t i = 0; i < p->nids; i++)
         free(p->ids[i]);
     free(p->ids);

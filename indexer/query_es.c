@@ -68,6 +68,22 @@ static json_object *num(const struct field_def *f, int64_t v)
     return json_object_new_int64(v);
 }
 
+/* A decimal field (FIELD_FLOAT): a range even for == (lo..hi, one value when equal). */
+static json_object *frange(const struct field_def *f, enum query_op op,
+                           const struct query_value *v)
+{
+    json_object *r = json_object_new_object();
+    static const char *const key[] = { [QUERY_LT] = "lt", [QUERY_LE] = "lte", [QUERY_GT] = "gt",
+                                       [QUERY_GE] = "gte" };
+    if (op == QUERY_EQ || op == QUERY_NE) {
+        json_object_object_add(r, "gte", json_object_new_double(v->flo));
+        json_object_object_add(r, "lte", json_object_new_double(v->fhi));
+    } else {
+        json_object_object_add(r, key[op], json_object_new_double(v->flo));
+    }
+    return obj1("range", obj1(f->ecs, r));
+}
+
 static json_object *range(const struct field_def *f, enum query_op op,
                           const struct query_value *v)
 {
@@ -125,8 +141,8 @@ static json_object *leaf(const struct field_def *f, enum query_op op, const stru
         else
             snprintf(a, sizeof a, "%s/%d", b, v->prefix);
         q = term(f->ecs, json_object_new_string(a));
-        if (v->port >= 0 && f->port) {
-            const struct field_def *pf = field_catalog_find(f->port, (size_t)-1);
+        if (v->port >= 0 && field_catalog_port(f)) {
+            const struct field_def *pf = field_catalog_port(f);
             json_object *both = json_object_new_array();
             json_object_array_add(both, q);
             json_object_array_add(both, term(pf->ecs, json_object_new_int(v->port)));
@@ -148,6 +164,8 @@ static json_object *leaf(const struct field_def *f, enum query_op op, const stru
     case QUERY_V_BOOL:
         q = term(f->ecs, json_object_new_boolean(1));
         return v->lo ? q : not_q(q);
+    case QUERY_V_FLOAT:
+        return frange(f, op, v);
     }
     return NULL;
 }
@@ -251,6 +269,8 @@ char *query_explain(const struct query_expr *e)
         const struct query_sql_arg *a = &q.args[i];
         if (a->type == SQLITE_INTEGER) {
             json_object_array_add(args, json_object_new_int64(a->i));
+        } else if (a->type == SQLITE_FLOAT) {
+            json_object_array_add(args, json_object_new_double(a->d));
         } else if (a->type == SQLITE_TEXT) {
             json_object_array_add(args, json_object_new_string_len(a->p, a->len));
         } else if (a->type == SQLITE_BLOB) {

@@ -29,6 +29,7 @@ struct lexer {
     size_t tpos, tlen;               /* its span */
     int depth, terms;
     int64_t now_us;
+    const struct field_table *table;
     struct query_error *err;
 };
 
@@ -191,6 +192,26 @@ static bool parse_u64(const char *s, size_t n, int64_t max, int64_t *out)
             return false;
     }
     *out = v;
+    return true;
+}
+
+/* A decimal without sign or exponent: "2", "1.5", "0.25" (at most 63 characters). */
+static bool parse_decimal(const char *s, size_t n, double *out)
+{
+    char buf[64];
+    size_t i = 0, digits = 0;
+    if (n == 0 || n >= sizeof buf)
+        return false;
+    while (i < n && isdigit((unsigned char)s[i]))
+        i++, digits++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && isdigit((unsigned char)s[i]); i++)
+            digits++;
+    if (i != n || digits == 0)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    *out = strtod(buf, NULL);
     return true;
 }
 
@@ -446,6 +467,19 @@ static bool make_value(struct lexer *lx, const struct field_def *f, enum query_o
         } else {
             v->hi = v->lo;
         }
+    } else if (f->type == FIELD_FLOAT) {
+        char *dash = ordered ? NULL : strchr(text, '-');
+        v->kind = QUERY_V_FLOAT;
+        if (dash && dash != text) {
+            if (!parse_decimal(text, (size_t)(dash - text), &v->flo) ||
+                !parse_decimal(dash + 1, strlen(dash + 1), &v->fhi) || v->fhi < v->flo)
+                why = "expected a decimal range low-high (0.5-2)";
+        } else if (!parse_decimal(text, strlen(text), &v->flo)) {
+            why = ordered ? "expected a decimal number (1.5)" :
+                            "expected a decimal number (1.5) or a range (0.5-2)";
+        } else {
+            v->fhi = v->flo;
+        }
     } else if (f->type == FIELD_TIME) {
         v->kind = QUERY_V_TIME;
         if (!parse_time(text, lx->now_us, &v->lo))
@@ -573,10 +607,10 @@ static struct query_expr *parse_cmp(struct lexer *lx)
         fail(lx, fpos, "more than %d comparisons in one expression", QUERY_TERMS_MAX);
         return NULL;
     }
-    const struct field_def *f = field_catalog_find(lx->s + fpos, flen);
+    const struct field_def *f = field_catalog_find_in(lx->table, lx->s + fpos, flen);
     if (!f) {
         const char *near[3];
-        size_t k = field_catalog_nearest(lx->s + fpos, flen, near, 3);
+        size_t k = field_catalog_nearest_in(lx->table, lx->s + fpos, flen, near, 3);
         fail(lx, fpos, "unknown field '%.*s' (nearest: %s%s%s%s%s)", (int)(flen > 60 ? 60 : flen),
              lx->s + fpos, k > 0 ? near[0] : "", k > 1 ? ", " : "", k > 1 ? near[1] : "",
              k > 2 ? ", " : "", k > 2 ? near[2] : "");
@@ -702,13 +736,19 @@ static struct query_expr *parse_or(struct lexer *lx) { return parse_binary(lx, T
 
 struct query_expr *query_parse_at(const char *text, int64_t now_us, struct query_error *err)
 {
+    return query_parse_in(&field_catalog_sessions, text, now_us, err);
+}
+
+struct query_expr *query_parse_in(const struct field_table *t, const char *text, int64_t now_us,
+                                  struct query_error *err)
+{
     char buf[64];
     struct query_error scratch;
     if (!err)
         err = &scratch;
     err->pos = -1;
     err->msg[0] = '\0';
-    struct lexer lx = { .s = text ? text : "", .now_us = now_us, .err = err };
+    struct lexer lx = { .s = text ? text : "", .now_us = now_us, .table = t, .err = err };
     lx.len = strnlen(lx.s, QUERY_TEXT_MAX + 1);
     if (lx.len > QUERY_TEXT_MAX) {
         fail(&lx, QUERY_TEXT_MAX, "expression longer than %d bytes", QUERY_TEXT_MAX);
@@ -749,4 +789,15 @@ void query_expr_free(struct query_expr *e)
         free(e);
         e = l;
     }
+}
+
+bool query_expr_in(const struct query_expr *e, const struct field_table *t)
+{
+    for (; e; e = e->left) {                 /* iterative on the left, as query_expr_free */
+        if (e->field && field_catalog_table_of(e->field) != t)
+            return false;
+        if (e->right && !query_expr_in(e->right, t))
+            return false;
+    }
+    return true;
 }

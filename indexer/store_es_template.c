@@ -85,7 +85,9 @@ static const char stats_mapping[] =
     "}}";
 
 /* The alert document is detect_alert_json()'s (docs/detection.md), stored as written; the
- * ashiato.alert block is the shape store_alert_json() builds for an Alert without a doc. */
+ * ashiato.alert block is the shape store_alert_json() builds for an Alert without a doc.
+ * message is a keyword (alert expressions compare it whole, as SQLite does) with a text
+ * sub-field, message.text, for full-text search. */
 static const char alerts_mapping[] =
     "{\"dynamic\":false,\"date_detection\":false,\"properties\":{"
     "\"@timestamp\":{\"type\":\"date_nanos\"},"
@@ -97,7 +99,7 @@ static const char alerts_mapping[] =
         "\"port\":{\"type\":\"integer\"}}},"
     "\"observer\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}},"
     "\"tags\":{\"type\":\"keyword\"},"
-    "\"message\":{\"type\":\"text\"},"
+    "\"message\":{\"type\":\"keyword\",\"fields\":{\"text\":{\"type\":\"text\"}}},"
     "\"ashiato\":{\"properties\":{"
         "\"segments\":{\"type\":\"keyword\"},\"score\":{\"type\":\"double\"},"
         "\"evidence\":{\"type\":\"keyword\"},"
