@@ -404,6 +404,19 @@ static bool parse_time(const char *s, int64_t now_us, int64_t *out)
     return true;
 }
 
+/* Whether an ip:port value applies to f: an ip field with a port field, or a pseudo-field
+ * with such a part. */
+static bool has_port(const struct field_def *f)
+{
+    const struct field_def *p;
+    if (field_catalog_port(f))
+        return true;
+    for (int i = 0; (p = field_catalog_part(f, i)) != NULL; i++)
+        if (field_catalog_port(p))
+            return true;
+    return false;
+}
+
 /* One value of field f from raw text s[0..n) (kind: the token it came from). */
 static bool make_value(struct lexer *lx, const struct field_def *f, enum query_op op,
                        enum tok kind, const char *s, size_t n, size_t pos, struct query_value *v)
@@ -451,6 +464,8 @@ static bool make_value(struct lexer *lx, const struct field_def *f, enum query_o
     } else if (f->type == FIELD_IP) {
         if (!parse_ip_value(text, strlen(text), v, &why))
             ;
+        else if (v->port >= 0 && !has_port(f))
+            why = "ip:port needs a field with a port (this one has none)";
         else
             why = NULL;
     } else if (f->type == FIELD_INTEGER) {
