@@ -195,19 +195,26 @@ static bool parse_u64(const char *s, size_t n, int64_t max, int64_t *out)
     return true;
 }
 
-/* A decimal without sign or exponent: "2", "1.5", "0.25" (at most 63 characters). */
+/* A decimal without sign or exponent: "2", "1.5", "0.25" (digits on both sides of a '.',
+ * at most 63 characters). */
 static bool parse_decimal(const char *s, size_t n, double *out)
 {
     char buf[64];
-    size_t i = 0, digits = 0;
+    size_t i = 0;
     if (n == 0 || n >= sizeof buf)
         return false;
     while (i < n && isdigit((unsigned char)s[i]))
-        i++, digits++;
-    if (i < n && s[i] == '.')
-        for (i++; i < n && isdigit((unsigned char)s[i]); i++)
-            digits++;
-    if (i != n || digits == 0)
+        i++;
+    if (i == 0)
+        return false;
+    if (i < n && s[i] == '.') {
+        size_t frac = ++i;
+        while (i < n && isdigit((unsigned char)s[i]))
+            i++;
+        if (i == frac)
+            return false;
+    }
+    if (i != n)
         return false;
     memcpy(buf, s, n);
     buf[n] = '\0';
