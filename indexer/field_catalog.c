@@ -161,7 +161,7 @@ static const struct field_def alert_catalog[] = {
       { 0 }, "alert", "Time of the first evidence" },
     { "event.end", "stoptime lastPacket", "event.end", T, 0, "end_us", NULL, NULL, { 0 },
       "alert", "Time of the last evidence (it moves while the alert grows)" },
-    { "message", "", "message", K, 0, NULL, NULL, NULL, { 0 }, "alert",
+    { "message", "", "message", K, FIELD_ESKEYWORD, NULL, NULL, NULL, { 0 }, "alert",
       "The alert's sentence (exact text, wildcards or /regex/)" },
     { "ashiato.evidence", "evidence", "ashiato.evidence", K, M, NULL, NULL, NULL, { 0 },
       "alert", "Ids of the evidence sessions (capped)" },
@@ -231,6 +231,14 @@ const struct field_table *field_catalog_table_of(const struct field_def *f)
     if (f >= t->defs && f < t->defs + t->n)
         return t;
     return &field_catalog_sessions;
+}
+
+const char *field_catalog_es(const struct field_def *f, char *buf, size_t len)
+{
+    if (!(f->flags & FIELD_ESKEYWORD))
+        return f->ecs;
+    snprintf(buf, len, "%s.keyword", f->ecs);
+    return buf;
 }
 
 const struct field_def *field_catalog_find(const char *name, size_t len)
@@ -357,9 +365,9 @@ static const char *arkime_type(enum field_type t)
 }
 
 /* The ES field of f, or "" (pseudo-fields and sums have none). */
-static const char *db_field(const struct field_def *f)
+static const char *db_field(const struct field_def *f, char *buf, size_t len)
 {
-    return f->ecs;
+    return field_catalog_es(f, buf, len);
 }
 
 char *field_catalog_json(size_t *len)
@@ -376,8 +384,10 @@ char *field_catalog_json_of(const struct field_table *t, size_t *len)
         const struct field_def *f = &t->defs[i];
         json_object *o = json_object_new_object(), *al = json_object_new_array();
         json_object_object_add(o, "exp", json_object_new_string(f->name));
-        json_object_object_add(o, "dbField", json_object_new_string(db_field(f)));
-        json_object_object_add(o, "dbField2", json_object_new_string(db_field(f)));
+        char es[128];
+        const char *dbf = db_field(f, es, sizeof es);
+        json_object_object_add(o, "dbField", json_object_new_string(dbf));
+        json_object_object_add(o, "dbField2", json_object_new_string(dbf));
         json_object_object_add(o, "type", json_object_new_string(arkime_type(f->type)));
         json_object_object_add(o, "group", json_object_new_string(f->group));
         json_object_object_add(o, "friendlyName", json_object_new_string(f->name));
@@ -454,7 +464,10 @@ static bool table_rows(const struct field_table *t, char **b, size_t *n, size_t 
                      f->any[0], f->any[1], f->any[2] ? ", " : "", f->any[2] ? f->any[2] : "");
             snprintf(sq, sizeof sq, "(its parts)");
         } else {
-            snprintf(ecs, sizeof ecs, "`%s`", f->ecs);
+            if (f->flags & FIELD_ESKEYWORD)
+                snprintf(ecs, sizeof ecs, "`%s` (ES `%s.keyword`)", f->ecs, f->ecs);
+            else
+                snprintf(ecs, sizeof ecs, "`%s`", f->ecs);
             if (f->sql)
                 snprintf(sq, sizeof sq, "column `%s`", f->sql);
             else

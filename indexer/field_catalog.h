@@ -32,6 +32,7 @@ enum field_type {
 #define FIELD_NORANGE  0x04u         /* no < <= > >= (stored as keyword in ES) */
 #define FIELD_IPPROTO  0x08u         /* values are IP protocols: "tcp", "6" and "TCP" alike */
 #define FIELD_SUM      0x10u         /* the sum of the two integer fields in `any` */
+#define FIELD_ESKEYWORD 0x20u        /* text in ES: queries use its "<ecs>.keyword" sub-field */
 
 #define FIELD_ANY_MAX 3
 
@@ -71,6 +72,9 @@ const struct field_def *field_catalog_find_in(const struct field_table *t, const
 size_t field_catalog_nearest_in(const struct field_table *t, const char *name, size_t len,
                                 const char **out, size_t max);
 char *field_catalog_json_of(const struct field_table *t, size_t *len);
+/* The field ES queries for f: its ecs path, or "<ecs>.keyword" (FIELD_ESKEYWORD) written
+ * into buf. */
+const char *field_catalog_es(const struct field_def *f, char *buf, size_t len);
 /* An ip field's port field of the same side (ip:port), in f's table, or NULL. */
 const struct field_def *field_catalog_port(const struct field_def *f);
 

@@ -257,7 +257,7 @@ static void alert_sql_and_dsl(void **state)
     assert_string_equal(json_object_to_json_string_ext(es, JSON_C_TO_STRING_PLAIN),
         "{\"bool\":{\"filter\":[{\"term\":{\"rule.name\":\"port_scan\"}},{\"term\":{"
         "\"destination.ip\":\"10.2.3.0\\/24\"}},{\"range\":{\"ashiato.score\":{\"gte\":1.5}}},"
-        "{\"wildcard\":{\"message\":{\"value\":\"*scan*\"}}},{\"bool\":{\"must_not\":[{"
+        "{\"wildcard\":{\"message.keyword\":{\"value\":\"*scan*\"}}},{\"bool\":{\"must_not\":[{"
         "\"exists\":{\"field\":\"tags\"}}]}}]}}");
     json_object_put(es);
     query_expr_free(e);
