@@ -16,7 +16,6 @@ import json
 import os
 import random
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -323,4 +322,15 @@ def test_cli_alerts_expression(world):
                            capture_output=True, text=True, env=environ, timeout=60)
         assert r.returncode == 0 and "ashiato.score" in r.stdout
         print(f"{name}: ashiato alerts --expression {e!r}: {len(got)} alerts")
-    time.sleep(0)
+
+
+
+def test_servers_stopped_clean(world):
+    """Last: each aggregator stops on SIGTERM with no sanitizer report in its log (the ASan
+    build's leak check runs at exit)."""
+    for name, st in world["stacks"].items():
+        st.close()
+        assert st.agg.returncode == 0, (name, st.agg_log.read_text()[-2000:])
+        log = st.agg_log.read_text()
+        assert env.no_sanitizer_report(log), (name, log[-3000:])
+        print(f"{name}: aggregator exited 0, no sanitizer report")
