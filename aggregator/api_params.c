@@ -324,9 +324,9 @@ void api_params_free(struct api_params *p)
     free(p->fields);
     free(p->bounding);
     free(p->field);
+    free(p->type);
     free(p->src_field);
     free(p->dst_field);
-    free(p->type);
     for (size_t i = 0; i < p->nids; i++)
         free(p->ids[i]);
     free(p->ids);
