@@ -203,6 +203,8 @@ static int apply(struct api_params *p, const char *k, char *v, char err[ASH_ERR_
         return set_string(&p->field, v);
     else if (!strcmp(k, "srcField"))
         return set_string(&p->src_field, v);
+    else if (!strcmp(k, "type"))
+        return set_string(&p->type, v);
     else if (!strcmp(k, "dstField"))
         return set_string(&p->dst_field, v);
     else if (!strcmp(k, "date")) {
@@ -336,6 +338,7 @@ void api_params_free(struct api_params *p)
     free(p->fields);
     free(p->bounding);
     free(p->field);
+    free(p->type);
     free(p->src_field);
     free(p->dst_field);
     free(p->stack);

@@ -36,6 +36,7 @@ struct api_params {
     size_t nids;
     char *field;                /* unique.txt / spigraph.json (field= or exp=) */
     bool counts;                /* unique.txt counts=1 */
+    char *type;                 /* fields.json type=sessions|alerts (field_catalog_table) */
     char *src_field, *dst_field;   /* connections.json srcField/dstField */
     long long size;             /* buckets (spigraph, connections), default 20 / 100 */
     long long baseline_hours;   /* matrix.json baseline=N: pairs seen N hours before are not new */

@@ -195,9 +195,10 @@ int store_get_session(struct store *st, const char *id, store_row_fn cb, void *c
  * {"sensor":"dept-3","time":"...Z","time_us":N,"pcap_received":N,...every SensorStats
  * counter}. STORE_ERR on a backend that cannot read them back yet (Elasticsearch). */
 int store_latest_stats(struct store *st, store_row_fn cb, void *ctx);
-/* Alert documents (store_alert_json's) whose start lies in [q->start_us, q->end_us), newest
- * first, q->offset/q->limit applied; total (may be NULL) gets the matches. q->expr and
- * q->sensor are ignored. STORE_ERR on a backend that cannot read them back yet. */
+/* Alert documents (store_alert_json's) whose start lies in [q->start_us, q->end_us) and that
+ * match q->expr (NULL = all; a tree of query_parse_in(&field_catalog_alerts, ...), STORE_ERR
+ * for any other), newest first, q->offset/q->limit applied; total (may be NULL) gets the
+ * matches. q->sensor is ignored. STORE_ERR on a backend that cannot read them back yet. */
 int store_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb,
                        void *ctx, uint64_t *total);
 /* Remove sessions whose event.start is before before_us (and stats and alerts older than

@@ -95,7 +95,9 @@ static const char stats_mapping[] =
     "}}";
 
 /* The alert document is detect_alert_json()'s (docs/detection.md), stored as written; the
- * ashiato.alert block is the shape store_alert_json() builds for an Alert without a doc. */
+ * ashiato.alert block is the shape store_alert_json() builds for an Alert without a doc.
+ * message is text (match queries) with a keyword sub-field, message.keyword, on which
+ * alert expressions compare it whole, as SQLite does (FIELD_ESKEYWORD). */
 static const char alerts_mapping[] =
     "{\"dynamic\":false,\"date_detection\":false,\"properties\":{"
     "\"@timestamp\":{\"type\":\"date_nanos\"},"
@@ -107,7 +109,8 @@ static const char alerts_mapping[] =
         "\"port\":{\"type\":\"integer\"}}},"
     "\"observer\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}},"
     "\"tags\":{\"type\":\"keyword\"},"
-    "\"message\":{\"type\":\"text\"},"
+    "\"message\":{\"type\":\"text\",\"fields\":{\"keyword\":{\"type\":\"keyword\","
+        "\"ignore_above\":4096}}},"
     "\"ashiato\":{\"properties\":{"
         "\"segments\":{\"type\":\"keyword\"},\"score\":{\"type\":\"double\"},"
         "\"evidence\":{\"type\":\"keyword\"},"
