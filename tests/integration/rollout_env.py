@@ -17,6 +17,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -242,6 +244,22 @@ class Lab:
             except Exception as e:          # keep undoing the rest
                 print(f"rollout teardown: {kind} {what}: {e}")
         self.undo = []
+
+
+def udp_pcap(path, flows, sport=40000, dport=9999):
+    """A classic pcap of UDP flows, each (src, dst): a request and its answer."""
+    recs = b""
+    t = int(time.time())
+    for i, (src, dst) in enumerate(flows):
+        for j, (a, b, sp, dp) in enumerate(((src, dst, sport + i, dport), (dst, src, dport, sport + i))):
+            payload = b"ashiato-rollout"
+            udp = struct.pack(">HHHH", sp, dp, 8 + len(payload), 0) + payload
+            ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                             socket.inet_aton(a), socket.inet_aton(b))
+            frame = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + udp
+            recs += struct.pack("<IIII", t, 1000 * (2 * i + j), len(frame), len(frame)) + frame
+    Path(path).write_bytes(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1) + recs)
+    return Path(path)
 
 
 def recap(output):
