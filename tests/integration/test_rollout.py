@@ -40,7 +40,7 @@ SHARED = Path(os.environ.get("ASHIATO_SHARED_DIR", SOURCE.parent / "shared")).re
 ANSIBLE = SOURCE / "ansible"
 # sensor settings for the lab: sessions close quickly so the store fills within seconds
 LAB_SENSOR_SETTINGS = {"tcp_timeout": 8, "udp_timeout": 4, "icmp_timeout": 4, "other_timeout": 4,
-                       "tcp_close_timeout": 2, "batch_ms": 300, "buffer_size": "8M",
+                       "tcp_close_timeout": 3, "batch_ms": 300, "buffer_size": "8M",
                        "pcap_ring_size": "8M", "pcap_index_chunks": 65536, "max_sessions": 100000,
                        "app_fields_max": 4096}
 SENSORS = {"s1": ("campus_a", 1), "s2": ("campus_a", 2), "s3": ("campus_b", 3), "s4": ("campus_b", 1)}
