@@ -113,6 +113,7 @@ class Lab:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=30)
+        return self.proc.returncode if self.proc else None
 
 
 def test_sighup_changes_the_segments_records_get(tmp_path):
@@ -153,5 +154,6 @@ def test_sighup_changes_the_segments_records_get(tmp_path):
         print(f"\nreload: before {before['ashiato']['prefix']!r} segments {before['ashiato']['segments']}; "
               f"after SIGHUP {after['ashiato']['prefix']!r} segments {after['ashiato']['segments']}; "
               f"bad file kept the map ({kept.split('kept: ', 1)[1]}); pid {pid} throughout")
+        assert lab.stop() == 0, lab.text()[-3000:]      # a clean exit (and no sanitizer report)
     finally:
         lab.stop()
