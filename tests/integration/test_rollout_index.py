@@ -63,10 +63,13 @@ def node(tmp_path_factory):
                                 f"tcp://127.0.0.1:{free_port()}", "--insecure", "--store", n.url,
                                 "--http-listen", ""], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
-        while n.request("GET", "/_index_template/ashiato-alerts")[0] != 200:
+        # its templates are put when the store opens; its signal handlers come after "listening"
+        while n.request("GET", "/_index_template/ashiato-alerts")[0] != 200 or \
+                "listening endpoint=" not in (tmp / "aggregator.log").read_text():
             assert agg.poll() is None, (tmp / "aggregator.log").read_text()[-3000:]
             assert time.monotonic() < deadline, (tmp / "aggregator.log").read_text()[-3000:]
             time.sleep(0.5)
+        time.sleep(0.5)
         agg.send_signal(signal.SIGTERM)
         assert agg.wait(timeout=60) == 0, (tmp / "aggregator.log").read_text()[-3000:]
         yield n
