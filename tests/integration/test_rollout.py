@@ -435,8 +435,8 @@ def test_real_rollout_segments_in_effect_and_reloaded(rollout):
     assert "dept1 = 198.18.1.0/24" in ini and "s3 = dept3" in ini, ini
     # at s1 (dept1) a flow between dept2 and dept3: dept2's space seen at the wrong sensor
     rollout.inject("s1", [("198.18.2.5", "198.18.3.5")])
-    a = rollout.wait_alert("s1", "segment dept2")
-    assert sorted(a["ashiato"]["segments"]) == ["dept2", "dept3"], a
+    a = rollout.wait_alert("s1", "segment dept2")      # the prefix: the source's segment
+    assert a["ashiato"]["segments"] == ["dept3"], a       # the segments: the destination's
     agg_pid = agg.unit("ashiato-aggregator.service", "MainPID")
     rollout.extra_space["s3"] = ["198.18.30.0/24"]         # dept3 grows
     stats, changed = rollout.site(["s1", "s2", "s3"], "segments")
@@ -449,7 +449,7 @@ def test_real_rollout_segments_in_effect_and_reloaded(rollout):
     # would name dept1 (the one end in a segment); under the new one the source is dept3's
     rollout.inject("s2", [("198.18.30.7", "198.18.1.9")])
     b = rollout.wait_alert("s2", "segment dept3")
-    assert sorted(b["ashiato"]["segments"]) == ["dept1", "dept3"], b
+    assert b["ashiato"]["segments"] == ["dept1"], b
     assert agg.unit("ashiato-aggregator.service", "MainPID") == agg_pid
     print(f"segments: before the change {a['ashiato']['prefix']!r} at s1 {a['ashiato']['segments']}; "
           f"after it (reload, aggregator pid {agg_pid} kept) {b['ashiato']['prefix']!r} at s2 "
