@@ -89,7 +89,8 @@ class Play:
             "  connection: local\n  gather_facts: false\n  roles:\n    - role: ashiato_index\n")
 
     def run(self, what, **extra):
-        ev = {"ashiato_index_url": self.node.url, "ashiato_index_replicas": 0,
+        ev = {"ansible_python_interpreter": str(self.venv / "python3"),     # not a pyenv shim
+              "ashiato_index_url": self.node.url, "ashiato_index_replicas": 0,
               "ashiato_index_lifecycle": has_ism(self.node)}
         ev.update(extra)
         env = dict(os.environ, PATH=f"{self.venv}:{os.environ['PATH']}", ANSIBLE_NOCOLOR="1",
