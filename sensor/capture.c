@@ -286,7 +286,8 @@ static enum capture_next_result pcap_failed(struct capture *c, int rc)
     return CAPTURE_ERROR;
 }
 
-/* 1 readable (or an error to read), 0 nothing within the timeout, -1 stop requested */
+/* 1 readable, 2 an error condition on the descriptor (libpcap's read says which), 0 nothing
+ * within the timeout, -1 stop requested */
 static int wait_readable(struct capture *c)
 {
     struct pollfd pfd = { .fd = c->wait_fd, .events = POLLIN };
@@ -295,7 +296,20 @@ static int wait_readable(struct capture *c)
     int n = poll(&pfd, 1, c->timeout_ms);
     if (c->broken)
         return -1;
-    return n > 0 || (n < 0 && errno != EINTR) ? 1 : 0;
+    if (n < 0)
+        return errno == EINTR ? 0 : 2;
+    if (n == 0)
+        return 0;
+    return pfd.revents & (POLLERR | POLLHUP | POLLNVAL) ? 2 : 1;
+}
+
+/* the descriptor reported an error that libpcap's read did not turn into one: wait out the
+ * timeout rather than spin on a descriptor that stays ready */
+static enum capture_next_result quiet_after(struct capture *c, int w)
+{
+    if (w == 2)
+        poll(NULL, 0, c->timeout_ms);
+    return CAPTURE_TIMEOUT;
 }
 
 static void hold_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
@@ -333,8 +347,8 @@ static enum capture_next_result next_nflog(struct capture *c, struct capture_pac
                      c->name);
             return CAPTURE_ERROR;
         }
-        if (c->held_n == 0)
-            return CAPTURE_TIMEOUT;  /* a message that was no packet, or filtered out */
+        if (c->held_n == 0)          /* a message that was no packet, or filtered out */
+            return quiet_after(c, w);
     }
     const struct capture_held *hp = &c->held[c->held_at++];
     return packet_from(c, &hp->h, hp->data, pkt);
@@ -355,6 +369,8 @@ enum capture_next_result capture_next(struct capture *c, struct capture_packet *
         if (w <= 0)
             return w < 0 ? CAPTURE_EOF : CAPTURE_TIMEOUT;
         rc = pcap_next_ex(c->p, &h, &data);
+        if (rc == 0)
+            return quiet_after(c, w);
     }
     if (rc == 1)
         return packet_from(c, h, data, pkt);

@@ -39,7 +39,10 @@ pytestmark = [
 
 UDP_TIMEOUT = 2          # [sensor] udp_timeout
 TCP_CLOSE_TIMEOUT = 1    # [sensor] tcp_close_timeout (after both FINs)
-MARGIN = 1.5             # seconds past the timeout for a session to reach the file
+# seconds past the timeout for a session to reach the file: the session table compares whole
+# seconds as Arkime does (a session ends once now_sec > last_sec + timeout, so up to 1 s
+# after the timeout itself), the tick comes every 100 ms, and 0.9 s for a loaded machine
+MARGIN = 1.0 + 0.1 + 0.9
 UDP_PORTS = (7001, 7002, 7003)
 TCP_PORT = 7010
 MESSAGE = b"quiet link"
