@@ -459,7 +459,9 @@ int main(int argc, char **argv)
             snprintf(err, sizeof err, "%s: %s", cfg.emit_json, strerror(errno));
             goto fail;
         }
-        setvbuf(json, NULL, _IOFBF, 1 << 20);
+        /* live: each session is written as it ends (a reader tailing the file sees sessions
+         * time out on a quiet link); files: one write per MiB */
+        setvbuf(json, NULL, cfg.interface[0] ? _IOLBF : _IOFBF, 1 << 20);
         jout.f = json;
         pipeline_add_output(p, json_write, &jout);
     }
