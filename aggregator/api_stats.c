@@ -1,4 +1,5 @@
-/* api_stats.c -- stats.json, /metrics (Prometheus text), fields.json and alerts.json.
+/* api_stats.c -- stats.json, /metrics (Prometheus text), fields.json and alerts.json
+ * (sensors/history.json is api_history.c's).
  * Owns:  the shapes of those answers and the Prometheus metric names (ashiato_*).
  * Never: reads the receive loop's state except through http_server_stats().
  * Trap:  /metrics sits behind the same auth as every route (a Prometheus scrape needs a
@@ -76,6 +77,12 @@ int api_stats_json(struct http_request *rq, struct http_reply *rp)
         if (json_object_object_get_ex(o, "time_us", &v))
             json_object_object_add(o, "lastSeenAgoSeconds", json_object_new_int64(
                 (rq->now_us - json_object_get_int64(v)) / 1000000));
+        /* the oldest packet the sensor still keeps (its pcap catalogue), if it keeps any */
+        if (json_object_object_get_ex(o, "oldest_packet_us", &v) && json_object_get_int64(v) > 0) {
+            char t[40];
+            record_json_time(json_object_get_int64(v), t);
+            json_object_object_add(o, "oldestPacket", json_object_new_string(t));
+        }
     }
     json_object *o = json_object_new_object();
     json_object_object_add(o, "aggregator", aggregator_obj(rq));
