@@ -2,7 +2,8 @@
  * the stats history (every SensorStats stored), for the page's chart to shade.
  * Owns:  the rules that turn samples into intervals and the answer's shape:
  *          {"startTime":ms|null,"stopTime":ms,"sensors":[{"name":"dept-3","intervalMs":500,
- *           "samples":N,"lastSeen":ms|null,"down":[[startMs,stopMs],...],
+ *           "samples":N,"lastSeen":ms|null,"packetsPerSecond":X|null (the last two samples),
+ *           "down":[[startMs,stopMs],...],
  *           "dropping":[[startMs,stopMs,dropped],...]}]}
  *        down: a gap between two samples longer than API_HISTORY_DOWN_FACTOR stats intervals,
  *        and from the last sample to the window's end (or now) when that is as long;
@@ -27,7 +28,7 @@
 
 struct sample {
     int64_t t;
-    uint64_t dropped;
+    uint64_t dropped, packets;
 };
 
 struct sensor_hist {
@@ -81,7 +82,7 @@ static int on_sample(void *ctx, const char *sensor, const struct store_stats_sam
         h->oom = true;
         return 1;
     }
-    x->s[x->n++] = (struct sample){ smp->time_us, smp->dropped };
+    x->s[x->n++] = (struct sample){ smp->time_us, smp->dropped, smp->packets };
     if (smp->interval_ms)
         x->interval_ms = smp->interval_ms;
     return 0;
@@ -196,6 +197,9 @@ static json_object *sensor_obj(const struct sensor_hist *x, int64_t lo, int64_t 
     json_object_object_add(o, "samples", json_object_new_int64((int64_t)in_window));
     int64_t seen = x->latest_us ? x->latest_us : last;
     json_object_object_add(o, "lastSeen", seen ? json_object_new_int64(seen / 1000) : NULL);
+    const struct sample *p = x->n >= 2 ? &x->s[x->n - 2] : NULL, *q = p ? p + 1 : NULL;
+    json_object_object_add(o, "packetsPerSecond", p && q->t > p->t && q->packets >= p->packets ?
+        json_object_new_double((double)(q->packets - p->packets) * 1e6 / (double)(q->t - p->t)) : NULL);
     json_object_object_add(o, "down", down);
     json_object_object_add(o, "dropping", dropping);
     if (truncated)
