@@ -505,7 +505,6 @@ int main(int argc, char **argv)
     struct shipping *sh = shipping;
     shipping = NULL;
     shipping_serve_packets(sh, NULL);
-    shipping_report_catalog(sh, NULL);
     bool shipped = sh != NULL;
     int ship_rc = shipping_close(sh, !cfg.interface[0] || !stop_requested, &stop_requested,
                                  &ship_totals, ship_err);

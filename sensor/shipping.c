@@ -29,6 +29,7 @@ struct shipping {
     int64_t last_loss_log_us;        /* loss warnings: at most one per LOSS_LOG_US */
     struct pcap_catalog *catalog;    /* lent by the caller (shipping_report_catalog) */
     int64_t oldest_us, oldest_at_us; /* the oldest kept packet, and when it was looked up */
+    uint64_t pcap_received, pcap_dropped, pcap_if_dropped;   /* the last tick's */
 };
 
 #define LOSS_LOG_US 10000000LL
@@ -149,6 +150,8 @@ void shipping_serve_packets(struct shipping *sh, struct packet_service *svc)
         ship_set_request_handler(sh->ship, svc ? answer_request : NULL, svc);
 }
 
+static void publish_stats(struct shipping *sh, int64_t now_us);
+
 void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, uint64_t pcap_dropped,
                    uint64_t pcap_if_dropped)
 {
@@ -157,6 +160,18 @@ void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, 
     sh->last_tick_us = now_us;
     batcher_flush(sh->b, now_us, false);   /* a failure is counted: report_loss says it */
     report_loss(sh, now_us, false);
+    if (pcap_received || pcap_dropped || pcap_if_dropped) {
+        sh->pcap_received = pcap_received;
+        sh->pcap_dropped = pcap_dropped;
+        sh->pcap_if_dropped = pcap_if_dropped;
+    }
+    publish_stats(sh, now_us);
+}
+
+static void publish_stats(struct shipping *sh, int64_t now_us)
+{
+    uint64_t pcap_received = sh->pcap_received, pcap_dropped = sh->pcap_dropped,
+             pcap_if_dropped = sh->pcap_if_dropped;
     struct pipeline_stats ps;
     pipeline_stats(sh->p, &ps);
     Ashiato__SensorStats st = ASHIATO__SENSOR_STATS__INIT;
@@ -205,6 +220,10 @@ int shipping_close(struct shipping *sh, bool drain_all, const volatile sig_atomi
         return 0;
     memset(&t, 0, sizeof t);
     batcher_flush(sh->b, 0, true);   /* a failure is counted and stated below */
+    /* the last stats, sent now: a short offline run ends before its first stats interval */
+    sh->oldest_at_us = 0;
+    publish_stats(sh, clock_wall_us());
+    ship_flush_stats(sh->ship, 1000);
     if (drain_all) {
         struct outbox_stats os;
         pthread_mutex_lock(&sh->lock);
