@@ -180,6 +180,17 @@ int api_metrics(struct http_request *rq, struct http_reply *rp)
             fprintf(f, "\"} %.3f\n", (double)json_object_get_int64(v) / 1e6);
         }
     }
+    fprintf(f, "# HELP ashiato_sensor_oldest_packet_seconds the oldest packet the sensor keeps "
+            "(epoch seconds; absent when it keeps none)\n# TYPE ashiato_sensor_oldest_packet_seconds gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(c.arr, i), *v, *name;
+        if (json_object_object_get_ex(o, "oldest_packet_us", &v) && json_object_get_int64(v) > 0 &&
+            json_object_object_get_ex(o, "sensor", &name)) {
+            fprintf(f, "ashiato_sensor_oldest_packet_seconds{sensor=\"");
+            label(f, json_object_get_string(name));
+            fprintf(f, "\"} %.3f\n", (double)json_object_get_int64(v) / 1e6);
+        }
+    }
     fclose(f);
     json_object_put(c.arr);
     rp->count = (long long)n;
