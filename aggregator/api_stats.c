@@ -1,5 +1,4 @@
-/* api_stats.c -- stats.json, /metrics (Prometheus text), fields.json and alerts.json
- * (sensors/history.json is api_history.c's).
+/* api_stats.c -- stats.json, /metrics (Prometheus text), fields.json and alerts.json.
  * Owns:  the shapes of those answers and the Prometheus metric names (ashiato_*).
  * Never: reads the receive loop's state except through http_server_stats().
  * Trap:  /metrics sits behind the same auth as every route (a Prometheus scrape needs a

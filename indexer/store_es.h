@@ -211,11 +211,14 @@ int es_get_session(struct store *st, const char *sensor, const char *id, store_r
                    void *ctx);
 int es_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
 
-/* ---- store_es_meta.c: alerts and sensor stats read back (store_query_alerts,
- * store_latest_stats, store_stats_history) and the stats history pruned ------------------ */
+/* ---- store_es_meta.c: alerts read back (store_query_alerts) ---------------------------- */
 
 int es_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
                     uint64_t *total);
+
+/* ---- store_es_stats.c: sensor stats read back (store_latest_stats, store_stats_history) and
+ * the stats history pruned ------------------------------------------------------------------ */
+
 int es_latest_stats(struct store *st, store_row_fn cb, void *ctx);
 int es_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
                      void *ctx);

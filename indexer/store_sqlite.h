@@ -99,6 +99,7 @@ int sq_get_session(struct store *st, const char *sensor, const char *id, store_r
 int sq_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
 /* store_sqlite_meta.c: sensor stats and alerts read back (for the HTTP API) */
 int sq_latest_stats(struct store *st, store_row_fn cb, void *ctx);
+/* store_sqlite_stats.c: the stats history */
 int sq_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
                      void *ctx);
 int sq_delete_stats_older(struct store *st, int64_t before_us);
