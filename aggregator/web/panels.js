@@ -98,7 +98,8 @@ function ago(s) {
   if (typeof s !== 'number') return '';
   if (s < 120) return `${Math.round(s)} s ago`;
   if (s < 7200) return `${Math.round(s / 60)} min ago`;
-  return `${Math.round(s / 3600)} h ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
 }
 
 // stats: stats.json; hist: sensors/history.json of the last hour (packets/s from the last two
@@ -130,7 +131,7 @@ export function renderSensors(table, stats, hist) {
     cell(tr, bytes(s.disk_free_bytes), 'num');
     // the oldest packet the sensor still keeps (the earliest file of its pcap catalogue)
     const oc = cell(tr, s.oldestPacket ? `${s.oldestPacket.replace('T', ' ').slice(0, 19)} UTC` +
-      (s.time_us > s.oldest_packet_us ? ` (${ago((s.time_us - s.oldest_packet_us) / 1e6).replace(' ago', '')} of packets)` : '')
+      (s.time_us > s.oldest_packet_us ? ` (${ago((s.time_us - s.oldest_packet_us) / 1e6)})` : '')
       : 'none kept');
     oc.dataset.col = 'oldest';
     if (s.oldest_packet_us) oc.dataset.us = String(s.oldest_packet_us);
