@@ -135,13 +135,20 @@ async function renderSessions() {
   const shown = state.cols ? state.cols.split(',') : DEFAULT_COLS;
   renderChooser($('column-chooser'), shown, cols => set({ cols: cols.join(',') }, true));
   const length = Math.min(Number(state.length) || 50, 500), start = Number(state.start) || 0;
-  const stack = state.stack === 'node' ? 'sensor' : STACK_FIELD[state.stack] ? state.stack : '';
+  let stack = state.stack === 'node' ? 'sensor' : STACK_FIELD[state.stack] ? state.stack : '';
   status('Searching...');
   const t0 = performance.now();
-  let page, hist, spi = null;
+  let page, hist, spi = null, stackErr = '';
+  const ask = () => getJson('/sessions.json', { expression: expr, ...tp, start, length, order: `firstPacket:${state.order}`, interval: 'auto', stack });
   try {
     [page, hist] = await Promise.all([
-      getJson('/sessions.json', { expression: expr, ...tp, start, length, order: `firstPacket:${state.order}`, interval: 'auto', stack }),
+      ask().catch(e => {
+        // a stacking the aggregator refuses (stack=segment without segments): unstacked
+        if (!(stack && e instanceof ApiError && e.status === 400 && /^stack/.test(e.message))) throw e;
+        stackErr = e.message;
+        stack = '';
+        return ask();
+      }),
       getJson('/sensors/history.json', tp).catch(e => { if (e instanceof ApiError && e.status === 401) throw e; return null; }),
     ]);
     if (stack && !(page.graph && page.graph.stack))
@@ -164,7 +171,7 @@ async function renderSessions() {
   if (expr) { rememberQuery(expr); fillRecent($('recent')); }
   const g = page.graph || {};
   const stacked = stack ? stackSeries(page, spi) : null;
-  $('stack-msg').textContent = stack && !stacked && (g.sessionsTotal || 0) > 0
+  $('stack-msg').textContent = stackErr ? `Not stacked: ${stackErr}` : stack && !stacked && (g.sessionsTotal || 0) > 0
     ? `Stacking by ${stack} is not available from this aggregator: the bars are not stacked.` : '';
   const series = stacked || [{ name: 'sessions', buckets: g.sessionsHisto || [] }];
   const range = { from: g.xmin, to: g.xmax };
