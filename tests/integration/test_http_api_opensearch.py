@@ -57,16 +57,17 @@ def wait_all(st):
 
 
 def alerts_of(st):
-    """alerts.json: all (once they stop changing: the node may not have refreshed yet), a page
-    of two from the second, and a time window from the median start."""
-    last = None
+    """alerts.json: all (once unchanged over three reads a second apart: detection runs behind
+    the commits, and the node refreshes within a second), a page of two from the second, and a
+    time window from the median start."""
+    seen = []
     for _ in range(120):
         status, a = env.get_json(st.url, "/alerts.json", {"date": -1, "length": 100000})
         assert status == 200, a
         alerts = (a["recordsTotal"], a["recordsFiltered"], [d["event"]["id"] for d in a["data"]])
-        if alerts == last:
+        seen = (seen + [alerts])[-3:]
+        if len(seen) == 3 and seen[0] == seen[1] == seen[2]:
             break
-        last = alerts
         time.sleep(1)
     else:
         pytest.fail("alerts never settled: %r" % (last,))
@@ -159,8 +160,8 @@ def test_seed_query_on_opensearch_and_sqlite(tmp_path):
                                              {"date": -1, "length": 100000, "expression": e})
                     assert status == 200, (kind, e, a)
                     answers[kind].append({s["id"] for s in a["data"]})
-                meta[kind] = alerts_of(st)
                 s, h = stats_of(st)
+                meta[kind] = alerts_of(st)
                 stats[kind] = stats_shape(s, h)
                 print(f"{kind}: stats.json {len(s['data'])} sensors, history samples "
                       f"{ {x['name']: x['samples'] for x in h['sensors']} }, down "
