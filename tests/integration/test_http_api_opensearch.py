@@ -70,7 +70,7 @@ def alerts_of(st):
             break
         time.sleep(1)
     else:
-        pytest.fail("alerts never settled: %r" % (last,))
+        pytest.fail("alerts never settled: %r" % (seen,))
     ids = alerts[2]
     assert alerts[1] == len(ids)
     status, p = env.get_json(st.url, "/alerts.json", {"date": -1, "length": 2, "start": 1})
