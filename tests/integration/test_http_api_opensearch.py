@@ -102,8 +102,12 @@ def stats_of(st):
         time.sleep(1)
     else:
         pytest.fail("stats.json never listed every sensor: %r" % (s,))
-    status, h = env.get_json(st.url, "/sensors/history.json", {"date": 1})
-    assert status == 200, h
+    for _ in range(30):            # the sensors have exited: down once 3 intervals have passed
+        status, h = env.get_json(st.url, "/sensors/history.json", {"date": 1})
+        assert status == 200, h
+        if all(x["down"] for x in h["sensors"]):
+            break
+        time.sleep(0.5)
     return s, h
 
 
