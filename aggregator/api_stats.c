@@ -77,6 +77,12 @@ int api_stats_json(struct http_request *rq, struct http_reply *rp)
         if (json_object_object_get_ex(o, "time_us", &v))
             json_object_object_add(o, "lastSeenAgoSeconds", json_object_new_int64(
                 (rq->now_us - json_object_get_int64(v)) / 1000000));
+        /* the oldest packet the sensor still keeps (its pcap catalogue), if it keeps any */
+        if (json_object_object_get_ex(o, "oldest_packet_us", &v) && json_object_get_int64(v) > 0) {
+            char t[40];
+            record_json_time(json_object_get_int64(v), t);
+            json_object_object_add(o, "oldestPacket", json_object_new_string(t));
+        }
     }
     json_object *o = json_object_new_object();
     json_object_object_add(o, "aggregator", aggregator_obj(rq));
@@ -170,6 +176,17 @@ int api_metrics(struct http_request *rq, struct http_reply *rp)
         json_object *o = json_object_array_get_idx(c.arr, i), *v, *name;
         if (json_object_object_get_ex(o, "time_us", &v) && json_object_object_get_ex(o, "sensor", &name)) {
             fprintf(f, "ashiato_sensor_last_seen_seconds{sensor=\"");
+            label(f, json_object_get_string(name));
+            fprintf(f, "\"} %.3f\n", (double)json_object_get_int64(v) / 1e6);
+        }
+    }
+    fprintf(f, "# HELP ashiato_sensor_oldest_packet_seconds the oldest packet the sensor keeps "
+            "(epoch seconds; absent when it keeps none)\n# TYPE ashiato_sensor_oldest_packet_seconds gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(c.arr, i), *v, *name;
+        if (json_object_object_get_ex(o, "oldest_packet_us", &v) && json_object_get_int64(v) > 0 &&
+            json_object_object_get_ex(o, "sensor", &name)) {
+            fprintf(f, "ashiato_sensor_oldest_packet_seconds{sensor=\"");
             label(f, json_object_get_string(name));
             fprintf(f, "\"} %.3f\n", (double)json_object_get_int64(v) / 1e6);
         }

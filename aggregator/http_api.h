@@ -72,6 +72,7 @@ int api_spigraph_json(struct http_request *rq, struct http_reply *rp);
 int api_connections_json(struct http_request *rq, struct http_reply *rp);
 int api_fields_json(struct http_request *rq, struct http_reply *rp);
 int api_stats_json(struct http_request *rq, struct http_reply *rp);
+int api_sensors_history_json(struct http_request *rq, struct http_reply *rp);   /* api_history.c */
 int api_metrics(struct http_request *rq, struct http_reply *rp);
 int api_alerts_json(struct http_request *rq, struct http_reply *rp);
 int api_sessions_pcap(struct http_request *rq, struct http_reply *rp);

@@ -58,6 +58,7 @@ static const struct route routes[] = {
     { "GET", "/connections.json",  PERM_READ, api_connections_json },
     { "GET", "/fields.json",       PERM_READ, api_fields_json },
     { "GET", "/stats.json",        PERM_READ, api_stats_json },
+    { "GET", "/sensors/history.json", PERM_READ, api_sensors_history_json },
     { "GET", "/metrics",           PERM_READ, api_metrics },
     { "GET", "/alerts.json",       PERM_READ, api_alerts_json },
     { "GET", "/matrix.json",       PERM_READ, api_matrix_json },

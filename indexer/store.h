@@ -117,6 +117,23 @@ int store_put_batches_packed(struct store *st, const struct store_batch *batches
 int store_sensor_seq(struct store *st, const char *stream, uint64_t *seq);
 /* Sensor stats; `sensor` overrides st->sensor. One row per (sensor, time_us), last wins. */
 int store_put_stats(struct store *st, const char *sensor, const Ashiato__SensorStats *stats);
+/* The stats history: every SensorStats stored is a sample, kept STORE_STATS_KEEP_DAYS (older
+ * ones are pruned by store_put_stats, at most every STORE_STATS_PRUNE_US, but for each
+ * sensor's newest) or less when retention_days is shorter. */
+#define STORE_STATS_KEEP_DAYS 8
+#define STORE_STATS_PRUNE_US (600LL * 1000000)
+struct store_stats_sample {
+    int64_t time_us;             /* the sensor's clock when it took the sample */
+    uint64_t packets;            /* packets seen */
+    uint64_t dropped;            /* pcap_dropped + pcap_if_dropped + outbox_dropped */
+    uint64_t outbox_batches;     /* outbox depth */
+    uint32_t interval_ms;        /* the sensor's stats interval, 0 = not reported */
+};
+typedef int (*store_stats_fn)(void *ctx, const char *sensor, const struct store_stats_sample *s);
+/* Every sample with time_us in [start_us, end_us) (a bound of 0 is open), by sensor name then
+ * time, until cb returns nonzero. STORE_ERR on a backend that keeps none (null:). */
+int store_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                        void *ctx);
 /* An alert; one per id, a re-put with the same id replaces it (alerts grow while they run). */
 int store_put_alert(struct store *st, const Ashiato__Alert *alert);
 
@@ -193,7 +210,8 @@ int store_get_session_of(struct store *st, const char *sensor, const char *id, s
 int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
 /* The latest SensorStats of each sensor, one callback per sensor (by name) with
  * {"sensor":"dept-3","time":"...Z","time_us":N,"pcap_received":N,...every SensorStats
- * counter}. STORE_ERR on a backend that cannot read them back yet (Elasticsearch). */
+ * counter and gauge, "oldest_packet_us":N,"stats_interval_ms":N} (0: not reported).
+ * Elasticsearch: near real time (a sample is seen once its index refreshed). */
 int store_latest_stats(struct store *st, store_row_fn cb, void *ctx);
 /* Alert documents (store_alert_json's) whose start lies in [q->start_us, q->end_us) and that
  * match q->expr (NULL = all; a tree of query_parse_in(&field_catalog_alerts, ...), STORE_ERR

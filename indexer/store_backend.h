@@ -48,6 +48,11 @@ struct store_backend {
     int (*latest_stats)(struct store *st, store_row_fn cb, void *ctx);
     int (*query_alerts)(struct store *st, const struct store_query *q, store_row_fn cb,
                         void *ctx, uint64_t *total);
+    /* optional: store_stats_history (NULL: STORE_ERR "not supported"); the pruning of stats
+     * samples older than before_us (NULL: none) */
+    int (*stats_history)(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                         void *ctx);
+    int (*delete_stats_older)(struct store *st, int64_t before_us);
 };
 
 struct store {
@@ -59,6 +64,7 @@ struct store {
                                       * inserted/duplicates/dead_lettered by the backend */
     char err[ASH_ERR_LEN];
     char info[256];              /* store_info(): filled by the backend's open(), if at all */
+    int64_t stats_pruned_us;     /* wall clock of the last delete_stats_older (store.c) */
 };
 
 extern const struct store_backend store_sqlite_backend;

@@ -218,6 +218,14 @@ int es_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
 int es_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
                     uint64_t *total);
 
+/* ---- store_es_stats.c: sensor stats read back (store_latest_stats, store_stats_history) and
+ * the stats history pruned ------------------------------------------------------------------ */
+
+int es_latest_stats(struct store *st, store_row_fn cb, void *ctx);
+int es_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                     void *ctx);
+int es_delete_stats_older(struct store *st, int64_t before_us);
+
 /* ---- store_es.c: shared helpers -------------------------------------------------------- */
 
 /* Fail with the call's description: STORE_ERR_RETRY when transient, else STORE_ERR. */

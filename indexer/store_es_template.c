@@ -91,7 +91,8 @@ static const char stats_mapping[] =
         "\"sessions_total\":{\"type\":\"long\"},\"sessions_evicted\":{\"type\":\"long\"},"
         "\"outbox_batches\":{\"type\":\"long\"},\"outbox_bytes\":{\"type\":\"long\"},"
         "\"outbox_dropped\":{\"type\":\"long\"},\"disk_used_bytes\":{\"type\":\"long\"},"
-        "\"disk_free_bytes\":{\"type\":\"long\"}}}}}"
+        "\"disk_free_bytes\":{\"type\":\"long\"},\"oldest_packet_us\":{\"type\":\"long\"},"
+        "\"stats_interval_ms\":{\"type\":\"long\"}}}}}"
     "}}";
 
 /* The alert document is detect_alert_json()'s (docs/detection.md), stored as written; the

@@ -94,7 +94,8 @@ static const char schema_sql[] =
     " pcap_dropped INTEGER, pcap_if_dropped INTEGER, packets INTEGER, malformed INTEGER,"
     " sessions_active INTEGER, sessions_total INTEGER, sessions_evicted INTEGER,"
     " outbox_batches INTEGER, outbox_bytes INTEGER, outbox_dropped INTEGER,"
-    " disk_used_bytes INTEGER, disk_free_bytes INTEGER, PRIMARY KEY (sensor, time_us));"
+    " disk_used_bytes INTEGER, disk_free_bytes INTEGER, oldest_packet_us INTEGER,"
+    " stats_interval_ms INTEGER, PRIMARY KEY (sensor, time_us));"
     "CREATE INDEX IF NOT EXISTS sensor_stats_time ON sensor_stats(time_us);"
     "CREATE TABLE IF NOT EXISTS alerts ("
     " id TEXT PRIMARY KEY, kind TEXT, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
@@ -153,8 +154,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_UPD_SEQ] = "INSERT INTO sensor_seq (sensor, seq) VALUES (?1, ?2) ON CONFLICT(sensor)"
         " DO UPDATE SET seq = max(seq, excluded.seq)",
     [ST_GET_SEQ] = "SELECT seq FROM sensor_seq WHERE sensor = ?1",
-    [ST_INS_STATS] = "INSERT OR REPLACE INTO sensor_stats VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-        " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    [ST_INS_STATS] = "INSERT OR REPLACE INTO sensor_stats (sensor, time_us, pcap_received,"
+        " pcap_dropped, pcap_if_dropped, packets, malformed, sessions_active, sessions_total,"
+        " sessions_evicted, outbox_batches, outbox_bytes, outbox_dropped, disk_used_bytes,"
+        " disk_free_bytes, oldest_packet_us, stats_interval_ms) VALUES (?1, ?2, ?3, ?4, ?5,"
+        " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [ST_INS_ALERT] = "INSERT OR REPLACE INTO alerts (id, kind, start_us, end_us, source_ip,"
         " sessions, summary, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     /* every sensor's session of an id (?4 NULL) or one sensor's, see sq_get_session */
@@ -415,6 +419,9 @@ static int sq_open(struct store *st, const char *target, char err[ASH_ERR_LEN])
             return -1;
         }
     }
+    what = "add the stats history's columns";
+    if ((rc = sq_stats_columns(s->db)) != SQLITE_OK)
+        goto fail;
     what = "prepare";
     char rows_sql[sizeof stmt_sql_ins_head + SQ_ROWS * (2 * SQ_COLS + 3)];
     multi_row_sql(rows_sql, sizeof rows_sql, stmt_sql_ins_head, SQ_ROWS, SQ_COLS);
@@ -688,6 +695,8 @@ static int sq_put_stats(struct store *st, const char *sensor, const Ashiato__Sen
     sqlite3_bind_int64(q, 2, t);
     for (size_t i = 0; i < ASH_ARRAY_LEN(v); i++)
         sqlite3_bind_int64(q, (int)i + 3, clamp64(v[i]));
+    sqlite3_bind_int64(q, 16, x->oldest_packet_us > 0 ? x->oldest_packet_us : 0);
+    sqlite3_bind_int64(q, 17, x->stats_interval_ms);
     int rc = sq_run(q);
     return rc == SQLITE_OK ? STORE_OK : sq_fail(st, rc, "insert sensor_stats");
 }
@@ -729,4 +738,6 @@ const struct store_backend store_sqlite_backend = {
     .put_batches_packed = sq_put_batches_packed,
     .latest_stats = sq_latest_stats,
     .query_alerts = sq_query_alerts,
+    .stats_history = sq_stats_history,
+    .delete_stats_older = sq_delete_stats_older,
 };

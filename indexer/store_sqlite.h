@@ -103,6 +103,13 @@ int sq_histogram(struct store *st, const struct store_query *q, int64_t width_us
                  bool by_sensor, store_histo_fn cb, void *ctx);
 /* store_sqlite_meta.c: sensor stats and alerts read back (for the HTTP API) */
 int sq_latest_stats(struct store *st, store_row_fn cb, void *ctx);
+/* store_sqlite_stats.c: the stats history */
+int sq_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                     void *ctx);
+int sq_delete_stats_older(struct store *st, int64_t before_us);
+/* sensor_stats of any schema version gets the columns oldest_packet_us and stats_interval_ms
+ * (ALTER TABLE when they are missing; a read-only check otherwise) */
+int sq_stats_columns(sqlite3 *db);
 int sq_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
                     uint64_t *total);
 

@@ -18,7 +18,8 @@
 static const char *const stat_cols[] = {
     "pcap_received", "pcap_dropped", "pcap_if_dropped", "packets", "malformed",
     "sessions_active", "sessions_total", "sessions_evicted", "outbox_batches", "outbox_bytes",
-    "outbox_dropped", "disk_used_bytes", "disk_free_bytes",
+    "outbox_dropped", "disk_used_bytes", "disk_free_bytes", "oldest_packet_us",
+    "stats_interval_ms",     /* added after schema v4: last in the table (store_sqlite_stats.c) */
 };
 
 int sq_latest_stats(struct store *st, store_row_fn cb, void *ctx)

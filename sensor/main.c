@@ -20,6 +20,7 @@
 #include "log.h"
 #include "packet_keep.h"
 #include "packet_service.h"
+#include "pcap_store.h"
 #include "pipeline.h"
 #include "prefetch.h"
 #include "sensor_config.h"
@@ -51,6 +52,8 @@ static int keep_link(const struct sensor_config *cfg, struct pipeline *p, int dl
     if (!(keep = packet_keep_open(cfg, p, dlt, snaplen, offline, err)))
         return -1;
     shipping_serve_packets(shipping, packet_keep_service(keep));
+    if (packet_keep_store(keep))
+        shipping_report_catalog(shipping, pcap_store_catalog(packet_keep_store(keep)));
     return 0;
 }
 static struct capture_stats live_totals;     /* pcap_stats at the end of a live capture */
