@@ -64,7 +64,8 @@ gen_cmd() {   # gen_cmd SEED OUT
         --seed "$1" --max-session-bytes 3000 --misconfig-at +10 --spike-at +20 \
         --spike-duration 20 --scan-at +30 --lateral-at +60 --quiet
 }
-INPUTS=$( { echo "layout 1 target $TARGET days $DAYS"; for s in $SEEDS; do gen_cmd "$s" "gen-$s"; done
+INPUTS=$( { echo "layout 1 target $TARGET days $DAYS"
+            for s in $SEEDS; do gen_cmd "$s" "gen-$s" | sed "s|$GEN|campusgen.py|"; done
             sha256sum < "$GEN"; } )
 KEY=$(echo "$INPUTS" | sha256sum | cut -c1-16)
 DIR=$CACHE/$KEY

@@ -84,7 +84,7 @@ LOAD_BEFORE=$(load3)
 CFG=$(python3 -c 'import json, sys; print(json.dumps({"url": sys.argv[1], "user": "bench", "password": sys.argv[2],
     "nodeModules": sys.argv[3], "startTime": int(sys.argv[4]), "stopTime": int(sys.argv[5]),
     "runs": int(sys.argv[6]), "out": sys.argv[7],
-    "exprs": ["ip.src == 198.18.2.0/24 && port.dst == 445", "ip == 203.0.113.7", "port.dst == 3389"]}))' \
+    "exprs": ["ip.src == 198.18.2.0/24 && port.dst == 3389", "ip == 203.0.113.7", "protocols == rdp"]}))' \
     "http://127.0.0.1:$HP" "$PASS" "$NM/node_modules" "$START" "$STOP" "$RUNS" "$WORK")
 say "page at http://127.0.0.1:$HP/ on $DATASET (load average $LOAD_BEFORE)"
 node "$ROOT/bench/web_query.mjs" "$CFG" > "$WORK/out.json"
@@ -96,7 +96,7 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
 [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ] && COMMIT="$COMMIT (with uncommitted changes)"
 SECTION=$WORK/section.md
 python3 - "$WORK/out.json" "$DATASET" "$COMMIT" "$LOAD_BEFORE" "$LOAD_AFTER" "$RUNS" > "$SECTION" <<'EOF'
-import json, os, platform, statistics, sys, time
+import json, os, platform, re, statistics, sys, time
 path, dataset, commit, lb, la, runs = sys.argv[1:7]
 d = json.load(open(path))
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -104,7 +104,8 @@ mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemT
 print(f"## web_query {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}\n")
 print(f"- commit: {commit}")
 print(f"- machine: {os.cpu_count()} CPUs, {cpu}, {mem:.1f} GiB RAM, {platform.release()}; load average {lb} before, {la} after (shared host)")
-print(f"- store: {dataset}/sqlite/sessions.db (bench/dataset_10m.sh: 10,000,000 sessions over 7 days); page opened on the 7 days")
+cnt = re.search(r"count=(\d+)", open(os.path.join(dataset, "load-sqlite.txt")).read()).group(1)
+print(f"- store: {dataset}/sqlite/sessions.db (bench/dataset_10m.sh: {int(cnt):,} sessions over 7 days); page opened on the 7 days")
 print(f"- bench/web_query.sh -n {runs}: chromium {os.popen('/usr/bin/chromium --version 2>/dev/null').read().strip()} headless via playwright-core, 1280x800; "
       "time from the Enter keydown in #expr to two animation frames after the render finished (chart and table drawn)\n")
 print("| expression | runs | median ms | all runs ms | bars | rows | table caption |")
