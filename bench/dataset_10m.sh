@@ -5,14 +5,16 @@
 # bench/dataset_load.c through the store library's own put path (store_put_batches_packed),
 # into SQLite and into an OpenSearch 2.19 node.
 #
-#   bench/dataset_10m.sh [--sqlite] [--opensearch]      (never part of ctest)
+#   bench/dataset_10m.sh [--sqlite] [--opensearch] [--print-dir]   (never part of ctest)
 #
-# Prints "DATASET=<dir>" last; <dir> holds sqlite/sessions.db, os/ (the node's data dir),
-# load-sqlite.txt / load-os.txt (the loader's last line: rate, first_us, last_us) and
-# inputs.txt (what the key was made of). With neither flag both stores are made.
+# Prints "DATASET=<dir>" last; <dir> holds sqlite/sessions.db, os-N/ (the node's data dir for
+# N sessions), load-sqlite.txt / load-os-N.txt (the loader's last line: rate, first_us,
+# last_us) and inputs.txt (what the key was made of). With neither flag both stores are made.
 # Environment: ASHIATO_BUILD_DIR (default build/), ASHIATO_SHARED_DIR (default ../shared),
 # ASHIATO_BENCH_CACHE (default /var/cache/ashiato-bench), BENCH_TARGET (10000000),
-# BENCH_DAYS (7), BENCH_SEEDS ("1 2 3"), BENCH_RATE (3000), BENCH_DURATION (120).
+# BENCH_DAYS (7), BENCH_SEEDS ("1 2 3"), BENCH_RATE (3000), BENCH_DURATION (120),
+# BENCH_OS_TARGET (sessions for OpenSearch, default TARGET: the same copies, fewer of them,
+# over the same days; for a machine where the node indexes too slowly for TARGET).
 #
 # The key: sha256 of the campusgen command lines, campusgen.py itself, TARGET, DAYS and this
 # layout's version; a run with the same inputs finds <cache>/<key>/ and does not reload (delete
@@ -28,14 +30,18 @@
 # (c * seeds + b) * DAYS / (copies * seeds) days later with its ids changed (see the Trap in
 # dataset_load.c). SQLite: GROUP 24 (the aggregator's group commit at credit 8). OpenSearch:
 # a node from tests/opensearch/opensearch.sh on os/ (1 GiB heap), daily indices made with
-# 0 replicas and refresh_interval -1 before the load, GROUP 10 (20000 records per bulk call,
-# es_bulk.sh's choice), then refresh_interval back to the default, _refresh and a
-# _forcemerge to 1 segment; the node runs under /tmp/ashiato-itest.lock and is stopped after.
+# 0 replicas, refresh_interval -1 and translog durability async before the load, GROUP 10
+# (20000 records per bulk call, es_bulk.sh's choice), then refresh_interval and durability
+# back to the defaults, _refresh and a _forcemerge to 1 segment; the node is stopped after.
+# The node is NOT run under /tmp/ashiato-itest.lock: it binds a port the kernel picks and
+# its own data dir, so it collides with no test, and a 10M load holds a node for tens of
+# minutes, which would stall every other engineer's integration tests behind the lock.
 set -euo pipefail
 
-DO_SQLITE=0 DO_OS=0
+DO_SQLITE=0 DO_OS=0 PRINT_DIR=0
 for a in "$@"; do
     case $a in
+        --print-dir) PRINT_DIR=1 ;;
         --sqlite) DO_SQLITE=1 ;;
         --opensearch) DO_OS=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -48,6 +54,7 @@ BUILD=${ASHIATO_BUILD_DIR:-$ROOT/build}
 SHARED=${ASHIATO_SHARED_DIR:-$ROOT/../shared}
 CACHE=${ASHIATO_BENCH_CACHE:-/var/cache/ashiato-bench}
 TARGET=${BENCH_TARGET:-10000000}
+OS_TARGET=${BENCH_OS_TARGET:-$TARGET}
 DAYS=${BENCH_DAYS:-7}
 SEEDS=${BENCH_SEEDS:-"1 2 3"}
 RATE=${BENCH_RATE:-3000}
@@ -64,11 +71,12 @@ gen_cmd() {   # gen_cmd SEED OUT
         --seed "$1" --max-session-bytes 3000 --misconfig-at +10 --spike-at +20 \
         --spike-duration 20 --scan-at +30 --lateral-at +60 --quiet
 }
-INPUTS=$( { echo "layout 1 target $TARGET days $DAYS"
+INPUTS=$( { echo "layout 2 target $TARGET days $DAYS"
             for s in $SEEDS; do gen_cmd "$s" "gen-$s" | sed "s|$GEN|campusgen.py|"; done
             sha256sum < "$GEN"; } )
 KEY=$(echo "$INPUTS" | sha256sum | cut -c1-16)
 DIR=$CACHE/$KEY
+[ $PRINT_DIR -eq 1 ] && { echo "DATASET=$DIR"; exit 0; }
 mkdir -p "$DIR"
 echo "$INPUTS" > "$DIR/inputs.txt"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -131,31 +139,31 @@ if [ $DO_SQLITE -eq 1 ] && [ ! -s "$DIR/load-sqlite.txt" ]; then
     { tail -1 "$DIR/load-sqlite.log"; echo "load_average_after=$(load1) count=$n"; } > "$DIR/load-sqlite.txt"
 fi
 
-if [ $DO_OS -eq 1 ] && [ ! -s "$DIR/load-os.txt" ]; then
+if [ $DO_OS -eq 1 ] && [ ! -s "$DIR/load-os-$OS_TARGET.txt" ]; then
     command -v java >/dev/null && command -v mvn >/dev/null || die "java and mvn are needed for the node"
-    rm -rf "$DIR/os"
-    mkdir -p "$DIR/os"
+    rm -rf "$DIR/os-$OS_TARGET"
+    mkdir -p "$DIR/os-$OS_TARGET"
     bash "$OS" build >/dev/null
     (
-        flock 9
-        bash "$OS" start "$DIR/os" 0 >&2
-        trap 'bash "$OS" stop "$DIR/os" >&2' EXIT
-        URL=http://127.0.0.1:$(cat "$DIR/os/node.port")
+        bash "$OS" start "$DIR/os-$OS_TARGET" 0 >&2
+        trap 'bash "$OS" stop "$DIR/os-$OS_TARGET" >&2' EXIT
+        URL=http://127.0.0.1:$(cat "$DIR/os-$OS_TARGET/node.port")
         say "loading OpenSearch at $URL (load average $(load1))"
-        "$LOADER" "$URL" "$TARGET" "$DAYS" 10 "${SEGS[@]}" | tee "$DIR/load-os.log" >&2
+        "$LOADER" "$URL" "$OS_TARGET" "$DAYS" 10 "${SEGS[@]}" | tee "$DIR/load-os-$OS_TARGET.log" >&2
         t0=$(date +%s.%N)
         curl -sf -XPUT "$URL/ashiato-sessions-*/_settings" -H 'Content-Type: application/json' \
-            -d '{"index":{"refresh_interval":null}}' >/dev/null
+            -d '{"index":{"refresh_interval":null,"translog.durability":"request"}}' >/dev/null
         curl -sf -XPOST "$URL/ashiato-sessions-*/_refresh" >/dev/null
         curl -sf -XPOST "$URL/ashiato-sessions-*/_forcemerge?max_num_segments=1" >/dev/null
         t1=$(date +%s.%N)
         n=$(curl -sf "$URL/ashiato-sessions-*/_count" | sed -n 's/.*"count":\([0-9]*\).*/\1/p')
-        [ "$n" = "$TARGET" ] || die "OpenSearch holds $n sessions, not $TARGET"
-        { tail -1 "$DIR/load-os.log";
+        [ "$n" = "$OS_TARGET" ] || die "OpenSearch holds $n sessions, not $OS_TARGET"
+        { tail -1 "$DIR/load-os-$OS_TARGET.log";
           echo "refresh_and_forcemerge_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}') load_average_after=$(load1) count=$n";
           curl -sf "$URL/_cat/indices/ashiato-sessions-*?h=index,docs.count,store.size&s=index"; } \
-            > "$DIR/load-os.txt"
-    ) 9>/tmp/ashiato-itest.lock
-    [ -s "$DIR/load-os.txt" ] || die "OpenSearch load failed"
+            > "$DIR/load-os-$OS_TARGET.txt"
+    )
+    [ -s "$DIR/load-os-$OS_TARGET.txt" ] || die "OpenSearch load failed"
 fi
+echo "OS_TARGET=$OS_TARGET"
 echo "DATASET=$DIR"

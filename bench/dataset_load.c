@@ -8,8 +8,10 @@
  *        sensor record with only its times and ids moved.
  * Trap:  a copy keeps each id's "YYMMDD-" date prefix consistent with the moved start (the
  *        SQLite store finds an id by that prefix), and changes the id's last two base64url
- *        characters by the copy number, so ids stay unique across copies (the sensor's ids
- *        are "YYMMDD-" + 16 base64url characters, session_record.c).
+ *        characters by the slot number (copy * blocks + block), so ids stay unique across
+ *        copies and seeds: two seeds can hold the same flow at the same time (the scan), and
+ *        the same id twice in one day is one document in OpenSearch (the sensor's ids are
+ *        "YYMMDD-" + 16 base64url characters, session_record.c).
  *
  *   dataset_load URL TARGET DAYS GROUP BLOCK:SENSOR:SEGMENT...
  *     TARGET  sessions to store (the last copy is cut short to hit it exactly)
@@ -20,9 +22,9 @@
  *             (COPIES * BLOCKS) after the original
  *     SENSOR  the authenticated sensor name its batches are stored under
  * For an http(s) URL it first creates the daily session indices it will fill with
- * number_of_replicas 0 and refresh_interval -1 (the template gives the mapping; the caller
- * restores refresh and refreshes afterwards). Prints one progress line per 2M sessions and a
- * final "records=N seconds=S rate=R/s cpu_rate=C/s first_us=F last_us=L". */
+ * number_of_replicas 0, refresh_interval -1 and translog durability async (the template gives
+ * the mapping; the caller restores refresh and durability and refreshes afterwards).
+ * Prints one progress line per 2M sessions and a final "records=N seconds=S rate=R/s cpu_rate=C/s first_us=F last_us=L". */
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -122,9 +124,9 @@ static int64_t day_of_us(int64_t us)
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* out = orig with its date prefix moved by `days` and its last two characters changed by
- * `copy` (see Trap); an id not of the sensor's shape is copied with only the tail changed. */
+ * `slot` (see Trap); an id not of the sensor's shape is copied with only the tail changed. */
 static void move_id(const ProtobufCBinaryData *orig, ProtobufCBinaryData *out, int64_t days,
-                    unsigned copy)
+                    unsigned slot)
 {
     memcpy(out->data, orig->data, orig->len);
     out->len = orig->len;
@@ -141,7 +143,7 @@ static void move_id(const ProtobufCBinaryData *orig, ProtobufCBinaryData *out, i
     }
     for (int k = 1; k <= 2 && (size_t)k <= orig->len; k++) {
         const char *at = strchr(b64url, t[orig->len - (size_t)k]);
-        unsigned part = (copy >> (6 * (k - 1))) & 63;
+        unsigned part = (slot >> (6 * (k - 1))) & 63;
         if (at && *at)
             t[orig->len - (size_t)k] = b64url[((unsigned)(at - b64url)) ^ part];
     }
@@ -167,7 +169,8 @@ static int es_prepare(const char *url, int64_t d0, int64_t d1)
     if (!c)
         return -1;
     static const char body[] =
-        "{\"settings\":{\"index\":{\"number_of_replicas\":0,\"refresh_interval\":\"-1\"}}}";
+        "{\"settings\":{\"index\":{\"number_of_replicas\":0,\"refresh_interval\":\"-1\","
+        "\"translog\":{\"durability\":\"async\"}}}}";
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     int rc = 0;
     for (int64_t d = d0; d <= d1 && rc == 0; d++) {
@@ -306,7 +309,8 @@ int main(int argc, char **argv)
     }
     for (unsigned c = 0; c < copies && total < target; c++)
         for (int blk = 0; blk < blocks && total < target; blk++) {
-            int64_t delta = span_us / slots * ((int64_t)c * blocks + blk);
+            unsigned slot = c * (unsigned)blocks + (unsigned)blk;
+            int64_t delta = span_us / slots * (int64_t)slot;
             /* the block's segments, their batches taken round-robin (sensors interleaved) */
             size_t next[MAX_SEG] = { 0 }, nb = 0, left = 1;
             while (left && total < target) {
@@ -340,8 +344,8 @@ int main(int argc, char **argv)
                         r->start_us = o->start_us + delta;
                         r->end_us = o->end_us + delta;
                         last = r->start_us > last ? r->start_us : last;
-                        move_id(&o->id, &r->id, dd, c);
-                        move_id(&o->root_id, &r->root_id, dd, c);
+                        move_id(&o->id, &r->id, dd, slot);
+                        move_id(&o->root_id, &r->root_id, dd, slot);
                         size_t len = ashiato__session_record__get_packed_size(r);
                         uint8_t *d = realloc(packed[nb][k].data, len ? len : 1);
                         if (!d) {

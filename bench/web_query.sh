@@ -84,7 +84,7 @@ LOAD_BEFORE=$(load3)
 CFG=$(python3 -c 'import json, sys; print(json.dumps({"url": sys.argv[1], "user": "bench", "password": sys.argv[2],
     "nodeModules": sys.argv[3], "startTime": int(sys.argv[4]), "stopTime": int(sys.argv[5]),
     "runs": int(sys.argv[6]), "out": sys.argv[7],
-    "exprs": ["ip.src == 198.18.2.0/24 && port.dst == 3389", "ip == 203.0.113.7", "protocols == rdp"]}))' \
+    "exprs": ["ip.src == 198.18.2.0/24 && port.dst == 3389", "ip == 203.0.113.7", "port.dst == 3389"]}))' \
     "http://127.0.0.1:$HP" "$PASS" "$NM/node_modules" "$START" "$STOP" "$RUNS" "$WORK")
 say "page at http://127.0.0.1:$HP/ on $DATASET (load average $LOAD_BEFORE)"
 node "$ROOT/bench/web_query.mjs" "$CFG" > "$WORK/out.json"
