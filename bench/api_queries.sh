@@ -4,7 +4,8 @@
 # SQLite and then on OpenSearch, where each shape is also sent as the equivalent hand-written
 # _search straight to the node in the same run (interleaved, request by request).
 #
-#   bench/api_queries.sh [-n RUNS] [-c CLIENTS] [-s SECONDS] [-t SECONDS] [--sqlite-only|--os-only] [-d]
+#   bench/api_queries.sh [-n RUNS] [-c CLIENTS] [-s SECONDS] [-t SECONDS] [-o LIST]
+#                        [--sqlite-only|--os-only] [-d]
 #
 #   -n RUNS      timed requests per shape after one warm-up (default 20); a shape whose
 #                warm-up took W ms gets min(RUNS, max(3, 60000 / W)), and one only when W > 20 s,
@@ -13,6 +14,7 @@
 #   -s SECONDS   length of the requests/s run (default 20)
 #   -t SECONDS   a request not answered within this is reported as a timeout, and the
 #                aggregator is restarted before the next shape (default 120)
+#   -o LIST      only the shapes of these indices (0-based, comma-separated, SHAPES order)
 #   -d           dry: print the section but do not append it to bench/RESULTS.md
 # Environment: ASHIATO_BUILD_DIR (default build/), and what bench/dataset_10m.sh reads.
 #
@@ -33,13 +35,14 @@
 # the lock for the whole run would stall the other engineers' integration tests.
 set -euo pipefail
 
-RUNS=20 CLIENTS=8 SECONDS_TP=20 DRY=0 DO_SQLITE=1 DO_OS=1 TIMEOUT=120
+RUNS=20 CLIENTS=8 SECONDS_TP=20 DRY=0 DO_SQLITE=1 DO_OS=1 TIMEOUT=120 ONLY=
 while [ $# -gt 0 ]; do
     case $1 in
         -n) RUNS=$2; shift ;;
         -c) CLIENTS=$2; shift ;;
         -s) SECONDS_TP=$2; shift ;;
         -t) TIMEOUT=$2; shift ;;
+        -o) ONLY=$2; shift ;;
         -d) DRY=1 ;;
         --sqlite-only) DO_OS=0 ;;
         --os-only) DO_SQLITE=0 ;;
@@ -139,7 +142,13 @@ start_agg() {   # start_agg STORE_URL
     done
     die "the API never listened: $(cat "$WORK/agg.log")"
 }
-stop_agg() { kill "$AGG_PID" 2>/dev/null || true; wait "$AGG_PID" 2>/dev/null || true; AGG_PID=; }
+stop_agg() {    # SIGTERM; SIGKILL after 3 s (a query thread walking rows does not stop for SIGTERM)
+    kill "$AGG_PID" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$AGG_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$AGG_PID" 2>/dev/null || true
+    wait "$AGG_PID" 2>/dev/null || true
+    AGG_PID=
+}
 
 client() { python3 "$ROOT/bench/api_client.py" "$@" --user "$USER_NAME" --password "$PASS" --spec "$WORK/spec.json"; }
 
@@ -151,6 +160,7 @@ measure() {     # measure NAME STORE_URL [ES_URL]
     : > "$WORK/$name.lat"
     n=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["queries"]))' "$WORK/spec.json")
     for ((i = 0; i < n; i++)); do
+        [ -n "$ONLY" ] && ! [[ ",$ONLY," == *",$i,"* ]] && continue
         line=$(client latency --url "$API" --runs "$RUNS" --timeout "$TIMEOUT" --only "$i" ${es:+--es "$es"})
         echo "$line" | tee -a "$WORK/$name.lat" >&2
         if echo "$line" | grep -q '"timeout": true'; then

@@ -10,6 +10,8 @@
 // and table in the DOM); a MutationObserver on that attribute then waits two animation frames
 // (the first frame holding the new chart and rows has been painted) and notes the time.
 // Each run types a different expression than the one before, so each Enter is a new query.
+// Each run also lists the requests the page made (path, length, ms from request start to
+// response end by Chromium's resource timing).
 import { join } from 'node:path';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -34,12 +36,21 @@ try {
       requestAnimationFrame(() => requestAnimationFrame(() => { window.__bench.t1 = performance.now(); }));
     }).observe(document.documentElement, { attributes: true, attributeFilter: ['data-renders'] });
   });
+  // the API requests each run makes, with their times (what the page waited for)
+  let reqs = [];
+  page.on('requestfinished', rq => {
+    const t = rq.timing();
+    const u = new URL(rq.url());
+    reqs.push({ path: u.pathname, length: u.searchParams.get('length'),
+      ms: Math.round(t.responseEnd - (t.requestStart >= 0 ? t.requestStart : 0)) });
+  });
   const total = cfg.runs * cfg.exprs.length + 1;        // the first is a warm-up
   for (let i = 0; i < total; i++) {
     const expr = cfg.exprs[i % cfg.exprs.length];
     await page.locator('#expr').fill(expr);
     await page.keyboard.press('Escape');                // close the completion list
     const before = await page.evaluate(() => Number(document.documentElement.dataset.renders || 0));
+    reqs = [];
     await page.locator('#expr').press('Enter');
     await page.waitForFunction(b => Number(document.documentElement.dataset.renders || 0) > b &&
       window.__bench.t1 > 0, before, { timeout: 600000 });
@@ -51,6 +62,7 @@ try {
       status: document.getElementById('status').innerText,
     }));
     r.expr = expr;
+    r.requests = reqs;
     r.warmup = i === 0;
     out.runs.push(r);
     if (i === 1) await page.screenshot({ path: join(cfg.out, 'web_query.png') });

@@ -116,6 +116,13 @@ for e in dict.fromkeys(r["expr"] for r in timed):
     ms = [r["ms"] for r in rs]
     print(f"| `{e}` | {len(ms)} | {statistics.median(ms):.0f} | {' '.join(f'{x:.0f}' for x in ms)} | "
           f"{rs[-1]['bars']} | {rs[-1]['rows']} | {rs[-1]['caption']} |")
+reqs = {}
+for r in timed:
+    for q in r.get("requests", []):
+        reqs.setdefault((q["path"], q["length"]), []).append(q["ms"])
+if reqs:
+    print("\nRequests the page made per Enter (all timed runs): " + "; ".join(
+        f"`{p}` length={l}: {len(v)}x, median {statistics.median(v):.0f} ms" for (p, l), v in reqs.items()))
 allms = [r["ms"] for r in timed]
 med = statistics.median(allms)
 print(f"\n- median over all {len(allms)} runs: **{med:.0f} ms** (target < 1000 ms: {'met' if med < 1000 else 'MISSED'}); "
