@@ -170,9 +170,14 @@ measure() {     # measure NAME STORE_URL [ES_URL]
             start_agg "$url"
         fi
     done
-    client throughput --url "$API" --clients "$CLIENTS" --seconds "$SECONDS_TP" --timeout "$TIMEOUT" | tee "$WORK/$name.tp" >&2
+    # a fresh aggregator for each requests/s run: no query left over from before
+    stop_agg
+    start_agg "$url"
     client throughput --url "$API" --clients "$CLIENTS" --seconds "$SECONDS_TP" --timeout "$TIMEOUT" \
-        --names "one host" | tee -a "$WORK/$name.tp" >&2
+        --names "one host" | tee "$WORK/$name.tp" >&2
+    stop_agg
+    start_agg "$url"
+    client throughput --url "$API" --clients "$CLIENTS" --seconds "$SECONDS_TP" --timeout "$TIMEOUT" | tee -a "$WORK/$name.tp" >&2
     echo "load_after $(load3)" >> "$WORK/$name.load"
     stop_agg
 }

@@ -199,9 +199,11 @@ static int es_prepare(const char *url, int64_t d0, int64_t d1)
 
 int main(int argc, char **argv)
 {
-    if (argc < 6 || !strcmp(argv[1], "--help")) {
-        fprintf(stderr, "usage: dataset_load URL TARGET DAYS GROUP BLOCK:SENSOR:SEGMENT...\n");
-        return argc < 6 ? 2 : 0;
+    bool help = argc > 1 && !strcmp(argv[1], "--help");
+    if (argc < 6 || help) {
+        fprintf(help ? stdout : stderr,
+                "usage: dataset_load URL TARGET DAYS GROUP BLOCK:SENSOR:SEGMENT...\n");
+        return help ? 0 : 2;
     }
     long long target = atoll(argv[2]);
     int days = atoi(argv[3]), group = atoi(argv[4]);
