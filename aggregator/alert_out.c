@@ -99,6 +99,8 @@ static void record_of(const Ashiato__SessionRecord *s, struct qrec *q)
     r->start_us = s->start_us;
     r->end_us = s->end_us > s->start_us ? s->end_us : s->start_us;
     r->proto = (uint8_t)s->iana_number;
+    if (!s->icmp_quoted_count)      /* an ICMP session's own type is its quote's error */
+        r->icmp_error = (uint8_t)s->icmp_error_type;
     if (s->source) {
         detect_addr_set(r->src, s->source->ip.data, s->source->ip.len);
         r->sport = (uint16_t)s->source->port;

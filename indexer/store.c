@@ -703,6 +703,20 @@ int store_count_by(struct store *st, const struct store_query *q, const char *fi
     return counted(st, st->be->count_by(st, q ? q : &match_all, f, cb, ctx));
 }
 
+int store_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                    bool by_sensor, store_histo_fn cb, void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb)
+        return counted(st, store_fail(st, STORE_ERR, "histogram: no callback"));
+    if (width_us < 1000000 || width_us > STORE_HISTO_WIDTH_MAX || width_us % 1000000)
+        return counted(st, store_fail(st, STORE_ERR, "histogram: width: expected whole seconds "
+                                      "1..%lld, got %lld us", STORE_HISTO_WIDTH_MAX / 1000000,
+                                      (long long)width_us));
+    return counted(st, st->be->histogram(st, q ? q : &match_all, width_us, by_sensor, cb, ctx));
+}
+
 int store_latest_stats(struct store *st, store_row_fn cb, void *ctx)
 {
     if (!st)

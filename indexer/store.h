@@ -36,6 +36,7 @@
 #define STORE_KEYWORD_MAX 1024   /* bytes of a keyword field (protocol, community_id, ...) */
 #define STORE_TIME_MAX 4102444800000000LL   /* start_us/end_us: 2100-01-01T00:00:00Z */
 #define STORE_BATCH_MAX_DEFAULT 100000
+#define STORE_HISTO_WIDTH_MAX (366LL * 86400 * 1000000)   /* store_histogram's widest bucket */
 
 struct store;
 struct query_expr;               /* the query language's AST (query_parse.h) */
@@ -125,6 +126,9 @@ int store_put_alert(struct store *st, const Ashiato__Alert *alert);
  * no limit. */
 struct store_query {
     int64_t start_us, end_us;
+    /* event.end in [end_min_us, end_max_us) too (0 = open): the API's bounding last/both/
+     * either, so a page's offset counts only sessions it keeps */
+    int64_t end_min_us, end_max_us;
     const char *sensor;          /* observer.name, NULL = any */
     const struct query_expr *expr;
     size_t offset, limit;
@@ -149,6 +153,32 @@ int store_query_sessions(struct store *st, const struct store_query *q, store_ro
  * (0 = all), q->offset is ignored. */
 int store_count_by(struct store *st, const struct store_query *q, const char *field,
                    store_row_fn cb, void *ctx);
+/* The sums a histogram bucket carries, by the session document paths they add up. */
+enum store_sum {
+    STORE_SUM_SRC_PACKETS,       /* source.packets */
+    STORE_SUM_DST_PACKETS,       /* destination.packets */
+    STORE_SUM_SRC_BYTES,         /* source.bytes */
+    STORE_SUM_DST_BYTES,         /* destination.bytes */
+    STORE_SUM_SRC_DATA,          /* ashiato.data_bytes.source (Arkime client.bytes) */
+    STORE_SUM_DST_DATA,          /* ashiato.data_bytes.destination (server.bytes) */
+    STORE_SUM_COUNT
+};
+struct store_histo_bucket {
+    int64_t key_us;              /* the bucket's start: floor(event.start / width) * width */
+    uint64_t sessions;
+    uint64_t sums[STORE_SUM_COUNT];
+};
+/* series: NULL for the whole query, the sensor's name (observer.name) when split by sensor;
+ * valid during the call. Nonzero stops. */
+typedef int (*store_histo_fn)(void *ctx, const char *series, const struct store_histo_bucket *b);
+/* The matching sessions counted and summed per bucket of event.start of width_us (whole
+ * seconds, 1 s..STORE_HISTO_WIDTH_MAX, UTC, from the epoch), without handing out documents: SQLite groups rows (whole
+ * minutes of a query without expression or event.end bounds come from its per-minute rollup),
+ * ES runs a date_histogram with sum sub-aggregations. Only buckets that hold a session, each
+ * series in ascending key order. by_sensor: one series per sensor (sensors in name order);
+ * else one series (NULL). q->offset/q->limit are ignored. */
+int store_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                    bool by_sensor, store_histo_fn cb, void *ctx);
 /* The session of one sensor (its authenticated name, observer.name) with an id; as
  * store_get_session() (below) otherwise (several only if that sensor stored the id at several
  * starts). */

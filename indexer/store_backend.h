@@ -33,6 +33,9 @@ struct store_backend {
      * NULL: by hour of event.start */
     int (*count_by)(struct store *st, const struct store_query *q, const struct field_def *field,
                     store_row_fn cb, void *ctx);
+    /* width_us checked by store.c (1 s..STORE_HISTO_WIDTH_MAX) */
+    int (*histogram)(struct store *st, const struct store_query *q, int64_t width_us,
+                     bool by_sensor, store_histo_fn cb, void *ctx);
     /* sensor NULL: every sensor's session with the id (see store_get_session) */
     int (*get_session)(struct store *st, const char *sensor, const char *id, store_row_fn cb,
                        void *ctx);

@@ -454,6 +454,7 @@ const struct store_backend store_es_backend = {
     .put_alert = es_put_alert,
     .query_sessions = es_query_sessions,
     .count_by = es_count_by,
+    .histogram = es_histogram,
     .get_session = es_get_session,
     .delete_older = es_delete_older,
     .query_alerts = es_query_alerts,

@@ -99,7 +99,13 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS alerts ("
     " id TEXT PRIMARY KEY, kind TEXT, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
     " source_ip TEXT, sessions INTEGER, summary TEXT, doc TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS alerts_start ON alerts(start_us);";
+    "CREATE INDEX IF NOT EXISTS alerts_start ON alerts(start_us);"
+    /* the sessions per minute and sensor, for histograms (store_sqlite_minutes.c) */
+    "CREATE TABLE IF NOT EXISTS session_minutes ("
+    " minute INTEGER NOT NULL, sensor TEXT NOT NULL, n INTEGER NOT NULL,"
+    " src_packets INTEGER NOT NULL, dst_packets INTEGER NOT NULL, src_bytes INTEGER NOT NULL,"
+    " dst_bytes INTEGER NOT NULL, src_data INTEGER NOT NULL, dst_data INTEGER NOT NULL,"
+    " PRIMARY KEY (minute, sensor)) WITHOUT ROWID;";
 
 /* Versions 1 to 3: the time index becomes the unique (start_us, id, sensor) (before
  * schema_sql, whose IF NOT EXISTS would keep the old one); then 2 to 3. */
@@ -172,6 +178,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " 1), coalesce((SELECT max(rowid) FROM sessions), 0) + 1",
     [ST_SET_NEXT] = "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('next_rowid', ?1)",
     [ST_FIND_ROW] = "SELECT rowid FROM sessions WHERE start_us = ?1 AND id = ?2 AND sensor = ?3",
+    [ST_UPS_MINUTE] = SQ_MINUTES_UPSERT,
+    [ST_DEL_MINUTES] = "DELETE FROM session_minutes WHERE minute < ?1",
 };
 
 /* Map an SQLite result code to a store code: what a later try may cure is STORE_ERR_RETRY. */
@@ -202,6 +210,7 @@ static void rollback(struct sq *s)
         sqlite3_reset(s->st[ST_ROLLBACK]);
     }
     sq_postings_reset(s->post);
+    sq_agg_reset(s->minutes);
 }
 
 int sq_run(sqlite3_stmt *stmt)
@@ -233,6 +242,7 @@ static void sq_close(struct store *st)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
     sq_postings_free(s->post);
+    sq_agg_free(s->minutes);
     free(s->pack);
     free(s);
     st->impl = NULL;
@@ -254,7 +264,7 @@ static int pragma_text(struct sq *s, const char *sql, char *out, size_t outsz)
 /* Version 1, 2 or 3 to 4 inside the caller's transaction: the unique index with the sensor;
  * from 1 or 2 also drop the field indexes, then build the postings of every stored row from
  * its columns and start the rowids after the last one. */
-static int migrate(struct sq *s, int version)
+static int migrate_v4(struct sq *s, int version)
 {
     sqlite3_stmt *rows = NULL, *ins = NULL;
     int rc;
@@ -297,6 +307,16 @@ done:
     return rc;
 }
 
+/* Any older version to 5: to 4 first, then session_minutes built from every stored session
+ * (one pass over the table: a one-time cost of about a row scan). */
+static int migrate(struct sq *s, int version)
+{
+    int rc = version < 4 ? migrate_v4(s, version) : SQLITE_OK;
+    if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL)) == SQLITE_OK)
+        rc = sq_minutes_rebuild(s->db, 0, 0);
+    return rc;
+}
+
 /* head followed by rows groups of cols parameters: "head (?,?),(?,?)" */
 static void multi_row_sql(char *out, size_t outsz, const char *head, int rows, int cols)
 {
@@ -317,7 +337,10 @@ static int sq_open(struct store *st, const char *target, char err[ASH_ERR_LEN])
     struct sq *s = calloc(1, sizeof *s);
     char mode[32] = "", version[32] = "";
     const char *what;
-    if (!s || !(s->post = sq_postings_new())) {
+    if (!s || !(s->post = sq_postings_new()) ||
+        !(s->minutes = sq_agg_new(60000000LL, true))) {
+        if (s)
+            sq_postings_free(s->post);
         free(s);
         snprintf(err, ASH_ERR_LEN, "sqlite: out of memory");
         return -1;
@@ -550,6 +573,9 @@ static int put_rows(struct store *st, const char *sensor, const Ashiato__Session
                                 record_json_transport(r->iana_number, s->rows[i].tbuf)) < 0)
             return store_fail(st, STORE_ERR_RETRY, "batches[%zu] records[%zu]: out of memory "
                               "for postings", bi, i0 + i);
+        if (sq_agg_add_record(s->minutes, sensor, r) < 0)
+            return store_fail(st, STORE_ERR_RETRY, "batches[%zu] records[%zu]: out of memory "
+                              "for the minutes", bi, i0 + i);
     }
     ids->next = last + 1;
     ids->explicit = false;
@@ -606,6 +632,8 @@ static int sq_put_batches_packed(struct store *st, const struct store_batch *b, 
     }
     const char *what = "write postings";
     if ((rc = sq_postings_flush(s->post, s->st[ST_INS_POSTING])) == SQLITE_OK &&
+        (what = "write session_minutes",
+         rc = sq_agg_flush(s->minutes, s->st[ST_UPS_MINUTE])) == SQLITE_OK &&
         ids.next != first) {
         what = "update store_meta";
         sqlite3_bind_int64(s->st[ST_SET_NEXT], 1, ids.next);
@@ -695,6 +723,7 @@ const struct store_backend store_sqlite_backend = {
     .put_alert = sq_put_alert,
     .query_sessions = sq_query_sessions,
     .count_by = sq_count_by,
+    .histogram = sq_histogram,
     .get_session = sq_get_session,
     .delete_older = sq_delete_older,
     .put_batches_packed = sq_put_batches_packed,

@@ -105,6 +105,8 @@ struct detect_record {
     uint16_t sport, dport;
     uint8_t proto;              /* IANA number */
     uint64_t src_packets, dst_packets, src_bytes, dst_bytes;   /* bytes: L4 payload */
+    uint8_t icmp_error;         /* ashiato.icmp_error.type: an ICMP error that quoted the
+                                 * initiator's packet answered it (the attempt failed); 0 none */
 };
 
 /* One session JSON line (NUL-ended) into r. The record's strings point into *strings (one

@@ -22,6 +22,7 @@ struct detect_facts {
     bool discovery;             /* multicast/broadcast or service discovery: never an attempt */
     bool duplicate;             /* a second sensor's record of a flow already counted */
     int icmp_type;              /* -1 unless ICMP/ICMPv6 and recognised */
+    bool icmp_failed;           /* an ICMP error answered the attempt: a sure failure */
     bool approved;              /* the source is on the allow-list */
 };
 

@@ -531,8 +531,8 @@ static void test_h1_other_sensor_cannot_displace_rows(void **state)
 }
 
 /* A version-3 database (its unique index (start_us, id) without the sensor) migrates to
- * version 4 at open, keeping its rows. */
-static void migrates_v3_to_v4(void **state)
+ * version 5 at open, keeping its rows (and counting them into session_minutes). */
+static void migrates_v3_to_v5(void **state)
 {
     char path[256], url[300];
     struct store *st = open_fresh(path, NULL);
@@ -549,7 +549,8 @@ static void migrates_v3_to_v4(void **state)
     sqlite3_close(db);
     snprintf(url, sizeof url, "sqlite://%s", path);
     st = open_url(url, NULL);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 4);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 5);
+    assert_int_equal(sql_int(path, "SELECT sum(n) FROM session_minutes"), 3);
     assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name ="
                              " 'sessions_start' AND sql LIKE '%id, sensor)%'"), 1);
     assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 3);
@@ -803,7 +804,7 @@ int main(void)
         cmocka_unit_test(idempotent_and_seq),
         cmocka_unit_test(group_commit),
         cmocka_unit_test(test_h1_other_sensor_cannot_displace_rows),
-        cmocka_unit_test(migrates_v3_to_v4),
+        cmocka_unit_test(migrates_v3_to_v5),
         cmocka_unit_test(locked_database),
         cmocka_unit_test(delete_older),
         cmocka_unit_test(hostile_records),
