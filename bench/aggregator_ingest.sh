@@ -120,6 +120,7 @@ AGG_ARGS=(--key-file "$WORK/agg.key" --allow-list "$WORK/allow.txt")
 sensor_keys() { echo --key-file "$WORK/s$1.key" --server-key "$WORK/agg.key.pub"; }
 
 printf '[aggregator]\ncredit = 32\n' > "$WORK/credit32.ini"
+printf '[aggregator]\ndetect = false\n' > "$WORK/nodetect.ini"   # detection is on by default
 
 # start_agg STORE LOG [ARGS...]: the aggregator on a free port; sets AGG_PID and PORT
 start_agg() {
@@ -234,9 +235,13 @@ for ((r = 1; r <= RUNS; r++)); do
     if ((r % 2)); then
         ingest null null:; ingest sqlite "sqlite://@DB@"
         ingest sqlite-credit32 "sqlite://@DB@" -c "$WORK/credit32.ini"
+        ingest null-nodetect null: -c "$WORK/nodetect.ini"
+        ingest sqlite-nodetect "sqlite://@DB@" -c "$WORK/nodetect.ini"
         capture plain; capture outbox; replay
     else
         replay; capture outbox; capture plain
+        ingest sqlite-nodetect "sqlite://@DB@" -c "$WORK/nodetect.ini"
+        ingest null-nodetect null: -c "$WORK/nodetect.ini"
         ingest sqlite-credit32 "sqlite://@DB@" -c "$WORK/credit32.ini"
         ingest sqlite "sqlite://@DB@"; ingest null null:
     fi
@@ -266,10 +271,10 @@ section=$(
     echo
     echo "| store | median sessions/s | target | ratio | median aggregator CPU s | sessions per aggregator CPU-s | runs: sessions/s (load) |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
-    for n in null sqlite sqlite-credit32; do
+    for n in null sqlite sqlite-credit32 null-nodetect sqlite-nodetect; do
         rate=$(col $n 2 "$WORK/runs" | median)
         cpu=$(col $n 3 "$WORK/runs" | median)
-        target=$([ $n = null ] && echo 1000000 || echo 200000)
+        target=$([ "${n%-nodetect}" = null ] && echo 1000000 || echo 200000)
         runs=$(awk -v n=$n '$1 == n {printf "%s%d (%s)", sep, $2, $5; sep = ", "}' "$WORK/runs")
         printf "| %s | %.0f | %s | %s | %s | %.0f | %s |\n" "$n" "$rate" "$target" "$(ratio "$rate" "$target")" \
             "$cpu" "$(awk -v t="$TOTAL" -v c="$cpu" 'BEGIN {print t / c}')" "$runs"
@@ -277,6 +282,7 @@ section=$(
     echo
     echo "- null store: $RATE_NULL / 1,000,000 = **$(ratio "$RATE_NULL" 1000000)** ($(verdict "$(ratio "$RATE_NULL" 1000000)"))"
     echo "- SQLite: $RATE_SQL / 200,000 = **$(ratio "$RATE_SQL" 200000)** (issue 4: $(verdict "$(ratio "$RATE_SQL" 200000)")); / 150,000 = **$(ratio "$RATE_SQL" 150000)** (issue 5, sustained over $TOTAL sessions into one database: $(verdict "$(ratio "$RATE_SQL" 150000)"))"
+    echo "- null-nodetect, sqlite-nodetect: the same with \`-c nodetect.ini\` (\`[aggregator] detect = false\`); the other cases run the detectors, on by default since 2026-12-07: null $(col null-nodetect 2 "$WORK/runs" | median), sqlite $(col sqlite-nodetect 2 "$WORK/runs" | median) sessions/s"
     echo "- sqlite-credit32: the same with \`-c credit32.ini\` (\`[aggregator] credit = 32\`: 32 batches in flight per sensor, so bigger group commits): $RATE_SQL32 sessions/s, $(ratio "$RATE_SQL32" "$RATE_SQL")x the default credit of 8"
     echo
     echo "The store alone (no transport): \`bench/store_replay.c\` built against $(rel "$BUILD")'s libraries, \`store_replay sqlite://\$tmp/sessions.db 24 3 journal-s*/seg-*\`: the three journals three times into one database, $((3 * TOTAL)) sessions (each round a day later with new ids), 24 batches per transaction (the aggregator's groups at credit 8):"
