@@ -170,6 +170,16 @@ void detect_free(struct detect *d);         /* accepts NULL; sends nothing */
 
 /* Feed one committed record. */
 void detect_feed(struct detect *d, const struct detect_record *r);
+/* Feed n records in order, as n detect_feed calls would (the same results), with the
+ * lookups of the records ahead prefetched. */
+void detect_feed_batch(struct detect *d, const struct detect_record *const *r, size_t n);
+
+/* The link sink: a record (id_b at sensor_b) that is another sensor's copy of a flow already
+ * counted (id_a at sensor_a): the two name each other (ashiato.linked). Strings valid during
+ * the call only. */
+typedef void (*detect_link_fn)(const char *id_a, const char *sensor_a, const char *id_b,
+                               const char *sensor_b, void *ctx);
+void detect_set_link_sink(struct detect *d, detect_link_fn fn, void *ctx);
 /* Advance to now_us (record time: the newest record time seen, or the wall clock in the
  * aggregator): close spike bins, expire state, send grown alerts. */
 void detect_tick(struct detect *d, int64_t now_us);

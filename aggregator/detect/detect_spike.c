@@ -50,6 +50,7 @@ struct series {
 
 struct detect_spike {
     struct series *s[SPIKE_SERIES];
+    struct series *by_sensor[64];       /* by the engine's sensor index, once found */
     size_t n;
     size_t bytes;
 };
@@ -106,7 +107,32 @@ size_t detect_spike_bytes(const struct detect_spike *sp)
     return sizeof *sp + sp->n * sizeof(struct series) + sp->bytes;
 }
 
+static struct series *series_find(struct detect *d, const struct detect_facts *f);
+
 static struct series *series_for(struct detect *d, const struct detect_facts *f)
+{
+    struct detect_spike *sp = d->spike;
+    if (d->last_index >= 0 && sp->by_sensor[d->last_index])
+        return sp->by_sensor[d->last_index];
+    struct series *s = series_find(d, f);
+    if (s && d->last_index >= 0)
+        sp->by_sensor[d->last_index] = s;   /* a sensor's segment never changes */
+    return s;
+}
+
+/* a hint for a record fed soon: start loading its bin's slot for its source */
+void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r)
+{
+    const struct series *s = sensor >= 0 && sensor < 64 ? d->spike->by_sensor[sensor] : NULL;
+    if (!s || r->start_us < 0)
+        return;
+    int64_t idx = r->start_us / d->cfg.spike_bin_us;
+    const struct bin *b = &s->bins[idx % SPIKE_PENDING];
+    if (b->index == idx && b->sources)
+        hmap_prefetch(b->sources, r->src);
+}
+
+static struct series *series_find(struct detect *d, const struct detect_facts *f)
 {
     struct detect_spike *sp = d->spike;
     const char *name = f->sensor_seg >= 0 ? d->cfg.segments[f->sensor_seg]
