@@ -430,8 +430,16 @@ int api_session_json(struct http_request *rq, struct http_reply *rp)
         for (size_t i = 0; i < n && i < 64; i++) {
             const char *lid = json_object_get_string(json_object_array_get_idx(ids, i));
             json_object *ld = NULL;
-            if (lid && api_params_id_ok(lid, strlen(lid)) &&
-                store_get_session(rq->st, lid, keep_doc, &ld) == STORE_OK && ld)
+            /* "id@sensor" (store_put_links): that sensor's session; a bare id: any sensor's */
+            const char *at = lid ? strchr(lid, '@') : NULL;
+            size_t idlen = lid ? (at ? (size_t)(at - lid) : strlen(lid)) : 0;
+            char one[STORE_ID_MAX + 1];
+            if (!lid || !api_params_id_ok(lid, idlen) || idlen >= sizeof one)
+                continue;
+            memcpy(one, lid, idlen);
+            one[idlen] = '\0';
+            if ((at ? store_get_session_of(rq->st, at + 1, one, keep_doc, &ld)
+                    : store_get_session(rq->st, one, keep_doc, &ld)) == STORE_OK && ld)
                 json_object_array_add(linked, ld);
         }
     }

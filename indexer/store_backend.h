@@ -45,6 +45,8 @@ struct store_backend {
     int (*latest_stats)(struct store *st, store_row_fn cb, void *ctx);
     int (*query_alerts)(struct store *st, const struct store_query *q, store_row_fn cb,
                         void *ctx, uint64_t *total);
+    /* optional (NULL: accepted, nothing kept): store_put_links, arguments checked */
+    int (*put_links)(struct store *st, const struct store_link *links, size_t n);
 };
 
 struct store {

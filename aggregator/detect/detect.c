@@ -24,6 +24,7 @@ struct detect *detect_new(const struct detect_config *cfg, detect_sink_fn sink, 
     d->sink_ctx = ctx;
     d->first_us = INT64_MAX;
     d->now_us = INT64_MIN;
+    d->wall_us = INT64_MIN;
     if (!(d->link = detect_link_new(cfg)) || detect_scan_init(d) < 0 || detect_trw_init(d) < 0 ||
         detect_lateral_init(d) < 0 || detect_policy_init(d) < 0 || detect_spike_init(d) < 0) {
         snprintf(err, ASH_ERR_LEN, "detect: out of memory building the detectors");
@@ -149,13 +150,13 @@ static void feed(struct detect *d, const struct detect_record *r, uint64_t link_
     /* Only a flow that two sensors can see needs the link table: with sensors placed on
      * segments' uplinks, one between two different segments (or any flow at a sensor with
      * no segment, or when no sensor is placed). Most records are not, and skip it. */
-    struct detect_link_pair pair = { NULL, -1 };
+    struct detect_link_pair pair = { NULL, -1, 0 };
     if (!c->n_sensors || f.sensor_seg < 0 ||
         (f.src_seg >= 0 && f.dst_seg >= 0 && f.src_seg != f.dst_seg))
         f.duplicate = detect_link_seen(d->link, r, link_hash, si, d->now_us, &pair);
     if (pair.other_id && d->link_sink && pair.other_sensor >= 0 && r->session_id)
-        d->link_sink(pair.other_id, d->sensor_names[pair.other_sensor], r->session_id, sn,
-                     d->link_ctx);
+        d->link_sink(pair.other_id, d->sensor_names[pair.other_sensor], pair.other_start_us,
+                     r->session_id, sn, r->start_us, d->link_ctx);
 
     detect_policy_feed(d, &f);
     detect_spike_feed(d, &f);
@@ -233,7 +234,14 @@ void detect_tick(struct detect *d, int64_t now_us)
     if (d->now_us - d->last_expire_us >= EXPIRE_EVERY_US)
         expire(d);
     detect_spike_tick(d, d->now_us, false);
+    detect_spike_wall(d);
     detect_alert_send_dirty(d);
+}
+
+void detect_set_wall(struct detect *d, int64_t wall_us)
+{
+    if (wall_us > d->wall_us)
+        d->wall_us = wall_us;
 }
 
 void detect_flush(struct detect *d)

@@ -36,6 +36,7 @@ struct detect {
     void *sink_ctx;
     struct detect_stats st;
     int64_t now_us;             /* newest record time seen */
+    int64_t wall_us;            /* detect_set_wall's, INT64_MIN when never given */
     int64_t first_us;           /* oldest first record time (lateral baseline) */
     int64_t last_expire_us;
     char sensor_names[64][DETECT_NAME_LEN];     /* sensors met, for bit masks */
@@ -71,6 +72,7 @@ void detect_outcome(const struct detect_config *c, const struct detect_record *r
 struct detect_link_pair {
     const char *other_id;
     int other_sensor;           /* index into struct detect's sensor_names */
+    int64_t other_start_us;
 };
 struct detect_link *detect_link_new(const struct detect_config *c);
 void detect_link_free(struct detect_link *l);
@@ -112,6 +114,7 @@ int detect_spike_init(struct detect *d);
 void detect_spike_feed(struct detect *d, const struct detect_facts *f);
 void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r);
 void detect_spike_tick(struct detect *d, int64_t now_us, bool flush);
+void detect_spike_wall(struct detect *d);
 void detect_spike_free(struct detect_spike *s);
 size_t detect_spike_bytes(const struct detect_spike *s);
 

@@ -166,6 +166,7 @@ bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint
         if (!same_sensor && d <= l->skew_us) {
             pair->other_id = e->id;
             pair->other_sensor = e->sensor;
+            pair->other_start_us = e->start_us;
             return true;
         }
         e->start_us = r->start_us;      /* a new flow reusing the 5-tuple */

@@ -419,10 +419,11 @@ struct links {
     size_t n, total;
 };
 
-static void link_sink(const char *id_a, const char *sensor_a, const char *id_b,
-                      const char *sensor_b, void *ctx)
+static void link_sink(const char *id_a, const char *sensor_a, int64_t start_a,
+                      const char *id_b, const char *sensor_b, int64_t start_b, void *ctx)
 {
     struct links *l = ctx;
+    assert_true(start_a >= T0 && start_b >= start_a - S && start_b <= start_a + S);
     if (l->n < 64) {
         snprintf(l->a[l->n], sizeof l->a[0], "%s@%s", id_a, sensor_a);
         snprintf(l->b[l->n], sizeof l->b[0], "%s@%s", id_b, sensor_b);
@@ -590,6 +591,98 @@ static void spike_on_record_time(void **s)
     detect_free(d);
 }
 
+struct spike_seen {
+    size_t updates, finals;
+    uint64_t sessions;          /* of the dept-1 spike, as last sent */
+    char id[40];
+};
+
+static void spike_sink(const struct detect_alert *a, bool final, void *ctx)
+{
+    struct spike_seen *w = ctx;
+    if (strcmp(a->rule, "session_spike"))
+        return;
+    w->finals += final;
+    w->updates += !final;
+    if (!strcmp(a->prefix, "dept-1")) {
+        if (w->id[0])
+            assert_string_equal(w->id, a->id);  /* one alert that grows, never a second */
+        snprintf(w->id, sizeof w->id, "%s", a->id);
+        w->sessions = a->sessions;
+    }
+}
+
+/* 200 sessions a minute of dept-dept at sensor, minutes [from, to), arriving at wall (each
+ * record's own time + lag when lag >= 0; at now otherwise); a burst of n from one host */
+static void feed_minutes(struct detect *d, const char *sensor, unsigned dept, int from, int to,
+                         int64_t lag, int64_t now, int burst_min, unsigned n)
+{
+    uint8_t cl[16], srv[16], burst[16];
+    ip4(srv, 203, 0, 113, 80);
+    ip4(burst, 198, 18, dept, 66);
+    for (int min = from; min < to; min++) {
+        for (unsigned k = 0; k < 200 + (min == burst_min ? n : 0); k++) {
+            bool b = k >= 200;
+            ip4(cl, 198, 18, dept, 10 + k % 50);
+            int64_t t = T0 + min * 60 * S + (b ? (k - 200) * 20000 : k * 300000);
+            struct detect_record r = tcp(sensor, b ? burst : cl, srv, 443, "SF", t);
+            detect_set_wall(d, lag >= 0 ? t + lag : now);
+            detect_feed(d, &r);
+        }
+        detect_tick(d, 0);
+    }
+}
+
+/* A spike in the last minute of traffic is raised by the wall clock once the bin's end +
+ * spike_grace has passed, with no newer record; the bin stays open to late records (counted
+ * into the same alert), and a sensor back after an hour still has its bins judged on record
+ * time (its spike found, no record late). */
+static void spike_on_wall_clock(void **s)
+{
+    (void)s;
+    struct detect_config c;
+    struct spike_seen w;
+    char err[ASH_ERR_LEN];
+    memset(&w, 0, sizeof w);
+    campus(&c);
+    struct detect *d = detect_new(&c, spike_sink, &w, err);
+    assert_non_null(d);
+    /* sensor-1 live (arrival 2 s after start) for 20 minutes, the burst in minute 19 */
+    feed_minutes(d, "sensor-1", 1, 0, 20, 2 * S, 0, 19, 2000);
+    int64_t bin_end = T0 + 20 * 60 * S;
+    detect_set_wall(d, bin_end + 60 * S);           /* a minute after: not yet */
+    detect_tick(d, 0);
+    assert_int_equal(w.updates, 0);
+    detect_set_wall(d, bin_end + c.spike_grace_us - S);
+    detect_tick(d, 0);
+    assert_int_equal(w.updates, 0);
+    detect_set_wall(d, bin_end + c.spike_grace_us + 3 * S);   /* end + grace (+ the 2 s lag) */
+    detect_tick(d, 0);
+    assert_int_equal(w.updates, 1);
+    assert_int_equal(w.sessions, 2200);
+    assert_int_equal(detect_stats(d).wall_judged, 1);
+    detect_tick(d, 0);                              /* judged once, not at every tick */
+    assert_int_equal(detect_stats(d).wall_judged, 1);
+    /* 100 late records of minute 19 arrive now: still counted, into the same alert */
+    uint8_t cl[16], srv[16];
+    ip4(srv, 203, 0, 113, 80);
+    for (unsigned k = 0; k < 100; k++) {
+        ip4(cl, 198, 18, 1, 200 + k % 20);
+        struct detect_record r = tcp("sensor-1", cl, srv, 443, "SF", T0 + 19 * 60 * S + k * S / 2);
+        detect_feed(d, &r);
+    }
+    /* sensor-4 was offline for that hour: its journal arrives now, oldest first, with a burst
+     * in its minute 15 */
+    int64_t now = bin_end + c.spike_grace_us + 2 * S;
+    feed_minutes(d, "sensor-4", 4, 0, 20, -1, now, 15, 2000);
+    assert_int_equal(detect_stats(d).late_records, 0);
+    detect_flush(d);
+    assert_int_equal(w.finals, 2);                  /* dept-1's and dept-4's */
+    assert_int_equal(w.sessions, 2300);             /* the late ones joined dept-1's alert */
+    assert_int_equal(detect_stats(d).late_records, 0);
+    detect_free(d);
+}
+
 static void address_policy_per_sensor_prefix_hour(void **s)
 {
     (void)s;
@@ -701,6 +794,7 @@ int main(void)
         cmocka_unit_test(service_discovery_is_no_attempt),
         cmocka_unit_test(lateral_sweep_once_benign_clients_never),
         cmocka_unit_test(linked_flow_counts_once),
+        cmocka_unit_test(spike_on_wall_clock),
         cmocka_unit_test(batch_feeds_as_single),
         cmocka_unit_test(link_sink_names_pairs),
         cmocka_unit_test(spike_on_record_time),
