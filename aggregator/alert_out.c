@@ -413,8 +413,8 @@ static void webhook_drive(struct alert_out *o, int64_t now_ms)
         return;
     for (size_t i = 0; i < o->nq; i++) {
         struct post *p = &o->q[i];
-        if (p->easy || p->due_ms > now_ms)
-            continue;
+        if (!p->body || p->easy || p->due_ms > now_ms)
+            continue;                   /* a finished post's hole, in flight, or not due */
         CURL *e = curl_easy_init();
         if (!e)
             break;
@@ -459,7 +459,14 @@ static void webhook_drive(struct alert_out *o, int64_t now_ms)
         free(p->body);
         p->body = NULL;
     }
-    size_t k = 0;               /* compact: drop finished posts */
+    /* compact (drop finished posts) only when none is in flight: a curl handle's PRIVATE
+     * points at its post's slot, which must not move under it (a moved post was freed
+     * twice: a double free at close) */
+    size_t k = 0, flying = 0;
+    for (size_t i = 0; i < o->nq; i++)
+        flying += o->q[i].easy != NULL;
+    if (flying)
+        return;
     for (size_t i = 0; i < o->nq; i++)
         if (o->q[i].body)
             o->q[k++] = o->q[i];
