@@ -107,7 +107,8 @@ static int emit_doc(struct store *st, sqlite3_stmt *stmt, int col, store_row_fn 
             ashiato__session_record__free_unpacked(r, NULL);
             return store_fail(st, STORE_ERR_RETRY, "out of memory rendering a session");
         }
-        memcpy(all, own, n_own * sizeof *all);
+        if (n_own)
+            memcpy(all, own, n_own * sizeof *all);
         k = n_own;
         for (const char *p = links; *p;) {
             size_t m = strcspn(p, "\n");
