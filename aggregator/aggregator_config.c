@@ -50,7 +50,8 @@ const struct config_key aggregator_config_keys[] = {
     K("detect", NULL, 0, CONFIG_BOOL, detect, 0, 0, 0, "true", NULL,
       "run the detectors on committed records and store their alerts (docs/detection.md)"),
     K("detect_config", "detect-config", 0, CONFIG_STR, detect_config, SZ(detect_config), 0, 0,
-      NULL, "FILE", "the INI file with [detect], [segments] and [sensors] (may be this one)"),
+      NULL, "FILE", "the INI file with [detect], [segments] and [sensors] (may be this one); SIGHUP "
+      "reads its [segments], [sensors] and approved/darknet lists again"),
     K("http_listen", "http-listen", 0, CONFIG_STR, http_listen, SZ(http_listen), 0, 0, "0.0.0.0:8005",
       "ADDR:PORT", "serve the HTTP API here (\"\" disables it)"),
     K("http_realm", "http-realm", 0, CONFIG_STR, http_realm, SZ(http_realm), 0, 0, "ashiato", "REALM",

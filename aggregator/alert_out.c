@@ -55,7 +55,8 @@ struct alert_out {
     char sensors[SENSORS_MAX][DETECT_NAME_LEN];  /* interned; written before published */
     size_t n_sensors;
     pthread_mutex_t plock;      /* pending alerts (from the detection thread) */
-    struct detect_config cfg;
+    struct detect_config cfg;   /* the loop thread's copy (names segments in put) */
+    struct detect_config *next; /* a reload's, until the detection thread takes it */
     struct store *st;
     uint64_t put_failed, webhook_failed, webhook_dropped, webhook_sent;
     CURLM *multi;
@@ -111,6 +112,8 @@ static void record_of(const Ashiato__SessionRecord *s, struct qrec *q)
     r->start_us = s->start_us;
     r->end_us = s->end_us > s->start_us ? s->end_us : s->start_us;
     r->proto = (uint8_t)s->iana_number;
+    if (!s->icmp_quoted_count)      /* an ICMP session's own type is its quote's error */
+        r->icmp_error = (uint8_t)s->icmp_error_type;
     if (s->source) {
         detect_addr_set(r->src, s->source->ip.data, s->source->ip.len);
         r->sport = (uint16_t)s->source->port;
@@ -158,8 +161,13 @@ static void *detect_thread(void *arg)
     struct alert_out *o = arg;
     pthread_mutex_lock(&o->lock);
     for (;;) {
-        while (!o->q_n && !o->tick && !o->stop)
+        while (!o->q_n && !o->tick && !o->stop && !o->next)
             pthread_cond_wait(&o->nonempty, &o->lock);
+        if (o->next) {          /* a reload, between two runs of records */
+            detect_set_placement(o->d, o->next);
+            free(o->next);
+            o->next = NULL;
+        }
         if (!o->q_n && o->stop && !o->tick)
             break;
         size_t head = o->q_head, k = o->q_n < TAKE ? o->q_n : TAKE;
@@ -400,6 +408,36 @@ fail:
     return NULL;
 }
 
+int alert_out_reload(struct alert_out *o, const char *config_path, char err[ASH_ERR_LEN])
+{
+    struct detect_config *fresh = malloc(sizeof *fresh), *same = malloc(sizeof *same);
+    if (!fresh || !same) {
+        snprintf(err, ASH_ERR_LEN, "alert_out: out of memory");
+        goto fail;
+    }
+    detect_config_defaults(fresh);
+    if (config_path && config_path[0] && detect_config_load(fresh, config_path, err) < 0)
+        goto fail;
+    *same = o->cfg;             /* what is in force, with the new placement */
+    detect_config_placement(same, fresh);
+    bool others = memcmp(same, fresh, sizeof *same) != 0;
+    o->cfg = *same;
+    pthread_mutex_lock(&o->lock);
+    free(o->next);              /* one not taken yet is replaced */
+    o->next = fresh;
+    pthread_cond_signal(&o->nonempty);
+    pthread_mutex_unlock(&o->lock);
+    free(same);
+    log_info("alert_out", "reload: detection segments=%zu sensors=%zu approved=%zu darknet=%zu%s",
+             o->cfg.n_segments, o->cfg.n_sensors, o->cfg.n_approved, o->cfg.n_darknet,
+             others ? " (other [detect] settings changed: they apply at restart)" : "");
+    return 0;
+fail:
+    free(fresh);
+    free(same);
+    return -1;
+}
+
 static void post_done(struct post *p)
 {
     curl_slist_free_all(p->hdr);
@@ -551,6 +589,7 @@ void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
     if (o->cfg.alert_syslog)
         closelog();
     detect_free(o->d);
+    free(o->next);
     free(o->pending);
     free(o->links);
     free(o->q_rec);

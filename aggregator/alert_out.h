@@ -22,6 +22,11 @@ struct alert_out_stats {
  * the defaults), alerts into st, fed by rx's commit hook. NULL and err on failure. */
 struct alert_out *alert_out_open(const char *config_path, struct store *st, struct receive *rx,
                                  char err[ASH_ERR_LEN]);
+/* SIGHUP: read config_path again (NULL or "" for the defaults) and hand its placement
+ * ([segments], [sensors], approved, darknet) to the detection thread, which takes it before
+ * its next run of records. Other changed settings wait for a restart (said in the log line).
+ * 0, or -1 with err ("file:line: key: ...") and the settings in force kept. */
+int alert_out_reload(struct alert_out *o, const char *config_path, char err[ASH_ERR_LEN]);
 /* The event-loop timer (every second): expire state, put new and grown alerts, drive the
  * webhook. ctx is the struct alert_out. */
 void alert_out_tick(void *ctx, int64_t now_ms);

@@ -203,6 +203,8 @@ static int apply(struct api_params *p, const char *k, char *v, char err[ASH_ERR_
         return set_string(&p->field, v);
     else if (!strcmp(k, "srcField"))
         return set_string(&p->src_field, v);
+    else if (!strcmp(k, "type"))
+        return set_string(&p->type, v);
     else if (!strcmp(k, "dstField"))
         return set_string(&p->dst_field, v);
     else if (!strcmp(k, "date")) {
@@ -261,6 +263,20 @@ static int apply(struct api_params *p, const char *k, char *v, char err[ASH_ERR_
     } else if (!strcmp(k, "baseline")) {
         if ((rc = integer("baseline", v, 0, 24LL * 365 * 10, &x, err)) == 0)
             p->baseline_hours = x;
+    } else if (!strcmp(k, "stack")) {
+        if (!strcmp(v, "sensor") || !strcmp(v, "segment"))
+            return set_string(&p->stack, v);
+        snprintf(err, ASH_ERR_LEN, "stack: expected sensor or segment, got '%.40s'", v);
+        rc = -1;
+    } else if (!strcmp(k, "sensor")) {
+        size_t l = strlen(v);
+        bool ok = l >= 1 && l <= 255;
+        for (size_t i = 0; ok && i < l; i++)
+            ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+        if (ok)
+            return set_string(&p->sensor, v);
+        snprintf(err, ASH_ERR_LEN, "sensor: expected 1..255 printable bytes, got %zu", l);
+        rc = -1;
     } else if (!strcmp(k, "ids"))
         rc = split_ids(p, v, err);
     free(v);
@@ -322,8 +338,11 @@ void api_params_free(struct api_params *p)
     free(p->fields);
     free(p->bounding);
     free(p->field);
+    free(p->type);
     free(p->src_field);
     free(p->dst_field);
+    free(p->stack);
+    free(p->sensor);
     for (size_t i = 0; i < p->nids; i++)
         free(p->ids[i]);
     free(p->ids);

@@ -36,9 +36,12 @@ struct api_params {
     size_t nids;
     char *field;                /* unique.txt / spigraph.json (field= or exp=) */
     bool counts;                /* unique.txt counts=1 */
+    char *type;                 /* fields.json type=sessions|alerts (field_catalog_table) */
     char *src_field, *dst_field;   /* connections.json srcField/dstField */
     long long size;             /* buckets (spigraph, connections), default 20 / 100 */
     long long baseline_hours;   /* matrix.json baseline=N: pairs seen N hours before are not new */
+    char *stack;                /* sessions.json stack=sensor|segment, NULL = none */
+    char *sensor;               /* session/<id>.json|pcap sensor=NAME: that sensor's session */
 };
 
 /* Parse a raw query string (the part after '?', no '#', not NUL-terminated) into p, which the

@@ -309,7 +309,11 @@ int api_sessions_pcap(struct http_request *rq, struct http_reply *rp)
         return http_reply_error(rp, 500, -1, "out of memory");
     if (rq->params.nids) {
         for (size_t i = 0; i < rq->params.nids && !g.err; i++) {
-            int rc = store_get_session(rq->st, rq->params.ids[i], add_doc, &g);
+            /* ?sensor= names whose sessions the ids are (ids are unique per sensor) */
+            int rc = rq->params.sensor
+                     ? store_get_session_of(rq->st, rq->params.sensor, rq->params.ids[i],
+                                            add_doc, &g)
+                     : store_get_session(rq->st, rq->params.ids[i], add_doc, &g);
             if (rc == STORE_ERR_NOT_FOUND) {
                 http_reply_error(rp, 404, -1, "session %s: not found", rq->params.ids[i]);
                 goto out;
@@ -350,13 +354,16 @@ int api_session_pcap(struct http_request *rq, struct http_reply *rp)
     struct gather g = { .jobs = ash_calloc_array(PCAP_SENSORS_MAX, sizeof(struct sensor_job)) };
     if (!g.jobs)
         return http_reply_error(rp, 500, -1, "out of memory");
-    int rc = store_get_session(rq->st, rq->id, add_doc, &g);
-    if (rc == STORE_ERR_NOT_FOUND)
-        http_reply_error(rp, 404, -1, "session %s: not found", rq->id);
-    else if (rc != STORE_OK || g.err)
-        http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
-    else
+    /* one sensor's session: ?sensor=, or the only sensor holding the id (api_sessions.c) */
+    json_object *doc = api_session_find(rq, rp, rq->id);
+    size_t len = 0;
+    const char *text = doc ? json_object_to_json_string_length(doc, JSON_C_TO_STRING_PLAIN,
+                                                               &len) : NULL;
+    if (doc && (!text || (add_doc(&g, text, len), g.err)))
+        http_reply_error(rp, 500, -1, "out of memory");
+    else if (doc)
         serve_pcap(rq, rp, &g);
+    json_object_put(doc);
     gather_free(&g);
     return 0;
 }

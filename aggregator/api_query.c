@@ -50,6 +50,12 @@ int api_query_build(struct http_request *rq, struct http_reply *rp, struct api_q
     aq->q.end_us = aq->to_us;
     if (aq->from_us && (aq->bounding == API_BOUND_LAST || aq->bounding == API_BOUND_EITHER))
         aq->q.start_us = aq->from_us - 24 * HOUR_US > 0 ? aq->from_us - 24 * HOUR_US : 1;
+    /* and the store keeps only what bounding keeps (event.end bounds), so counts, graphs
+     * and page offsets come from the store without a pass over the documents */
+    if (aq->bounding != API_BOUND_FIRST && (aq->from_us || aq->to_us)) {
+        aq->q.end_min_us = aq->from_us;
+        aq->q.end_max_us = aq->bounding == API_BOUND_EITHER ? 0 : aq->to_us;
+    }
     aq->q.newest_first = p->newest_first;
     if (p->expression && p->expression[strspn(p->expression, " \t\r\n")]) {
         struct query_error qe = { .pos = -1 };

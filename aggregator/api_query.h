@@ -25,8 +25,21 @@ struct api_query {
  * is returned. */
 int api_query_build(struct http_request *rq, struct http_reply *rp, struct api_query *aq);
 void api_query_free(struct api_query *aq);
-/* Does the document's event.start/event.end lie in the window the way bounding asks? */
+/* Does the document's event.start/event.end lie in the window the way bounding asks? (The
+ * store query of api_query_build keeps only those already: q.end_min_us/end_max_us.) */
 bool api_query_in_window(const struct api_query *aq, json_object *doc);
+
+/* sessions.json's graph (api_graph.c): the histograms of aq's sessions from the store, with
+ * graph.stack when rq->params.stack asks; *matched gets the sessions counted. NULL with rp
+ * filled (503 store, 400 stack=segment without segments, 500 out of memory). */
+json_object *api_graph_build(struct http_request *rq, struct http_reply *rp,
+                             const struct api_query *aq, uint64_t *matched);
+
+/* The session `id` names: that of ?sensor= (rq->params.sensor) when given, else the one
+ * sensor's that holds the id (the earliest if that sensor holds it at several starts).
+ * NULL with rp filled: 404 none, 409 several sensors hold it ({"error", "sensors": [...]}),
+ * 503 store. The caller puts the document. */
+json_object *api_session_find(struct http_request *rq, struct http_reply *rp, const char *id);
 
 /* The ECS path of a field name (an Arkime alias such as ip.src, or an ECS name); -1 with err
  * naming the field when the catalogue does not know it. */

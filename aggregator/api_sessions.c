@@ -1,7 +1,7 @@
 /* api_sessions.c -- sessions.json, sessions.csv and session/<id>.json.
- * Owns:  one pass over the matching sessions that counts them (recordsFiltered), builds the
- *        graph (sessionsHisto and the packets/bytes histograms, keys in ms, Arkime's shape)
- *        and keeps the page [start, start + length); the field selection and CSV quoting.
+ * Owns:  the page [start, start + length) of the matching sessions (the store skips to it),
+ *        with the graph and recordsFiltered from api_graph.c; the field selection and CSV
+ *        quoting; which sensor's session an id names (?sensor=, else the only one).
  * Never: builds JSON by hand (json-c does the escaping); pastes a value into a CSV cell
  *        without quoting it, or lets a cell start a spreadsheet formula. */
 #include <inttypes.h>
@@ -16,62 +16,11 @@ static const char *const default_csv[] = {
     "network.transport", "network.packets", "network.bytes", "observer.name", "ashiato.session_id",
 };
 
-/* the graph's histograms: their Arkime names and the document paths they sum */
-static const struct { const char *name, *path; } histos[] = {
-    { "source.packetsHisto", "source.packets" },
-    { "destination.packetsHisto", "destination.packets" },
-    { "source.bytesHisto", "source.bytes" },
-    { "destination.bytesHisto", "destination.bytes" },
-    { "client.bytesHisto", "ashiato.data_bytes.source" },
-    { "server.bytesHisto", "ashiato.data_bytes.destination" },
-};
-#define NHISTO (sizeof histos / sizeof histos[0])
-
-struct bucket {
-    int64_t key_ms;
-    uint64_t sessions, sums[NHISTO];
-};
-
 struct pass {
-    struct http_request *rq;
-    struct api_query *aq;
-    uint64_t matched;                /* after bounding */
-    struct bucket *b;                /* sorted by key as they come in order, merged at the end */
-    size_t nb, cap;
     json_object *page;               /* array of documents kept */
     char (*paths)[128];              /* fields= resolved, NULL = whole documents */
     size_t npaths;
-    int err;
 };
-
-static struct bucket *bucket_for(struct pass *ps, int64_t key_ms)
-{
-    for (size_t i = ps->nb; i-- > 0 && i + 8 >= ps->nb;)   /* documents arrive in time order */
-        if (ps->b[i].key_ms == key_ms)
-            return &ps->b[i];
-    for (size_t i = 0; i + 8 < ps->nb; i++)
-        if (ps->b[i].key_ms == key_ms)
-            return &ps->b[i];
-    if (ps->nb == ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 64, bytes;
-        if (!ash_mul_size(cap, sizeof *ps->b, &bytes))
-            return NULL;
-        struct bucket *nb = realloc(ps->b, bytes);
-        if (!nb)
-            return NULL;
-        ps->b = nb;
-        ps->cap = cap;
-    }
-    struct bucket *b = &ps->b[ps->nb++];
-    memset(b, 0, sizeof *b);
-    b->key_ms = key_ms;
-    return b;
-}
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
 
 /* Copy the value at path from doc into out, under the same nested keys. */
 static void copy_path(json_object *doc, json_object *out, const char *path)
@@ -104,48 +53,20 @@ static int on_doc(void *ctx, const char *text, size_t len)
     json_tokener_free(tok);
     if (!doc)
         return 0;                    /* a stored document that does not parse is skipped */
-    if (!api_query_in_window(ps->aq, doc)) {
-        json_object_put(doc);
-        return 0;
+    json_object *keep = doc;
+    if (ps->paths) {
+        keep = json_object_new_object();
+        for (size_t i = 0; i < ps->npaths; i++)
+            copy_path(doc, keep, ps->paths[i]);
+    } else {
+        json_object_get(doc);
     }
-    uint64_t idx = ps->matched++;
-    int64_t start_ms = api_doc_time(doc, "event.start") / 1000;
-    int64_t iv = ps->aq->interval_s * 1000;
-    struct bucket *b = bucket_for(ps, floor_div(start_ms, iv) * iv);
-    if (!b) {
-        ps->err = 1;
-        json_object_put(doc);
-        return 1;
-    }
-    b->sessions++;
-    for (size_t i = 0; i < NHISTO; i++) {
-        json_object *v = api_doc_get(doc, histos[i].path);
-        if (v)
-            b->sums[i] += (uint64_t)json_object_get_int64(v);
-    }
-    const struct api_params *p = &ps->rq->params;
-    if (idx >= (uint64_t)p->start && idx < (uint64_t)(p->start + p->length)) {
-        json_object *keep = doc;
-        if (ps->paths) {
-            keep = json_object_new_object();
-            for (size_t i = 0; i < ps->npaths; i++)
-                copy_path(doc, keep, ps->paths[i]);
-        } else {
-            json_object_get(doc);
-        }
-        json_object *id = api_doc_get(doc, "ashiato.session_id");
-        if (id && !json_object_object_get_ex(keep, "id", NULL))
-            json_object_object_add(keep, "id", json_object_new_string(json_object_get_string(id)));
-        json_object_array_add(ps->page, keep);
-    }
+    json_object *id = api_doc_get(doc, "ashiato.session_id");
+    if (id && !json_object_object_get_ex(keep, "id", NULL))
+        json_object_object_add(keep, "id", json_object_new_string(json_object_get_string(id)));
+    json_object_array_add(ps->page, keep);
     json_object_put(doc);
     return 0;
-}
-
-static int cmp_bucket(const void *a, const void *b)
-{
-    int64_t x = ((const struct bucket *)a)->key_ms, y = ((const struct bucket *)b)->key_ms;
-    return (x > y) - (x < y);
 }
 
 /* fields= into ECS paths; -1 with rp filled on an unknown field */
@@ -183,67 +104,42 @@ static int resolve_fields(const char *list, char (**paths)[128], size_t *n, stru
     return 0;
 }
 
-static json_object *histo_array(const struct pass *ps, int which)
-{
-    json_object *a = json_object_new_array();
-    for (size_t i = 0; i < ps->nb; i++) {
-        json_object *pair = json_object_new_array();
-        json_object_array_add(pair, json_object_new_int64(ps->b[i].key_ms));
-        json_object_array_add(pair, json_object_new_int64(
-            (int64_t)(which < 0 ? ps->b[i].sessions : ps->b[i].sums[which])));
-        json_object_array_add(a, pair);
-    }
-    return a;
-}
-
+/* sessions.json: the graph and the counts from the store's aggregation (api_graph.c), then
+ * only the page's documents [start, start + length) */
 int api_sessions_json(struct http_request *rq, struct http_reply *rp)
 {
     struct api_query aq;
-    struct pass ps = { .rq = rq, .aq = &aq };
-    uint64_t total = 0;
+    struct pass ps = { .page = NULL };
+    uint64_t total = 0, matched = 0;
+    json_object *graph = NULL;
     if (api_query_build(rq, rp, &aq) < 0)
         return 0;
     if (resolve_fields(rq->params.fields, &ps.paths, &ps.npaths, rp) < 0)
         goto out;
+    if (!(graph = api_graph_build(rq, rp, &aq, &matched)))
+        goto out;
     ps.page = json_object_new_array();
-    struct store_query all = { 0 };
+    struct store_query all = { 0 }, page = aq.q;
+    page.offset = (size_t)rq->params.start;
+    page.limit = (size_t)rq->params.length;
     if (store_query_sessions(rq->st, &all, NULL, NULL, &total) != STORE_OK ||
-        store_query_sessions(rq->st, &aq.q, on_doc, &ps, NULL) != STORE_OK) {
+        ((uint64_t)rq->params.start < matched && rq->params.length > 0 &&
+         store_query_sessions(rq->st, &page, on_doc, &ps, NULL) != STORE_OK)) {
         http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
         goto out;
     }
-    if (ps.err) {
-        http_reply_error(rp, 500, -1, "out of memory building the graph");
-        goto out;
-    }
-    if (ps.nb)
-        qsort(ps.b, ps.nb, sizeof *ps.b, cmp_bucket);
-    json_object *graph = json_object_new_object();
-    json_object_object_add(graph, "xmin", aq.from_us ? json_object_new_int64(aq.from_us / 1000) : NULL);
-    json_object_object_add(graph, "xmax", aq.to_us ? json_object_new_int64(aq.to_us / 1000) : NULL);
-    json_object_object_add(graph, "interval", json_object_new_int64(aq.interval_s));
-    json_object_object_add(graph, "sessionsHisto", histo_array(&ps, -1));
-    json_object_object_add(graph, "sessionsTotal", json_object_new_int64((int64_t)ps.matched));
-    uint64_t packets = 0, bytes = 0;
-    for (size_t i = 0; i < NHISTO; i++)
-        json_object_object_add(graph, histos[i].name, histo_array(&ps, (int)i));
-    for (size_t i = 0; i < ps.nb; i++) {
-        packets += ps.b[i].sums[0] + ps.b[i].sums[1];
-        bytes += ps.b[i].sums[2] + ps.b[i].sums[3];
-    }
-    json_object_object_add(graph, "network.packetsTotal", json_object_new_int64((int64_t)packets));
-    json_object_object_add(graph, "network.bytesTotal", json_object_new_int64((int64_t)bytes));
     json_object *o = json_object_new_object();
     json_object_object_add(o, "recordsTotal", json_object_new_int64((int64_t)total));
-    json_object_object_add(o, "recordsFiltered", json_object_new_int64((int64_t)ps.matched));
+    json_object_object_add(o, "recordsFiltered", json_object_new_int64((int64_t)matched));
     json_object_object_add(o, "graph", graph);
     json_object_object_add(o, "data", ps.page);
+    graph = NULL;
     ps.page = NULL;
-    rp->count = (long long)ps.matched;
+    rp->count = (long long)matched;
     http_reply_json(rp, 200, o);
 out:
+    json_object_put(graph);
     json_object_put(ps.page);
-    free(ps.b);
     free(ps.paths);
     api_query_free(&aq);
     return 0;
@@ -401,27 +297,86 @@ out:
 
 /* ---- one session --------------------------------------------------------------------- */
 
-static int keep_doc(void *ctx, const char *text, size_t len)
+struct found {
+    json_object *docs[STORE_GET_MAX];
+    size_t n;
+};
+
+static int found_doc(void *ctx, const char *text, size_t len)
 {
+    struct found *f = ctx;
     json_tokener *tok = json_tokener_new();
-    *(json_object **)ctx = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+    json_object *doc = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
     json_tokener_free(tok);
-    return 1;
+    if (doc && f->n < STORE_GET_MAX)
+        f->docs[f->n++] = doc;
+    else
+        json_object_put(doc);
+    return f->n >= STORE_GET_MAX;
+}
+
+static const char *doc_sensor(json_object *doc)
+{
+    json_object *o = api_doc_get(doc, "observer.name");
+    return o ? json_object_get_string(o) : "";
+}
+
+json_object *api_session_find(struct http_request *rq, struct http_reply *rp, const char *id)
+{
+    struct found f = { .n = 0 };
+    const char *sensor = rq->params.sensor;
+    int rc = sensor ? store_get_session_of(rq->st, sensor, id, found_doc, &f)
+                    : store_get_session(rq->st, id, found_doc, &f);
+    json_object *doc = NULL;
+    if (rc == STORE_ERR_NOT_FOUND || (rc == STORE_OK && !f.n)) {
+        rp->count = 0;
+        http_reply_error(rp, 404, -1, "session %s%s%s: not found", id, sensor ? " of " : "",
+                         sensor ? sensor : "");
+    } else if (rc != STORE_OK) {
+        http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
+    } else {
+        /* the earliest; several sensors holding the id is ambiguous without ?sensor= */
+        json_object *names = json_object_new_array();
+        char list[512] = "";
+        for (size_t i = 0; i < f.n; i++) {
+            const char *si = doc_sensor(f.docs[i]);
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = !strcmp(si, doc_sensor(f.docs[j]));
+            if (seen)
+                continue;
+            json_object_array_add(names, json_object_new_string(si));
+            size_t l = strlen(list);
+            snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", si);
+        }
+        if (json_object_array_length(names) > 1) {
+            char msg[768];
+            snprintf(msg, sizeof msg, "session %s: held by %zu sensors (%s); name one with "
+                     "?sensor=", id, json_object_array_length(names), list);
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "error", json_object_new_string(msg));
+            json_object_object_add(o, "sensors", names);
+            names = NULL;
+            rp->count = 0;
+            http_reply_json(rp, 409, o);
+        } else {
+            doc = json_object_get(f.docs[0]);
+        }
+        json_object_put(names);
+    }
+    for (size_t i = 0; i < f.n; i++)
+        json_object_put(f.docs[i]);
+    return doc;
 }
 
 int api_session_json(struct http_request *rq, struct http_reply *rp)
 {
-    json_object *doc = NULL;
-    int rc = store_get_session(rq->st, rq->id, keep_doc, &doc);
-    if (rc == STORE_ERR_NOT_FOUND) {
-        rp->count = 0;
-        return http_reply_error(rp, 404, -1, "session %s: not found", rq->id);
-    }
-    if (rc != STORE_OK || !doc) {
-        json_object_put(doc);
-        return http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
-    }
-    /* the sessions other sensors saw of the same flow (ashiato.linked), whole */
+    json_object *doc = api_session_find(rq, rp, rq->id);
+    if (!doc)
+        return 0;
+    /* the sessions other sensors saw of the same flow (ashiato.linked), whole: each id's
+     * sessions but this one */
+    const char *self = doc_sensor(doc);
     json_object *linked = json_object_new_array();
     json_object *ids = api_doc_get(doc, "ashiato");
     if (ids && json_object_object_get_ex(ids, "linked", &ids) &&
@@ -429,8 +384,8 @@ int api_session_json(struct http_request *rq, struct http_reply *rp)
         size_t n = json_object_array_length(ids);
         for (size_t i = 0; i < n && i < 64; i++) {
             const char *lid = json_object_get_string(json_object_array_get_idx(ids, i));
-            json_object *ld = NULL;
-            /* "id@sensor" (store_put_links): that sensor's session; a bare id: any sensor's */
+            /* "id@sensor" (store_put_links): that sensor's session; a bare id: every
+             * sensor's session of that id but this one */
             const char *at = lid ? strchr(lid, '@') : NULL;
             size_t idlen = lid ? (at ? (size_t)(at - lid) : strlen(lid)) : 0;
             char one[STORE_ID_MAX + 1];
@@ -438,13 +393,21 @@ int api_session_json(struct http_request *rq, struct http_reply *rp)
                 continue;
             memcpy(one, lid, idlen);
             one[idlen] = '\0';
-            if ((at ? store_get_session_of(rq->st, at + 1, one, keep_doc, &ld)
-                    : store_get_session(rq->st, one, keep_doc, &ld)) == STORE_OK && ld)
-                json_object_array_add(linked, ld);
+            struct found f = { .n = 0 };
+            if ((at ? store_get_session_of(rq->st, at + 1, one, found_doc, &f)
+                    : store_get_session(rq->st, one, found_doc, &f)) != STORE_OK)
+                continue;
+            for (size_t k = 0; k < f.n; k++) {
+                if (!strcmp(one, rq->id) && !strcmp(doc_sensor(f.docs[k]), self))
+                    json_object_put(f.docs[k]);
+                else
+                    json_object_array_add(linked, f.docs[k]);
+            }
         }
     }
     json_object *o = json_object_new_object();
     json_object_object_add(o, "id", json_object_new_string(rq->id));
+    json_object_object_add(o, "sensor", json_object_new_string(self));
     json_object_object_add(o, "data", doc);
     json_object_object_add(o, "linked", linked);
     rp->count = 1;

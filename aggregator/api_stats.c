@@ -1,4 +1,5 @@
-/* api_stats.c -- stats.json, /metrics (Prometheus text), fields.json and alerts.json.
+/* api_stats.c -- stats.json, /metrics (Prometheus text) and fields.json (alerts.json is
+ * api_alerts.c).
  * Owns:  the shapes of those answers and the Prometheus metric names (ashiato_*).
  * Never: reads the receive loop's state except through http_server_stats().
  * Trap:  /metrics sits behind the same auth as every route (a Prometheus scrape needs a
@@ -76,6 +77,12 @@ int api_stats_json(struct http_request *rq, struct http_reply *rp)
         if (json_object_object_get_ex(o, "time_us", &v))
             json_object_object_add(o, "lastSeenAgoSeconds", json_object_new_int64(
                 (rq->now_us - json_object_get_int64(v)) / 1000000));
+        /* the oldest packet the sensor still keeps (its pcap catalogue), if it keeps any */
+        if (json_object_object_get_ex(o, "oldest_packet_us", &v) && json_object_get_int64(v) > 0) {
+            char t[40];
+            record_json_time(json_object_get_int64(v), t);
+            json_object_object_add(o, "oldestPacket", json_object_new_string(t));
+        }
     }
     json_object *o = json_object_new_object();
     json_object_object_add(o, "aggregator", aggregator_obj(rq));
@@ -173,6 +180,17 @@ int api_metrics(struct http_request *rq, struct http_reply *rp)
             fprintf(f, "\"} %.3f\n", (double)json_object_get_int64(v) / 1e6);
         }
     }
+    fprintf(f, "# HELP ashiato_sensor_oldest_packet_seconds the oldest packet the sensor keeps "
+            "(epoch seconds; absent when it keeps none)\n# TYPE ashiato_sensor_oldest_packet_seconds gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(c.arr, i), *v, *name;
+        if (json_object_object_get_ex(o, "oldest_packet_us", &v) && json_object_get_int64(v) > 0 &&
+            json_object_object_get_ex(o, "sensor", &name)) {
+            fprintf(f, "ashiato_sensor_oldest_packet_seconds{sensor=\"");
+            label(f, json_object_get_string(name));
+            fprintf(f, "\"} %.3f\n", (double)json_object_get_int64(v) / 1e6);
+        }
+    }
     fclose(f);
     json_object_put(c.arr);
     rp->count = (long long)n;
@@ -182,41 +200,17 @@ int api_metrics(struct http_request *rq, struct http_reply *rp)
 
 int api_fields_json(struct http_request *rq, struct http_reply *rp)
 {
-    (void)rq;
-    size_t len = 0, n = 0;
-    char *text = field_catalog_json(&len);
+    /* type=alerts: the fields of alerts.json expressions */
+    const struct field_table *t = field_catalog_table(rq->params.type ? rq->params.type
+                                                                      : "sessions");
+    if (!t)
+        return http_reply_error(rp, 400, -1, "type: expected sessions or alerts, got '%.40s'",
+                                rq->params.type);
+    size_t len = 0;
+    char *text = field_catalog_json_of(t, &len);
     if (!text)
         return http_reply_error(rp, 500, -1, "fields: out of memory");
-    field_catalog_all(&n);
     rp->status = 200;
-    rp->count = (long long)n;
+    rp->count = (long long)t->n;
     return http_reply_take(rp, "application/json", text, len);
-}
-
-int api_alerts_json(struct http_request *rq, struct http_reply *rp)
-{
-    struct api_query aq;
-    if (rq->params.expression && *rq->params.expression)
-        return http_reply_error(rp, 400, -1, "alerts.json: expression is not supported; use date "
-                                "or startTime/stopTime, length and start");
-    if (api_query_build(rq, rp, &aq) < 0)
-        return 0;
-    struct store_query q = { .start_us = aq.q.start_us, .end_us = aq.q.end_us,
-                             .offset = (size_t)rq->params.start, .limit = (size_t)rq->params.length };
-    struct collect c = { json_object_new_array() };
-    uint64_t total = 0, all = 0;
-    struct store_query everything = { 0 };
-    if (store_query_alerts(rq->st, &everything, NULL, NULL, &all) != STORE_OK ||
-        store_query_alerts(rq->st, &q, collect_doc, &c, &total) != STORE_OK) {
-        json_object_put(c.arr);
-        api_query_free(&aq);
-        return http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
-    }
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "recordsTotal", json_object_new_int64((int64_t)all));
-    json_object_object_add(o, "recordsFiltered", json_object_new_int64((int64_t)total));
-    json_object_object_add(o, "data", c.arr);
-    rp->count = (long long)total;
-    api_query_free(&aq);
-    return http_reply_json(rp, 200, o);
 }

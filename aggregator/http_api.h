@@ -38,6 +38,7 @@ struct http_reply {
     char extra_name[64], extra_value[1024];  /* one extra header, e.g. X-Ashiato-Failed-Sensors */
     long long count;                  /* results, for the audit log; -1 = not applicable */
     char audit_note[256];             /* extra audit text (failed sensors) */
+    char set_cookie[192];             /* a new login session's Set-Cookie value, or "" */
 };
 
 typedef int (*http_handler)(struct http_request *rq, struct http_reply *rp);
@@ -72,6 +73,7 @@ int api_spigraph_json(struct http_request *rq, struct http_reply *rp);
 int api_connections_json(struct http_request *rq, struct http_reply *rp);
 int api_fields_json(struct http_request *rq, struct http_reply *rp);
 int api_stats_json(struct http_request *rq, struct http_reply *rp);
+int api_sensors_history_json(struct http_request *rq, struct http_reply *rp);   /* api_history.c */
 int api_metrics(struct http_request *rq, struct http_reply *rp);
 int api_alerts_json(struct http_request *rq, struct http_reply *rp);
 int api_sessions_pcap(struct http_request *rq, struct http_reply *rp);

@@ -1,6 +1,7 @@
 /* http_server.c -- the HTTP API's daemon: threads, TLS, auth, audit, and the route table.
  * Owns:  the MHD daemon (MHD_USE_INTERNAL_POLLING_THREAD with a pool of http_threads), the
- *        users file (read once at start), the nonce seed (getrandom), the audit log file,
+ *        users file (read once at start), the login sessions (http_session.c: a cookie after
+ *        one digest check), the nonce seed (getrandom), the audit log file,
  *        every pool thread's store handle (opened on its first request, closed at stop),
  *        the one table of routes (method, path, permission, handler).
  * Lends: the thread's store handle and the user entry to handlers, for one request.
@@ -26,6 +27,7 @@
 #include <microhttpd.h>
 
 #include "http_api.h"
+#include "http_session.h"
 #include "log.h"
 #include "record_json.h"
 
@@ -33,6 +35,9 @@
 #define NONCE_NC_SIZE     4096
 #define CONN_MEMORY      (64 * 1024)     /* headers + URI; beyond that MHD answers 431/414 */
 #define MAX_STORES         64
+#define SESSIONS_MAX     1024            /* browser logins at once (least recently used go) */
+#define SESSION_IDLE_S   1800            /* a login unused for 30 minutes ends */
+#define SESSION_MAX_S   43200            /* and any login after 12 hours */
 
 enum perm { PERM_READ, PERM_PCAP };
 
@@ -58,6 +63,7 @@ static const struct route routes[] = {
     { "GET", "/connections.json",  PERM_READ, api_connections_json },
     { "GET", "/fields.json",       PERM_READ, api_fields_json },
     { "GET", "/stats.json",        PERM_READ, api_stats_json },
+    { "GET", "/sensors/history.json", PERM_READ, api_sensors_history_json },
     { "GET", "/metrics",           PERM_READ, api_metrics },
     { "GET", "/alerts.json",       PERM_READ, api_alerts_json },
     { "GET", "/matrix.json",       PERM_READ, api_matrix_json },
@@ -68,6 +74,7 @@ static const struct route routes[] = {
 struct http_server {
     struct MHD_Daemon *d;
     struct userdb *users;
+    struct http_sessions *sessions; /* logins by cookie, after one digest check */
     char realm[USERDB_REALM_MAX + 1];
     enum MHD_DigestAuthAlgorithm algo;
     bool tls;
@@ -160,6 +167,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct http_server *
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (rp->extra_name[0])
         MHD_add_response_header(r, rp->extra_name, rp->extra_value);
+    if (rp->set_cookie[0])
+        MHD_add_response_header(r, "Set-Cookie", rp->set_cookie);
     (void)srv;
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)rp->status, r);
     MHD_destroy_response(r);
@@ -260,10 +269,17 @@ static enum MHD_Result challenge(struct MHD_Connection *c, struct http_server *s
  * check against a random HA1, so it fails the same way in about the same time. */
 static const struct userdb_entry *authenticate(struct MHD_Connection *c, struct http_server *srv,
                                                bool *stale, char claimed[USERDB_NAME_MAX + 1],
-                                               struct http_reply *rp)
+                                               struct http_reply *rp, bool *by_cookie)
 {
-    *stale = false;
+    *stale = *by_cookie = false;
     claimed[0] = '\0';
+    const char *token = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, HTTP_SESSION_COOKIE);
+    const struct userdb_entry *su = token ? http_sessions_find(srv->sessions, token, now_us()) : NULL;
+    if (su) {
+        snprintf(claimed, USERDB_NAME_MAX + 1, "%.64s", su->name);
+        *by_cookie = true;
+        return su;
+    }
     const char *hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!hdr)
         return NULL;
@@ -385,8 +401,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 break;
             }
         }
-    bool stale;
-    rq.user = authenticate(c, srv, &stale, claimed, &rp);
+    bool stale, by_cookie;
+    rq.user = authenticate(c, srv, &stale, claimed, &rp, &by_cookie);
     if (!rq.user) {
         audit(srv, c, claimed[0] ? claimed : NULL, method, url, NULL,
               &(struct http_reply){ .status = 401, .count = -1 }, t0);
@@ -394,6 +410,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         free(rp.body);
         return ok;
     }
+    char token[HTTP_SESSION_TOKEN_LEN + 1];
+    if (!by_cookie && http_sessions_create(srv->sessions, rq.user, now_us(), token) == 0)
+        snprintf(rp.set_cookie, sizeof rp.set_cookie,
+                 "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s", HTTP_SESSION_COOKIE,
+                 token, (long long)http_sessions_max_age(srv->sessions), srv->tls ? "; Secure" : "");
     if (!rt) {
         if (path_known)
             http_reply_error(&rp, 405, -1, "%s: method %s not allowed (GET)", url, method);
@@ -594,6 +615,10 @@ int http_server_start(struct http_server **out, const struct aggregator_config *
     snprintf(srv->realm, sizeof srv->realm, "%s", cfg->http_realm);
     if (!(srv->users = userdb_load(cfg->http_users, false, err)))
         goto fail;
+    if (!(srv->sessions = http_sessions_new(SESSIONS_MAX, SESSION_IDLE_S, SESSION_MAX_S))) {
+        snprintf(err, ASH_ERR_LEN, "http: out of memory");
+        goto fail;
+    }
     size_t usable = 0;
     for (size_t i = 0; i < userdb_count(srv->users); i++)
         usable += !strcmp(userdb_at(srv->users, i)->realm, srv->realm);
@@ -675,6 +700,7 @@ void http_server_close(struct http_server *srv)
     if (srv->audit)
         fclose(srv->audit);
     userdb_free(srv->users);
+    http_sessions_free(srv->sessions);
     if (srv->key_pem)
         explicit_bzero(srv->key_pem, strlen(srv->key_pem));
     free(srv->key_pem);

@@ -57,6 +57,16 @@ static void reload_allow(const struct aggregator_config *cfg, struct auth *auth,
              curve_allow_count(fresh));
 }
 
+/* SIGHUP: read detect_config again; the segments map, the sensors' segments and the approved
+ * and darknet lists change between two runs of records. A file that does not parse leaves the
+ * old settings in force (the log line names the file, line and key). */
+static void reload_detect(const struct aggregator_config *cfg, struct alert_out *detect)
+{
+    char err[ASH_ERR_LEN] = "";
+    if (detect && alert_out_reload(detect, cfg->detect_config, err) < 0)
+        log_warn("aggregator", "reload: detection config kept: %s", err);
+}
+
 /* what the loop's housekeeping tick looks at */
 struct idle_watch {
     struct event_loop *loop;
@@ -67,9 +77,10 @@ struct idle_watch {
     const struct aggregator_config *cfg;     /* SIGHUP: the allow-list is read again */
     struct auth *auth;
     struct curve_allow **allow;
+    struct alert_out *detect;                /* SIGHUP: detect_config too */
 };
 
-/* every 100 ms: SIGHUP reloads the allow-list; SIGINT/SIGTERM stop the loop, and so does
+/* every 100 ms: SIGHUP reloads the allow-list and the detection config; SIGINT/SIGTERM stop the loop, and so does
  * exit_after_idle_ms of silence */
 static void on_housekeeping(void *ctx, int64_t now_ms)
 {
@@ -81,6 +92,7 @@ static void on_housekeeping(void *ctx, int64_t now_ms)
     if (reload_requested) {
         reload_requested = 0;
         reload_allow(w->cfg, w->auth, w->allow);
+        reload_detect(w->cfg, w->detect);
     }
     struct receive_stats rs;
     receive_stats(w->rx, &rs);
@@ -277,7 +289,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    struct idle_watch idle = { loop, rx, cfg.exit_after_idle_ms, clock_mono_ms(), 0, &cfg, auth, &allow };
+    struct idle_watch idle = { loop, rx, cfg.exit_after_idle_ms, clock_mono_ms(), 0, &cfg, auth, &allow,
+                                detect };
     if (cfg.retention_days > 0)
         on_retention(st, 0);         /* at start, then hourly */
     if (event_loop_add_timer(loop, 100, on_housekeeping, &idle) < 0 ||

@@ -17,5 +17,6 @@ int cmd_pcap_dispatch(int argc, char **argv);
 int cmd_sensors(int argc, char **argv);
 int cmd_fields(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);     /* cmd_alerts.c: alerts.json */
 
 #endif

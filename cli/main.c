@@ -19,6 +19,7 @@ static const struct subcommand subcommands[] = {
       "or from a sensor (--sensor)" },
     { "query", cmd_query, "sessions matching an expression (the aggregator's HTTP API)" },
     { "sensors", cmd_sensors, "each sensor's health and when it was last seen (HTTP API)" },
+    { "alerts", cmd_alerts, "the detectors' alerts, filtered by an expression (HTTP API)" },
     { "fields", cmd_fields, "the fields query expressions may use (HTTP API)" },
     { "user", cmd_user, "add, delete or list the HTTP API's users (a users file of digests)" },
 };

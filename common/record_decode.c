@@ -62,7 +62,8 @@ struct field {
 #define PFILE_FIELDS     0x2ULL                                 /* 1 */
 #define BATCH_FIELDS     0x7eULL                                /* 1..6 */
 #define RECORD_FIELDS    (((1ULL << 18) - 2) | (((1ULL << 31) - 1) & ~((1ULL << 20) - 1)) | \
-                          1ULL << 40 | 1ULL << 41 | 1ULL << 50 | 1ULL << 51)
+                          1ULL << 40 | 1ULL << 41 | 1ULL << 50 | 1ULL << 51 | \
+                          (((1ULL << 63) - 1) & ~((1ULL << 55) - 1)) | 1ULL << 63)
 
 static inline bool is_known(uint64_t known, uint32_t num)
 {
@@ -668,6 +669,20 @@ static bool dec_record(struct dec *d, const uint8_t *p, size_t len, Ashiato__Ses
         case 41: ok = count_rep(d, &f, &r->n_packet_files, SR "packet_files"); rep = true; break;
         case 50: ok = count_rep(d, &f, &r->n_linked, SR "linked"); rep = true; break;
         case 51: ok = get_string(d, &f, &r->segment_name, SR "segment_name"); break;
+        case 55: ok = get_bytes(d, &f, &r->icmp_quoted_src_ip, SR "icmp_quoted_src_ip"); break;
+        case 56: ok = get_bytes(d, &f, &r->icmp_quoted_dst_ip, SR "icmp_quoted_dst_ip"); break;
+#define ICMP_U32(n, field)                                                              \
+        case n: if ((ok = get_varint(d, &f, SR #field))) r->field = (uint32_t)f.v; break;
+        ICMP_U32(57, icmp_quoted_src_port)
+        ICMP_U32(58, icmp_quoted_dst_port)
+        ICMP_U32(59, icmp_quoted_iana_number)
+        ICMP_U32(61, icmp_quoted_count)
+        ICMP_U32(62, icmp_error_type)
+        ICMP_U32(63, icmp_error_code)
+#undef ICMP_U32
+        case 60:
+            ok = get_string(d, &f, &r->icmp_quoted_community_id, SR "icmp_quoted_community_id");
+            break;
         default:
             nunknown++;
             ok = rep = true;

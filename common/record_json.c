@@ -609,6 +609,47 @@ static void app_fields(struct w *w, const Ashiato__SessionRecord *r)
     }
 }
 
+/* one end of an ICMP error's quoted flow: {"ip":..,"port":..} */
+static void quoted_end(struct w *w, ProtobufCBinaryData ip, uint32_t port)
+{
+    if (ip.len == 4 || ip.len == 16) {
+        KEY(w, "ip");
+        if (room(w, 50)) {
+            *w->p++ = '"';
+            w->p = put_ip(w->p, ip.data, ip.len);
+            *w->p++ = '"';
+        }
+    }
+    KNUM(w, "port", port);
+    close_obj(w);
+}
+
+/* ICMP errors: an ICMP session's quoted flow, or the error that answered this session */
+static void icmp_error(struct w *w, const Ashiato__SessionRecord *r)
+{
+    if (r->icmp_quoted_count) {
+        char buf[8];
+        OPEN(w, "icmp_quoted");
+        KNUM(w, "type", r->icmp_error_type);
+        KNUM(w, "code", r->icmp_error_code);
+        OPEN(w, "source");
+        quoted_end(w, r->icmp_quoted_src_ip, r->icmp_quoted_src_port);
+        OPEN(w, "destination");
+        quoted_end(w, r->icmp_quoted_dst_ip, r->icmp_quoted_dst_port);
+        KEY(w, "iana_number");
+        size_t n = iana_text(r->icmp_quoted_iana_number, buf);
+        text(w, buf, n);
+        STR(w, "community_id", r->icmp_quoted_community_id);
+        KNUM(w, "count", r->icmp_quoted_count);
+        close_obj(w);
+    } else if (r->icmp_error_type) {
+        OPEN(w, "icmp_error");
+        KNUM(w, "type", r->icmp_error_type);
+        KNUM(w, "code", r->icmp_error_code);
+        close_obj(w);
+    }
+}
+
 static void ashiato(struct w *w, const Ashiato__SessionRecord *r)
 {
     OPEN(w, "ashiato");
@@ -641,6 +682,7 @@ static void ashiato(struct w *w, const Ashiato__SessionRecord *r)
         STR(w, "server", r->ssh_server);
         close_obj(w);
     }
+    icmp_error(w, r);
     if (r->truncated_fields) {
         KEY(w, "truncated");
         LIT(w, "true");

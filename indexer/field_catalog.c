@@ -1,5 +1,6 @@
-/* field_catalog.c -- the field table (see field_catalog.h) and its renderings.
- * Owns:  the table below, the name lookup, nearest-name suggestions, fields.json, fields.md.
+/* field_catalog.c -- the field tables (see field_catalog.h) and their renderings.
+ * Owns:  the sessions' and the alerts' tables below, the name lookups, nearest-name
+ *        suggestions, fields.json, fields.md.
  * Lends: pointers into the static table.
  * Never: logs; reads files or the environment.
  * Trap:  names must be unique across name, aliases and ecs (test_field_catalog checks it), and
@@ -19,6 +20,7 @@
 #define T FIELD_TIME
 #define B FIELD_BOOLEAN
 #define M FIELD_MULTI
+#define F FIELD_FLOAT
 
 static const struct field_def catalog[] = {
     /* name, aliases, ecs, type, flags, sql column, posting, port, any, group, help */
@@ -125,8 +127,94 @@ static const struct field_def catalog[] = {
       "The SSH server's banner" },
     { "truncated", "", "ashiato.truncated", B, 0, NULL, NULL, NULL, { 0 }, "general",
       "true when some application field was cut to its fixed size" },
+    { "icmp.error.type", "", "ashiato.icmp_error.type", N, 0, NULL, NULL, NULL, { 0 }, "icmp",
+      "TCP/UDP/SCTP: the type of the ICMP error that quoted the initiator's packet (3, 11, 12; "
+      "ICMPv6 1-4): the attempt failed" },
+    { "icmp.error.code", "", "ashiato.icmp_error.code", N, 0, NULL, NULL, NULL, { 0 }, "icmp",
+      "TCP/UDP/SCTP: that ICMP error's code (3/3: port unreachable)" },
+    { "icmp.quoted.type", "", "ashiato.icmp_quoted.type", N, 0, NULL, NULL, NULL, { 0 }, "icmp",
+      "ICMP error sessions: the type of the first error with a quote" },
+    { "icmp.quoted.code", "", "ashiato.icmp_quoted.code", N, 0, NULL, NULL, NULL, { 0 }, "icmp",
+      "ICMP error sessions: that error's code" },
+    { "icmp.quoted.ip.src", "", "ashiato.icmp_quoted.source.ip", I, 0, NULL, NULL,
+      "icmp.quoted.port.src", { 0 }, "icmp",
+      "ICMP error sessions: the source of the packet the error quoted (the error's receiver)" },
+    { "icmp.quoted.ip.dst", "", "ashiato.icmp_quoted.destination.ip", I, 0, NULL, NULL,
+      "icmp.quoted.port.dst", { 0 }, "icmp",
+      "ICMP error sessions: the destination of the quoted packet" },
+    { "icmp.quoted.port.src", "", "ashiato.icmp_quoted.source.port", N, 0, NULL, NULL, NULL,
+      { 0 }, "icmp", "The quoted packet's source port (a quoted ICMP message: its type)" },
+    { "icmp.quoted.port.dst", "", "ashiato.icmp_quoted.destination.port", N, 0, NULL, NULL,
+      NULL, { 0 }, "icmp",
+      "The quoted packet's destination port (a quoted ICMP message: its code)" },
+    { "icmp.quoted.iana", "", "ashiato.icmp_quoted.iana_number", K, 0, NULL, NULL, NULL, { 0 },
+      "icmp", "The quoted packet's IP protocol number (\"17\" for UDP)" },
+    { "icmp.quoted.communityId", "", "ashiato.icmp_quoted.community_id", K, 0, NULL, NULL, NULL,
+      { 0 }, "icmp", "The quoted flow's Community ID: the failed session's communityId" },
+    { "icmp.quoted.count", "", "ashiato.icmp_quoted.count", N, 0, NULL, NULL, NULL, { 0 },
+      "icmp", "ICMP errors in the record that quoted a packet of the error's receiver" },
 };
 
+/* The alert documents as detect_alert_json() writes them (docs/detection.md). A column of
+ * `alerts` where store_sqlite.c fills one from the same Alert fields the document comes from
+ * (id, kind, start_us, end_us, source_ip); the rest from the document. */
+static const struct field_def alert_catalog[] = {
+    /* name, aliases, ecs, type, flags, sql column, posting, port, any, group, help */
+    { "id", "alert.id", "event.id", K, 0, "id", NULL, NULL, { 0 }, "alert",
+      "The alert's id (it keeps it while it grows)" },
+    { "rule.name", "rule type", "rule.name", K, 0, "kind", NULL, NULL, { 0 }, "alert",
+      "The detector: address_scan, port_scan, scanner, lateral_movement, session_spike, "
+      "address_policy" },
+    { "ip", "", "", I, FIELD_PSEUDO, NULL, NULL, NULL,
+      { "source.ip", "destination.ip", "ashiato.sources" }, "alert",
+      "Any address of the alert: its source, a target or a spike's source" },
+    { "source.ip", "ip.src", "source.ip", I, 0, "source_ip", NULL, NULL, { 0 }, "alert",
+      "The source the alert is about (none for a spike)" },
+    { "destination.ip", "ip.dst", "destination.ip", I, M, NULL, NULL, NULL, { 0 }, "alert",
+      "Target hosts (capped; ashiato.targets.hosts is the total)" },
+    { "destination.port", "port.dst port", "destination.port", N, M, NULL, NULL, NULL, { 0 },
+      "alert", "Target ports (capped; ashiato.targets.ports is the total)" },
+    { "observer.name", "node sensor", "observer.name", K, M, NULL, NULL, NULL, { 0 }, "alert",
+      "The sensors that saw the evidence" },
+    { "ashiato.segments", "segment segments", "ashiato.segments", K, M, NULL, NULL, NULL, { 0 },
+      "alert", "The segments involved (\"outside\" for addresses in none)" },
+    { "ashiato.score", "score", "ashiato.score", F, 0, NULL, NULL, NULL, { 0 }, "alert",
+      "The detector's score: a scan's count over its threshold (1.5 = 50% past it), a "
+      "spike's sigmas, a lateral movement's segments, a policy alert's sessions" },
+    { "tags", "", "tags", K, M, NULL, NULL, NULL, { 0 }, "alert",
+      "Tags: approved (the source is on the allow-list)" },
+    { "event.start", "starttime firstPacket", "event.start", T, 0, "start_us", NULL, NULL,
+      { 0 }, "alert", "Time of the first evidence" },
+    { "event.end", "stoptime lastPacket", "event.end", T, 0, "end_us", NULL, NULL, { 0 },
+      "alert", "Time of the last evidence (it moves while the alert grows)" },
+    { "message", "", "message", K, FIELD_ESKEYWORD, NULL, NULL, NULL, { 0 }, "alert",
+      "The alert's sentence (exact text, wildcards or /regex/)" },
+    { "ashiato.evidence", "evidence", "ashiato.evidence", K, M, NULL, NULL, NULL, { 0 },
+      "alert", "Ids of the evidence sessions (capped)" },
+    { "ashiato.sessions", "sessions", "ashiato.sessions", N, 0, NULL, NULL, NULL, { 0 },
+      "alert", "Sessions counted as evidence" },
+    { "ashiato.successes", "successes", "ashiato.successes", N, 0, NULL, NULL, NULL, { 0 },
+      "alert", "Evidence sessions that succeeded" },
+    { "ashiato.failures", "failures", "ashiato.failures", N, 0, NULL, NULL, NULL, { 0 },
+      "alert", "Evidence sessions that failed" },
+    { "ashiato.targets.hosts", "targets.hosts", "ashiato.targets.hosts", N, 0, NULL, NULL, NULL,
+      { 0 }, "alert", "Distinct target hosts in total" },
+    { "ashiato.targets.ports", "targets.ports", "ashiato.targets.ports", N, 0, NULL, NULL, NULL,
+      { 0 }, "alert", "Distinct target ports in total" },
+    { "ashiato.sources", "sources", "ashiato.sources", I, M, NULL, NULL, NULL, { 0 }, "alert",
+      "A spike's sources that account for its excess" },
+    { "ashiato.prefix", "prefix", "ashiato.prefix", K, 0, NULL, NULL, NULL, { 0 }, "alert",
+      "An address policy alert's prefix" },
+};
+
+const struct field_table field_catalog_sessions = {
+    "sessions", catalog, ASH_ARRAY_LEN(catalog), "ash_doc(s.rowid, s.doc, s.sensor)"
+};
+const struct field_table field_catalog_alerts = {
+    "alerts", alert_catalog, ASH_ARRAY_LEN(alert_catalog), "s.doc"
+};
+
+#undef F
 #undef I
 #undef N
 #undef K
@@ -154,7 +242,38 @@ static bool word_in(const char *list, const char *name, size_t len)
     return false;
 }
 
+const struct field_table *field_catalog_table(const char *name)
+{
+    if (name && !strcmp(name, field_catalog_sessions.name))
+        return &field_catalog_sessions;
+    if (name && !strcmp(name, field_catalog_alerts.name))
+        return &field_catalog_alerts;
+    return NULL;
+}
+
+const struct field_table *field_catalog_table_of(const struct field_def *f)
+{
+    const struct field_table *t = &field_catalog_alerts;
+    if (f >= t->defs && f < t->defs + t->n)
+        return t;
+    return &field_catalog_sessions;
+}
+
+const char *field_catalog_es(const struct field_def *f, char *buf, size_t len)
+{
+    if (!(f->flags & FIELD_ESKEYWORD))
+        return f->ecs;
+    snprintf(buf, len, "%s.keyword", f->ecs);
+    return buf;
+}
+
 const struct field_def *field_catalog_find(const char *name, size_t len)
+{
+    return field_catalog_find_in(&field_catalog_sessions, name, len);
+}
+
+const struct field_def *field_catalog_find_in(const struct field_table *t, const char *name,
+                                              size_t len)
 {
     if (!name)
         return NULL;
@@ -162,8 +281,8 @@ const struct field_def *field_catalog_find(const char *name, size_t len)
         len = strlen(name);
     if (len == 0)
         return NULL;
-    for (size_t i = 0; i < ASH_ARRAY_LEN(catalog); i++) {
-        const struct field_def *f = &catalog[i];
+    for (size_t i = 0; i < t->n; i++) {
+        const struct field_def *f = &t->defs[i];
         if ((strlen(f->name) == len && memcmp(f->name, name, len) == 0) ||
             (f->ecs[0] && strlen(f->ecs) == len && memcmp(f->ecs, name, len) == 0) ||
             word_in(f->aliases, name, len))
@@ -176,7 +295,12 @@ const struct field_def *field_catalog_part(const struct field_def *f, int i)
 {
     if (!(f->flags & (FIELD_PSEUDO | FIELD_SUM)) || i < 0 || i >= FIELD_ANY_MAX || !f->any[i])
         return NULL;
-    return field_catalog_find(f->any[i], (size_t)-1);
+    return field_catalog_find_in(field_catalog_table_of(f), f->any[i], (size_t)-1);
+}
+
+const struct field_def *field_catalog_port(const struct field_def *f)
+{
+    return f->port ? field_catalog_find_in(field_catalog_table_of(f), f->port, (size_t)-1) : NULL;
 }
 
 /* Levenshtein distance of a[0..al) and b, capped at 99 for long inputs. */
@@ -207,6 +331,12 @@ static unsigned distance(const char *a, size_t al, const char *b)
 
 size_t field_catalog_nearest(const char *name, size_t len, const char **out, size_t max)
 {
+    return field_catalog_nearest_in(&field_catalog_sessions, name, len, out, max);
+}
+
+size_t field_catalog_nearest_in(const struct field_table *t, const char *name, size_t len,
+                                const char **out, size_t max)
+{
     unsigned best[8];
     size_t n = 0;
     if (!name)
@@ -215,8 +345,8 @@ size_t field_catalog_nearest(const char *name, size_t len, const char **out, siz
         len = strlen(name);
     if (max > 8)
         max = 8;
-    for (size_t i = 0; i < ASH_ARRAY_LEN(catalog) && max; i++) {
-        unsigned d = distance(name, len, catalog[i].name);
+    for (size_t i = 0; i < t->n && max; i++) {
+        unsigned d = distance(name, len, t->defs[i].name);
         size_t at = n;
         while (at > 0 && best[at - 1] > d)
             at--;
@@ -227,7 +357,7 @@ size_t field_catalog_nearest(const char *name, size_t len, const char **out, siz
         memmove(best + at + 1, best + at, (n - at) * sizeof *best);
         memmove(out + at + 1, out + at, (n - at) * sizeof *out);
         best[at] = d;
-        out[at] = catalog[i].name;
+        out[at] = t->defs[i].name;
         n++;
     }
     return n;
@@ -241,6 +371,7 @@ const char *field_catalog_type_name(enum field_type t)
     case FIELD_KEYWORD: return "keyword";
     case FIELD_TIME: return "time";
     case FIELD_BOOLEAN: return "boolean";
+    case FIELD_FLOAT: return "float";
     }
     return "?";
 }
@@ -252,6 +383,7 @@ static const char *arkime_type(enum field_type t)
     case FIELD_IP: return "ip";
     case FIELD_INTEGER: return "integer";
     case FIELD_TIME: return "seconds";
+    case FIELD_FLOAT: return "float";
     case FIELD_KEYWORD:
     case FIELD_BOOLEAN: return "termfield";
     }
@@ -259,22 +391,29 @@ static const char *arkime_type(enum field_type t)
 }
 
 /* The ES field of f, or "" (pseudo-fields and sums have none). */
-static const char *db_field(const struct field_def *f)
+static const char *db_field(const struct field_def *f, char *buf, size_t len)
 {
-    return f->ecs;
+    return field_catalog_es(f, buf, len);
 }
 
 char *field_catalog_json(size_t *len)
 {
+    return field_catalog_json_of(&field_catalog_sessions, len);
+}
+
+char *field_catalog_json_of(const struct field_table *t, size_t *len)
+{
     json_object *arr = json_object_new_array();
     if (!arr)
         return NULL;
-    for (size_t i = 0; i < ASH_ARRAY_LEN(catalog); i++) {
-        const struct field_def *f = &catalog[i];
+    for (size_t i = 0; i < t->n; i++) {
+        const struct field_def *f = &t->defs[i];
         json_object *o = json_object_new_object(), *al = json_object_new_array();
         json_object_object_add(o, "exp", json_object_new_string(f->name));
-        json_object_object_add(o, "dbField", json_object_new_string(db_field(f)));
-        json_object_object_add(o, "dbField2", json_object_new_string(db_field(f)));
+        char es[128];
+        const char *dbf = db_field(f, es, sizeof es);
+        json_object_object_add(o, "dbField", json_object_new_string(dbf));
+        json_object_object_add(o, "dbField2", json_object_new_string(dbf));
         json_object_object_add(o, "type", json_object_new_string(arkime_type(f->type)));
         json_object_object_add(o, "group", json_object_new_string(f->group));
         json_object_object_add(o, "friendlyName", json_object_new_string(f->name));
@@ -339,6 +478,36 @@ static bool add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     return false;
 }
 
+/* The rows of one table's markdown. */
+static bool table_rows(const struct field_table *t, char **b, size_t *n, size_t *cap)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < t->n; i++) {
+        const struct field_def *f = &t->defs[i];
+        char ecs[96], sq[96];
+        if (f->flags & (FIELD_PSEUDO | FIELD_SUM)) {
+            snprintf(ecs, sizeof ecs, "%s of %s, %s%s%s", (f->flags & FIELD_SUM) ? "sum" : "any",
+                     f->any[0], f->any[1], f->any[2] ? ", " : "", f->any[2] ? f->any[2] : "");
+            snprintf(sq, sizeof sq, "(its parts)");
+        } else {
+            if (f->flags & FIELD_ESKEYWORD)
+                snprintf(ecs, sizeof ecs, "`%s` (ES `%s.keyword`)", f->ecs, f->ecs);
+            else
+                snprintf(ecs, sizeof ecs, "`%s`", f->ecs);
+            if (f->sql)
+                snprintf(sq, sizeof sq, "column `%s`", f->sql);
+            else
+                snprintf(sq, sizeof sq, "document");
+        }
+        if (f->posting)
+            snprintf(sq + strlen(sq), sizeof sq - strlen(sq), ", postings `%s`", f->posting);
+        ok = add(b, n, cap, "| `%s` | %s | %s%s | %s | %s | %s |\n", f->name, f->aliases,
+                 field_catalog_type_name(f->type), (f->flags & FIELD_MULTI) ? " (several)" : "",
+                 ecs, sq, f->help);
+    }
+    return ok;
+}
+
 char *field_catalog_markdown(size_t *len)
 {
     char *b = NULL;
@@ -359,26 +528,15 @@ char *field_catalog_markdown(size_t *len)
                   "`ashiato.protocols`.\n\n"
                   "| Name | Also | Type | ECS / ES field | SQLite reads | Help |\n"
                   "| --- | --- | --- | --- | --- | --- |\n");
-    for (size_t i = 0; ok && i < ASH_ARRAY_LEN(catalog); i++) {
-        const struct field_def *f = &catalog[i];
-        char ecs[96], sq[96];
-        if (f->flags & (FIELD_PSEUDO | FIELD_SUM)) {
-            snprintf(ecs, sizeof ecs, "%s of %s, %s%s%s", (f->flags & FIELD_SUM) ? "sum" : "any",
-                     f->any[0], f->any[1], f->any[2] ? ", " : "", f->any[2] ? f->any[2] : "");
-            snprintf(sq, sizeof sq, "(its parts)");
-        } else {
-            snprintf(ecs, sizeof ecs, "`%s`", f->ecs);
-            if (f->sql)
-                snprintf(sq, sizeof sq, "column `%s`", f->sql);
-            else
-                snprintf(sq, sizeof sq, "document");
-        }
-        if (f->posting)
-            snprintf(sq + strlen(sq), sizeof sq - strlen(sq), ", postings `%s`", f->posting);
-        ok = add(&b, &n, &cap, "| `%s` | %s | %s%s | %s | %s | %s |\n", f->name, f->aliases,
-                 field_catalog_type_name(f->type), (f->flags & FIELD_MULTI) ? " (several)" : "",
-                 ecs, sq, f->help);
-    }
+    ok = ok && table_rows(&field_catalog_sessions, &b, &n, &cap);
+    ok = ok && add(&b, &n, &cap, "\n## Alert fields\n\n"
+                   "`alerts.json?expression=...` and `ashiato alerts --expression` take the same "
+                   "grammar over\nthe alert documents (docs/detection.md); `fields.json?type=alerts` "
+                   "lists these. SQLite\nreads the `alerts` table's columns or its `doc`. "
+                   "`ashiato.score` is a decimal (`score >= 1.5`,\n`score == 0.5-2`).\n\n"
+                   "| Name | Also | Type | ECS / ES field | SQLite reads | Help |\n"
+                   "| --- | --- | --- | --- | --- | --- |\n");
+    ok = ok && table_rows(&field_catalog_alerts, &b, &n, &cap);
     if (ok && len)
         *len = n;
     return ok ? b : NULL;

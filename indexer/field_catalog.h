@@ -1,9 +1,11 @@
-/* field_catalog.h -- the one table of the fields analysts query: the Arkime names that find
- * them, their ECS name in the session document, their type, how each store reads them, and a
- * line of help. The query parser, both query compilers, store_count_by, fields.json and
- * docs/fields.md all read this table and nothing else.
- * Owns:  the static table (field_catalog.c) and its lookups; the fields.json and fields.md
- *        renderings of it.
+/* field_catalog.h -- the tables of the fields analysts query: the Arkime names that find
+ * them, their ECS name in the document, their type, how each store reads them, and a line of
+ * help. Two tables: the sessions' (field_catalog_sessions, what sessions.json and the
+ * field_catalog_* calls without a table use) and the alerts' (field_catalog_alerts, for
+ * alerts.json: the documents of detect_alert_json). The query parser, both query compilers,
+ * store_count_by, fields.json and docs/fields.md all read these tables and nothing else.
+ * Owns:  the static tables (field_catalog.c) and their lookups; the fields.json and
+ *        fields.md renderings of them.
  * Lends: const struct field_def pointers, valid for the life of the program.
  * Never: allocates (except the rendered fields.json / fields.md text the caller frees); logs.
  * Trap:  a field whose `sql` is NULL is read from the rendered document in SQLite (json_each
@@ -22,6 +24,7 @@ enum field_type {
     FIELD_KEYWORD,                   /* exact text: ==, wildcards, /regex/ */
     FIELD_TIME,                      /* microseconds since the epoch in SQLite, date_nanos in ES */
     FIELD_BOOLEAN,                   /* true when present and true; absent = false */
+    FIELD_FLOAT,                     /* a decimal number (REAL in SQLite, double in ES) */
 };
 
 #define FIELD_MULTI    0x01u         /* may hold several values: == means any of them */
@@ -29,6 +32,7 @@ enum field_type {
 #define FIELD_NORANGE  0x04u         /* no < <= > >= (stored as keyword in ES) */
 #define FIELD_IPPROTO  0x08u         /* values are IP protocols: "tcp", "6" and "TCP" alike */
 #define FIELD_SUM      0x10u         /* the sum of the two integer fields in `any` */
+#define FIELD_ESKEYWORD 0x20u        /* text in ES: queries use its "<ecs>.keyword" sub-field */
 
 #define FIELD_ANY_MAX 3
 
@@ -47,7 +51,35 @@ struct field_def {
     const char *help;
 };
 
-/* Every field, in the order docs/fields.md lists them; *n gets the count. */
+/* One table: its rows, and how the SQLite store reads a row's document. */
+struct field_table {
+    const char *name;                /* "sessions", "alerts" (fields.json?type=) */
+    const struct field_def *defs;
+    size_t n;
+    const char *sql_doc;             /* SQL giving the JSON document of the row `s` */
+};
+
+extern const struct field_table field_catalog_sessions;
+extern const struct field_table field_catalog_alerts;
+
+/* The table named `name` ("sessions", "alerts"), or NULL. */
+const struct field_table *field_catalog_table(const char *name);
+/* The table a field belongs to (by address; the sessions' for a pointer in neither). */
+const struct field_table *field_catalog_table_of(const struct field_def *f);
+/* field_catalog_find / _nearest / _json in table t. */
+const struct field_def *field_catalog_find_in(const struct field_table *t, const char *name,
+                                              size_t len);
+size_t field_catalog_nearest_in(const struct field_table *t, const char *name, size_t len,
+                                const char **out, size_t max);
+char *field_catalog_json_of(const struct field_table *t, size_t *len);
+/* The field ES queries for f: its ecs path, or "<ecs>.keyword" (FIELD_ESKEYWORD) written
+ * into buf. */
+const char *field_catalog_es(const struct field_def *f, char *buf, size_t len);
+/* An ip field's port field of the same side (ip:port), in f's table, or NULL. */
+const struct field_def *field_catalog_port(const struct field_def *f);
+
+/* Every session field, in the order docs/fields.md lists them; *n gets the count. The calls
+ * below without a table are the sessions table's. */
 const struct field_def *field_catalog_all(size_t *n);
 
 /* The field named `name` (Arkime name, alias or ECS name; case-sensitive), or NULL. len may
@@ -62,7 +94,7 @@ const struct field_def *field_catalog_part(const struct field_def *f, int i);
  * NUL-terminated name. Returns how many were written. */
 size_t field_catalog_nearest(const char *name, size_t len, const char **out, size_t max);
 
-/* "ip", "integer", "keyword", "time", "boolean" */
+/* "ip", "integer", "keyword", "time", "boolean", "float" */
 const char *field_catalog_type_name(enum field_type t);
 
 /* fields.json as Arkime's viewer answers it: an array of {exp, dbField, dbField2, type,
@@ -70,7 +102,8 @@ const char *field_catalog_type_name(enum field_type t);
  * (caller frees), *len its length; NULL when out of memory. */
 char *field_catalog_json(size_t *len);
 
-/* docs/fields.md (generated; tests/unit/test_field_catalog.c checks the committed file). */
+/* docs/fields.md, both tables (generated; tests/unit/test_field_catalog.c checks the
+ * committed file). */
 char *field_catalog_markdown(size_t *len);
 
 #endif

@@ -3,9 +3,11 @@
  * Owns:  the DSL of each node kind.
  * Lends: nothing.
  * Never: formats a value into JSON text itself; logs.
- * Trap:  `term` on an ip field takes a CIDR block as it is ("10.1.0.0/16"); a keyword field
- *        stored from integers (network.vlan.id) gets its values as strings; the sum fields
- *        (databytes) need a script query, which a cluster with scripting disabled refuses. */
+ * Trap:  `term` on an ip field takes a CIDR block as it is ("10.1.0.0/16"); a text field
+ *        (FIELD_ESKEYWORD: the alerts' message) is queried on its .keyword sub-field; a
+ *        keyword field stored from integers (network.vlan.id) gets its values as strings; the
+ *        sum fields (databytes) need a script query, which a cluster with scripting disabled
+ *        refuses. */
 #include "query_es.h"
 
 #include <arpa/inet.h>
@@ -68,6 +70,23 @@ static json_object *num(const struct field_def *f, int64_t v)
     return json_object_new_int64(v);
 }
 
+/* A decimal field (FIELD_FLOAT): a range even for == (lo..hi, one value when equal). */
+static json_object *frange(const struct field_def *f, enum query_op op,
+                           const struct query_value *v)
+{
+    json_object *r = json_object_new_object();
+    static const char *const key[] = { [QUERY_LT] = "lt", [QUERY_LE] = "lte", [QUERY_GT] = "gt",
+                                       [QUERY_GE] = "gte" };
+    if (op == QUERY_EQ || op == QUERY_NE) {
+        json_object_object_add(r, "gte", json_object_new_double(v->flo));
+        json_object_object_add(r, "lte", json_object_new_double(v->fhi));
+    } else {
+        json_object_object_add(r, key[op], json_object_new_double(v->flo));
+    }
+    char esb[160];
+    return obj1("range", obj1(field_catalog_es(f, esb, sizeof esb), r));
+}
+
 static json_object *range(const struct field_def *f, enum query_op op,
                           const struct query_value *v)
 {
@@ -84,7 +103,8 @@ static json_object *range(const struct field_def *f, enum query_op op,
         json_object_object_add(r, "lte", mk(v->hi));
         break;
     }
-    return obj1("range", obj1(f->ecs, r));
+    char esb[160];
+    return obj1("range", obj1(field_catalog_es(f, esb, sizeof esb), r));
 }
 
 /* databytes: a script over the two parts (absent counts 0, as in query_sql.c). */
@@ -115,6 +135,8 @@ static json_object *leaf(const struct field_def *f, enum query_op op, const stru
 {
     char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN];
     json_object *q = NULL;
+    char esb[160];
+    const char *fe = field_catalog_es(f, esb, sizeof esb);
     if (f->flags & FIELD_SUM)
         return sum_q(f, op, v);
     switch (v->kind) {
@@ -124,9 +146,9 @@ static json_object *leaf(const struct field_def *f, enum query_op op, const stru
             snprintf(a, sizeof a, "%s", b);
         else
             snprintf(a, sizeof a, "%s/%d", b, v->prefix);
-        q = term(f->ecs, json_object_new_string(a));
-        if (v->port >= 0 && f->port) {
-            const struct field_def *pf = field_catalog_find(f->port, (size_t)-1);
+        q = term(fe, json_object_new_string(a));
+        if (v->port >= 0 && field_catalog_port(f)) {
+            const struct field_def *pf = field_catalog_port(f);
             json_object *both = json_object_new_array();
             json_object_array_add(both, q);
             json_object_array_add(both, term(pf->ecs, json_object_new_int(v->port)));
@@ -136,18 +158,20 @@ static json_object *leaf(const struct field_def *f, enum query_op op, const stru
     case QUERY_V_INT:
     case QUERY_V_TIME:
         if (op == QUERY_EQ && v->lo == v->hi && v->kind == QUERY_V_INT)
-            return term(f->ecs, num(f, v->lo));
+            return term(fe, num(f, v->lo));
         return range(f, op, v);
     case QUERY_V_TEXT:
-        return term(f->ecs, json_object_new_string(v->text));
+        return term(fe, json_object_new_string(v->text));
     case QUERY_V_WILD:
-        return obj1("wildcard", obj1(f->ecs, obj1("value", json_object_new_string(v->text))));
+        return obj1("wildcard", obj1(fe, obj1("value", json_object_new_string(v->text))));
     case QUERY_V_REGEX:
-        return obj1("regexp", obj1(f->ecs, obj2("value", json_object_new_string(v->text),
+        return obj1("regexp", obj1(fe, obj2("value", json_object_new_string(v->text),
                                                   "flags", json_object_new_string("NONE"))));
     case QUERY_V_BOOL:
-        q = term(f->ecs, json_object_new_boolean(1));
+        q = term(fe, json_object_new_boolean(1));
         return v->lo ? q : not_q(q);
+    case QUERY_V_FLOAT:
+        return frange(f, op, v);
     }
     return NULL;
 }
@@ -166,8 +190,10 @@ static json_object *one_value(const struct field_def *f, enum query_op op,
 
 static json_object *exists(const struct field_def *f)
 {
+    char esb[160];
     if (!(f->flags & (FIELD_PSEUDO | FIELD_SUM)))
-        return obj1("exists", obj1("field", json_object_new_string(f->ecs)));
+        return obj1("exists", obj1("field", json_object_new_string(
+            field_catalog_es(f, esb, sizeof esb))));
     json_object *any = json_object_new_array();
     const struct field_def *p;
     for (int i = 0; (p = field_catalog_part(f, i)) != NULL; i++)
@@ -251,6 +277,8 @@ char *query_explain(const struct query_expr *e)
         const struct query_sql_arg *a = &q.args[i];
         if (a->type == SQLITE_INTEGER) {
             json_object_array_add(args, json_object_new_int64(a->i));
+        } else if (a->type == SQLITE_FLOAT) {
+            json_object_array_add(args, json_object_new_double(a->d));
         } else if (a->type == SQLITE_TEXT) {
             json_object_array_add(args, json_object_new_string_len(a->p, a->len));
         } else if (a->type == SQLITE_BLOB) {

@@ -1,12 +1,14 @@
 /* query_parse.c -- text to AST for Arkime's expression language (see query_parse.h).
- * Owns:  the lexer, the recursive-descent parser (depth-bounded), value parsing per field
- *        type (IPs, CIDR and partial IPs, ip:port, integer ranges, times, booleans). The
- *        printer is query_print.c.
+ * Owns:  the lexer, the recursive-descent parser (depth-bounded) over a field table, which
+ *        values each field type takes (the value readers themselves are query_value.c:
+ *        IPs, CIDR and partial IPs, ip:port, ranges, decimals, times). The printer is
+ *        query_print.c.
  * Lends: nothing: every node and value text is the caller's to free with query_expr_free.
  * Never: reads past the text's NUL; recurses deeper than QUERY_DEPTH_MAX; logs.
  * Trap:  error positions are byte offsets into the text as given, which the HTTP API hands
  *        back; keep every error on the token that caused it. */
 #include "query_parse.h"
+#include "query_value.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -29,6 +31,7 @@ struct lexer {
     size_t tpos, tlen;               /* its span */
     int depth, terms;
     int64_t now_us;
+    const struct field_table *table;
     struct query_error *err;
 };
 
@@ -178,209 +181,17 @@ static char *unescape(const char *s, size_t n, bool regex)
     return out;
 }
 
-static bool parse_u64(const char *s, size_t n, int64_t max, int64_t *out)
+/* Whether an ip:port value applies to f: an ip field with a port field, or a pseudo-field
+ * with such a part. */
+static bool has_port(const struct field_def *f)
 {
-    int64_t v = 0;
-    if (n == 0 || n > 19)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-        v = v * 10 + (s[i] - '0');
-        if (v > max)
-            return false;
-    }
-    *out = v;
-    return true;
-}
-
-static void block(struct query_value *v, int bits)
-{
-    int total = v->v4 ? 32 : 128, skip = v->v4 ? 96 : 0;
-    v->prefix = bits;
-    for (int i = 0; i < 16; i++) {
-        int keep = skip + bits - i * 8;
-        uint8_t mask = keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
-        if (i * 8 < skip)
-            mask = 0xff;
-        v->ip_lo[i] &= mask;
-        v->ip_hi[i] = v->ip_lo[i] | (uint8_t)~mask;
-    }
-    (void)total;
-}
-
-/* An address as Arkime reads one: "10.1.2.3", "10.1" (10.1.0.0/16), "10.1.2/24", "10/8",
- * "10.0.0.0/8:80", "2001:db8::/32", "2001:db8::1.80" (IPv6 port after '.'). */
-static bool parse_ip_value(const char *s, size_t n, struct query_value *v, const char **why)
-{
-    char buf[80];
-    *why = "expected an IP address, CIDR block or partial address (10.1)";
-    if (n == 0 || n >= sizeof buf)
-        return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    v->kind = QUERY_V_IP;
-    v->port = -1;
-    int colons = 0;
-    for (char *p = buf; *p; p++)
-        colons += *p == ':';
-    char *port = NULL;
-    if (colons > 1) {                   /* IPv6: a port after a '.' that ends no address */
-        char *slash6 = strchr(buf, '/');
-        uint8_t scratch[16];
-        port = strrchr(slash6 ? slash6 : buf, '.');
-        if (port && !slash6 && inet_pton(AF_INET6, buf, scratch) == 1)
-            port = NULL;                /* ::ffff:1.2.3.4 is an address */
-    } else if (colons == 1) {
-        port = strchr(buf, ':');
-    }
-    if (port) {
-        int64_t pv;
-        *port++ = '\0';
-        if (!parse_u64(port, strlen(port), 65535, &pv)) {
-            *why = "expected a port 0..65535 after the address";
-            return false;
-        }
-        v->port = (int)pv;
-    }
-    char *slash = strchr(buf, '/');
-    int64_t bits = -1;
-    if (slash) {
-        *slash++ = '\0';
-        if (!parse_u64(slash, strlen(slash), 128, &bits)) {
-            *why = "expected a prefix length after '/'";
-            return false;
-        }
-    }
-    memset(v->ip_lo, 0, 16);
-    if (colons > 1) {
-        v->v4 = false;
-        if (inet_pton(AF_INET6, buf, v->ip_lo) != 1)
-            return false;
-        if (bits > 128)
-            return false;
-        block(v, bits < 0 ? 128 : (int)bits);
+    const struct field_def *p;
+    if (field_catalog_port(f))
         return true;
-    }
-    /* IPv4, perhaps partial */
-    int parts = 0;
-    int64_t oct[4] = { 0 };
-    for (char *p = buf, *e; parts < 4; p = e + 1) {
-        e = strchr(p, '.');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (!parse_u64(p, len, 255, &oct[parts++]))
-            return false;
-        if (!e)
-            break;
-        if (parts == 4)
-            return false;
-    }
-    if (bits > 32) {
-        *why = "expected an IPv4 prefix length 0..32";
-        return false;
-    }
-    v->v4 = true;
-    v->ip_lo[10] = v->ip_lo[11] = 0xff;
-    for (int i = 0; i < 4; i++)
-        v->ip_lo[12 + i] = (uint8_t)oct[i];
-    block(v, bits >= 0 ? (int)bits : parts * 8);
-    return true;
-}
-
-/* "tcp", "TCP", "6" -> the transport name the store keeps (record_json_transport). */
-static char *ipproto_name(const char *s)
-{
-    static const struct { const char *in, *out; } names[] = {
-        { "6", "tcp" }, { "17", "udp" }, { "1", "icmp" }, { "58", "ipv6-icmp" },
-        { "132", "sctp" }, { "47", "gre" }, { "50", "esp" }, { "icmp6", "ipv6-icmp" },
-        { "icmpv6", "ipv6-icmp" },
-    };
-    char low[32];
-    size_t n = strlen(s);
-    if (n >= sizeof low)
-        return strdup(s);
-    for (size_t i = 0; i <= n; i++)
-        low[i] = (char)tolower((unsigned char)s[i]);
-    for (size_t i = 0; i < ASH_ARRAY_LEN(names); i++)
-        if (strcmp(low, names[i].in) == 0)
-            return strdup(names[i].out);
-    return strdup(low);
-}
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* A time: "2021/09/28 13:00:00" or ISO "2021-09-28T13:00:00[.123456][Z]" (UTC), epoch
- * seconds, or relative to now: -1h, +30m, -2d, -1w, -90s (units s m h d w). */
-static bool parse_time(const char *s, int64_t now_us, int64_t *out)
-{
-    size_t n = strlen(s);
-    int64_t v;
-    if (n >= 2 && (s[0] == '-' || s[0] == '+')) {
-        static const struct { char u; int64_t us; } units[] = {
-            { 's', 1000000LL }, { 'm', 60000000LL }, { 'h', 3600000000LL },
-            { 'd', 86400000000LL }, { 'w', 604800000000LL },
-        };
-        size_t digits = 1;
-        while (digits < n && isdigit((unsigned char)s[digits]))
-            digits++;
-        if (digits + 1 != n)
-            return false;
-        int64_t k = 1;
-        if (digits > 1 && !parse_u64(s + 1, digits - 1, 1000000, &k))
-            return false;
-        for (size_t i = 0; i < ASH_ARRAY_LEN(units); i++)
-            if (s[n - 1] == units[i].u) {
-                *out = now_us + (s[0] == '-' ? -1 : 1) * k * units[i].us;
-                return true;
-            }
-        return false;
-    }
-    if (parse_u64(s, n, 4102444800LL, &v)) {
-        *out = v * 1000000LL;
-        return true;
-    }
-    unsigned y, mo, d, h = 0, mi = 0, se = 0;
-    char sep1, sep2, t;
-    int used = 0;
-    if (sscanf(s, "%4u%c%2u%c%2u%n", &y, &sep1, &mo, &sep2, &d, &used) != 5 || sep1 != sep2 ||
-        (sep1 != '/' && sep1 != '-'))
-        return false;
-    const char *p = s + used;
-    int64_t frac = 0;
-    if (*p == ' ' || *p == 'T') {
-        t = *p;
-        used = 0;
-        if (sscanf(p + 1, "%2u:%2u%n", &h, &mi, &used) != 2)
-            return false;
-        p += 1 + used;
-        if (*p == ':') {
-            used = 0;
-            if (sscanf(p + 1, "%2u%n", &se, &used) != 1)
-                return false;
-            p += 1 + used;
-            if (*p == '.') {
-                int64_t scale = 100000;
-                for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
-                    frac += scale * (*p - '0');
-            }
-        }
-        (void)t;
-    }
-    if (*p == 'Z')
-        p++;
-    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 ||
-        y < 1970 || y > 2099)
-        return false;
-    *out = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000000LL) + frac;
-    return true;
+    for (int i = 0; (p = field_catalog_part(f, i)) != NULL; i++)
+        if (field_catalog_port(p))
+            return true;
+    return false;
 }
 
 /* One value of field f from raw text s[0..n) (kind: the token it came from). */
@@ -421,15 +232,17 @@ static bool make_value(struct lexer *lx, const struct field_def *f, enum query_o
         text = NULL;
     } else if (f->type == FIELD_KEYWORD) {
         v->kind = QUERY_V_TEXT;
-        v->text = (f->flags & FIELD_IPPROTO) ? ipproto_name(text) : text;
+        v->text = (f->flags & FIELD_IPPROTO) ? query_value_ipproto(text) : text;
         if (f->flags & FIELD_IPPROTO)
             free(text);
         text = NULL;
         if (!v->text)
             why = "out of memory";
     } else if (f->type == FIELD_IP) {
-        if (!parse_ip_value(text, strlen(text), v, &why))
+        if (!query_value_ip(text, strlen(text), v, &why))
             ;
+        else if (v->port >= 0 && !has_port(f))
+            why = "ip:port needs a field with a port (this one has none)";
         else
             why = NULL;
     } else if (f->type == FIELD_INTEGER) {
@@ -438,17 +251,30 @@ static bool make_value(struct lexer *lx, const struct field_def *f, enum query_o
         if (dash && dash != text && (f->flags & FIELD_NORANGE)) {
             why = "ranges do not apply to this field";
         } else if (dash && dash != text) {
-            if (!parse_u64(text, (size_t)(dash - text), INT64_MAX / 2, &v->lo) ||
-                !parse_u64(dash + 1, strlen(dash + 1), INT64_MAX / 2, &v->hi) || v->hi < v->lo)
+            if (!query_value_u64(text, (size_t)(dash - text), INT64_MAX / 2, &v->lo) ||
+                !query_value_u64(dash + 1, strlen(dash + 1), INT64_MAX / 2, &v->hi) || v->hi < v->lo)
                 why = "expected an integer range low-high (80-90)";
-        } else if (!parse_u64(text, strlen(text), INT64_MAX / 2, &v->lo)) {
+        } else if (!query_value_u64(text, strlen(text), INT64_MAX / 2, &v->lo)) {
             why = ordered ? "expected an integer" : "expected an integer or a range (80-90)";
         } else {
             v->hi = v->lo;
         }
+    } else if (f->type == FIELD_FLOAT) {
+        char *dash = ordered ? NULL : strchr(text, '-');
+        v->kind = QUERY_V_FLOAT;
+        if (dash && dash != text) {
+            if (!query_value_decimal(text, (size_t)(dash - text), &v->flo) ||
+                !query_value_decimal(dash + 1, strlen(dash + 1), &v->fhi) || v->fhi < v->flo)
+                why = "expected a decimal range low-high (0.5-2)";
+        } else if (!query_value_decimal(text, strlen(text), &v->flo)) {
+            why = ordered ? "expected a decimal number (1.5)" :
+                            "expected a decimal number (1.5) or a range (0.5-2)";
+        } else {
+            v->fhi = v->flo;
+        }
     } else if (f->type == FIELD_TIME) {
         v->kind = QUERY_V_TIME;
-        if (!parse_time(text, lx->now_us, &v->lo))
+        if (!query_value_time(text, lx->now_us, &v->lo))
             why = "expected a time: \"2021/09/28 13:00:00\", 2021-09-28T13:00:00Z, epoch "
                   "seconds or -1h (s m h d w)";
         v->hi = v->lo + (v->lo % 1000000 ? 0 : 999999);   /* == a whole second */
@@ -573,10 +399,10 @@ static struct query_expr *parse_cmp(struct lexer *lx)
         fail(lx, fpos, "more than %d comparisons in one expression", QUERY_TERMS_MAX);
         return NULL;
     }
-    const struct field_def *f = field_catalog_find(lx->s + fpos, flen);
+    const struct field_def *f = field_catalog_find_in(lx->table, lx->s + fpos, flen);
     if (!f) {
         const char *near[3];
-        size_t k = field_catalog_nearest(lx->s + fpos, flen, near, 3);
+        size_t k = field_catalog_nearest_in(lx->table, lx->s + fpos, flen, near, 3);
         fail(lx, fpos, "unknown field '%.*s' (nearest: %s%s%s%s%s)", (int)(flen > 60 ? 60 : flen),
              lx->s + fpos, k > 0 ? near[0] : "", k > 1 ? ", " : "", k > 1 ? near[1] : "",
              k > 2 ? ", " : "", k > 2 ? near[2] : "");
@@ -702,13 +528,19 @@ static struct query_expr *parse_or(struct lexer *lx) { return parse_binary(lx, T
 
 struct query_expr *query_parse_at(const char *text, int64_t now_us, struct query_error *err)
 {
+    return query_parse_in(&field_catalog_sessions, text, now_us, err);
+}
+
+struct query_expr *query_parse_in(const struct field_table *t, const char *text, int64_t now_us,
+                                  struct query_error *err)
+{
     char buf[64];
     struct query_error scratch;
     if (!err)
         err = &scratch;
     err->pos = -1;
     err->msg[0] = '\0';
-    struct lexer lx = { .s = text ? text : "", .now_us = now_us, .err = err };
+    struct lexer lx = { .s = text ? text : "", .now_us = now_us, .table = t, .err = err };
     lx.len = strnlen(lx.s, QUERY_TEXT_MAX + 1);
     if (lx.len > QUERY_TEXT_MAX) {
         fail(&lx, QUERY_TEXT_MAX, "expression longer than %d bytes", QUERY_TEXT_MAX);
@@ -749,4 +581,15 @@ void query_expr_free(struct query_expr *e)
         free(e);
         e = l;
     }
+}
+
+bool query_expr_in(const struct query_expr *e, const struct field_table *t)
+{
+    for (; e; e = e->left) {                 /* iterative on the left, as query_expr_free */
+        if (e->field && field_catalog_table_of(e->field) != t)
+            return false;
+        if (e->right && !query_expr_in(e->right, t))
+            return false;
+    }
+    return true;
 }

@@ -43,6 +43,7 @@ enum query_vkind {
     QUERY_V_REGEX,                   /* the whole value matches (anchored), POSIX ERE subset */
     QUERY_V_TIME,                    /* lo..hi microseconds inclusive (== is the whole second) */
     QUERY_V_BOOL,                    /* lo: 0 or 1 */
+    QUERY_V_FLOAT,                   /* flo..fhi inclusive (1.5 is 1.5..1.5, 1-2.5 a range) */
 };
 
 struct query_value {
@@ -53,6 +54,7 @@ struct query_value {
     int prefix;                      /* IP: prefix length within its family */
     int port;                        /* IP: the port of ip:port, -1 if none */
     char *text;                      /* TEXT, WILD, REGEX: unescaped, NUL-terminated */
+    double flo, fhi;                 /* FLOAT */
 };
 
 struct query_expr {
@@ -71,7 +73,14 @@ struct query_expr {
 struct query_expr *query_parse(const char *text, struct query_error *err);
 /* The same with "now" given, for relative times ("-1h"): microseconds since the epoch. */
 struct query_expr *query_parse_at(const char *text, int64_t now_us, struct query_error *err);
+/* The same over the fields of table t (field_catalog.h: &field_catalog_alerts for alert
+ * expressions); query_parse and query_parse_at use the sessions table. The tree's fields
+ * point into t, and both compilers read the document the way t says. */
+struct query_expr *query_parse_in(const struct field_table *t, const char *text, int64_t now_us,
+                                  struct query_error *err);
 void query_expr_free(struct query_expr *e);                /* accepts NULL */
+/* Whether every field of e is one of table t's (a store checks the tree it is handed). */
+bool query_expr_in(const struct query_expr *e, const struct field_table *t);
 
 /* The tree back as text, fully parenthesised, with canonical field names, e.g.
  * `(ip.src == 10.1.0.0/16 && !(port.dst == [80,443]))`. It parses back to the same text,

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -76,6 +77,19 @@ static void put_word(struct out *o, const char *s)
     }
 }
 
+/* A decimal the parser reads back to the same double: the fewest fixed decimals that do (the
+ * parser takes no exponent, so never %g). */
+static void put_decimal(struct out *o, double d)
+{
+    char b[96];
+    for (int prec = 0; prec <= 40; prec++) {
+        snprintf(b, sizeof b, "%.*f", prec, d);
+        if (strtod(b, NULL) == d)
+            break;
+    }
+    put(o, "%s", b);
+}
+
 static void put_value(struct out *o, const struct query_value *v)
 {
     char a[INET6_ADDRSTRLEN];
@@ -118,6 +132,13 @@ static void put_value(struct out *o, const struct query_value *v)
         break;
     case QUERY_V_BOOL:
         put(o, v->lo ? "true" : "false");
+        break;
+    case QUERY_V_FLOAT:
+        put_decimal(o, v->flo);
+        if (v->fhi != v->flo) {
+            put(o, "-");
+            put_decimal(o, v->fhi);
+        }
         break;
     }
 }

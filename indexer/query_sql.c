@@ -83,6 +83,16 @@ static void p_int(struct ctx *c, int64_t v)
     sql(c, "?");
 }
 
+static void p_float(struct ctx *c, double v)
+{
+    struct query_sql_arg *a = arg(c);
+    if (a) {
+        a->type = SQLITE_FLOAT;
+        a->d = v;
+    }
+    sql(c, "?");
+}
+
 static void p_text(struct ctx *c, const char *s, char *own)
 {
     struct query_sql_arg *a = arg(c);
@@ -116,8 +126,12 @@ static void p_bound(struct ctx *c, int64_t us)
         sql(c, "NULL");
 }
 
-/* The SQL that reads field f's values: a column "s.col", or the document. */
-#define DOC "ash_doc(s.rowid, s.doc, s.sensor)"
+/* The SQL that reads the document of f's row (its table's: sessions render theirs with
+ * ash_doc, alerts keep theirs as text). */
+static const char *doc_of(const struct field_def *f)
+{
+    return field_catalog_table_of(f)->sql_doc;
+}
 
 /* "a GLOB pattern" for a wildcard: '*' and '?' as they are, '[' taken literally. */
 static char *glob_of(const char *w)
@@ -197,6 +211,17 @@ static void value_cond(struct ctx *c, const struct field_def *f, const char *x,
     case QUERY_V_BOOL:
         sql(c, "%s = 1", x);
         break;
+    case QUERY_V_FLOAT:
+        if (op == QUERY_EQ) {
+            sql(c, "%s BETWEEN ", x);
+            p_float(c, v->flo);
+            sql(c, " AND ");
+            p_float(c, v->fhi);
+        } else {
+            sql(c, "%s %s ", x, op_sql(op));
+            p_float(c, v->flo);
+        }
+        break;
     }
     (void)f;
 }
@@ -208,8 +233,8 @@ static void leaf(struct ctx *c, const struct field_def *f, enum query_op op,
     char x[512];
     if (f->flags & FIELD_SUM) {
         const struct field_def *a = field_catalog_part(f, 0), *b = field_catalog_part(f, 1);
-        snprintf(x, sizeof x, "(coalesce(json_extract(" DOC ", '$.%s'), 0) + "
-                 "coalesce(json_extract(" DOC ", '$.%s'), 0))", a->ecs, b->ecs);
+        snprintf(x, sizeof x, "(coalesce(json_extract(%s, '$.%s'), 0) + "
+                 "coalesce(json_extract(%s, '$.%s'), 0))", doc_of(a), a->ecs, doc_of(b), b->ecs);
         sql(c, "coalesce(");
         value_cond(c, f, x, op, v);
         sql(c, ", 0)");
@@ -219,14 +244,15 @@ static void leaf(struct ctx *c, const struct field_def *f, enum query_op op,
         value_cond(c, f, x, op, v);
         sql(c, ", 0)");
     } else if (v->kind == QUERY_V_BOOL && v->lo == 0) {
-        sql(c, "NOT EXISTS (SELECT 1 FROM json_each(" DOC ", '$.%s') WHERE value = 1)", f->ecs);
+        sql(c, "NOT EXISTS (SELECT 1 FROM json_each(%s, '$.%s') WHERE value = 1)", doc_of(f),
+            f->ecs);
     } else {
-        sql(c, "EXISTS (SELECT 1 FROM json_each(" DOC ", '$.%s') WHERE ", f->ecs);
+        sql(c, "EXISTS (SELECT 1 FROM json_each(%s, '$.%s') WHERE ", doc_of(f), f->ecs);
         value_cond(c, f, "value", op, v);
         sql(c, ")");
     }
-    if (v->kind == QUERY_V_IP && v->port >= 0 && f->port) {
-        const struct field_def *pf = field_catalog_find(f->port, (size_t)-1);
+    if (v->kind == QUERY_V_IP && v->port >= 0 && field_catalog_port(f)) {
+        const struct field_def *pf = field_catalog_port(f);
         struct query_value pv = { .kind = QUERY_V_INT, .lo = v->port, .hi = v->port };
         sql(c, " AND ");
         leaf(c, pf, QUERY_EQ, &pv);
@@ -303,12 +329,13 @@ static void exists(struct ctx *c, const struct field_def *f)
         sql(c, ")");
     } else if (f->sql && f->type == FIELD_IP) {
         sql(c, "(ash_ip(s.%s) IS NOT NULL)", f->sql);
-    } else if (f->sql && (f->type == FIELD_INTEGER || f->type == FIELD_TIME)) {
+    } else if (f->sql && (f->type == FIELD_INTEGER || f->type == FIELD_TIME ||
+                          f->type == FIELD_FLOAT)) {
         sql(c, "(s.%s IS NOT NULL)", f->sql);
     } else if (f->sql) {
         sql(c, "(coalesce(s.%s, '') != '')", f->sql);
     } else {
-        sql(c, "EXISTS (SELECT 1 FROM json_each(" DOC ", '$.%s'))", f->ecs);
+        sql(c, "EXISTS (SELECT 1 FROM json_each(%s, '$.%s'))", doc_of(f), f->ecs);
     }
 }
 
@@ -420,6 +447,8 @@ int query_sql_bind(const struct query_sql *q, sqlite3_stmt *stmt, int first)
         const struct query_sql_arg *a = &q->args[i];
         if (a->type == SQLITE_INTEGER)
             sqlite3_bind_int64(stmt, first, a->i);
+        else if (a->type == SQLITE_FLOAT)
+            sqlite3_bind_double(stmt, first, a->d);
         else if (a->type == SQLITE_TEXT)
             sqlite3_bind_text(stmt, first, a->p, a->len, SQLITE_STATIC);
         else if (a->type == SQLITE_BLOB)

@@ -1,5 +1,6 @@
 /* query_sql.h -- the query AST (query_parse.h) compiled to a parameterised SQLite condition
- * over `sessions AS s`, and the SQL functions that condition calls.
+ * over `sessions AS s` (or `alerts AS s` for a tree of the alerts' fields: each field's table
+ * says how its row's document is read), and the SQL functions that condition calls.
  * Owns:  struct query_sql (the condition's text and its bound values, some owned copies).
  * Lends: bound values that point into the AST: keep the tree until the statement is done.
  * Never: pastes a value into SQL text (only catalogue column names and JSON paths); logs.
@@ -15,15 +16,17 @@
 #include "query_parse.h"
 
 struct query_sql_arg {
-    int type;                        /* SQLITE_INTEGER, SQLITE_TEXT, SQLITE_BLOB, SQLITE_NULL */
+    int type;                        /* SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB,
+                                      * SQLITE_NULL */
     int64_t i;
+    double d;
     const void *p;                   /* text or blob (into the AST or `own`) */
     int len;
     char *own;                       /* a copy this arg owns, or NULL */
 };
 
 struct query_sql {
-    char *text;                      /* "(...)": a condition on sessions AS s */
+    char *text;                      /* "(...)": a condition on sessions (alerts) AS s */
     size_t len, cap;
     struct query_sql_arg *args;
     size_t nargs, cap_args;

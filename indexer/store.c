@@ -642,7 +642,18 @@ int store_put_stats(struct store *st, const char *sensor, const Ashiato__SensorS
         return counted(st, STORE_ERR);
     if (!stats)
         return counted(st, store_fail(st, STORE_ERR, "stats: NULL"));
-    return counted(st, st->be->put_stats(st, sensor, stats));
+    int rc = counted(st, st->be->put_stats(st, sensor, stats));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (rc == STORE_OK && st->be->delete_stats_older &&
+        (now - st->stats_pruned_us >= STORE_STATS_PRUNE_US || now < st->stats_pruned_us)) {
+        /* the history is bounded; a failed prune is tried again at the next interval and
+         * does not fail the sample that was stored */
+        st->stats_pruned_us = now;
+        st->be->delete_stats_older(st, now - STORE_STATS_KEEP_DAYS * 86400LL * 1000000);
+    }
+    return rc;
 }
 
 int store_put_alert(struct store *st, const Ashiato__Alert *alert)
@@ -739,6 +750,20 @@ int store_count_by(struct store *st, const struct store_query *q, const char *fi
     return counted(st, st->be->count_by(st, q ? q : &match_all, f, cb, ctx));
 }
 
+int store_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                    bool by_sensor, store_histo_fn cb, void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb)
+        return counted(st, store_fail(st, STORE_ERR, "histogram: no callback"));
+    if (width_us < 1000000 || width_us > STORE_HISTO_WIDTH_MAX || width_us % 1000000)
+        return counted(st, store_fail(st, STORE_ERR, "histogram: width: expected whole seconds "
+                                      "1..%lld, got %lld us", STORE_HISTO_WIDTH_MAX / 1000000,
+                                      (long long)width_us));
+    return counted(st, st->be->histogram(st, q ? q : &match_all, width_us, by_sensor, cb, ctx));
+}
+
 int store_latest_stats(struct store *st, store_row_fn cb, void *ctx)
 {
     if (!st)
@@ -747,6 +772,17 @@ int store_latest_stats(struct store *st, store_row_fn cb, void *ctx)
         return store_fail(st, STORE_ERR, "latest_stats: %s", cb ? "not supported by this store"
                           " yet" : "no callback");
     return counted(st, st->be->latest_stats(st, cb, ctx));
+}
+
+int store_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                        void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb || !st->be->stats_history)
+        return store_fail(st, STORE_ERR, "stats_history: %s", cb ? "not supported by this store"
+                          : "no callback");
+    return counted(st, st->be->stats_history(st, start_us, end_us, cb, ctx));
 }
 
 int store_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb,

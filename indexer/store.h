@@ -36,6 +36,7 @@
 #define STORE_KEYWORD_MAX 1024   /* bytes of a keyword field (protocol, community_id, ...) */
 #define STORE_TIME_MAX 4102444800000000LL   /* start_us/end_us: 2100-01-01T00:00:00Z */
 #define STORE_BATCH_MAX_DEFAULT 100000
+#define STORE_HISTO_WIDTH_MAX (366LL * 86400 * 1000000)   /* store_histogram's widest bucket */
 
 struct store;
 struct query_expr;               /* the query language's AST (query_parse.h) */
@@ -116,6 +117,23 @@ int store_put_batches_packed(struct store *st, const struct store_batch *batches
 int store_sensor_seq(struct store *st, const char *stream, uint64_t *seq);
 /* Sensor stats; `sensor` overrides st->sensor. One row per (sensor, time_us), last wins. */
 int store_put_stats(struct store *st, const char *sensor, const Ashiato__SensorStats *stats);
+/* The stats history: every SensorStats stored is a sample, kept STORE_STATS_KEEP_DAYS (older
+ * ones are pruned by store_put_stats, at most every STORE_STATS_PRUNE_US, but for each
+ * sensor's newest) or less when retention_days is shorter. */
+#define STORE_STATS_KEEP_DAYS 8
+#define STORE_STATS_PRUNE_US (600LL * 1000000)
+struct store_stats_sample {
+    int64_t time_us;             /* the sensor's clock when it took the sample */
+    uint64_t packets;            /* packets seen */
+    uint64_t dropped;            /* pcap_dropped + pcap_if_dropped + outbox_dropped */
+    uint64_t outbox_batches;     /* outbox depth */
+    uint32_t interval_ms;        /* the sensor's stats interval, 0 = not reported */
+};
+typedef int (*store_stats_fn)(void *ctx, const char *sensor, const struct store_stats_sample *s);
+/* Every sample with time_us in [start_us, end_us) (a bound of 0 is open), by sensor name then
+ * time, until cb returns nonzero. STORE_ERR on a backend that keeps none (null:). */
+int store_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                        void *ctx);
 /* An alert; one per id, a re-put with the same id replaces it (alerts grow while they run). */
 int store_put_alert(struct store *st, const Ashiato__Alert *alert);
 /* Cross-sensor links: session id_a of sensor_a and id_b of sensor_b are one flow seen by two
@@ -136,6 +154,9 @@ int store_put_links(struct store *st, const struct store_link *links, size_t n);
  * no limit. */
 struct store_query {
     int64_t start_us, end_us;
+    /* event.end in [end_min_us, end_max_us) too (0 = open): the API's bounding last/both/
+     * either, so a page's offset counts only sessions it keeps */
+    int64_t end_min_us, end_max_us;
     const char *sensor;          /* observer.name, NULL = any */
     const struct query_expr *expr;
     size_t offset, limit;
@@ -160,6 +181,32 @@ int store_query_sessions(struct store *st, const struct store_query *q, store_ro
  * (0 = all), q->offset is ignored. */
 int store_count_by(struct store *st, const struct store_query *q, const char *field,
                    store_row_fn cb, void *ctx);
+/* The sums a histogram bucket carries, by the session document paths they add up. */
+enum store_sum {
+    STORE_SUM_SRC_PACKETS,       /* source.packets */
+    STORE_SUM_DST_PACKETS,       /* destination.packets */
+    STORE_SUM_SRC_BYTES,         /* source.bytes */
+    STORE_SUM_DST_BYTES,         /* destination.bytes */
+    STORE_SUM_SRC_DATA,          /* ashiato.data_bytes.source (Arkime client.bytes) */
+    STORE_SUM_DST_DATA,          /* ashiato.data_bytes.destination (server.bytes) */
+    STORE_SUM_COUNT
+};
+struct store_histo_bucket {
+    int64_t key_us;              /* the bucket's start: floor(event.start / width) * width */
+    uint64_t sessions;
+    uint64_t sums[STORE_SUM_COUNT];
+};
+/* series: NULL for the whole query, the sensor's name (observer.name) when split by sensor;
+ * valid during the call. Nonzero stops. */
+typedef int (*store_histo_fn)(void *ctx, const char *series, const struct store_histo_bucket *b);
+/* The matching sessions counted and summed per bucket of event.start of width_us (whole
+ * seconds, 1 s..STORE_HISTO_WIDTH_MAX, UTC, from the epoch), without handing out documents: SQLite groups rows (whole
+ * minutes of a query without expression or event.end bounds come from its per-minute rollup),
+ * ES runs a date_histogram with sum sub-aggregations. Only buckets that hold a session, each
+ * series in ascending key order. by_sensor: one series per sensor (sensors in name order);
+ * else one series (NULL). q->offset/q->limit are ignored. */
+int store_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                    bool by_sensor, store_histo_fn cb, void *ctx);
 /* The session of one sensor (its authenticated name, observer.name) with an id; as
  * store_get_session() (below) otherwise (several only if that sensor stored the id at several
  * starts). */
@@ -174,11 +221,13 @@ int store_get_session_of(struct store *st, const char *sensor, const char *id, s
 int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx);
 /* The latest SensorStats of each sensor, one callback per sensor (by name) with
  * {"sensor":"dept-3","time":"...Z","time_us":N,"pcap_received":N,...every SensorStats
- * counter}. STORE_ERR on a backend that cannot read them back yet (Elasticsearch). */
+ * counter and gauge, "oldest_packet_us":N,"stats_interval_ms":N} (0: not reported).
+ * Elasticsearch: near real time (a sample is seen once its index refreshed). */
 int store_latest_stats(struct store *st, store_row_fn cb, void *ctx);
-/* Alert documents (store_alert_json's) whose start lies in [q->start_us, q->end_us), newest
- * first, q->offset/q->limit applied; total (may be NULL) gets the matches. q->expr and
- * q->sensor are ignored. STORE_ERR on a backend that cannot read them back yet. */
+/* Alert documents (store_alert_json's) whose start lies in [q->start_us, q->end_us) and that
+ * match q->expr (NULL = all; a tree of query_parse_in(&field_catalog_alerts, ...), STORE_ERR
+ * for any other), newest first, q->offset/q->limit applied; total (may be NULL) gets the
+ * matches. q->sensor is ignored. STORE_ERR on a backend that cannot read them back yet. */
 int store_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb,
                        void *ctx, uint64_t *total);
 /* Remove sessions whose event.start is before before_us (and stats and alerts older than

@@ -33,6 +33,9 @@ struct store_backend {
      * NULL: by hour of event.start */
     int (*count_by)(struct store *st, const struct store_query *q, const struct field_def *field,
                     store_row_fn cb, void *ctx);
+    /* width_us checked by store.c (1 s..STORE_HISTO_WIDTH_MAX) */
+    int (*histogram)(struct store *st, const struct store_query *q, int64_t width_us,
+                     bool by_sensor, store_histo_fn cb, void *ctx);
     /* sensor NULL: every sensor's session with the id (see store_get_session) */
     int (*get_session)(struct store *st, const char *sensor, const char *id, store_row_fn cb,
                        void *ctx);
@@ -47,6 +50,11 @@ struct store_backend {
                         void *ctx, uint64_t *total);
     /* optional (NULL: accepted, nothing kept): store_put_links, arguments checked */
     int (*put_links)(struct store *st, const struct store_link *links, size_t n);
+    /* optional: store_stats_history (NULL: STORE_ERR "not supported"); the pruning of stats
+     * samples older than before_us (NULL: none) */
+    int (*stats_history)(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                         void *ctx);
+    int (*delete_stats_older)(struct store *st, int64_t before_us);
 };
 
 struct store {
@@ -58,6 +66,7 @@ struct store {
                                       * inserted/duplicates/dead_lettered by the backend */
     char err[ASH_ERR_LEN];
     char info[256];              /* store_info(): filled by the backend's open(), if at all */
+    int64_t stats_pruned_us;     /* wall clock of the last delete_stats_older (store.c) */
 };
 
 extern const struct store_backend store_sqlite_backend;

@@ -419,6 +419,9 @@ static int es_put_stats(struct store *st, const char *sensor, const Ashiato__Sen
     json_object_object_add(root, "observer", obs);
     for (size_t i = 0; i < ASH_ARRAY_LEN(v); i++)
         json_object_object_add(stats, names[i], json_object_new_int64(clamp64(v[i])));
+    json_object_object_add(stats, "oldest_packet_us",
+                           json_object_new_int64(x->oldest_packet_us > 0 ? x->oldest_packet_us : 0));
+    json_object_object_add(stats, "stats_interval_ms", json_object_new_int64(x->stats_interval_ms));
     json_object_object_add(ash, "stats", stats);
     json_object_object_add(root, "ashiato", ash);
     es_index_month(ES(st), "stats", us, index, sizeof index);
@@ -596,8 +599,12 @@ const struct store_backend store_es_backend = {
     .put_alert = es_put_alert,
     .query_sessions = es_query_sessions,
     .count_by = es_count_by,
+    .histogram = es_histogram,
     .get_session = es_get_session,
     .delete_older = es_delete_older,
     .query_alerts = es_query_alerts,
     .put_links = es_put_links,
+    .latest_stats = es_latest_stats,
+    .stats_history = es_stats_history,
+    .delete_stats_older = es_delete_stats_older,
 };

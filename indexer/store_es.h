@@ -207,6 +207,8 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
                       uint64_t *total);
 int es_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
                 store_row_fn cb, void *ctx);
+int es_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                 bool by_sensor, store_histo_fn cb, void *ctx);
 int es_get_session(struct store *st, const char *sensor, const char *id, store_row_fn cb,
                    void *ctx);
 int es_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
@@ -215,6 +217,14 @@ int es_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
 
 int es_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
                     uint64_t *total);
+
+/* ---- store_es_stats.c: sensor stats read back (store_latest_stats, store_stats_history) and
+ * the stats history pruned ------------------------------------------------------------------ */
+
+int es_latest_stats(struct store *st, store_row_fn cb, void *ctx);
+int es_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                     void *ctx);
+int es_delete_stats_older(struct store *st, int64_t before_us);
 
 /* ---- store_es.c: shared helpers -------------------------------------------------------- */
 

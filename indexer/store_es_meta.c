@@ -1,5 +1,6 @@
 /* store_es_meta.c -- the Elasticsearch store's alerts, read back for the HTTP API
- * (alerts.json): the same rows as store_sqlite_meta.c gives.
+ * (alerts.json): the same rows as store_sqlite_meta.c gives, an expression over the alerts'
+ * fields (field_catalog_alerts) compiled by query_es.c into the bool filter.
  * Owns:  the query DSL of this read; nothing across calls.
  * Lends: row documents to the caller's store_row_fn, valid during that call only.
  * Never: writes (store_es.c writes the alerts indices).
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "record_json.h"
+#include "query_es.h"
 
 #define ES_META_WINDOW   10000     /* index.max_result_window */
 
@@ -65,7 +67,17 @@ static void meta_sort(json_object *arr, const char *field, const char *dir, cons
 int es_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
                     uint64_t *total)
 {
+    json_object *cond = NULL;
+    if (q->expr && !query_expr_in(q->expr, &field_catalog_alerts))
+        return store_fail(st, STORE_ERR, "alerts: the expression is not over alert fields");
+    if (q->expr) {
+        char err[ASH_ERR_LEN];
+        if (!(cond = query_es_compile(q->expr, err)))
+            return store_fail(st, STORE_ERR_RETRY, "alerts: %s", err);
+    }
     json_object *filters = json_object_new_array();
+    if (cond)
+        json_object_array_add(filters, cond);
     if (q->start_us || q->end_us) {
         json_object *range = json_object_new_object();
         char t[40];

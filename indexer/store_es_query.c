@@ -26,6 +26,7 @@
 #define ES_PAGE          5000      /* hits per search_after page */
 #define ES_BUCKETS_MAX   65535     /* search.max_buckets (default) */
 #define ES_LONG_MS       600000    /* delete-by-query, refresh: may take minutes */
+#define ES_SENSORS_MAX   1000      /* series of a histogram by sensor */
 
 static json_object *str(const char *s) { return json_object_new_string(s); }
 
@@ -53,6 +54,18 @@ static json_object *filter_of(struct store *st, const struct store_query *q)
             json_object_object_add(range, "lt", str(t));
         }
         json_object_array_add(filters, obj1("range", obj1("event.start", range)));
+    }
+    if (q->end_min_us || q->end_max_us) {
+        json_object *range = json_object_new_object();
+        if (q->end_min_us) {
+            record_json_time(q->end_min_us, t);
+            json_object_object_add(range, "gte", str(t));
+        }
+        if (q->end_max_us) {
+            record_json_time(q->end_max_us, t);
+            json_object_object_add(range, "lt", str(t));
+        }
+        json_object_array_add(filters, obj1("range", obj1("event.end", range)));
     }
     if (q->sensor)
         json_object_array_add(filters, obj1("term", obj1("observer.name", str(q->sensor))));
@@ -255,6 +268,95 @@ int es_count_by(struct store *st, const struct store_query *q, const struct fiel
         }
         if (stop)
             break;
+    }
+    json_object_put(ans);
+    return rc;
+}
+
+/* the sum sub-aggregations of a histogram bucket, in enum store_sum order */
+static const char *const sum_field[STORE_SUM_COUNT] = {
+    "source.packets", "destination.packets", "source.bytes", "destination.bytes",
+    "ashiato.data_bytes.source", "ashiato.data_bytes.destination",
+};
+static const char *const sum_name[STORE_SUM_COUNT] = { "sp", "dp", "sb", "db", "sd", "dd" };
+
+/* Hand the date_histogram buckets of one series to cb; 1 when cb stopped. */
+static int histo_buckets(json_object *buckets, const char *series, store_histo_fn cb, void *ctx)
+{
+    size_t n = buckets ? json_object_array_length(buckets) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *bk = json_object_array_get_idx(buckets, i), *k, *c, *v;
+        if (!json_object_object_get_ex(bk, "key", &k) ||
+            !json_object_object_get_ex(bk, "doc_count", &c) || json_object_get_int64(c) <= 0)
+            continue;
+        struct store_histo_bucket b = { .key_us = json_object_get_int64(k) * 1000,
+                                        .sessions = (uint64_t)json_object_get_int64(c) };
+        for (int j = 0; j < STORE_SUM_COUNT; j++) {
+            v = get_path(bk, sum_name[j], "value", NULL);
+            double d = v ? json_object_get_double(v) : 0;
+            b.sums[j] = d > 0 ? (uint64_t)(d + 0.5) : 0;
+        }
+        if (cb(ctx, series, &b))
+            return 1;
+    }
+    return 0;
+}
+
+/* A date_histogram of event.start (epoch-aligned fixed_interval, empty buckets left out, as
+ * SQLite), each bucket with the sums; by sensor under a terms aggregation by name. */
+int es_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                 bool by_sensor, store_histo_fn cb, void *ctx)
+{
+    struct es *es = ES(st);
+    char path[256], iv[32];
+    json_object *filter = filter_of(st, q);
+    if (!filter)
+        return STORE_ERR_RETRY;
+    bool old = strcmp(es->dist, "elasticsearch") == 0 && es->major == 7 && es->minor < 2;
+    snprintf(iv, sizeof iv, "%llds", (long long)(width_us / 1000000));
+    json_object *dh = json_object_new_object(), *sums = json_object_new_object();
+    json_object_object_add(dh, "field", str("event.start"));
+    json_object_object_add(dh, old ? "interval" : "fixed_interval", str(iv));
+    json_object_object_add(dh, "min_doc_count", json_object_new_int(1));
+    for (int j = 0; j < STORE_SUM_COUNT; j++)
+        json_object_object_add(sums, sum_name[j], obj1("sum", obj1("field", str(sum_field[j]))));
+    json_object *h = obj1("date_histogram", dh);
+    json_object_object_add(h, "aggs", sums);
+    json_object *aggs;
+    if (by_sensor) {
+        json_object *terms = json_object_new_object();
+        json_object_object_add(terms, "field", str("observer.name"));
+        json_object_object_add(terms, "size", json_object_new_int(ES_SENSORS_MAX));
+        json_object_object_add(terms, "order", obj1("_key", str("asc")));
+        json_object *s = obj1("terms", terms);
+        json_object_object_add(s, "aggs", obj1("h", h));
+        aggs = obj1("s", s);
+    } else {
+        aggs = obj1("h", h);
+    }
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "size", json_object_new_int(0));
+    json_object_object_add(body, "track_total_hits", json_object_new_boolean(0));
+    json_object_object_add(body, "query", filter);
+    json_object_object_add(body, "aggs", aggs);
+    snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=aggregations", es->prefix);
+    int rc = STORE_OK;
+    json_object *ans = post(st, path, body, 0, "histogram", &rc);
+    json_object_put(body);
+    if (!ans)
+        return rc;
+    if (!by_sensor) {
+        histo_buckets(get_path(ans, "aggregations", "h", "buckets"), NULL, cb, ctx);
+    } else {
+        json_object *series = get_path(ans, "aggregations", "s", "buckets");
+        size_t n = series ? json_object_array_length(series) : 0;
+        for (size_t i = 0; i < n; i++) {
+            json_object *sb = json_object_array_get_idx(series, i), *k;
+            if (json_object_object_get_ex(sb, "key", &k) &&
+                histo_buckets(get_path(sb, "h", "buckets", NULL), json_object_get_string(k), cb,
+                              ctx))
+                break;
+        }
     }
     json_object_put(ans);
     return rc;

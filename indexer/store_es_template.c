@@ -62,6 +62,16 @@ static const char sessions_mapping[] =
         "\"tunnel\":{\"type\":\"keyword\",\"ignore_above\":1024},"
         "\"ssh\":{\"properties\":{\"client\":{\"type\":\"keyword\",\"ignore_above\":1024},"
             "\"server\":{\"type\":\"keyword\",\"ignore_above\":1024}}},"
+        "\"icmp_error\":{\"properties\":{\"type\":{\"type\":\"integer\"},"
+            "\"code\":{\"type\":\"integer\"}}},"
+        "\"icmp_quoted\":{\"properties\":{\"type\":{\"type\":\"integer\"},"
+            "\"code\":{\"type\":\"integer\"},"
+            "\"source\":{\"properties\":{\"ip\":{\"type\":\"ip\"},"
+                "\"port\":{\"type\":\"integer\"}}},"
+            "\"destination\":{\"properties\":{\"ip\":{\"type\":\"ip\"},"
+                "\"port\":{\"type\":\"integer\"}}},"
+            "\"iana_number\":{\"type\":\"keyword\"},"
+            "\"community_id\":{\"type\":\"keyword\"},\"count\":{\"type\":\"long\"}}},"
         "\"truncated\":{\"type\":\"boolean\"},"
         /* packet positions: kept in _source for the packet broker, never indexed */
         "\"packet_pos\":{\"type\":\"object\",\"enabled\":false},"
@@ -81,11 +91,14 @@ static const char stats_mapping[] =
         "\"sessions_total\":{\"type\":\"long\"},\"sessions_evicted\":{\"type\":\"long\"},"
         "\"outbox_batches\":{\"type\":\"long\"},\"outbox_bytes\":{\"type\":\"long\"},"
         "\"outbox_dropped\":{\"type\":\"long\"},\"disk_used_bytes\":{\"type\":\"long\"},"
-        "\"disk_free_bytes\":{\"type\":\"long\"}}}}}"
+        "\"disk_free_bytes\":{\"type\":\"long\"},\"oldest_packet_us\":{\"type\":\"long\"},"
+        "\"stats_interval_ms\":{\"type\":\"long\"}}}}}"
     "}}";
 
 /* The alert document is detect_alert_json()'s (docs/detection.md), stored as written; the
- * ashiato.alert block is the shape store_alert_json() builds for an Alert without a doc. */
+ * ashiato.alert block is the shape store_alert_json() builds for an Alert without a doc.
+ * message is text (match queries) with a keyword sub-field, message.keyword, on which
+ * alert expressions compare it whole, as SQLite does (FIELD_ESKEYWORD). */
 static const char alerts_mapping[] =
     "{\"dynamic\":false,\"date_detection\":false,\"properties\":{"
     "\"@timestamp\":{\"type\":\"date_nanos\"},"
@@ -97,7 +110,8 @@ static const char alerts_mapping[] =
         "\"port\":{\"type\":\"integer\"}}},"
     "\"observer\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}},"
     "\"tags\":{\"type\":\"keyword\"},"
-    "\"message\":{\"type\":\"text\"},"
+    "\"message\":{\"type\":\"text\",\"fields\":{\"keyword\":{\"type\":\"keyword\","
+        "\"ignore_above\":4096}}},"
     "\"ashiato\":{\"properties\":{"
         "\"segments\":{\"type\":\"keyword\"},\"score\":{\"type\":\"double\"},"
         "\"evidence\":{\"type\":\"keyword\"},"

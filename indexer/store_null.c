@@ -106,6 +106,14 @@ static int null_count_by(struct store *st, const struct store_query *q,
     return null_query_sessions(st, q, NULL, NULL, NULL);
 }
 
+static int null_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                          bool by_sensor, store_histo_fn cb, void *ctx)
+{
+    (void)width_us;
+    (void)by_sensor;
+    return null_query_sessions(st, q, NULL, NULL, NULL);
+}
+
 static int null_get_session(struct store *st, const char *sensor, const char *id,
                             store_row_fn cb, void *ctx)
 {
@@ -128,6 +136,7 @@ const struct store_backend store_null_backend = {
     .put_alert = null_put_alert,
     .query_sessions = null_query_sessions,
     .count_by = null_count_by,
+    .histogram = null_histogram,
     .get_session = null_get_session,
     .delete_older = null_delete_older,
 };

@@ -78,7 +78,7 @@
  * with the five indexes (each carrying the 31-byte key): rejected. IPs as text in the row
  * against integers: 342k against 332k, no difference, so the columns stay readable text (the
  * postings hold them as integers). */
-/* Version 5: cross-sensor links (store_put_links), one row per direction, read back into a
+/* Version 6: cross-sensor links (store_put_links), one row per direction, read back into a
  * session's ashiato.linked when its document is built (store_sqlite_read.c). */
 #define SCHEMA_LINKS_SQL \
     "CREATE TABLE IF NOT EXISTS session_links (" \
@@ -101,13 +101,20 @@ static const char schema_sql[] =
     " pcap_dropped INTEGER, pcap_if_dropped INTEGER, packets INTEGER, malformed INTEGER,"
     " sessions_active INTEGER, sessions_total INTEGER, sessions_evicted INTEGER,"
     " outbox_batches INTEGER, outbox_bytes INTEGER, outbox_dropped INTEGER,"
-    " disk_used_bytes INTEGER, disk_free_bytes INTEGER, PRIMARY KEY (sensor, time_us));"
+    " disk_used_bytes INTEGER, disk_free_bytes INTEGER, oldest_packet_us INTEGER,"
+    " stats_interval_ms INTEGER, PRIMARY KEY (sensor, time_us));"
     "CREATE INDEX IF NOT EXISTS sensor_stats_time ON sensor_stats(time_us);"
     "CREATE TABLE IF NOT EXISTS alerts ("
     " id TEXT PRIMARY KEY, kind TEXT, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
     " source_ip TEXT, sessions INTEGER, summary TEXT, doc TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS alerts_start ON alerts(start_us);"
-    SCHEMA_LINKS_SQL;
+    SCHEMA_LINKS_SQL
+    /* the sessions per minute and sensor, for histograms (store_sqlite_minutes.c) */
+    "CREATE TABLE IF NOT EXISTS session_minutes ("
+    " minute INTEGER NOT NULL, sensor TEXT NOT NULL, n INTEGER NOT NULL,"
+    " src_packets INTEGER NOT NULL, dst_packets INTEGER NOT NULL, src_bytes INTEGER NOT NULL,"
+    " dst_bytes INTEGER NOT NULL, src_data INTEGER NOT NULL, dst_data INTEGER NOT NULL,"
+    " PRIMARY KEY (minute, sensor)) WITHOUT ROWID;";
 
 /* Versions 1 to 3: the time index becomes the unique (start_us, id, sensor) (before
  * schema_sql, whose IF NOT EXISTS would keep the old one); then 2 to 3. */
@@ -155,8 +162,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_UPD_SEQ] = "INSERT INTO sensor_seq (sensor, seq) VALUES (?1, ?2) ON CONFLICT(sensor)"
         " DO UPDATE SET seq = max(seq, excluded.seq)",
     [ST_GET_SEQ] = "SELECT seq FROM sensor_seq WHERE sensor = ?1",
-    [ST_INS_STATS] = "INSERT OR REPLACE INTO sensor_stats VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-        " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    [ST_INS_STATS] = "INSERT OR REPLACE INTO sensor_stats (sensor, time_us, pcap_received,"
+        " pcap_dropped, pcap_if_dropped, packets, malformed, sessions_active, sessions_total,"
+        " sessions_evicted, outbox_batches, outbox_bytes, outbox_dropped, disk_used_bytes,"
+        " disk_free_bytes, oldest_packet_us, stats_interval_ms) VALUES (?1, ?2, ?3, ?4, ?5,"
+        " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [ST_INS_ALERT] = "INSERT OR REPLACE INTO alerts (id, kind, start_us, end_us, source_ip,"
         " sessions, summary, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     /* every sensor's session of an id (?4 NULL) or one sensor's, see sq_get_session */
@@ -184,6 +194,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " (?1, ?2, ?3, ?4)",
     [ST_DEL_LINKS] = "DELETE FROM session_links WHERE start_us < ?1",
     [ST_FIND_ROW] = "SELECT rowid FROM sessions WHERE start_us = ?1 AND id = ?2 AND sensor = ?3",
+    [ST_UPS_MINUTE] = SQ_MINUTES_UPSERT,
+    [ST_DEL_MINUTES] = "DELETE FROM session_minutes WHERE minute < ?1",
 };
 
 /* Map an SQLite result code to a store code: what a later try may cure is STORE_ERR_RETRY. */
@@ -214,6 +226,7 @@ static void rollback(struct sq *s)
         sqlite3_reset(s->st[ST_ROLLBACK]);
     }
     sq_postings_reset(s->post);
+    sq_agg_reset(s->minutes);
 }
 
 int sq_run(sqlite3_stmt *stmt)
@@ -245,6 +258,7 @@ static void sq_close(struct store *st)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
     sq_postings_free(s->post);
+    sq_agg_free(s->minutes);
     free(s->pack);
     free(s);
     st->impl = NULL;
@@ -266,7 +280,7 @@ static int pragma_text(struct sq *s, const char *sql, char *out, size_t outsz)
 /* Version 1, 2 or 3 to 4 inside the caller's transaction: the unique index with the sensor;
  * from 1 or 2 also drop the field indexes, then build the postings of every stored row from
  * its columns and start the rowids after the last one. */
-static int migrate(struct sq *s, int version)
+static int migrate_v4(struct sq *s, int version)
 {
     sqlite3_stmt *rows = NULL, *ins = NULL;
     int rc;
@@ -313,6 +327,16 @@ done:
     return rc;
 }
 
+/* Any older version to 5: to 4 first, then session_minutes built from every stored session
+ * (one pass over the table: a one-time cost of about a row scan). */
+static int migrate(struct sq *s, int version)
+{
+    int rc = version < 4 ? migrate_v4(s, version) : SQLITE_OK;
+    if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL)) == SQLITE_OK)
+        rc = sq_minutes_rebuild(s->db, 0, 0);
+    return rc;
+}
+
 /* head followed by rows groups of cols parameters: "head (?,?),(?,?)" */
 static void multi_row_sql(char *out, size_t outsz, const char *head, int rows, int cols)
 {
@@ -333,7 +357,10 @@ static int sq_open(struct store *st, const char *target, char err[ASH_ERR_LEN])
     struct sq *s = calloc(1, sizeof *s);
     char mode[32] = "", version[32] = "";
     const char *what;
-    if (!s || !(s->post = sq_postings_new())) {
+    if (!s || !(s->post = sq_postings_new()) ||
+        !(s->minutes = sq_agg_new(60000000LL, true))) {
+        if (s)
+            sq_postings_free(s->post);
         free(s);
         snprintf(err, ASH_ERR_LEN, "sqlite: out of memory");
         return -1;
@@ -408,6 +435,9 @@ static int sq_open(struct store *st, const char *target, char err[ASH_ERR_LEN])
             return -1;
         }
     }
+    what = "add the stats history's columns";
+    if ((rc = sq_stats_columns(s->db)) != SQLITE_OK)
+        goto fail;
     what = "prepare";
     char rows_sql[sizeof stmt_sql_ins_head + SQ_ROWS * (2 * SQ_COLS + 3)];
     multi_row_sql(rows_sql, sizeof rows_sql, stmt_sql_ins_head, SQ_ROWS, SQ_COLS);
@@ -566,6 +596,9 @@ static int put_rows(struct store *st, const char *sensor, const Ashiato__Session
                                 record_json_transport(r->iana_number, s->rows[i].tbuf)) < 0)
             return store_fail(st, STORE_ERR_RETRY, "batches[%zu] records[%zu]: out of memory "
                               "for postings", bi, i0 + i);
+        if (sq_agg_add_record(s->minutes, sensor, r) < 0)
+            return store_fail(st, STORE_ERR_RETRY, "batches[%zu] records[%zu]: out of memory "
+                              "for the minutes", bi, i0 + i);
     }
     ids->next = last + 1;
     ids->explicit = false;
@@ -622,6 +655,8 @@ static int sq_put_batches_packed(struct store *st, const struct store_batch *b, 
     }
     const char *what = "write postings";
     if ((rc = sq_postings_flush(s->post, s->st[ST_INS_POSTING])) == SQLITE_OK &&
+        (what = "write session_minutes",
+         rc = sq_agg_flush(s->minutes, s->st[ST_UPS_MINUTE])) == SQLITE_OK &&
         ids.next != first) {
         what = "update store_meta";
         sqlite3_bind_int64(s->st[ST_SET_NEXT], 1, ids.next);
@@ -676,6 +711,8 @@ static int sq_put_stats(struct store *st, const char *sensor, const Ashiato__Sen
     sqlite3_bind_int64(q, 2, t);
     for (size_t i = 0; i < ASH_ARRAY_LEN(v); i++)
         sqlite3_bind_int64(q, (int)i + 3, clamp64(v[i]));
+    sqlite3_bind_int64(q, 16, x->oldest_packet_us > 0 ? x->oldest_packet_us : 0);
+    sqlite3_bind_int64(q, 17, x->stats_interval_ms);
     int rc = sq_run(q);
     return rc == SQLITE_OK ? STORE_OK : sq_fail(st, rc, "insert sensor_stats");
 }
@@ -740,10 +777,13 @@ const struct store_backend store_sqlite_backend = {
     .put_alert = sq_put_alert,
     .query_sessions = sq_query_sessions,
     .count_by = sq_count_by,
+    .histogram = sq_histogram,
     .get_session = sq_get_session,
     .delete_older = sq_delete_older,
     .put_batches_packed = sq_put_batches_packed,
     .latest_stats = sq_latest_stats,
     .query_alerts = sq_query_alerts,
     .put_links = sq_put_links,
+    .stats_history = sq_stats_history,
+    .delete_stats_older = sq_delete_stats_older,
 };

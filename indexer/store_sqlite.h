@@ -18,7 +18,7 @@
 #include <sqlite3.h>
 #include "store_backend.h"
 
-#define SQ_SCHEMA_VERSION 5      /* 5: session_links (store_put_links) */
+#define SQ_SCHEMA_VERSION 6      /* 5: session_minutes; 6: session_links (store_put_links) */
 /* A session row's links (sessions AS s), newline-separated "id@sensor", NULL for none: the
  * fourth column of every SELECT whose rows become documents (emit_doc). */
 #define SQ_LINKED_COL "(SELECT group_concat(other, char(10)) FROM session_links AS l" \
@@ -62,7 +62,7 @@ enum sq_field {
 enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS_SESSION, ST_UPD_SEQ, ST_GET_SEQ, ST_INS_STATS,
        ST_INS_ALERT, ST_GET_DOC, ST_GET_DOC_DAY, ST_DEL_SESSIONS, ST_DEL_STATS, ST_DEL_ALERTS,
        ST_DEL_POSTINGS, ST_INS_POSTING, ST_GET_NEXT, ST_SET_NEXT, ST_FIND_ROW, ST_INS_AT,
-       ST_INS_LINK, ST_DEL_LINKS, ST_INS_ROWS, ST_COUNT };
+       ST_INS_LINK, ST_DEL_LINKS, ST_INS_ROWS, ST_UPS_MINUTE, ST_DEL_MINUTES, ST_COUNT };
 
 /* Rows per INSERT statement. One statement per record spent ~20% of the insert path opening
  * and closing its b-tree cursors (sqlite3VdbeHalt and cursor allocation, callgrind); 32 rows
@@ -75,6 +75,7 @@ struct sq_row {                      /* text bound with SQLITE_STATIC for one ro
 };
 
 struct sq_postings;                  /* store_sqlite_postings.c */
+struct sq_agg;                       /* store_sqlite_minutes.c */
 
 struct sq {
     sqlite3 *db;
@@ -84,6 +85,7 @@ struct sq {
     uint8_t *pack;                   /* the records being inserted, packed */
     size_t pack_cap;
     struct sq_postings *post;        /* the open transaction's postings */
+    struct sq_agg *minutes;          /* the open transaction's new sessions per minute */
 };
 
 static inline struct sq *SQ(struct store *st) { return st->impl; }
@@ -101,10 +103,52 @@ int sq_count_by(struct store *st, const struct store_query *q, const struct fiel
 int sq_get_session(struct store *st, const char *sensor, const char *id, store_row_fn cb,
                    void *ctx);
 int sq_delete_older(struct store *st, int64_t before_us, uint64_t *deleted);
+int sq_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                 bool by_sensor, store_histo_fn cb, void *ctx);
 /* store_sqlite_meta.c: sensor stats and alerts read back (for the HTTP API) */
 int sq_latest_stats(struct store *st, store_row_fn cb, void *ctx);
+/* store_sqlite_stats.c: the stats history */
+int sq_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                     void *ctx);
+int sq_delete_stats_older(struct store *st, int64_t before_us);
+/* sensor_stats of any schema version gets the columns oldest_packet_us and stats_interval_ms
+ * (ALTER TABLE when they are missing; a read-only check otherwise) */
+int sq_stats_columns(sqlite3 *db);
 int sq_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
                     uint64_t *total);
+
+/* store_sqlite_minutes.c: session_minutes (schema 5) holds, per minute of event.start
+ * (start_us / 60 s) and sensor, the sessions and their STORE_SUM_* sums; SQ_MINUTES_UPSERT
+ * adds to a row (?1 minute, ?2 sensor, ?3 sessions, ?4..?9 the sums). */
+#define SQ_MINUTES_UPSERT "INSERT INTO session_minutes (minute, sensor, n, src_packets," \
+    " dst_packets, src_bytes, dst_bytes, src_data, dst_data) VALUES (?1, ?2, ?3, ?4, ?5, ?6," \
+    " ?7, ?8, ?9) ON CONFLICT (minute, sensor) DO UPDATE SET n = n + excluded.n," \
+    " src_packets = src_packets + excluded.src_packets, dst_packets = dst_packets +" \
+    " excluded.dst_packets, src_bytes = src_bytes + excluded.src_bytes, dst_bytes =" \
+    " dst_bytes + excluded.dst_bytes, src_data = src_data + excluded.src_data, dst_data =" \
+    " dst_data + excluded.dst_data"
+/* An aggregation of sessions into (series, bucket of width_us) counts and sums; series are
+ * sensors when by_sensor, else one. NULL when out of memory. */
+struct sq_agg *sq_agg_new(int64_t width_us, bool by_sensor);
+void sq_agg_free(struct sq_agg *a);                        /* accepts NULL */
+void sq_agg_reset(struct sq_agg *a);                       /* forget what was added; accepts NULL */
+/* Add one session (or n, with their sums); -1 when out of memory. */
+int sq_agg_add(struct sq_agg *a, const char *sensor, int64_t start_us, uint64_t n,
+               const uint64_t sums[STORE_SUM_COUNT]);
+int sq_agg_add_record(struct sq_agg *a, const char *sensor, const Ashiato__SessionRecord *r);
+/* Step stmt (columns start_us, sensor, doc) and add each row; SQLITE_DONE or the code. */
+int sq_agg_rows(struct sq_agg *a, sqlite3_stmt *stmt);
+/* Add the session_minutes rows of minutes [m_lo, m_hi) (of one sensor, NULL = all). */
+int sq_agg_minutes(struct sq_agg *a, sqlite3 *db, int64_t m_lo, int64_t m_hi, const char *sensor);
+/* Hand each (series, bucket) to cb, by series name then key; 1 when cb stopped, -1 out of
+ * memory. The aggregation takes no more adds after this. */
+int sq_agg_emit(struct sq_agg *a, store_histo_fn cb, void *ctx);
+/* Add a (by sensor, minute-wide) aggregation to session_minutes with ups (SQ_MINUTES_UPSERT)
+ * and reset it; SQLITE_OK or the failing step's code. */
+int sq_agg_flush(struct sq_agg *a, sqlite3_stmt *ups);
+/* Recompute session_minutes for the minutes that [from_us, to_us) touches (to_us 0 = open)
+ * from the sessions table; SQLITE_OK or a code. */
+int sq_minutes_rebuild(sqlite3 *db, int64_t from_us, int64_t to_us);
 
 /* store_sqlite_postings.c. A builder collects (field, value, hour, rowid) for one transaction
  * and writes them as session_postings rows; no SQLite call until sq_postings_flush(). */

@@ -31,9 +31,10 @@ struct where {
 static int where_sql(struct store *st, const struct store_query *q, struct where *w)
 {
     memset(&w->expr, 0, sizeof w->expr);
-    snprintf(w->text, sizeof w->text, " WHERE 1%s%s%s%s", q->start_us ? " AND start_us >= ?" : "",
-             q->end_us ? " AND start_us < ?" : "", q->sensor ? " AND sensor = ?" : "",
-             q->expr ? " AND " : "");
+    snprintf(w->text, sizeof w->text, " WHERE 1%s%s%s%s%s%s",
+             q->start_us ? " AND start_us >= ?" : "", q->end_us ? " AND start_us < ?" : "",
+             q->end_min_us ? " AND end_us >= ?" : "", q->end_max_us ? " AND end_us < ?" : "",
+             q->sensor ? " AND sensor = ?" : "", q->expr ? " AND " : "");
     if (q->expr && query_sql_compile(q->expr, q->start_us, q->end_us, &w->expr) < 0) {
         store_fail(st, STORE_ERR, "%s", w->expr.err);
         query_sql_clear(&w->expr);
@@ -59,16 +60,26 @@ static char *where_fill(const struct where *w, const char *head, const char *tai
     return out;
 }
 
-static int bind_where(sqlite3_stmt *stmt, const struct store_query *q, const struct where *w)
+/* Bind the WHERE clause's values from parameter i on; returns the next free index. */
+static int bind_where_at(sqlite3_stmt *stmt, const struct store_query *q, const struct where *w,
+                         int i)
 {
-    int i = 1;
     if (q->start_us)
         sqlite3_bind_int64(stmt, i++, q->start_us);
     if (q->end_us)
         sqlite3_bind_int64(stmt, i++, q->end_us);
+    if (q->end_min_us)
+        sqlite3_bind_int64(stmt, i++, q->end_min_us);
+    if (q->end_max_us)
+        sqlite3_bind_int64(stmt, i++, q->end_max_us);
     if (q->sensor)
         sqlite3_bind_text(stmt, i++, q->sensor, -1, SQLITE_STATIC);
     return query_sql_bind(&w->expr, stmt, i);
+}
+
+static int bind_where(sqlite3_stmt *stmt, const struct store_query *q, const struct where *w)
+{
+    return bind_where_at(stmt, q, w, 1);
 }
 
 static int64_t limit_of(size_t limit)
@@ -149,6 +160,13 @@ static int each_row(struct store *st, sqlite3_stmt *stmt, store_row_fn cb, void 
     return rc == SQLITE_DONE ? STORE_OK : sq_fail(st, rc, "query");
 }
 
+static int add_count(void *ctx, const char *series, const struct store_histo_bucket *b)
+{
+    (void)series;
+    *(uint64_t *)ctx += b->sessions;
+    return 0;
+}
+
 int sq_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
                              void *ctx, uint64_t *total)
 {
@@ -157,6 +175,11 @@ int sq_query_sessions(struct store *st, const struct store_query *q, store_row_f
     char *sql = NULL;
     sqlite3_stmt *stmt = NULL;
     int rc = STORE_OK, src;
+
+    /* only a count of a query session_minutes can answer: from it (count(*) read the whole
+     * time index, ~1 s per 10M sessions, for sessions.json's recordsTotal) */
+    if (!cb && total && !q->expr && !q->end_min_us && !q->end_max_us)
+        return sq_histogram(st, q, STORE_HISTO_WIDTH_MAX, false, add_count, total);
 
     if (where_sql(st, q, &w) < 0)
         return STORE_ERR;
@@ -255,14 +278,7 @@ int sq_count_by(struct store *st, const struct store_query *q, const struct fiel
     if (field && !field->sql)
         sqlite3_bind_text(stmt, at++, path, -1, SQLITE_STATIC);
     /* the WHERE clause's parameters come after the json path's */
-    int i = at;
-    if (q->start_us)
-        sqlite3_bind_int64(stmt, i++, q->start_us);
-    if (q->end_us)
-        sqlite3_bind_int64(stmt, i++, q->end_us);
-    if (q->sensor)
-        sqlite3_bind_text(stmt, i++, q->sensor, -1, SQLITE_STATIC);
-    i = query_sql_bind(&w.expr, stmt, i);
+    int i = bind_where_at(stmt, q, &w, at);
     sqlite3_bind_int64(stmt, i, limit_of(q->limit));
     while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
         json_object *o = json_object_new_object();
@@ -290,6 +306,69 @@ int sq_count_by(struct store *st, const struct store_query *q, const struct fiel
         rc = sq_fail(st, src, "count_by");
     sqlite3_finalize(stmt);
     query_sql_clear(&w.expr);
+    return rc;
+}
+
+/* The rows of q (all of them, or those with event.start in [lo, hi) when lo < hi) into a. */
+static int histo_rows(struct store *st, const struct store_query *q, int64_t lo, int64_t hi,
+                      struct sq_agg *a)
+{
+    struct store_query part = *q;
+    struct where w;
+    sqlite3_stmt *stmt = NULL;
+    if (lo < hi) {
+        part.start_us = lo;
+        part.end_us = hi;
+    }
+    if (where_sql(st, &part, &w) < 0)
+        return STORE_ERR;
+    char *sql = where_fill(&w, "SELECT start_us, sensor, doc FROM sessions AS s", "");
+    int src = sql ? sqlite3_prepare_v2(SQ(st)->db, sql, -1, &stmt, NULL) : SQLITE_NOMEM;
+    free(sql);
+    if (src == SQLITE_OK) {
+        bind_where(stmt, &part, &w);
+        src = sq_agg_rows(a, stmt);
+        src = src == SQLITE_DONE ? SQLITE_OK : src;
+    }
+    sqlite3_finalize(stmt);
+    query_sql_clear(&w.expr);
+    return src == SQLITE_OK ? STORE_OK : sq_fail(st, src, "histogram");
+}
+
+/* Whole minutes of a query with neither expression nor event.end bounds come from
+ * session_minutes (when the width is whole minutes); the partial minutes at its ends and
+ * every other query from the rows. */
+int sq_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                 bool by_sensor, store_histo_fn cb, void *ctx)
+{
+    const int64_t minute = 60000000LL;
+    struct sq *s = SQ(st);
+    struct sq_agg *a = sq_agg_new(width_us, by_sensor);
+    int rc = STORE_OK, src;
+    if (!a)
+        return store_fail(st, STORE_ERR_RETRY, "histogram: out of memory");
+    /* one read transaction: the minutes and the edge rows come from the same snapshot */
+    if ((src = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK) {
+        sq_agg_free(a);
+        return sq_fail(st, src, "begin read");
+    }
+    bool rollup = !q->expr && !q->end_min_us && !q->end_max_us && width_us % minute == 0;
+    int64_t m_lo = q->start_us > 0 ? (q->start_us + minute - 1) / minute : 0;
+    int64_t m_hi = q->end_us > 0 ? q->end_us / minute : STORE_TIME_MAX / minute + 1;
+    if (rollup && m_lo < m_hi) {
+        if ((src = sq_agg_minutes(a, s->db, m_lo, m_hi, q->sensor)) != SQLITE_OK)
+            rc = sq_fail(st, src, "histogram minutes");
+        if (rc == STORE_OK && q->start_us > 0 && q->start_us < m_lo * minute)
+            rc = histo_rows(st, q, q->start_us, m_lo * minute, a);
+        if (rc == STORE_OK && q->end_us > 0 && m_hi * minute < q->end_us)
+            rc = histo_rows(st, q, m_hi * minute, q->end_us, a);
+    } else {
+        rc = histo_rows(st, q, 0, 0, a);
+    }
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc == STORE_OK && sq_agg_emit(a, cb, ctx) < 0)
+        rc = store_fail(st, STORE_ERR_RETRY, "histogram: out of memory");
+    sq_agg_free(a);
     return rc;
 }
 
@@ -376,6 +455,22 @@ int sq_delete_older(struct store *st, int64_t before_us, uint64_t *deleted)
     sqlite3_bind_int64(s->st[ST_DEL_POSTINGS], 1, hour);
     if ((rc = sq_run(s->st[ST_DEL_POSTINGS])) != SQLITE_OK)
         return sq_fail(st, rc, "delete old postings");
+    /* the minutes before the cutoff's; the cutoff's own minute is counted again from what
+     * is left of it, in one transaction so no insert in between is lost */
+    sqlite3_bind_int64(s->st[ST_DEL_MINUTES], 1, before_us >= 0 ? before_us / 60000000LL
+                       : -((-before_us + 60000000LL - 1) / 60000000LL));
+    if ((rc = sq_run(s->st[ST_DEL_MINUTES])) != SQLITE_OK)
+        return sq_fail(st, rc, "delete old session_minutes");
+    if (before_us > 0 && before_us % 60000000LL) {
+        if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+            return sq_fail(st, rc, "begin session_minutes rebuild");
+        if ((rc = sq_minutes_rebuild(s->db, before_us, before_us)) != SQLITE_OK ||
+            (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+            sq_fail(st, rc, "rebuild the cutoff's minute of session_minutes");
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return sq_classify(rc);
+        }
+    }
     sqlite3_bind_int64(s->st[ST_DEL_STATS], 1, before_us);
     if ((rc = sq_run(s->st[ST_DEL_STATS])) != SQLITE_OK)
         return sq_fail(st, rc, "delete old sensor_stats");

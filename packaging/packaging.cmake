@@ -5,10 +5,10 @@
 # Build them with:  cmake --build build && (cd build && cpack -G DEB)
 # Runtime dependencies come from dpkg-shlibdeps (the libraries the binaries link), plus
 # adduser for the maintainer scripts. The version is the project's (CMakeLists.txt
-# project(VERSION)); ASHIATO_PACKAGE_VERSION overrides it (e.g. 0.1.0+site1), as does
-# `cpack -D CPACK_PACKAGE_VERSION=...`.
+# project(VERSION)); ASHIATO_PACKAGE_VERSION (set in CMakeLists.txt, also what the binaries
+# print with --version) overrides it (e.g. 0.1.0+site1), as does
+# `cpack -D CPACK_PACKAGE_VERSION=...` (the binaries then keep the build's version).
 set(PKG_DIR ${CMAKE_CURRENT_LIST_DIR})
-set(ASHIATO_PACKAGE_VERSION "${PROJECT_VERSION}" CACHE STRING "version of the .deb packages")
 
 install(TARGETS ashiato-sensor RUNTIME DESTINATION bin COMPONENT sensor)
 install(FILES ${PKG_DIR}/etc/sensor.ini DESTINATION /etc/ashiato COMPONENT sensor)

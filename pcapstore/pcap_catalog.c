@@ -24,10 +24,15 @@
 #define CATALOG_LOCK ".lock"
 #define CATALOG_MAX_BYTES (256u << 20)
 #define CATALOG_LINE_MAX 512
+/* Blocks kept allocated past the catalogue's end (fallocate KEEP_SIZE): appends land in them,
+ * so a store whose file system is full still records the state of the files it finishes.
+ * 1 MiB is about 5000 lines; the reserve is topped up whenever less than half is left. */
+#define CATALOG_RESERVE (1u << 20)
 
 struct pcap_catalog {
     char dir[1024];
     int lock_fd, fd;
+    off_t end, reserved;                      /* append offset; end of the allocated blocks */
     pthread_mutex_t mu;
     struct pcap_catalog_file *v;
     size_t n, cap;
@@ -373,8 +378,10 @@ static int compact(struct pcap_catalog *c, char err[ASH_ERR_LEN])
         rc = n < 0 ? -1 : pcap_format_write_all(fd, line, (size_t)n);
     }
     if (rc < 0 || fsync(fd) < 0) {
-        snprintf(err, ASH_ERR_LEN, "%s: %s", tmp, strerror(errno));
+        int e = errno;
+        snprintf(err, ASH_ERR_LEN, "%s: %s", tmp, strerror(e));
         close(fd);
+        errno = e;                            /* the caller tells a full disk apart */
         return -1;
     }
     close(fd);
@@ -383,6 +390,18 @@ static int compact(struct pcap_catalog *c, char err[ASH_ERR_LEN])
         return -1;
     }
     return 0;
+}
+
+/* top up the blocks allocated past the end; a file system without fallocate (or one that
+ * is full already) just has no reserve, and appends allocate as they go */
+static void reserve(struct pcap_catalog *c)
+{
+    if (c->reserved - c->end >= (off_t)(CATALOG_RESERVE / 2))
+        return;
+    if (fallocate(c->fd, FALLOC_FL_KEEP_SIZE, c->end, CATALOG_RESERVE) == 0)
+        c->reserved = c->end + (off_t)CATALOG_RESERVE;
+    else
+        c->stats.reserve_failures++;
 }
 
 struct pcap_catalog *pcap_catalog_open(const char *dir, char err[ASH_ERR_LEN])
@@ -410,19 +429,32 @@ struct pcap_catalog *pcap_catalog_open(const char *dir, char err[ASH_ERR_LEN])
     }
     if (load(c, err) < 0)
         goto fail;
+    bool had_store_line = c->store_id != 0;
     while (c->store_id == 0) {                /* a new store (or one from before store ids) */
         if (getrandom(&c->store_id, sizeof c->store_id, 0) != (ssize_t)sizeof c->store_id) {
             snprintf(err, ASH_ERR_LEN, "pcap_catalog: getrandom: %s", strerror(errno));
             goto fail;
         }
     }
-    if (compact(c, err) < 0)
-        goto fail;
+    if (compact(c, err) < 0) {
+        /* a full file system: the catalogue as it is serves (last line per id wins), and
+         * the store's retention makes room once it runs; a catalogue that still needs its
+         * store line cannot do without the rewrite */
+        char tmp[1100];
+        snprintf(tmp, sizeof tmp, "%s/%s", dir, CATALOG_TMP);
+        unlink(tmp);
+        if (!had_store_line || (errno != ENOSPC && errno != EDQUOT))
+            goto fail;
+        c->stats.compact_skipped = 1;
+    }
     snprintf(path, sizeof path, "%s/%s", dir, CATALOG_FILE);
-    if ((c->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0) {
+    struct stat sb;
+    if ((c->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0 || fstat(c->fd, &sb) < 0) {
         snprintf(err, ASH_ERR_LEN, "%s: %s", path, strerror(errno));
         goto fail;
     }
+    c->end = c->reserved = sb.st_size;
+    reserve(c);
     return c;
 fail:
     pcap_catalog_close(c);
@@ -465,13 +497,29 @@ int pcap_catalog_put(struct pcap_catalog *c, const struct pcap_catalog_file *f, 
         return -1;
     }
     pthread_mutex_lock(&c->mu);
+    reserve(c);
     int rc = pcap_format_write_all(c->fd, line, (size_t)n);
     if (rc == 0)
         rc = fdatasync(c->fd);
-    if (rc < 0)
-        snprintf(err, ASH_ERR_LEN, "%s/%s: %s", c->dir, CATALOG_FILE, strerror(errno));
-    else if ((rc = table_set(c, f)) < 0)
+    if (rc < 0) {
+        int e = errno;
+        snprintf(err, ASH_ERR_LEN, "%s/%s: %s", c->dir, CATALOG_FILE, strerror(e));
+        c->stats.write_errors++;
+        /* no torn line stays for the next append to be glued to (a truncate also frees
+         * the reserve: the next put tries to take it again) */
+        if (ftruncate(c->fd, c->end) == 0)
+            c->reserved = c->end;
+        errno = e;
+    } else {
+        c->end += n;
+    }
+    /* the table holds the truth even when the line could not be written: the writer,
+     * retention and the packet service go on from it, and the repair at the next open
+     * reconciles the file with the catalogue */
+    if (table_set(c, f) < 0 && rc == 0) {
         snprintf(err, ASH_ERR_LEN, "pcap_catalog: out of memory");
+        rc = -1;
+    }
     c->stats.lines++;
     pthread_mutex_unlock(&c->mu);
     return rc;

@@ -53,6 +53,9 @@ struct pcap_catalog_file {
 
 struct pcap_catalog_stats {
     uint64_t lines, bad_lines, files;
+    uint64_t write_errors;                    /* lines that could not be appended */
+    uint64_t reserve_failures;                /* fallocate of the append reserve refused */
+    uint64_t compact_skipped;                 /* 1: opened on a full disk, not rewritten */
 };
 
 struct pcap_catalog;
@@ -66,7 +69,9 @@ const char *pcap_catalog_dir(const struct pcap_catalog *c);
 int pcap_catalog_fsync_dir(const char *dir);
 void pcap_catalog_stats(struct pcap_catalog *c, struct pcap_catalog_stats *out);
 
-/* Record f's state durably (one line appended and fdatasync'd) and in memory. */
+/* Record f's state durably (one line appended and fdatasync'd, into blocks reserved ahead
+ * so that a full file system does not refuse it) and in memory. On -1 (err set, errno kept)
+ * the memory table still takes f, and no partial line is left in the file. */
 int pcap_catalog_put(struct pcap_catalog *c, const struct pcap_catalog_file *f, char err[ASH_ERR_LEN]);
 /* Memory only: the file being written grew (size, packets, times). Durable at the next put. */
 void pcap_catalog_update(struct pcap_catalog *c, const struct pcap_catalog_file *f);

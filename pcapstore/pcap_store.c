@@ -126,6 +126,15 @@ struct pcap_store *pcap_store_open(const struct pcap_store_config *cfg, const ch
     }
     if (!(st->cat = pcap_catalog_open(cfg->dir, err)))
         goto fail;
+    struct pcap_catalog_stats cs;
+    pcap_catalog_stats(st->cat, &cs);
+    if (cs.compact_skipped)
+        log_warn("pcap_store", "dir=%s is full: the catalogue is used as it is, not rewritten",
+                 cfg->dir);
+    if (cs.reserve_failures)
+        log_warn("pcap_store", "dir=%s: no blocks could be reserved for the catalogue; on a "
+                 "full disk its last lines may be lost (the repair at the next open redoes "
+                 "them)", cfg->dir);
     struct pcap_repair_stats rs;
     if (pcap_repair_all(st->cat, &rs, err) < 0)
         goto fail;

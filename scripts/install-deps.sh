@@ -10,7 +10,7 @@ build_pkgs=(build-essential cmake pkg-config libpcap-dev libzmq3-dev protobuf-c-
   libjson-c-dev nettle-dev zlib1g-dev python3 sqlite3)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3-pytest tcpdump tshark tcpreplay
   iproute2 openjdk-17-jdk-headless maven curl procps time nfdump argus-server argus-client
-  mmdebstrap systemd-container dpkg-dev python3-venv nftables chromium)
+  mmdebstrap systemd-container dpkg-dev python3-venv nftables chromium python3-requests)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

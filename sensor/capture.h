@@ -8,7 +8,11 @@
  *        capture's own).
  * Never: decodes; allocates per packet; prints. Errors go to err / capture_error().
  * Trap:  live capture on Linux gets TPACKET_V3 from libpcap itself; buffer_size sets the
- *        ring size, and the timeout lets the caller run timers while the link is quiet. A
+ *        ring size. capture_next returns CAPTURE_TIMEOUT at least every timeout_ms on a quiet
+ *        link, for every live type (nflog:N too), so the caller runs its timers: it waits in
+ *        its own poll(), never in libpcap's, which has no time limit for TPACKET_V3 and none
+ *        at all for netfilter. An nflog:N capture's packets lie in libpcap's buffer of one
+ *        recv() and stay valid until the next read, as pcap_next_ex's do. A
  *        mapped file is read as it was at open: one that grew meanwhile ends with
  *        CAPTURE_ERROR saying "file grew while read" (libpcap's path reads to the end as
  *        tcpdump does); one cut while read ends with "file truncated while read". A file's

@@ -92,6 +92,14 @@ struct decoded {
     uint32_t tcp_seq, tcp_ack;
     uint16_t tcp_window;
 
+    /* ICMP/ICMPv6 errors (v4 types 3, 11, 12; v6 types 1-4): the flow of the packet the error
+     * quotes, the attempt it answers. quote_sport/dport are ports (TCP, UDP, SCTP) or the
+     * quoted ICMP type/code; both 0 when the quote is a non-first fragment. */
+    bool     has_quote;
+    uint8_t  quote_proto;
+    uint16_t quote_sport, quote_dport;
+    uint8_t  quote_src[16], quote_dst[16];   /* same family as the error, v4-mapped */
+
     /* L4 payload: after the TCP/UDP/SCTP header; for ICMP/ICMPv6 the whole ICMP message.
      * Clamped to the IP length (link padding is never payload) and to what was captured. */
     const uint8_t *payload;

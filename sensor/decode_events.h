@@ -44,6 +44,8 @@
     X(UDP_BAD_LEN,          "decoder.udp.bad_length")                 \
     X(ICMP_TRUNCATED,       "decoder.icmp.truncated")                 \
     X(ICMPV6_TRUNCATED,     "decoder.icmpv6.truncated")               \
+    X(ICMP_QUOTE_TRUNCATED, "decoder.icmp.quote_truncated")           \
+    X(ICMP_QUOTE_BAD,       "decoder.icmp.quote_bad")                 \
     X(SCTP_TRUNCATED,       "decoder.sctp.truncated")                 \
     X(GRE_TRUNCATED,        "decoder.gre.truncated")                  \
     X(GRE_UNSUPPORTED,      "decoder.gre.unsupported")                \

@@ -61,6 +61,7 @@ static inline void decode_reset_l4(struct decoded *d)
     d->tcp_flags = 0;
     d->tcp_seq = d->tcp_ack = 0;
     d->tcp_window = 0;
+    d->has_quote = false;
     d->payload = NULL;
     d->payload_len = d->payload_wire_len = 0;
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "packet_keep.h"
 #include "packet_service.h"
+#include "pcap_store.h"
 #include "pipeline.h"
 #include "prefetch.h"
 #include "sensor_config.h"
@@ -51,6 +52,8 @@ static int keep_link(const struct sensor_config *cfg, struct pipeline *p, int dl
     if (!(keep = packet_keep_open(cfg, p, dlt, snaplen, offline, err)))
         return -1;
     shipping_serve_packets(shipping, packet_keep_service(keep));
+    if (packet_keep_store(keep))
+        shipping_report_catalog(shipping, pcap_store_catalog(packet_keep_store(keep)));
     return 0;
 }
 static struct capture_stats live_totals;     /* pcap_stats at the end of a live capture */
@@ -459,7 +462,9 @@ int main(int argc, char **argv)
             snprintf(err, sizeof err, "%s: %s", cfg.emit_json, strerror(errno));
             goto fail;
         }
-        setvbuf(json, NULL, _IOFBF, 1 << 20);
+        /* live: each session is written as it ends (a reader tailing the file sees sessions
+         * time out on a quiet link); files: one write per MiB */
+        setvbuf(json, NULL, cfg.interface[0] ? _IOLBF : _IOFBF, 1 << 20);
         jout.f = json;
         pipeline_add_output(p, json_write, &jout);
     }

@@ -48,6 +48,18 @@ enum session_hist {
     HIST_ORIG_SYNACK = 1 << 11,  /* initiator sent a SYN-ACK (odd) */
 };
 
+/* An ICMP error session's first quoted flow in the current segment: the attempt its first
+ * error answered. The quoted source is always the error's receiver, one end of the session
+ * (an error quoting someone else's packet is counted, not kept), so only its side is kept. */
+struct session_quote {
+    uint8_t  dst[16];                /* the quoted destination, v4-mapped */
+    uint16_t sport, dport;           /* quoted ports, or the quoted ICMP type/code */
+    uint8_t  proto;                  /* quoted IP protocol */
+    uint8_t  type, code;             /* the error that quoted it */
+    uint8_t  src_b;                  /* the quoted source is key side b */
+    uint32_t count;                  /* errors with a kept-able quote this segment; 0 = none */
+};
+
 struct session {
     struct session_key key;          /* 40 */
     uint32_t hash;                   /* hash of key */
@@ -60,7 +72,10 @@ struct session {
     uint64_t bytes[2];               /* frame bytes by direction: [0] initiator, [1] responder */
     uint64_t data_bytes[2];          /* L4 payload bytes by direction */
     uint32_t packets[2];
-    uint32_t syn, syn_ack, ack, psh, fin, rst, urg;  /* TCP flag counts */
+    union {
+        struct { uint32_t syn, syn_ack, ack, psh, fin, rst, urg; };  /* TCP flag counts */
+        struct session_quote quote;  /* ICMP/ICMPv6 sessions (no TCP flags): see below */
+    };
     uint16_t history;                /* enum session_hist bits */
     uint16_t segment;                /* 1 for the first record of a session */
     uint16_t tunnels;                /* enum decode_tunnel bits seen */
@@ -68,7 +83,9 @@ struct session {
     uint8_t  vlan_count;
     uint8_t  src_is_b;               /* the initiator is key side b */
     uint8_t  queue;                  /* enum session_queue */
-    uint8_t  icmp_type, icmp_code;   /* of the first ICMP packet (Community ID) */
+    uint8_t  icmp_type, icmp_code;   /* ICMP: of the first packet (Community ID); others,
+                                      * with SESSION_F_ICMP_ERROR: the first ICMP error
+                                      * that quoted the initiator's packet */
     uint8_t  mac_src[6];             /* initiator's MAC (first seen) */
     uint8_t  flags;                  /* SESSION_F_* */
     struct app_state app;            /* 12 */
@@ -80,6 +97,7 @@ struct session {
 #define SESSION_F_MIDSTREAM   0x02   /* first packet was not a SYN (TCP) */
 #define SESSION_F_NO_PORTS    0x04   /* TCP/UDP/SCTP whose ports could not be read */
 #define SESSION_F_SYN_SEQ     0x08   /* syn_seq holds the first SYN's sequence number */
+#define SESSION_F_ICMP_ERROR  0x10   /* an ICMP error answered the initiator (icmp_type/code) */
 
 /* 0 if a packet going from key side (a or b) `from_b` is sent by the initiator, 1 otherwise */
 static inline int session_dir(const struct session *s, int from_b)

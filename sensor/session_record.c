@@ -129,6 +129,43 @@ _Static_assert(APP_PROTO_COUNT - 1 + 1 + ASH_ARRAY_LEN(tunnel_names) <=
                ASH_ARRAY_LEN(((struct session_record_buf *)0)->tags),
                "session_record_buf.tags holds every protocol, the transport and every tunnel");
 
+/* ICMP errors: an ICMP session's quoted flow, or the error that answered another session */
+static void fill_icmp(struct session_record_buf *b, const struct session *s, bool icmp,
+                      size_t alen, size_t aoff)
+{
+    Ashiato__SessionRecord *r = &b->rec;
+    r->icmp_quoted_community_id = (char *)"";
+    if (!icmp) {
+        if (s->flags & SESSION_F_ICMP_ERROR) {
+            r->icmp_error_type = s->icmp_type;
+            r->icmp_error_code = s->icmp_code;
+        }
+        return;
+    }
+    const struct session_quote *q = &s->quote;
+    if (!q->count)
+        return;
+    const uint8_t *src = q->src_b ? s->key.b : s->key.a;
+    memcpy(b->quoted_src, src + aoff, alen);
+    memcpy(b->quoted_dst, q->dst + aoff, alen);
+    r->icmp_quoted_src_ip.data = b->quoted_src;
+    r->icmp_quoted_src_ip.len = alen;
+    r->icmp_quoted_dst_ip.data = b->quoted_dst;
+    r->icmp_quoted_dst_ip.len = alen;
+    r->icmp_quoted_src_port = q->sport;
+    r->icmp_quoted_dst_port = q->dport;
+    r->icmp_quoted_iana_number = q->proto;
+    r->icmp_quoted_count = q->count;
+    r->icmp_error_type = q->type;
+    r->icmp_error_code = q->code;
+    bool qicmp = q->proto == 1 || q->proto == 58;
+    bool ports = qicmp || ((q->proto == 6 || q->proto == 17 || q->proto == 132) &&
+                           (q->sport || q->dport));   /* not a non-first fragment */
+    community_id_v1(s->key.ip_version, src, q->dst, q->proto, q->sport, q->dport, ports, 0,
+                    b->quoted_community_id);
+    r->icmp_quoted_community_id = b->quoted_community_id;
+}
+
 void session_record_fill(struct session_record_buf *b, const char *sensor,
                          const struct session *s, const struct app_fields *f)
 {
@@ -194,6 +231,8 @@ void session_record_fill(struct session_record_buf *b, const char *sensor,
                         icmp ? s->icmp_code : dp, ports, 0, b->community_id);
         r->community_id = b->community_id;
     }
+
+    fill_icmp(b, s, icmp, alen, aoff);
 
     for (int i = 0; i < s->vlan_count; i++)
         b->vlan[i] = s->vlan[i];

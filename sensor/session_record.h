@@ -27,6 +27,8 @@ struct session_record_buf {
     uint32_t http_status[APP_MAX_STATUS];
     char *dns_query[APP_MAX_DNS], *tls_sni[APP_MAX_SNI];
     char tls_version[8], dns_rcode[16];
+    uint8_t quoted_src[16], quoted_dst[16];
+    char quoted_community_id[64];
 };
 
 /* The session id of segment `segment` of the flow: "YYMMDD-" (first packet's UTC date) and 16

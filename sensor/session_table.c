@@ -494,6 +494,52 @@ static struct session *dhcp_conversation(struct session_table *t, const struct d
     return s;
 }
 
+/* An ICMP error packet d (in ICMP session s) quotes the packet it answers. The quote's
+ * source must be the error's receiver: the error went back to whoever sent the packet (RFC
+ * 792, 4443); another quote (forged, or a router's confusion) is ignored. The ICMP session
+ * keeps the segment's first quote and counts the rest; the quoted session, if still live and
+ * the quoted packet its initiator's, is marked answered by the error (link the two: the
+ * attempt it made failed). A quoted ICMP flow is not marked: its icmp_type is its key's. */
+static void icmp_quote(struct session_table *t, struct session *s, const struct decoded *d)
+{
+    if (memcmp(d->quote_src, d->dst, 16) != 0)
+        return;
+    struct session_quote *qt = &s->quote;
+    if (qt->count == 0) {
+        memcpy(qt->dst, d->quote_dst, 16);
+        qt->sport = d->quote_sport;
+        qt->dport = d->quote_dport;
+        qt->proto = d->quote_proto;
+        qt->type = (uint8_t)d->sport;
+        qt->code = (uint8_t)d->dport;
+        qt->src_b = memcmp(d->dst, s->key.b, 16) == 0;
+    }
+    if (qt->count < UINT32_MAX)
+        qt->count++;
+    if (!proto_has_key_ports(d->quote_proto) || (!d->quote_sport && !d->quote_dport))
+        return;                      /* ICMP, other protocols, or a non-first fragment */
+    struct decoded q;
+    q.ip_version = d->ip_version;
+    q.ip_proto = d->quote_proto;
+    q.has_ports = true;
+    q.sport = d->quote_sport;
+    q.dport = d->quote_dport;
+    memcpy(q.src, d->quote_src, 16);
+    memcpy(q.dst, d->quote_dst, 16);
+    q.vlan_count = d->vlan_count;
+    q.vlan[0] = d->vlan[0];
+    struct session_key k;
+    int from_b;
+    key_build(t, &q, &k, &from_b);
+    struct session *a = session_lookup(t, &k, key_hash(&k));
+    if (!a || session_dir(a, from_b) != 0 || (a->flags & SESSION_F_ICMP_ERROR))
+        return;
+    a->flags |= SESSION_F_ICMP_ERROR;
+    a->icmp_type = (uint8_t)d->sport;
+    a->icmp_code = (uint8_t)d->dport;
+    t->stats.icmp_answered++;
+}
+
 struct session *session_table_packet(struct session_table *t, const struct decoded *d,
                                      int64_t ts_us, int *dir)
 {
@@ -547,6 +593,8 @@ struct session *session_table_packet(struct session_table *t, const struct decod
         tcp_update(t, s, d, d_ir);
     if (d->payload_wire_len)
         s->history |= d_ir ? HIST_RESP_DATA : HIST_ORIG_DATA;
+    if (ASH_UNLIKELY(d->has_quote) && (s->key.proto == 1 || s->key.proto == 58))
+        icmp_quote(t, s, d);
     /* move to the tail of its timer list: lists stay ordered by last packet */
     if (t->queue[s->queue].tail != (uint32_t)(s - t->slots) + 1) {
         enum session_queue q = (enum session_queue)s->queue;

@@ -43,6 +43,7 @@ enum session_end {
 
 struct session_table_stats {
     uint64_t active, created, emitted, segments, evicted, packets;
+    uint64_t icmp_answered;          /* sessions an ICMP error quoting them marked */
 };
 
 /* The callback may release what the session holds per record (packet positions): after it

@@ -48,6 +48,7 @@ struct ship {
     pthread_mutex_t lock;            /* stats below */
     Ashiato__SensorStats pending_stats;
     bool have_stats;
+    bool stats_now;                  /* ship_flush_stats asked: send at the next turn */
     struct ship_stats st;
 };
 
@@ -337,9 +338,15 @@ static void *ship_main(void *arg)
             s->last_sync_ms = now;   /* not connected: still on disk within a second */
             sync_journal(s);
         }
-        if (now - s->last_stats_ms >= s->cfg.stats_interval_ms) {
+        pthread_mutex_lock(&s->lock);
+        bool asked = s->stats_now;
+        pthread_mutex_unlock(&s->lock);
+        if (asked || now - s->last_stats_ms >= s->cfg.stats_interval_ms) {
             s->last_stats_ms = now;
             send_stats(s);
+            pthread_mutex_lock(&s->lock);
+            s->stats_now = false;
+            pthread_mutex_unlock(&s->lock);
         }
     }
     return NULL;
@@ -460,6 +467,24 @@ void ship_publish_stats(struct ship *s, const Ashiato__SensorStats *st)
     s->pending_stats = *st;
     s->have_stats = true;
     pthread_mutex_unlock(&s->lock);
+}
+
+int ship_flush_stats(struct ship *s, long long timeout_ms)
+{
+    int64_t until = clock_mono_ms() + timeout_ms;
+    pthread_mutex_lock(&s->lock);
+    s->stats_now = true;
+    pthread_mutex_unlock(&s->lock);
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        bool pending = s->stats_now;
+        pthread_mutex_unlock(&s->lock);
+        if (!pending)
+            return 0;
+        if (clock_mono_ms() >= until)
+            return -1;
+        usleep(10000);
+    }
 }
 
 void ship_stats(struct ship *s, struct ship_stats *out)

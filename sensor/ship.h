@@ -55,6 +55,9 @@ int ship_reply(struct ship *s, const Ashiato__PacketResponse *resp);
 
 /* the latest stats to send; copied under a lock, sent every stats_interval_ms */
 void ship_publish_stats(struct ship *s, const Ashiato__SensorStats *st);
+/* send the published stats now (if connected) rather than at the next interval, and wait up to
+ * timeout_ms for the shipper thread to have done it: 0, or -1 on timeout */
+int ship_flush_stats(struct ship *s, long long timeout_ms);
 void ship_stats(struct ship *s, struct ship_stats *out);
 
 #endif

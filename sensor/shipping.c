@@ -15,6 +15,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "packet_service.h"
+#include "pcap_catalog.h"
 
 struct shipping {
     const struct sensor_config *cfg;
@@ -26,6 +27,9 @@ struct shipping {
     uint64_t reported_drops, reported_failed;
     int64_t last_tick_us;
     int64_t last_loss_log_us;        /* loss warnings: at most one per LOSS_LOG_US */
+    struct pcap_catalog *catalog;    /* lent by the caller (shipping_report_catalog) */
+    int64_t oldest_us, oldest_at_us; /* the oldest kept packet, and when it was looked up */
+    uint64_t pcap_received, pcap_dropped, pcap_if_dropped;   /* the last tick's */
 };
 
 #define LOSS_LOG_US 10000000LL
@@ -110,11 +114,43 @@ static void answer_request(void *svc, struct ship *s, const Ashiato__PacketReque
     packet_service_answer(svc, req, reply_chunk, s);
 }
 
+void shipping_report_catalog(struct shipping *sh, struct pcap_catalog *c)
+{
+    if (sh) {
+        sh->catalog = c;
+        sh->oldest_at_us = 0;
+    }
+}
+
+/* The earliest first packet of the files not expired, looked up at most once per stats
+ * interval (a copy of the catalogue: a few thousand entries a year, under its mutex). */
+static int64_t oldest_kept(struct shipping *sh, int64_t now_us)
+{
+    int64_t every = sh->cfg->stats_interval_ms > 1000 ? sh->cfg->stats_interval_ms * 1000 : 1000000;
+    if (!sh->catalog || (sh->oldest_at_us && now_us - sh->oldest_at_us < every && now_us >= sh->oldest_at_us))
+        return sh->oldest_us;
+    struct pcap_catalog_file *f = NULL;
+    size_t n = 0;
+    if (pcap_catalog_snapshot(sh->catalog, &f, &n) < 0)
+        return sh->oldest_us;        /* out of memory: the last answer, tried again next time */
+    int64_t oldest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (f[i].state != PCAP_CATALOG_EXPIRED && f[i].first_us > 0 &&
+            (!oldest || f[i].first_us < oldest))
+            oldest = f[i].first_us;
+    free(f);
+    sh->oldest_us = oldest;
+    sh->oldest_at_us = now_us;
+    return oldest;
+}
+
 void shipping_serve_packets(struct shipping *sh, struct packet_service *svc)
 {
     if (sh)
         ship_set_request_handler(sh->ship, svc ? answer_request : NULL, svc);
 }
+
+static void publish_stats(struct shipping *sh, int64_t now_us);
 
 void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, uint64_t pcap_dropped,
                    uint64_t pcap_if_dropped)
@@ -124,6 +160,18 @@ void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, 
     sh->last_tick_us = now_us;
     batcher_flush(sh->b, now_us, false);   /* a failure is counted: report_loss says it */
     report_loss(sh, now_us, false);
+    if (pcap_received || pcap_dropped || pcap_if_dropped) {
+        sh->pcap_received = pcap_received;
+        sh->pcap_dropped = pcap_dropped;
+        sh->pcap_if_dropped = pcap_if_dropped;
+    }
+    publish_stats(sh, now_us);
+}
+
+static void publish_stats(struct shipping *sh, int64_t now_us)
+{
+    uint64_t pcap_received = sh->pcap_received, pcap_dropped = sh->pcap_dropped,
+             pcap_if_dropped = sh->pcap_if_dropped;
     struct pipeline_stats ps;
     pipeline_stats(sh->p, &ps);
     Ashiato__SensorStats st = ASHIATO__SENSOR_STATS__INIT;
@@ -142,6 +190,8 @@ void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, 
         st.disk_free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
         st.disk_used_bytes = (uint64_t)(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize;
     }
+    st.oldest_packet_us = oldest_kept(sh, now_us);
+    st.stats_interval_ms = (uint32_t)sh->cfg->stats_interval_ms;
     ship_publish_stats(sh->ship, &st);
 }
 
@@ -170,6 +220,10 @@ int shipping_close(struct shipping *sh, bool drain_all, const volatile sig_atomi
         return 0;
     memset(&t, 0, sizeof t);
     batcher_flush(sh->b, 0, true);   /* a failure is counted and stated below */
+    /* the last stats, sent now: a short offline run ends before its first stats interval */
+    sh->oldest_at_us = 0;
+    publish_stats(sh, clock_wall_us());
+    ship_flush_stats(sh->ship, 1000);
     if (drain_all) {
         struct outbox_stats os;
         pthread_mutex_lock(&sh->lock);

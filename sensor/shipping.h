@@ -26,6 +26,10 @@ struct shipping *shipping_open(const struct sensor_config *cfg, struct pipeline 
 /* time passes: close an old batch, publish stats (capture counters from the caller) */
 void shipping_tick(struct shipping *sh, int64_t now_us, uint64_t pcap_received, uint64_t pcap_dropped,
                    uint64_t pcap_if_dropped);
+/* the pcap catalogue whose oldest kept packet the stats report (NULL: none kept); it must
+ * stay valid until shipping_close() (whose final stats read it) or the next call */
+struct pcap_catalog;
+void shipping_report_catalog(struct shipping *sh, struct pcap_catalog *c);
 /* answer the aggregator's packet requests from svc (NULL: answer that no packets are kept) */
 struct packet_service;
 void shipping_serve_packets(struct shipping *sh, struct packet_service *svc);

@@ -56,6 +56,13 @@ void detect_free(struct detect *d)
     free(d);
 }
 
+void detect_set_placement(struct detect *d, const struct detect_config *cfg)
+{
+    detect_config_placement(&d->cfg, cfg);
+    d->last_sensor = NULL;      /* its cached segment came from the old [sensors] */
+    detect_spike_placement_changed(d);
+}
+
 /* an open alert of this source (not policy or spike) learns of another sensor's copy */
 static void add_sensor_to_alerts(struct detect *d, const struct detect_facts *f)
 {

@@ -89,6 +89,9 @@ int detect_config_set(struct detect_config *c, const char *section, const char *
                       const char *value, char err[ASH_ERR_LEN]);
 /* Read an INI file's detection sections (others ignored). 0 or -1 with err "file:line: ...". */
 int detect_config_load(struct detect_config *c, const char *path, char err[ASH_ERR_LEN]);
+/* Copy the placement settings ([segments], [sensors], [detect] approved and darknet) from src
+ * into dst, leaving dst's other settings as they are. */
+void detect_config_placement(struct detect_config *dst, const struct detect_config *src);
 
 /* "10.1.2.0/24" or "2001:db8::/48" or a bare address into p; 0 or -1. */
 int detect_prefix_parse(const char *text, struct detect_prefix *p);
@@ -105,6 +108,8 @@ struct detect_record {
     uint16_t sport, dport;
     uint8_t proto;              /* IANA number */
     uint64_t src_packets, dst_packets, src_bytes, dst_bytes;   /* bytes: L4 payload */
+    uint8_t icmp_error;         /* ashiato.icmp_error.type: an ICMP error that quoted the
+                                 * initiator's packet answered it (the attempt failed); 0 none */
 };
 
 /* One session JSON line (NUL-ended) into r. The record's strings point into *strings (one
@@ -168,6 +173,10 @@ struct detect;
 struct detect *detect_new(const struct detect_config *cfg, detect_sink_fn sink, void *ctx,
                           char err[ASH_ERR_LEN]);
 void detect_free(struct detect *d);         /* accepts NULL; sends nothing */
+/* A reload (the aggregator's SIGHUP): take cfg's placement (detect_config_placement); the
+ * other settings size the state and keep detect_new's values. Call between records, on the
+ * thread that feeds. Open alerts keep their segment bits, named from the new list. */
+void detect_set_placement(struct detect *d, const struct detect_config *cfg);
 
 /* Feed one committed record. */
 void detect_feed(struct detect *d, const struct detect_record *r);

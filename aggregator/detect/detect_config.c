@@ -340,6 +340,20 @@ static int on_key(void *user, const char *section, const char *key, const char *
     return 0;
 }
 
+void detect_config_placement(struct detect_config *dst, const struct detect_config *src)
+{
+    memcpy(dst->segments, src->segments, sizeof dst->segments);
+    dst->n_segments = src->n_segments;
+    memcpy(dst->prefixes, src->prefixes, sizeof dst->prefixes);
+    dst->n_prefixes = src->n_prefixes;
+    memcpy(dst->sensors, src->sensors, sizeof dst->sensors);
+    dst->n_sensors = src->n_sensors;
+    memcpy(dst->approved, src->approved, sizeof dst->approved);
+    dst->n_approved = src->n_approved;
+    memcpy(dst->darknet, src->darknet, sizeof dst->darknet);
+    dst->n_darknet = src->n_darknet;
+}
+
 int detect_config_load(struct detect_config *c, const char *path, char err[ASH_ERR_LEN])
 {
     return config_ini_walk(path, on_key, c, err) < 0 ? -1 : 0;

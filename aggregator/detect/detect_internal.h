@@ -22,6 +22,7 @@ struct detect_facts {
     bool discovery;             /* multicast/broadcast or service discovery: never an attempt */
     bool duplicate;             /* a second sensor's record of a flow already counted */
     int icmp_type;              /* -1 unless ICMP/ICMPv6 and recognised */
+    bool icmp_failed;           /* an ICMP error answered the attempt: a sure failure */
     bool approved;              /* the source is on the allow-list */
 };
 
@@ -115,6 +116,7 @@ void detect_spike_feed(struct detect *d, const struct detect_facts *f);
 void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r);
 void detect_spike_tick(struct detect *d, int64_t now_us, bool flush);
 void detect_spike_wall(struct detect *d);
+void detect_spike_placement_changed(struct detect *d);
 void detect_spike_free(struct detect_spike *s);
 size_t detect_spike_bytes(const struct detect_spike *s);
 

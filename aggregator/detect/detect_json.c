@@ -106,6 +106,7 @@ int detect_json_record(const char *line, struct detect_record *r, char **strings
     json_object *db = get(o, "ashiato", "data_bytes");
     r->src_bytes = (uint64_t)geti(db, "source", NULL);
     r->dst_bytes = (uint64_t)geti(db, "destination", NULL);
+    r->icmp_error = (uint8_t)geti(get(o, "ashiato", "icmp_error"), "type", NULL);
     if (r->end_us < r->start_us)
         r->end_us = r->start_us;
     rc = 0;

@@ -6,9 +6,11 @@
  *        Community ID, so it is recovered by hashing the candidate types (a copy of the
  *        spec's ICMP mapping, as sensor/community_id.c computes it; the aggregator may not
  *        include sensor/ headers). An ICMP error (unreachable, time exceeded) quotes the
- *        packet it answers, but the record does not carry the quoted flow: the attempt it
- *        answers is a record of its own with no reply (S0), already a failure; the error
- *        itself is never an attempt of the host that sent it (backscatter). */
+ *        packet it answers; the sensor marks the quoted session with it (ashiato.icmp_error,
+ *        r->icmp_error), which makes that one record a sure failure: one attempt, counted
+ *        once. The error's own record (ashiato.icmp_quoted) is never an attempt of the host
+ *        that sent it, nor of the quoted source: a quote whose packet the sensor never saw
+ *        is what DoS backscatter looks like. */
 #include <stdio.h>
 #include <nettle/base64.h>
 #include <nettle/sha1.h>
@@ -136,7 +138,7 @@ void detect_outcome(const struct detect_config *c, const struct detect_record *r
     } else if (r->proto == 17 || r->proto == 132) {
         if (r->dst_packets)
             f->outcome = OUTCOME_SUCCESS;
-        else if (!strcmp(cs, "S0"))
+        else if (!strcmp(cs, "S0") || r->icmp_error)
             f->outcome = OUTCOME_FAILURE;
         f->attempt = f->outcome != OUTCOME_UNKNOWN;
     } else if (r->proto == 1 || r->proto == 58) {
@@ -146,6 +148,9 @@ void detect_outcome(const struct detect_config *c, const struct detect_record *r
             f->attempt = true;
         }
     }
+    /* the sensor linked an ICMP error to the attempt it quoted (ashiato.icmp_error): a
+     * failure nobody answered otherwise is sure, and counts for TRW on UDP/SCTP too */
+    f->icmp_failed = r->icmp_error && f->attempt && f->outcome == OUTCOME_FAILURE;
     if (f->discovery)
         f->attempt = false;
 }

@@ -119,6 +119,22 @@ size_t detect_spike_bytes(const struct detect_spike *sp)
     return sizeof *sp + sp->n * sizeof(struct series) + sp->bytes;
 }
 
+/* The placement changed (SIGHUP): which series each sensor feeds is found again, and each
+ * series' segment number is looked up by its name in the new [segments] (-1: now none). */
+void detect_spike_placement_changed(struct detect *d)
+{
+    struct detect_spike *sp = d->spike;
+    if (!sp)
+        return;
+    memset(sp->by_sensor, 0, sizeof sp->by_sensor);
+    for (size_t i = 0; i < sp->n; i++) {
+        sp->s[i]->segment = -1;
+        for (size_t k = 0; k < d->cfg.n_segments; k++)
+            if (!strcmp(d->cfg.segments[k], sp->s[i]->name))
+                sp->s[i]->segment = (int)k;
+    }
+}
+
 static struct series *series_find(struct detect *d, const struct detect_facts *f);
 
 static struct series *series_for(struct detect *d, const struct detect_facts *f)
@@ -128,7 +144,7 @@ static struct series *series_for(struct detect *d, const struct detect_facts *f)
         return sp->by_sensor[d->last_index];
     struct series *s = series_find(d, f);
     if (s && d->last_index >= 0)
-        sp->by_sensor[d->last_index] = s;   /* a sensor's segment never changes */
+        sp->by_sensor[d->last_index] = s;   /* until a reload (placement_changed) */
     return s;
 }
 

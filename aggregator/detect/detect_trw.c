@@ -5,7 +5,8 @@
  * ln(beta/alpha) (scanner) or ln((1-beta)/(1-alpha)) (benign).
  * Owns:  a window keyed by source whose distinct values are the hosts contacted (the first
  *        contact test) and, in e->user, the walk and the running alert.
- * Never: counts a host twice for one source within trw_memory, or a non-TCP session.
+ * Never: counts a host twice for one source within trw_memory, or a non-TCP session (but a
+ *        UDP/SCTP attempt an ICMP error answered: ashiato.icmp_error).
  * Trap:  a benign verdict restarts the walk at 0 instead of ending it, so a source that turns
  *        into a scanner later is still caught (a source that changes behaviour). */
 #include <stdio.h>
@@ -42,7 +43,7 @@ void detect_trw_feed(struct detect *d, const struct detect_facts *f)
 {
     const struct detect_record *r = f->r;
     const struct detect_config *c = &d->cfg;
-    if (!f->attempt || r->proto != 6 || f->outcome == OUTCOME_UNKNOWN)
+    if (!f->attempt || (r->proto != 6 && !f->icmp_failed) || f->outcome == OUTCOME_UNKNOWN)
         return;
     struct window_entry *e;
     int rc = window_add(d->trw, r->src, detect_trw_value(r), r->start_us, 0, &e);

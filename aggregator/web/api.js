@@ -68,7 +68,7 @@ function pcapMessage(e) {
 
 const DEFAULTS = { view: 'sessions', expression: '', date: '1', startTime: '', stopTime: '',
   start: '0', length: '50', order: 'asc', sort: '', cols: '', stack: '', baseline: '168',
-  afilter: '', open: '' };
+  afilter: '', aexpr: '', open: '' };
 
 export function readState() {
   const h = new URLSearchParams(location.hash.replace(/^#/, ''));

@@ -6,7 +6,7 @@
 // Trap:  every render path must survive a 401 (logged out): it shows no data and says so.
 
 import { ApiError, downloadPcap, getJson, readState, timeParams, writeState } from './api.js';
-import { drawChart } from './chart.js';
+import { drawChart, shadeText } from './chart.js';
 import { clause, DEFAULT_COLS, renderChooser, renderTable } from './table.js';
 import { attachCompletion, fillRecent, rememberQuery, showError } from './query.js';
 import { renderAlerts, renderMatrix, renderSensors } from './panels.js';
@@ -50,8 +50,9 @@ function syncForm() {
   $('from').value = custom ? iso(state.startTime) : '';
   $('to').value = custom ? iso(state.stopTime) : '';
   $('length').value = state.length;
-  $('stack').value = state.stack;
+  $('stack').value = state.stack === 'node' ? 'sensor' : state.stack;   /* 'node': older links */
   $('alert-filter').value = state.afilter;
+  $('alert-expr').value = state.aexpr;
   $('baseline').value = state.baseline;
   for (const a of document.querySelectorAll('.tabs a'))
     a.setAttribute('aria-current', a.dataset.view === state.view ? 'page' : 'false');
@@ -81,25 +82,83 @@ function addClause(exp, value) {
 
 // ---- sessions view ----------------------------------------------------------------------
 
+const STACK_FIELD = { sensor: 'node', segment: 'segment' };   // spigraph.json's field, the fallback
+
+// The stacked series: sessions.json's graph.stack (same buckets as sessionsHisto), else, from
+// an aggregator without it, spigraph.json's top 8 by the same field.
+function stackSeries(page, spi) {
+  const st = page.graph && page.graph.stack;
+  if (st && Array.isArray(st.series))
+    return st.series.map(x => ({ name: String(x.name), buckets: x.sessionsHisto || [] }));
+  if (spi && spi.items && spi.items.length)
+    return spi.items.map(i => ({ name: String(i.name), buckets: i.graph.sessionsHisto || [] }));
+  return null;
+}
+
+// sensors/history.json -> [{sensor, kind, from, to, dropped}]
+function shadingOf(h) {
+  const out = [];
+  for (const s of (h && h.sensors) || []) {
+    for (const [from, to] of s.down || []) out.push({ sensor: s.name, kind: 'down', from, to });
+    for (const [from, to, dropped] of s.dropping || []) out.push({ sensor: s.name, kind: 'dropping', from, to, dropped });
+  }
+  return out;
+}
+
+function renderShading(box, shading, x0, x1) {
+  box.replaceChildren();
+  const shown = shading.filter(s => Math.min(s.to, x1) > Math.max(s.from, x0));
+  if (!shown.length) return;
+  const ul = document.createElement('ul');
+  ul.className = 'shading-list';
+  for (const s of shown.slice(0, 12)) {
+    const li = document.createElement('li');
+    li.className = s.kind;
+    li.dataset.sensor = s.sensor;
+    li.dataset.kind = s.kind;
+    li.dataset.from = s.from;
+    li.dataset.to = s.to;
+    li.textContent = shadeText(s);
+    ul.appendChild(li);
+  }
+  if (shown.length > 12) {
+    const li = document.createElement('li');
+    li.textContent = `and ${shown.length - 12} more (zoom in to see them)`;
+    ul.appendChild(li);
+  }
+  box.appendChild(ul);
+}
+
 async function renderSessions() {
   const expr = state.expression;
   const tp = timeParams(state);
   const shown = state.cols ? state.cols.split(',') : DEFAULT_COLS;
   renderChooser($('column-chooser'), shown, cols => set({ cols: cols.join(',') }, true));
   const length = Math.min(Number(state.length) || 50, 500), start = Number(state.start) || 0;
+  let stack = state.stack === 'node' ? 'sensor' : STACK_FIELD[state.stack] ? state.stack : '';
   status('Searching...');
   const t0 = performance.now();
-  let page, stacked;
+  let page, hist, spi = null, stackErr = '';
+  const ask = () => getJson('/sessions.json', { expression: expr, ...tp, start, length, order: `firstPacket:${state.order}`, interval: 'auto', stack });
   try {
-    [page, stacked] = await Promise.all([
-      getJson('/sessions.json', { expression: expr, ...tp, start, length, order: `firstPacket:${state.order}`, interval: 'auto' }),
-      state.stack ? getJson('/spigraph.json', { expression: expr, ...tp, field: state.stack, size: 8, interval: 'auto' }) : null,
+    [page, hist] = await Promise.all([
+      ask().catch(e => {
+        // a stacking the aggregator refuses (stack=segment without segments): unstacked
+        if (!(stack && e instanceof ApiError && e.status === 400 && /^stack/.test(e.message))) throw e;
+        stackErr = e.message;
+        stack = '';
+        return ask();
+      }),
+      getJson('/sensors/history.json', tp).catch(e => { if (e instanceof ApiError && e.status === 401) throw e; return null; }),
     ]);
+    if (stack && !(page.graph && page.graph.stack))
+      spi = await getJson('/spigraph.json', { expression: expr, ...tp, field: STACK_FIELD[stack], size: 8, interval: 'auto' }).catch(() => null);
   } catch (e) {
     if (e instanceof ApiError && e.status === 400 && /expression/.test(e.message)) {
       showError($('expr-error'), expr, e.message, e.position);
       $('sessions').replaceChildren();
       $('chart').replaceChildren();
+      $('shading').replaceChildren();
       for (const id of ['table-caption', 'chart-caption', 'page-info']) $(id).textContent = '';
       for (const id of ['prev', 'next', 'pcap-all']) $(id).disabled = true;
       status('The expression has an error.');
@@ -108,19 +167,28 @@ async function renderSessions() {
     return failed(e, 'sessions.json');
   }
   showError($('expr-error'), expr, '');
-  stacked = await refineGraph(page, stacked, expr, tp);
+  spi = await refineGraph(page, spi, expr, tp, stack);
   if (expr) { rememberQuery(expr); fillRecent($('recent')); }
   const g = page.graph || {};
-  const series = stacked && stacked.items && stacked.items.length
-    ? stacked.items.map(i => ({ name: i.name, buckets: i.graph.sessionsHisto }))
-    : [{ name: 'sessions', buckets: g.sessionsHisto || [] }];
+  const stacked = stack ? stackSeries(page, spi) : null;
+  $('stack-msg').textContent = stackErr ? `Not stacked: ${stackErr}` : stack && !stacked && (g.sessionsTotal || 0) > 0
+    ? `Stacking by ${stack} is not available from this aggregator: the bars are not stacked.` : '';
+  const series = stacked || [{ name: 'sessions', buckets: g.sessionsHisto || [] }];
   const range = { from: g.xmin, to: g.xmax };
-  const drawn = drawChart($('chart'), series, (stacked && stacked.interval) || g.interval || 60, range,
-    (a, b) => { zoomStack.push({ date: state.date, startTime: state.startTime, stopTime: state.stopTime }); set({ startTime: String(a), stopTime: String(b), start: '0' }); });
-  const iv = (stacked && stacked.interval) || g.interval;
+  const shading = shadingOf(hist);
+  const iv = (spi && !g.stack && spi.interval) || g.interval || 60;
+  const drawn = drawChart($('chart'), series, iv, range,
+    (a, b) => { zoomStack.push({ date: state.date, startTime: state.startTime, stopTime: state.stopTime }); set({ startTime: String(a), stopTime: String(b), start: '0' }); },
+    shading);
+  renderShading($('shading'), shading, drawn.x0, drawn.x1);
+  const down = new Set(shading.filter(s => s.kind === 'down' && s.to > drawn.x0 && s.from < drawn.x1).map(s => s.sensor));
+  const dropping = new Set(shading.filter(s => s.kind === 'dropping' && s.to > drawn.x0 && s.from < drawn.x1).map(s => s.sensor));
   $('chart-caption').textContent = `${g.sessionsTotal ?? 0} sessions, one bar per ${iv >= 86400 ? `${iv / 86400} d` : iv >= 3600 ? `${iv / 3600} h` : iv >= 60 ? `${iv / 60} min` : `${iv} s`}` +
-    `${state.stack ? ', stacked by sensor (top 8)' : ''}. Sensor down or dropping times are not shaded: the API does not yet keep sensor stats history.`;
-  $('chart').setAttribute('aria-label', `Sessions over time: ${g.sessionsTotal ?? 0} sessions in ${drawn.buckets} intervals`);
+    `${stacked ? `, stacked by ${stack} (${stacked.length} series)` : ''}` +
+    (hist ? `. ${down.size ? `Down: ${[...down].join(', ')}` : 'No sensor down'}; ${dropping.size ? `dropping: ${[...dropping].join(', ')}` : 'none dropping'} in this range.`
+      : '. Sensor down or dropping times are not shaded: this aggregator has no sensors/history.json.');
+  $('chart').setAttribute('aria-label', `Sessions over time: ${g.sessionsTotal ?? 0} sessions in ${drawn.buckets} intervals` +
+    (drawn.shaded ? `, ${drawn.shaded} shaded intervals where a sensor was down or dropping (listed below)` : ''));
   $('zoom-out').disabled = !state.startTime;
   const [sc] = (state.sort || 'start:asc').split(':');
   renderTable($('sessions'), page.data || [], shown, state.sort, {
@@ -148,23 +216,23 @@ async function renderSessions() {
 // more for the histogram alone (length=0: an aggregate, no rows) at a finer interval.
 const INTERVALS = [1, 60, 3600, 86400];
 const NAMES = { 1: 'second', 60: 'minute', 3600: 'hour', 86400: 'day' };
-async function refineGraph(page, stacked, expr, tp) {
+async function refineGraph(page, spi, expr, tp, stack) {
   for (let round = 0; round < 2; round++) {
     const g = page.graph || {}, h = g.sessionsHisto || [];
-    if (!h.length || h.length > 12 || !(g.interval > 1)) return stacked;
+    if (!h.length || h.length > 12 || !(g.interval > 1)) return spi;
     const span = (h[h.length - 1][0] - h[0][0]) / 1000 + g.interval;
     const iv = [...INTERVALS].reverse().find(i => i < g.interval && span / i >= 12 && span / i <= 400) ||
       INTERVALS.find(i => i < g.interval && span / i <= 400);
-    if (!iv) return stacked;
+    if (!iv) return spi;
     try {
       const [fine, st] = await Promise.all([
-        getJson('/sessions.json', { expression: expr, ...tp, length: 0, interval: NAMES[iv] }),
-        stacked ? getJson('/spigraph.json', { expression: expr, ...tp, field: state.stack, size: 8, interval: NAMES[iv] }) : null]);
+        getJson('/sessions.json', { expression: expr, ...tp, length: 0, interval: NAMES[iv], stack }),
+        spi ? getJson('/spigraph.json', { expression: expr, ...tp, field: STACK_FIELD[stack], size: 8, interval: NAMES[iv] }) : null]);
       page.graph = fine.graph;
-      stacked = st;
-    } catch (e) { return stacked; }   /* keep the coarse graph */
+      spi = st;
+    } catch (e) { return spi; }   /* keep the coarse graph */
   }
-  return stacked;
+  return spi;
 }
 
 async function openSession(id, push = true) {
@@ -236,14 +304,30 @@ function evidenceExpr(a) {
 
 async function renderAlertsView() {
   $('alerts-msg').textContent = '';
+  const aexpr = state.aexpr.trim();
   try {
-    if (!alertsCache) alertsCache = await getJson('/alerts.json', { date: -1, length: 500 });
-  } catch (e) { return failed(e, 'alerts.json'); }
+    if (!alertsCache || alertsCache.aexpr !== aexpr) {
+      alertsCache = await getJson('/alerts.json', { date: -1, length: 500, expression: aexpr });
+      alertsCache.aexpr = aexpr;
+    }
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 400 && aexpr) {
+      // the expression's error at its position, as under the sessions query
+      alertsCache = null;
+      showError($('alert-expr-error'), aexpr, e.message, e.position);
+      $('alerts').replaceChildren();
+      $('alerts-caption').textContent = '';
+      status('The alert expression has an error.');
+      return;
+    }
+    return failed(e, 'alerts.json');
+  }
+  showError($('alert-expr-error'), aexpr, '');
   const n = renderAlerts($('alerts'), alertsCache.data || [], state.afilter, {
     onEvidence: a => set({ view: 'sessions', expression: evidenceExpr(a), date: '-1', startTime: '', stopTime: '', start: '0' }),
     onPcap: a => pcapMatching({ expression: evidenceExpr(a), date: -1 }, `alert-${a.event?.id || 'evidence'}.pcap`, $('alerts-msg')),
   });
-  $('alerts-caption').textContent = `${n} of ${alertsCache.recordsFiltered ?? (alertsCache.data || []).length} alerts (all time) shown` +
+  $('alerts-caption').textContent = `${n} of ${alertsCache.recordsFiltered ?? (alertsCache.data || []).length} alerts (all time${aexpr ? ', matching the expression' : ''}) shown` +
     ((alertsCache.recordsFiltered || 0) > 500 ? ' (the newest 500 are loaded)' : '');
   status(`${n} alerts`);
 }
@@ -265,8 +349,9 @@ async function renderMatrixView() {
 
 async function renderSensorsView() {
   try {
-    const st = await getJson('/stats.json');
-    const n = renderSensors($('sensors'), st);
+    const [st, hist] = await Promise.all([getJson('/stats.json'),
+      getJson('/sensors/history.json', { date: 1 }).catch(e => { if (e instanceof ApiError && e.status === 401) throw e; return null; })]);
+    const n = renderSensors($('sensors'), st, hist);
     $('sensors-caption').textContent = `${n} sensors; aggregator up ${st.aggregator?.uptimeSeconds ?? '?'} s, ${st.aggregator?.records ?? '?'} records stored`;
     status(`${n} sensors`);
   } catch (e) { failed(e, 'stats.json'); }
@@ -310,6 +395,10 @@ function init() {
   $('session-close').addEventListener('click', closeSession);
   $('session').addEventListener('cancel', () => { current = null; state.open = ''; writeState(state, true); });
   $('session-pcap').addEventListener('click', sessionPcap);
+  $('alert-query').addEventListener('submit', ev => {
+    ev.preventDefault();
+    set({ aexpr: $('alert-expr').value.trim(), view: 'alerts' });
+  });
   $('alert-filter').addEventListener('input', () => { state.afilter = $('alert-filter').value; writeState(state, true); renderAlertsView(); });
   $('baseline').addEventListener('change', () => set({ baseline: $('baseline').value }, true));
   for (const a of document.querySelectorAll('.tabs a'))

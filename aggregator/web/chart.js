@@ -1,6 +1,6 @@
 // chart.js -- the session-count chart: SVG bars per API interval, stacked by sensor or
-// segment, drag to narrow the time range.
-// Owns:  the SVG it draws into its container, the drag selection.
+// segment, drag to narrow the time range, shading where a sensor was down or dropping.
+// Owns:  the SVG it draws into its container, the drag selection, the shading's legend.
 // Never: fetches (app.js hands it the API's buckets) or styles inline (CSP): only SVG
 //        geometry attributes and classes.
 // Trap:  bucket keys are milliseconds, the API's interval is seconds.
@@ -23,8 +23,9 @@ function fmtTime(ms, spanMs) {
 }
 
 // series: [{name, buckets: [[ms, count], ...]}]; intervalS: the API's interval;
-// onZoom(fromMs, toMs) when the user drags across the chart.
-export function drawChart(container, series, intervalS, range, onZoom) {
+// onZoom(fromMs, toMs) when the user drags across the chart; shading: [{sensor, kind:
+// 'down'|'dropping', from, to (ms), dropped}] drawn behind the bars (sensors/history.json).
+export function drawChart(container, series, intervalS, range, onZoom, shading = []) {
   container.replaceChildren();
   const W = Math.max(container.clientWidth || 800, 320), H = 180;
   const M = { l: 52, r: 12, t: 10, b: 26 };
@@ -63,6 +64,14 @@ export function drawChart(container, series, intervalS, range, onZoom) {
     el('text', { x: px(t), y: H - 8, class: 'tick', 'text-anchor': i === 0 ? 'start' : i === 5 ? 'end' : 'middle' }, svg)
       .textContent = fmtTime(t, x1 - x0);
   }
+  // shading behind the bars: one band per interval, clipped to the plot, named in its title
+  for (const s of shading) {
+    const a = Math.max(s.from, x0), b = Math.min(s.to, x1);
+    if (b <= a) continue;
+    const r = el('rect', { x: px(a), y: M.t, width: Math.max(px(b) - px(a), 2), height: H - M.t - M.b,
+      class: `shade ${s.kind}`, 'data-sensor': s.sensor, 'data-from': s.from, 'data-to': s.to }, svg);
+    el('title', {}, r).textContent = shadeText(s);
+  }
   // bars
   const bw = Math.max(1, (W - M.l - M.r) * step / (x1 - x0) - 1);
   for (const k of sorted) {
@@ -97,18 +106,41 @@ export function drawChart(container, series, intervalS, range, onZoom) {
     sel.setAttribute('width', 0);
     if (px(b) - px(a) >= 4) onZoom((a / 1000).toFixed(3), (b / 1000).toFixed(3));
   });
-  // legend
-  if (series.length > 1) {
+  // legend: the series (with their totals) and the sensors whose shading is in view
+  const shown = shading.filter(s => Math.min(s.to, x1) > Math.max(s.from, x0));
+  if (series.length > 1 || shown.length) {
     const lg = document.createElement('ul');
     lg.className = 'legend';
-    series.forEach((s, si) => {
+    if (series.length > 1) series.forEach((s, si) => {
       const li = document.createElement('li');
+      li.dataset.series = s.name;
+      li.dataset.total = s.buckets.reduce((a, [, v]) => a + v, 0);
       const sw = document.createElement('span');
       sw.className = `swatch s${si % PALETTE}`;
-      li.append(sw, ` ${s.name}`);
+      li.append(sw, ` ${s.name} (${li.dataset.total})`);
       lg.appendChild(li);
     });
+    const kinds = new Map();
+    for (const s of shown) kinds.set(`${s.kind}\u0000${s.sensor}`, s);
+    for (const s of kinds.values()) {
+      const li = document.createElement('li');
+      li.className = 'shade-key';
+      const sw = document.createElement('span');
+      sw.className = `swatch shade ${s.kind}`;
+      li.append(sw, ` ${s.sensor} ${s.kind === 'down' ? 'down' : 'dropping packets'}`);
+      lg.appendChild(li);
+    }
     container.appendChild(lg);
   }
-  return { x0, x1, ymax, buckets: sorted.length };
+  return { x0, x1, ymax, buckets: sorted.length, shaded: shown.length };
+}
+
+function iso(ms) { return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''); }
+
+// "dept-3 down 2021-09-28 12:50:00 to 12:51:30" (dropping: how many packets)
+export function shadeText(s) {
+  const to = iso(s.to), from = iso(s.from);
+  const end = to.slice(0, 10) === from.slice(0, 10) ? to.slice(11) : to;
+  return s.kind === 'down' ? `${s.sensor} down ${from} to ${end}`
+    : `${s.sensor} dropped ${s.dropped} packets ${from} to ${end}`;
 }

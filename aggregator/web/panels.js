@@ -98,29 +98,43 @@ function ago(s) {
   if (typeof s !== 'number') return '';
   if (s < 120) return `${Math.round(s)} s ago`;
   if (s < 7200) return `${Math.round(s / 60)} min ago`;
-  return `${Math.round(s / 3600)} h ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
 }
 
-export function renderSensors(table, stats) {
+// stats: stats.json; hist: sensors/history.json of the last hour (packets/s from the last two
+// samples), or null
+export function renderSensors(table, stats, hist) {
+  const rates = new Map(((hist && hist.sensors) || []).map(h => [h.name, h.packetsPerSecond]));
   const tb = head(table, ['Sensor', 'Last seen', 'Packets/s', 'Drops', 'Outbox depth', 'Disk free',
     'Oldest packets kept'], 'Sensors');
   for (const s of stats.data || []) {
     const tr = tb.insertRow();
     const name = s.sensor || s.nodeName;
+    tr.dataset.sensor = name;
     cell(tr, name);
     const seen = cell(tr, `${ago(s.lastSeenAgoSeconds)} (${(s.lastSeen || '').replace('T', ' ').slice(0, 19)})`);
-    if (s.lastSeenAgoSeconds > 60) seen.className = 'bad';
+    // down: no stats for three of its intervals (as sensors/history.json says)
+    if (s.lastSeenAgoSeconds * 1000 > 3 * Math.max(s.stats_interval_ms || 5000, 1000)) {
+      seen.className = 'bad';
+      seen.append(' down');
+    }
     const p = prev.get(name);
     let rate = '';
     if (p && s.time_us > p.time_us) rate = ((s.packets - p.packets) / ((s.time_us - p.time_us) / 1e6)).toFixed(0);
+    else if (typeof rates.get(name) === 'number') rate = rates.get(name).toFixed(0);
     prev.set(name, { packets: s.packets, time_us: s.time_us });
     cell(tr, rate === '' ? '(next sample)' : rate, 'num');
     const drops = (s.pcap_dropped || 0) + (s.pcap_if_dropped || 0) + (s.outbox_dropped || 0);
     cell(tr, drops, drops ? 'num bad' : 'num');
     cell(tr, `${s.outbox_batches ?? ''} batches, ${bytes(s.outbox_bytes)}`, 'num');
     cell(tr, bytes(s.disk_free_bytes), 'num');
-    const oldest = s.oldestPacket || s.pcap_oldest || s.oldest_packet_time;
-    cell(tr, oldest ? String(oldest).replace('T', ' ').slice(0, 19) : 'not reported');
+    // the oldest packet the sensor still keeps (the earliest file of its pcap catalogue)
+    const oc = cell(tr, s.oldestPacket ? `${s.oldestPacket.replace('T', ' ').slice(0, 19)} UTC` +
+      (s.time_us > s.oldest_packet_us ? ` (${ago((s.time_us - s.oldest_packet_us) / 1e6)})` : '')
+      : 'none kept');
+    oc.dataset.col = 'oldest';
+    if (s.oldest_packet_us) oc.dataset.us = String(s.oldest_packet_us);
   }
   return (stats.data || []).length;
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "decode.h"
 #include "frag_table.h"
@@ -64,6 +65,13 @@ static void check(const uint8_t *frame, size_t len, const struct decoded *d, int
         (d->payload < frame || d->payload > frame + len || d->payload_len > (size_t)(frame + len - d->payload)))
         abort();
     if (d->payload == NULL && d->payload_len != 0)
+        abort();
+    /* an error's quote: only on ICMP/ICMPv6; an ICMPv4 error's quote is IPv4 (v4-mapped; an
+     * IPv6 quote may hold any address, a v4-mapped one too) */
+    static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    if (d->has_quote && ((d->ip_proto != 1 && d->ip_proto != 58) ||
+                         (d->ip_version == 4 && (memcmp(d->quote_src, v4mapped, 12) ||
+                                                 memcmp(d->quote_dst, v4mapped, 12)))))
         abort();
 }
 

@@ -86,7 +86,23 @@ def derived(udp4_eth, tcp6_eth):
         "derived-radiotap-ipv4": (RADIOTAP, radiotap_wlan(udp4_eth[6:12], udp4_eth[0:6], ip4)),
         "derived-ipv4-frag-first": (IPV4, fragment(ip4, 0, True)),
         "derived-ipv4-frag-last": (IPV4, fragment(ip4, 1, False)),
+        # ICMP errors quoting those packets (issue 11: the quoted flow), whole and cut short
+        "derived-icmp4-unreach": (IPV4, icmp_error(ip4, 28, v6=False)),
+        "derived-icmp4-unreach-cut": (IPV4, icmp_error(ip4, 22, v6=False)),
+        "derived-icmp6-unreach": (IPV6, icmp_error(ip6, 48, v6=True)),
+        "derived-icmp6-unreach-cut": (IPV6, icmp_error(ip6, 30, v6=True)),
     }
+
+
+def icmp_error(ip, keep, v6):
+    """Port unreachable (ICMP 3/3, ICMPv6 1/4) from the packet's destination back to its
+    source, quoting its first `keep` bytes."""
+    body = struct.pack(">BBHI", 1 if v6 else 3, 4 if v6 else 3, 0, 0) + ip[:keep]
+    if v6:
+        return (struct.pack(">IHBB", 6 << 28, len(body), 58, 64) + ip[24:40] + ip[8:24] +
+                body)
+    return (struct.pack(">BBHHHBBH", 0x45, 0, 20 + len(body), 7, 0, 64, 1, 0) + ip[16:20] +
+            ip[12:16] + body)
 
 
 def nflog(ip):

@@ -16,7 +16,7 @@ import fnmatch
 import ipaddress
 import re
 
-IP, INT, KW, TIME, BOOL = "ip", "int", "kw", "time", "bool"
+IP, INT, KW, TIME, BOOL, FLOAT = "ip", "int", "kw", "time", "bool", "float"
 
 # name: (type, ECS path) | (type, [parts]) for any-of fields | ("sum", [a, b])
 FIELDS = {
@@ -53,6 +53,33 @@ FIELDS = {
     "host": (KW, ["host.http", "host.dns", "tls.sni"]),
     "ssh.client": (KW, "ashiato.ssh.client"), "ssh.server": (KW, "ashiato.ssh.server"),
     "truncated": (BOOL, "ashiato.truncated"),
+}
+# The alert documents' fields (docs/fields.md "Alert fields", docs/detection.md), for
+# select(..., fields=ALERT_FIELDS, key=...): alerts.json expressions.
+ALERT_FIELDS = {
+    "id": (KW, "event.id"), "rule.name": (KW, "rule.name"),
+    "ip": (IP, ["source.ip", "destination.ip", "ashiato.sources"]),
+    "source.ip": (IP, "source.ip"), "destination.ip": (IP, "destination.ip"),
+    "destination.port": (INT, "destination.port"), "observer.name": (KW, "observer.name"),
+    "ashiato.segments": (KW, "ashiato.segments"), "ashiato.score": (FLOAT, "ashiato.score"),
+    "tags": (KW, "tags"), "event.start": (TIME, "event.start"), "event.end": (TIME, "event.end"),
+    "message": (KW, "message"), "ashiato.evidence": (KW, "ashiato.evidence"),
+    "ashiato.sessions": (INT, "ashiato.sessions"), "ashiato.successes": (INT, "ashiato.successes"),
+    "ashiato.failures": (INT, "ashiato.failures"),
+    "ashiato.targets.hosts": (INT, "ashiato.targets.hosts"),
+    "ashiato.targets.ports": (INT, "ashiato.targets.ports"),
+    "ashiato.sources": (IP, "ashiato.sources"), "ashiato.prefix": (KW, "ashiato.prefix"),
+}
+ALERT_ALIASES = {
+    "alert.id": "id", "rule": "rule.name", "type": "rule.name", "ip.src": "source.ip",
+    "ip.dst": "destination.ip", "port.dst": "destination.port", "port": "destination.port",
+    "node": "observer.name", "sensor": "observer.name", "segment": "ashiato.segments",
+    "segments": "ashiato.segments", "score": "ashiato.score", "starttime": "event.start",
+    "firstPacket": "event.start", "stoptime": "event.end", "lastPacket": "event.end",
+    "evidence": "ashiato.evidence", "sessions": "ashiato.sessions",
+    "successes": "ashiato.successes", "failures": "ashiato.failures",
+    "targets.hosts": "ashiato.targets.hosts", "targets.ports": "ashiato.targets.ports",
+    "sources": "ashiato.sources", "prefix": "ashiato.prefix",
 }
 PROTO_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp", "132": "sctp",
                  "icmp6": "ipv6-icmp", "icmpv6": "ipv6-icmp"}
@@ -211,10 +238,10 @@ def ip_block(word):
     return ipaddress.ip_network(".".join(parts) + "/" + bits, strict=False), port
 
 
-def one_field_match(doc, name, op, val):
-    ftype, where = FIELDS[name]
+def one_field_match(doc, name, op, val, fields=FIELDS):
+    ftype, where = fields[name]
     if isinstance(where, list) and ftype != "sum":
-        return any(one_field_match(doc, p, op, val) for p in where)
+        return any(one_field_match(doc, p, op, val, fields) for p in where)
     kind, v = val
     if ftype == "sum":
         total = sum(sum(values_at(doc, FIELDS[p][1]) or [0]) for p in where)
@@ -232,6 +259,12 @@ def one_field_match(doc, name, op, val):
         return False
     if ftype in (INT,):
         return compare_int(vals, op, v)
+    if ftype == FLOAT:
+        m = re.fullmatch(r"([\d.]+)-([\d.]+)", v)
+        if op == "==":
+            lo, hi = (float(m.group(1)), float(m.group(2))) if m else (float(v), float(v))
+            return any(lo <= float(x) <= hi for x in vals)
+        return any(ordered(float(x), op, float(v)) for x in vals)
     if ftype == TIME:
         t = to_us(v)
         us = [to_us(x) for x in vals]
@@ -265,26 +298,27 @@ def compare_int(vals, op, v):
     return any(ordered(int(x), op, int(v)) for x in vals)
 
 
-def exists(doc, name):
-    ftype, where = FIELDS[name]
+def exists(doc, name, fields=FIELDS):
+    ftype, where = fields[name]
     if isinstance(where, list):
-        return any(exists(doc, p) for p in where)
+        return any(exists(doc, p, fields) for p in where)
     return any(x not in ("", None) for x in values_at(doc, where))
 
 
-def evaluate(e, doc):
+def evaluate(e, doc, fields=FIELDS, aliases=None):
     k = e[0]
     if k == "and":
-        return evaluate(e[1], doc) and evaluate(e[2], doc)
+        return evaluate(e[1], doc, fields, aliases) and evaluate(e[2], doc, fields, aliases)
     if k == "or":
-        return evaluate(e[1], doc) or evaluate(e[2], doc)
+        return evaluate(e[1], doc, fields, aliases) or evaluate(e[2], doc, fields, aliases)
     if k == "not":
-        return not evaluate(e[1], doc)
+        return not evaluate(e[1], doc, fields, aliases)
+    name = (aliases or {}).get(e[1], e[1])
     if k == "exists":
-        return exists(doc, e[1]) == (e[2] == "==")
-    _, field, op, mode, vals = e
+        return exists(doc, name, fields) == (e[2] == "==")
+    _, _, op, mode, vals = e
     positive = "==" if op == "!=" else op
-    hits = [one_field_match(doc, field, positive, v) for v in vals]
+    hits = [one_field_match(doc, name, positive, v, fields) for v in vals]
     m = all(hits) if mode == "all" else any(hits)
     return not m if op == "!=" else m
 
@@ -293,3 +327,9 @@ def select(text, docs):
     """The session ids of docs (an iterable of documents) that text selects."""
     tree = Parser(text).parse()
     return {d["ashiato"]["session_id"] for d in docs if evaluate(tree, d)}
+
+
+def select_alerts(text, docs):
+    """The alert ids (event.id) of alert documents that text selects (ALERT_FIELDS)."""
+    tree = Parser(text).parse()
+    return {d["event"]["id"] for d in docs if evaluate(tree, d, ALERT_FIELDS, ALERT_ALIASES)}

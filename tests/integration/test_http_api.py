@@ -123,6 +123,49 @@ def test_digest_auth(stack):
     assert any(a["status"] == 401 and a["user"] in ("alice", "mallory") for a in audit)
 
 
+def test_login_cookie_serves_parallel_requests(stack):
+    """One digest check gives a session cookie (HttpOnly, SameSite=Strict); with it, eight
+    parallel requests to eight URIs all answer 200. Without it, libmicrohttpd 0.9.75 binds
+    each nonce to its URI, so a browser's parallel requests raced each other's fresh nonces
+    into 401s (test_web at load 10). A made-up or absent cookie still gets the challenge."""
+    import concurrent.futures
+    import urllib.error
+    import urllib.request
+    dg = env.Digest(stack.url, "alice", "secret")
+    ch = dg.challenge("/fields.json")
+    req = urllib.request.Request(stack.url + "/fields.json",
+                                 headers={"Authorization": dg.authorization("/fields.json", ch)})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        cookie = r.headers.get("Set-Cookie")
+    assert cookie and cookie.startswith("ashiato_session="), cookie
+    attrs = [a.strip() for a in cookie.split(";")]
+    assert "HttpOnly" in attrs and "SameSite=Strict" in attrs and "Path=/" in attrs, attrs
+    token = attrs[0]
+    assert len(token.split("=", 1)[1]) == 64
+
+    def fetch(path, tok):
+        rq = urllib.request.Request(stack.url + path, headers={"Cookie": tok} if tok else {})
+        try:
+            with urllib.request.urlopen(rq, timeout=30) as r:
+                return r.status, r.headers.get("Set-Cookie")
+        except urllib.error.HTTPError as e:
+            return e.code, None
+
+    paths = ["/", "/web/app.js", "/web/api.js", "/fields.json", "/stats.json", "/metrics",
+             "/sessions.json?date=-1&length=1", "/alerts.json?date=-1"]
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        got = list(ex.map(lambda p: fetch(p, token), paths))
+    print(f"cookie: {len(paths)} parallel requests: {[g[0] for g in got]}")
+    assert [g[0] for g in got] == [200] * len(paths), list(zip(paths, got))
+    assert all(g[1] is None for g in got), "a session already held got another cookie"
+    assert fetch("/fields.json", "ashiato_session=" + "0" * 64)[0] == 401
+    assert fetch("/fields.json", token + "0")[0] == 401
+    assert fetch("/fields.json", None)[0] == 401
+    audit = [json.loads(ln) for ln in stack.audit.read_text().splitlines()]
+    assert any(a["user"] == "alice" and a["endpoint"] == "/web/api.js" and a["status"] == 200
+               for a in audit), "requests by cookie are audited under the user"
+
+
 def test_sessions_json_shapes(stack):
     status, d = env.get_json(stack.url, "/sessions.json", {"date": -1, "length": 5})
     assert status == 200

@@ -259,6 +259,31 @@ char *record_json_render_jsonc(const Ashiato__SessionRecord *r, const char *obse
         add_str(ssh, "client", r->ssh_client);
         add_str(ssh, "server", r->ssh_server);
     }
+    if (r->icmp_quoted_count) {
+        json_object *q = obj(ash, "icmp_quoted");
+        add_int(q, "type", r->icmp_error_type);
+        add_int(q, "code", r->icmp_error_code);
+        const ProtobufCBinaryData *ips[2] = { &r->icmp_quoted_src_ip, &r->icmp_quoted_dst_ip };
+        const uint32_t ports[2] = { r->icmp_quoted_src_port, r->icmp_quoted_dst_port };
+        for (int i = 0; i < 2; i++) {
+            json_object *e = obj(q, i ? "destination" : "source");
+            if (ips[i]->len == 4 || ips[i]->len == 16) {
+                char ip[48];
+                record_json_ip_jsonc(ips[i]->data, ips[i]->len, ip);
+                add_str(e, "ip", ip);
+            }
+            add_int(e, "port", ports[i]);
+        }
+        char num[8];   /* cut as network.iana_number's */
+        snprintf(num, sizeof num, "%u", r->icmp_quoted_iana_number);
+        add_str(q, "iana_number", num);
+        add_str(q, "community_id", r->icmp_quoted_community_id);
+        add_int(q, "count", r->icmp_quoted_count);
+    } else if (r->icmp_error_type) {
+        json_object *e = obj(ash, "icmp_error");
+        add_int(e, "type", r->icmp_error_type);
+        add_int(e, "code", r->icmp_error_code);
+    }
     if (r->truncated_fields)
         json_object_object_add(ash, "truncated", json_object_new_boolean(1));
     add_str(ash, "segment_name", r->segment_name);

@@ -23,7 +23,8 @@ static void arkime_parameters(void **state)
     char err[ASH_ERR_LEN];
     assert_int_equal(parse("date=-1&expression=packets+%3D%3D+1+%26%26+ip.src+!%3D+10.0.0.0%2F8"
                            "&length=50&start=10&order=firstPacket:desc&fields=ip.src,port.dst"
-                           "&bounding=either&interval=minute", &p, err), 0);
+                           "&bounding=either&interval=minute&stack=segment&sensor=dept-3",
+                           &p, err), 0);
     assert_true(p.have_date);
     assert_int_equal(p.date_hours, -1);
     assert_string_equal(p.expression, "packets == 1 && ip.src != 10.0.0.0/8");
@@ -33,6 +34,8 @@ static void arkime_parameters(void **state)
     assert_string_equal(p.fields, "ip.src,port.dst");
     assert_string_equal(p.bounding, "either");
     assert_int_equal(p.interval_s, 60);
+    assert_string_equal(p.stack, "segment");
+    assert_string_equal(p.sensor, "dept-3");
     api_params_free(&p);
     /* defaults; unknown parameters are ignored, as Arkime does */
     assert_int_equal(parse("whatever=1&&;", &p, err), 0);
@@ -99,6 +102,9 @@ static void refusals(void **state)
         { "interval=fortnight", "interval" },
         { "expression=a%00b", "NUL" },
         { "size=0", "size" },
+        { "stack=node", "stack: expected sensor or segment" },
+        { "sensor=", "sensor: expected 1..255 printable bytes" },
+        { "sensor=a%0Ab", "sensor" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct api_params p;

@@ -444,6 +444,43 @@ static void directory_is_locked(void **state)
     pcap_store_close(st);
 }
 
+/* The catalogue appends into blocks allocated ahead of its end (a full disk must not refuse
+ * the line that records a finished file: test_pcap_retrieval's full-disk test saw that), and
+ * a store whose catalogue cannot be rewritten at open on a full disk still opens. */
+static void catalogue_appends_into_reserved_blocks(void **state)
+{
+    (void)state;
+    char err[ASH_ERR_LEN] = "", path[512];
+    struct pcap_catalog *cat = pcap_catalog_open(dir, err);
+    assert_non_null(cat);
+    struct pcap_catalog_stats cs;
+    pcap_catalog_stats(cat, &cs);
+    snprintf(path, sizeof path, "%s/catalogue", dir);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    if (cs.reserve_failures == 0)             /* a file system with fallocate (ext4, tmpfs) */
+        assert_true((uint64_t)sb.st_blocks * 512 >= (uint64_t)sb.st_size + (512u << 10));
+    struct pcap_catalog_file f = { .id = 1, .state = PCAP_CATALOG_CLOSED, .size = 24,
+                                   .linktype = 1, .snaplen = 65535 };
+    snprintf(f.name, sizeof f.name, "t-000001.pcap");
+    for (int i = 0; i < 3000; i++) {          /* past the first reserve: it is topped up */
+        f.packets = (uint64_t)i;
+        assert_int_equal(pcap_catalog_put(cat, &f, err), 0);
+    }
+    pcap_catalog_stats(cat, &cs);
+    assert_int_equal(cs.write_errors, 0);
+    assert_int_equal(stat(path, &sb), 0);
+    if (cs.reserve_failures == 0)
+        assert_true((uint64_t)sb.st_blocks * 512 >= (uint64_t)sb.st_size + (512u << 10));
+    pcap_catalog_close(cat);
+    cat = pcap_catalog_open(dir, err);
+    assert_non_null(cat);
+    struct pcap_catalog_file g;
+    assert_int_equal(pcap_catalog_get(cat, 1, &g), 0);
+    assert_int_equal(g.packets, 2999);
+    pcap_catalog_close(cat);
+}
+
 /* H2: a store has an identity, made at creation and kept in the catalogue across restarts;
  * the same directory wiped and recreated is another store (its file ids restart at 1). */
 static void test_h2_store_id_kept_and_renewed(void **state)
@@ -479,6 +516,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(retention_age_and_free_space, setup, teardown),
         cmocka_unit_test_setup_teardown(small_ring_never_drops_when_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(directory_is_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(catalogue_appends_into_reserved_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_h2_store_id_kept_and_renewed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -229,6 +229,143 @@ static void explain_shows_both(void **state)
     query_expr_free(e);
 }
 
+/* an alert tree compiles over `alerts AS s`: its columns and its doc text, no ash_doc, a
+ * decimal bound as a REAL; and the same DSL shapes on the alert documents' paths */
+static void alert_sql_and_dsl(void **state)
+{
+    (void)state;
+    struct query_error err;
+    struct query_expr *e = query_parse_in(&field_catalog_alerts, "rule == port_scan && "
+        "destination.ip == 10.2.3.0/24 && score >= 1.5 && message == *scan* && "
+        "tags != EXISTS!", 0, &err);
+    assert_non_null(e);
+    struct query_sql q = { 0 };
+    assert_int_equal(query_sql_compile(e, 0, 0, &q), 0);
+    assert_string_equal(q.text,
+        "((((coalesce(s.kind = ?, 0))) AND ((EXISTS (SELECT 1 FROM json_each(s.doc, "
+        "'$.destination.ip') WHERE ash_ip(value) BETWEEN ? AND ?)))) AND (((EXISTS (SELECT 1 "
+        "FROM json_each(s.doc, '$.ashiato.score') WHERE value >= ?))) AND (((EXISTS (SELECT 1 "
+        "FROM json_each(s.doc, '$.message') WHERE value GLOB ?))) AND NOT EXISTS (SELECT 1 "
+        "FROM json_each(s.doc, '$.tags')))))");
+    assert_null(strstr(q.text, "ash_doc"));
+    assert_int_equal(q.nargs, 5);
+    assert_int_equal(q.args[3].type, SQLITE_FLOAT);
+    assert_true(q.args[3].d == 1.5);
+    query_sql_clear(&q);
+    char ebuf[ASH_ERR_LEN];
+    json_object *es = query_es_compile(e, ebuf);
+    assert_string_equal(json_object_to_json_string_ext(es, JSON_C_TO_STRING_PLAIN),
+        "{\"bool\":{\"filter\":[{\"term\":{\"rule.name\":\"port_scan\"}},{\"term\":{"
+        "\"destination.ip\":\"10.2.3.0\\/24\"}},{\"range\":{\"ashiato.score\":{\"gte\":1.5}}},"
+        "{\"wildcard\":{\"message.keyword\":{\"value\":\"*scan*\"}}},{\"bool\":{\"must_not\":[{"
+        "\"exists\":{\"field\":\"tags\"}}]}}]}}");
+    json_object_put(es);
+    query_expr_free(e);
+    /* a decimal == is its closed range on both */
+    e = query_parse_in(&field_catalog_alerts, "score == 0.5-2", 0, &err);
+    es = query_es_compile(e, ebuf);
+    assert_string_equal(json_object_to_json_string_ext(es, JSON_C_TO_STRING_PLAIN),
+        "{\"range\":{\"ashiato.score\":{\"gte\":0.5,\"lte\":2.0}}}");
+    json_object_put(es);
+    char *x = query_explain(e);
+    assert_non_null(strstr(x, "args: [0.5,2.0]"));
+    free(x);
+    query_expr_free(e);
+}
+
+struct ids { char got[512]; };
+
+static int alert_id_row(void *ctx, const char *doc, size_t len)
+{
+    struct ids *c = ctx;
+    json_tokener *tok = json_tokener_new();
+    json_object *o = json_tokener_parse_ex(tok, doc, (int)len), *ev, *id;
+    json_tokener_free(tok);
+    assert_non_null(o);
+    assert_true(json_object_object_get_ex(o, "event", &ev) &&
+                json_object_object_get_ex(ev, "id", &id));
+    snprintf(c->got + strlen(c->got), sizeof c->got - strlen(c->got), "%s%s",
+             c->got[0] ? "," : "", json_object_get_string(id));
+    json_object_put(o);
+    return 0;
+}
+
+/* store_query_alerts with an expression on a real SQLite store (alert_out.c's Alert shape:
+ * columns from the Alert, the detector's document in doc); a session tree is refused */
+static void alerts_in_sqlite(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {
+        "{\"event\":{\"id\":\"a1\",\"start\":\"2021-09-28T12:00:00.000000Z\"},"
+        "\"rule\":{\"name\":\"port_scan\"},\"source\":{\"ip\":\"10.1.2.3\"},\"destination\":"
+        "{\"ip\":[\"10.2.3.4\"],\"port\":[22,80]},\"tags\":[],\"message\":\"port scan\","
+        "\"ashiato\":{\"score\":1.6000000000000001,\"segments\":[\"dept-1\"]}}",
+        "{\"event\":{\"id\":\"a2\",\"start\":\"2021-09-28T12:10:00.000000Z\"},"
+        "\"rule\":{\"name\":\"session_spike\"},\"destination\":{\"ip\":[],\"port\":[]},"
+        "\"tags\":[\"approved\"],\"message\":\"spike\",\"ashiato\":{\"score\":4.0,"
+        "\"sources\":[\"10.1.9.9\"],\"segments\":[\"dept-1\",\"outside\"]}}",
+        "{\"event\":{\"id\":\"a3\",\"start\":\"2021-09-28T12:20:00.000000Z\"},"
+        "\"rule\":{\"name\":\"address_scan\"},\"source\":{\"ip\":\"2001:db8::1\"},"
+        "\"destination\":{\"ip\":[\"10.2.3.5\",\"10.9.9.9\"],\"port\":[445]},\"tags\":[],"
+        "\"message\":\"address scan\",\"ashiato\":{\"score\":0.5,\"segments\":[]}}",
+    };
+    static const char *const kinds[] = { "port_scan", "session_spike", "address_scan" };
+    static const uint8_t v4[4] = { 10, 1, 2, 3 };
+    static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+    char url[256], err[ASH_ERR_LEN];
+    snprintf(url, sizeof url, "sqlite://%s/alerts.db", tmpdir);
+    struct store_config cfg = { 0 };
+    snprintf(cfg.url, sizeof cfg.url, "%s", url);
+    struct store *st = store_open(&cfg, err);
+    assert_non_null(st);
+    for (int i = 0; i < 3; i++) {
+        Ashiato__Alert a = ASHIATO__ALERT__INIT;
+        char id[4];
+        snprintf(id, sizeof id, "a%d", i + 1);
+        a.id = id;
+        a.kind = (char *)kinds[i];
+        a.start_us = a.end_us = T0 + i * 600000000LL;
+        if (i == 0)
+            a.source_ip = (ProtobufCBinaryData){ 4, (uint8_t *)v4 };
+        if (i == 2)
+            a.source_ip = (ProtobufCBinaryData){ 16, (uint8_t *)v6 };
+        a.doc = (char *)docs[i];
+        assert_int_equal(store_put_alert(st, &a), STORE_OK);
+    }
+    static const char *const cases[][2] = {
+        { "rule.name == [port_scan,address_scan]", "a3,a1" },
+        { "ip == 10.1.0.0/16", "a2,a1" },
+        { "source.ip == 2001:db8::/32 || destination.port == 22", "a3,a1" },
+        { "score == 1.6 || score > 3", "a2,a1" },
+        { "score < 1.6", "a3" },
+        { "tags != approved && destination.ip == 10.2.3.4", "a1" },
+        { "segments != EXISTS! || segments == outside", "a3,a2" },
+        { "message == /.* scan/ && starttime >= \"2021/09/28 12:20:00\"", "a3" },
+        { "source.ip != EXISTS!", "a2" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct query_error qe;
+        struct query_expr *e = query_parse_in(&field_catalog_alerts, cases[i][0], 0, &qe);
+        if (!e)
+            fail_msg("%s: %d %s", cases[i][0], qe.pos, qe.msg);
+        struct store_query q = { .expr = e };
+        struct ids c = { "" };
+        uint64_t total = 0;
+        assert_int_equal(store_query_alerts(st, &q, alert_id_row, &c, &total), STORE_OK);
+        if (strcmp(c.got, cases[i][1]) != 0)
+            fail_msg("%s\n  got  %s\n  want %s", cases[i][0], c.got, cases[i][1]);
+        assert_int_equal(total, (uint64_t)(strlen(c.got) + 1) / 3);
+        query_expr_free(e);
+    }
+    struct query_expr *e = parse("ip.src == 10.1.2.3");
+    struct store_query q = { .expr = e };
+    assert_int_equal(store_query_alerts(st, &q, alert_id_row, &(struct ids){ "" }, NULL),
+                     STORE_ERR);
+    assert_non_null(strstr(store_error(st), "not over alert fields"));
+    query_expr_free(e);
+    store_close(st);
+}
+
 /* ---- against a real store ------------------------------------------------------------- */
 
 struct rec {
@@ -444,6 +581,8 @@ int main(void)
         cmocka_unit_test(es_dsl),
         cmocka_unit_test(long_chains_stay_shallow),
         cmocka_unit_test(explain_shows_both),
+        cmocka_unit_test(alert_sql_and_dsl),
+        cmocka_unit_test(alerts_in_sqlite),
         cmocka_unit_test(plans_and_results),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -151,6 +151,74 @@ static void bad_expressions(void **state)
     assert_int_equal(query_expr_print(NULL, buf, sizeof buf), -1);
 }
 
+/* the alerts' table through the same parser: its names and aliases, decimals, its own
+ * unknown-field suggestions, and session fields refused (and alert fields in sessions) */
+static void alert_expressions(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        { "rule == port_scan && tags != approved",
+          "(rule.name == \"port_scan\" && tags != \"approved\")" },
+        { "ip.dst == 10.2.3.0/24 || port == [22,3389] || node == dept-*",
+          "(destination.ip == 10.2.3.0/24 || destination.port == [22,3389] || "
+          "observer.name == dept-*)" },
+        { "score >= 1.5 && ashiato.score == 0.25-1 && score != 3", "(ashiato.score >= 1.5 && "
+          "ashiato.score == 0.25-1 && ashiato.score != 3)" },
+        { "score == 0.1", "ashiato.score == 0.1" },
+        { "score < 000012.50", "ashiato.score < 12.5" },
+        { "starttime >= \"2026/12/06 10:00:00\" && evidence == EXISTS!",
+          "(event.start >= \"2026/12/06 10:00:00\" && ashiato.evidence == EXISTS!)" },
+        { "message == /.*from 10\\.1\\..*/", "message == /.*from 10\\.1\\..*/" },
+        { "rule.nam == x", "ERR 0: unknown field 'rule.nam' (nearest: rule.name, source.ip, message)" },
+        { "packets == 1", "ERR 0: unknown field 'packets' (nearest: tags, id, ip)" },
+        { "score >= abc", "ERR 9: ashiato.score: expected a decimal number (1.5), found 'abc'" },
+        { "score == 2-1", "ERR 9: ashiato.score: expected a decimal range low-high (0.5-2), "
+          "found '2-1'" },
+        { "score == 1.", "ERR 9: ashiato.score: expected a decimal number (1.5) or a range "
+          "(0.5-2), found '1.'" },
+        { "score == *", "ERR 9: ashiato.score: '*' alone: use EXISTS! to test that a field is "
+          "present, found '*'" },
+        { "source.ip == 10.1.2.3:80", "ERR 13: source.ip: ip:port needs a field with a port "
+          "(this one has none), found '10.1.2.3:80'" },
+        { "message > abc", "ERR 10: message: < <= > >= apply to numbers and times only, "
+          "found 'abc'" },
+    };
+    char buf[4096], again[4096];
+    struct query_error err;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct query_expr *e = query_parse_in(&field_catalog_alerts, cases[i][0], NOW, &err);
+        if (!e) {
+            snprintf(buf, sizeof buf, "ERR %d: %s", err.pos, err.msg);
+        } else {
+            assert_true(query_expr_in(e, &field_catalog_alerts));
+            assert_false(query_expr_in(e, &field_catalog_sessions));
+            query_expr_print(e, buf, sizeof buf);
+            struct query_expr *e2 = query_parse_in(&field_catalog_alerts, buf, NOW, &err);
+            if (!e2)
+                fail_msg("printed '%s' does not parse: %d %s", buf, err.pos, err.msg);
+            query_expr_print(e2, again, sizeof again);
+            assert_string_equal(again, buf);
+            query_expr_free(e2);
+            query_expr_free(e);
+        }
+        if (strcmp(buf, cases[i][1]) != 0)
+            fail_msg("%s\n  got  %s\n  want %s", cases[i][0], buf, cases[i][1]);
+    }
+    /* the decimal's value, and the sessions' table knows no alert field */
+    struct query_expr *e = query_parse_in(&field_catalog_alerts, "score == 0.5-2", NOW, &err);
+    assert_non_null(e);
+    assert_int_equal(e->v[0].kind, QUERY_V_FLOAT);
+    assert_true(e->v[0].flo == 0.5 && e->v[0].fhi == 2.0);
+    query_expr_free(e);
+    assert_null(query_parse_at("rule.name == scanner", NOW, &err));
+    assert_int_equal(err.pos, 0);
+    assert_null(query_parse_at("score > 1", NOW, &err));
+    e = query_parse_at("ip.src == 10.0.0.1:22", NOW, &err);    /* sessions keep ip:port */
+    assert_non_null(e);
+    assert_true(query_expr_in(e, &field_catalog_sessions));
+    query_expr_free(e);
+}
+
 static void bounds(void **state)
 {
     (void)state;
@@ -238,6 +306,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(good_expressions),
         cmocka_unit_test(bad_expressions),
+        cmocka_unit_test(alert_expressions),
         cmocka_unit_test(bounds),
         cmocka_unit_test(values_in_the_tree),
     };

@@ -168,6 +168,15 @@ static struct msg full_record(void)
     put_m(&r, 41, &pf);
     put_b(&r, 50, "fedcba9876543210", 16);
     put_s(&r, 51, "campus");
+    put_b(&r, 55, "\xc6\x33\x64\x07", 4);
+    put_b(&r, 56, "\xcb\x00\x71\x09", 4);
+    put_u(&r, 57, 40000);
+    put_u(&r, 58, 161);
+    put_u(&r, 59, 17);
+    put_s(&r, 60, "1:QgaF728A+Y22s+Hk96vEcjTwgOM=");
+    put_u(&r, 61, 20);
+    put_u(&r, 62, 3);
+    put_u(&r, 63, 3);
     return r;
 }
 
@@ -177,7 +186,13 @@ static void every_field(void **state)
 {
     (void)state;
     struct msg r = full_record();
-    assert_string_equal(record_both(&r)->segment_name, "campus");
+    const Ashiato__SessionRecord *rec = record_both(&r);
+    assert_string_equal(rec->segment_name, "campus");
+    assert_int_equal(rec->icmp_quoted_src_ip.len, 4);
+    assert_int_equal(rec->icmp_quoted_dst_port, 161);
+    assert_int_equal(rec->icmp_quoted_count, 20);
+    assert_int_equal(rec->icmp_error_code, 3);
+    assert_string_equal(rec->icmp_quoted_community_id, "1:QgaF728A+Y22s+Hk96vEcjTwgOM=");
 }
 
 static void absent_string_is_the_shared_default(void **state)

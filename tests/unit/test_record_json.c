@@ -200,6 +200,16 @@ static void full_init(struct full *f)
     r->n_linked = 2;
     r->linked = f->linked;
     r->segment_name = "dept-physics";
+    static uint8_t qsrc[4] = { 198, 51, 100, 7 }, qdst[4] = { 203, 0, 113, 9 };
+    r->icmp_quoted_src_ip = (ProtobufCBinaryData){ 4, qsrc };
+    r->icmp_quoted_dst_ip = (ProtobufCBinaryData){ 4, qdst };
+    r->icmp_quoted_src_port = 40000;
+    r->icmp_quoted_dst_port = 161;
+    r->icmp_quoted_iana_number = 17;
+    r->icmp_quoted_community_id = "1:QgaF728A+Y22s+Hk96vEcjTwgOM=";
+    r->icmp_quoted_count = 2;
+    r->icmp_error_type = 3;
+    r->icmp_error_code = 3;
 }
 
 static void empty_record(void **state)
@@ -643,6 +653,15 @@ static void gen_record(struct gen *g)
         gen_bin(g, 3 + (int)i, &g->linked[i], 32);
     r->linked = g->linked;
     r->segment_name = rnd() % 2 ? "" : gen_str(g);
+    r->icmp_quoted_count = (uint32_t)(rnd() % 3 ? 0 : rnd() % 4 ? 1 + rnd() % 100 : rnd());
+    r->icmp_error_type = (uint32_t)(rnd() % 2 ? 0 : rnd() % 4 ? rnd() % 256 : rnd());
+    r->icmp_error_code = (uint32_t)(rnd() % 2 ? 0 : rnd() % 4 ? rnd() % 256 : rnd());
+    gen_bin(g, 6, &r->icmp_quoted_src_ip, 17);
+    gen_bin(g, 7, &r->icmp_quoted_dst_ip, 17);
+    r->icmp_quoted_src_port = (uint32_t)(rnd() % 2 ? rnd() % 65536 : rnd());
+    r->icmp_quoted_dst_port = (uint32_t)(rnd() % 2 ? rnd() % 65536 : rnd());
+    r->icmp_quoted_iana_number = (uint32_t)(rnd() % 2 ? rnd() % 256 : rnd());
+    r->icmp_quoted_community_id = rnd() % 2 ? "" : gen_str(g);
 }
 
 static void random_records(void **state)

@@ -550,7 +550,7 @@ static void links_named_in_documents(void **state)
     sqlite3_close(db);
     snprintf(url, sizeof url, "sqlite://%s", path);
     st = open_url(url, NULL);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 5);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 6);
     struct store_link l = { "s1", "131125-aaaa", "s2", "131125-cccc", T0, T0 + 2 * HOUR + 7 };
     assert_int_equal(store_put_links(st, &l, 1), STORE_OK);
     assert_int_equal(store_put_links(st, &l, 1), STORE_OK);        /* again: no change */
@@ -575,8 +575,8 @@ static void links_named_in_documents(void **state)
 }
 
 /* A version-3 database (its unique index (start_us, id) without the sensor) migrates to
- * version 4 at open, keeping its rows. */
-static void migrates_v3_to_v4(void **state)
+ * version 6 at open, keeping its rows (and counting them into session_minutes). */
+static void migrates_v3_to_v5(void **state)
 {
     char path[256], url[300];
     struct store *st = open_fresh(path, NULL);
@@ -593,7 +593,8 @@ static void migrates_v3_to_v4(void **state)
     sqlite3_close(db);
     snprintf(url, sizeof url, "sqlite://%s", path);
     st = open_url(url, NULL);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 5);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 6);
+    assert_int_equal(sql_int(path, "SELECT sum(n) FROM session_minutes"), 3);
     assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name ="
                              " 'sessions_start' AND sql LIKE '%id, sensor)%'"), 1);
     assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 3);
@@ -847,7 +848,7 @@ int main(void)
         cmocka_unit_test(idempotent_and_seq),
         cmocka_unit_test(group_commit),
         cmocka_unit_test(test_h1_other_sensor_cannot_displace_rows),
-        cmocka_unit_test(migrates_v3_to_v4),
+        cmocka_unit_test(migrates_v3_to_v5),
         cmocka_unit_test(links_named_in_documents),
         cmocka_unit_test(locked_database),
         cmocka_unit_test(delete_older),

@@ -1,0 +1,379 @@
+/* api_graph.c -- sessions.json's graph: sessionsHisto and the packets/bytes histograms
+ * (Arkime's shape, keys in ms) from the store's aggregation, and graph.stack, the same
+ * buckets split by sensor or by source segment (stack=sensor|segment, docs/api.md).
+ * Owns:  the buckets of one request; the segment conditions (query_parse.h trees built
+ *        here from the detect config's [segments], never printed and parsed back).
+ * Never: walks session documents (store_histogram counts and sums in the store); frees the
+ *        caller's expression (a segment's tree borrows it as its left branch).
+ * Trap:  a source belongs to the segment of its longest matching prefix (as matrix.json and
+ *        the detectors say): a segment's condition is "ip.src in its prefixes and not in a
+ *        longer prefix of another segment inside them"; "outside" is "in none". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_query.h"
+#include "detect.h"
+#include "query_parse.h"
+
+/* the graph's histograms: their Arkime names and the store's sums */
+static const struct { const char *name; int sum; } histos[] = {
+    { "source.packetsHisto", STORE_SUM_SRC_PACKETS },
+    { "destination.packetsHisto", STORE_SUM_DST_PACKETS },
+    { "source.bytesHisto", STORE_SUM_SRC_BYTES },
+    { "destination.bytesHisto", STORE_SUM_DST_BYTES },
+    { "client.bytesHisto", STORE_SUM_SRC_DATA },
+    { "server.bytesHisto", STORE_SUM_DST_DATA },
+};
+
+struct series {
+    char *name;
+    struct store_histo_bucket *b;    /* ascending keys */
+    size_t n, cap;
+};
+
+struct graph {
+    struct series all;               /* the query's buckets */
+    struct series *s;                /* stack series */
+    size_t ns, cap;
+    bool merge;                      /* by-sensor answers summed into `all` too */
+    int oom;
+};
+
+static int push(struct series *se, const struct store_histo_bucket *b)
+{
+    if (se->n && se->b[se->n - 1].key_us == b->key_us) {
+        struct store_histo_bucket *t = &se->b[se->n - 1];
+        t->sessions += b->sessions;
+        for (int i = 0; i < STORE_SUM_COUNT; i++)
+            t->sums[i] += b->sums[i];
+        return 0;
+    }
+    if (se->n == se->cap) {
+        size_t cap = se->cap ? se->cap * 2 : 64, bytes;
+        if (!ash_mul_size(cap, sizeof *se->b, &bytes))
+            return -1;
+        struct store_histo_bucket *nb = realloc(se->b, bytes);
+        if (!nb)
+            return -1;
+        se->b = nb;
+        se->cap = cap;
+    }
+    se->b[se->n++] = *b;
+    return 0;
+}
+
+static struct series *new_series(struct graph *g, const char *name)
+{
+    if (g->ns == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 8;
+        struct series *s = realloc(g->s, cap * sizeof *s);
+        if (!s)
+            return NULL;
+        g->s = s;
+        g->cap = cap;
+    }
+    struct series *se = &g->s[g->ns];
+    memset(se, 0, sizeof *se);
+    if (!(se->name = strdup(name)))
+        return NULL;
+    g->ns++;
+    return se;
+}
+
+static int on_all(void *ctx, const char *series, const struct store_histo_bucket *b)
+{
+    struct graph *g = ctx;
+    (void)series;
+    if (push(&g->all, b) < 0)
+        g->oom = 1;
+    return g->oom;
+}
+
+/* by sensor: one series per sensor, in order; `all` is their sum per key */
+static int on_sensor(void *ctx, const char *series, const struct store_histo_bucket *b)
+{
+    struct graph *g = ctx;
+    struct series *se = g->ns && !strcmp(g->s[g->ns - 1].name, series ? series : "")
+                        ? &g->s[g->ns - 1] : new_series(g, series ? series : "");
+    if (!se || push(se, b) < 0)
+        g->oom = 1;
+    return g->oom;
+}
+
+static int on_segment(void *ctx, const char *series, const struct store_histo_bucket *b)
+{
+    struct graph *g = ctx;
+    (void)series;
+    if (push(&g->s[g->ns - 1], b) < 0)
+        g->oom = 1;
+    return g->oom;
+}
+
+static int cmp_bucket(const void *a, const void *b)
+{
+    int64_t x = ((const struct store_histo_bucket *)a)->key_us;
+    int64_t y = ((const struct store_histo_bucket *)b)->key_us;
+    return (x > y) - (x < y);
+}
+
+/* `all` as the per-key sum of the sensor series */
+static int merge_series(struct graph *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->ns; i++)
+        n += g->s[i].n;
+    if (!n)
+        return 0;
+    struct store_histo_bucket *tmp = ash_calloc_array(n, sizeof *tmp);
+    if (!tmp)
+        return -1;
+    n = 0;
+    for (size_t i = 0; i < g->ns; i++) {
+        memcpy(tmp + n, g->s[i].b, g->s[i].n * sizeof *tmp);
+        n += g->s[i].n;
+    }
+    qsort(tmp, n, sizeof *tmp, cmp_bucket);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = push(&g->all, &tmp[i]);
+    free(tmp);
+    return rc;
+}
+
+/* ---- segments ------------------------------------------------------------------------ */
+
+static void ip_value(struct query_value *v, const struct detect_prefix *p)
+{
+    memset(v, 0, sizeof *v);
+    v->kind = QUERY_V_IP;
+    v->port = -1;
+    v->v4 = detect_addr_is_v4(p->addr);
+    v->prefix = v->v4 ? p->bits - 96 : p->bits;
+    for (int i = 0; i < 16; i++) {
+        int keep = p->bits - i * 8;
+        uint8_t mask = keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
+        v->ip_lo[i] = p->addr[i] & mask;
+        v->ip_hi[i] = v->ip_lo[i] | (uint8_t)~mask;
+    }
+}
+
+/* Does prefix i (of another segment) take sources of prefix j away: longer and inside it, or
+ * the same block listed first (the first of equal prefixes wins, as in matrix.json)? */
+static bool takes_from(const struct detect_config *c, size_t i, size_t j)
+{
+    const struct detect_prefix *in = &c->prefixes[i], *out = &c->prefixes[j];
+    return detect_prefix_match(out, in->addr) && (in->bits > out->bits ||
+                                                  (in->bits == out->bits && i < j));
+}
+
+/* The nodes of one segment's condition; the caller's tree is borrowed as `and.left`. */
+struct seg_tree {
+    struct query_expr and, in, not_in, in_other, and2;
+    struct query_value *vin, *vout;
+};
+
+static const struct query_expr *seg_tree(struct seg_tree *t, const struct detect_config *c,
+                                         int seg, const struct query_expr *user, int *oom)
+{
+    const struct field_def *src = field_catalog_find("ip.src", (size_t)-1);
+    memset(t, 0, sizeof *t);
+    t->vin = ash_calloc_array(c->n_prefixes + 2, sizeof *t->vin);
+    t->vout = ash_calloc_array(c->n_prefixes + 1, sizeof *t->vout);
+    if (!t->vin || !t->vout || !src) {
+        *oom = 1;
+        return NULL;
+    }
+    size_t nin = 0, nout = 0;
+    for (size_t i = 0; i < c->n_prefixes; i++) {
+        const struct detect_prefix *p = &c->prefixes[i];
+        if (p->segment < 0)
+            continue;
+        if (seg < 0 || p->segment == seg) {
+            bool lost = false;                          /* an equal block listed before */
+            for (size_t j = 0; j < i && seg >= 0 && !lost; j++)
+                lost = c->prefixes[j].segment >= 0 && c->prefixes[j].segment != seg &&
+                       c->prefixes[j].bits == p->bits && detect_prefix_match(&c->prefixes[j], p->addr);
+            if (!lost)
+                ip_value(&t->vin[nin++], p);
+            continue;
+        }
+        for (size_t j = 0; j < c->n_prefixes; j++)      /* a longer prefix of another */
+            if (c->prefixes[j].segment == seg && takes_from(c, i, j)) {
+                ip_value(&t->vout[nout++], p);
+                break;
+            }
+    }
+    const struct query_expr *cond;
+    t->in = (struct query_expr){ .kind = QUERY_CMP, .pos = -1, .field = src, .op = QUERY_EQ,
+                                 .list = nin > 1, .n = nin, .v = t->vin };
+    if (!nin) {                      /* no prefix: ip.src != 0.0.0.0/0 && ip.src != ::/0 */
+        struct detect_prefix all4 = { .addr = { [10] = 0xff, [11] = 0xff }, .bits = 96 };
+        struct detect_prefix all6 = { .bits = 0 };
+        ip_value(&t->vin[0], &all4);
+        ip_value(&t->vin[1], &all6);
+        t->in.n = 2;
+        t->in.list = true;
+        t->in.op = seg < 0 ? QUERY_EQ : QUERY_NE;
+    }
+    if (seg < 0 && nin) {            /* outside: in no segment's prefix */
+        t->not_in = (struct query_expr){ .kind = QUERY_NOT, .pos = -1, .left = &t->in };
+        cond = &t->not_in;
+    } else if (nout) {
+        t->in_other = (struct query_expr){ .kind = QUERY_CMP, .pos = -1, .field = src,
+                                           .op = QUERY_EQ, .list = nout > 1, .n = nout,
+                                           .v = t->vout };
+        t->not_in = (struct query_expr){ .kind = QUERY_NOT, .pos = -1, .left = &t->in_other };
+        t->and2 = (struct query_expr){ .kind = QUERY_AND, .pos = -1, .left = &t->in,
+                                       .right = &t->not_in };
+        cond = &t->and2;
+    } else {
+        cond = &t->in;
+    }
+    if (!user)
+        return cond;
+    t->and = (struct query_expr){ .kind = QUERY_AND, .pos = -1,
+                                  .left = (struct query_expr *)user,
+                                  .right = (struct query_expr *)cond };
+    return &t->and;
+}
+
+static int by_segment(struct http_request *rq, struct http_reply *rp, const struct api_query *aq,
+                      struct graph *g, int64_t width_us)
+{
+    const char *path = http_server_detect_config(rq->srv);
+    char err[ASH_ERR_LEN];
+    if (!path || !path[0]) {
+        http_reply_error(rp, 400, -1, "stack=segment: no segments configured (detect_config)");
+        return -1;
+    }
+    struct detect_config *c = calloc(1, sizeof *c);
+    if (!c) {
+        http_reply_error(rp, 500, -1, "out of memory");
+        return -1;
+    }
+    detect_config_defaults(c);
+    if (detect_config_load(c, path, err) < 0) {
+        http_reply_error(rp, 500, -1, "stack=segment: %s", err);
+        free(c);
+        return -1;
+    }
+    int rc = 0;
+    for (int seg = 0; seg <= (int)c->n_segments && rc == 0; seg++) {
+        bool outside = seg == (int)c->n_segments;
+        struct seg_tree t;
+        int oom = 0;
+        const struct query_expr *e = seg_tree(&t, c, outside ? -1 : seg, aq->q.expr, &oom);
+        struct store_query q = aq->q;
+        q.expr = e;
+        if (oom || !new_series(g, outside ? "outside" : c->segments[seg])) {
+            http_reply_error(rp, 500, -1, "out of memory");
+            rc = -1;
+        } else if (store_histogram(rq->st, &q, width_us, false, on_segment, g) != STORE_OK) {
+            http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
+            rc = -1;
+        }
+        free(t.vin);
+        free(t.vout);
+    }
+    free(c);
+    return rc;
+}
+
+/* ---- JSON ----------------------------------------------------------------------------- */
+
+static json_object *pair(int64_t key_us, uint64_t v)
+{
+    json_object *p = json_object_new_array();
+    json_object_array_add(p, json_object_new_int64(key_us / 1000));
+    json_object_array_add(p, json_object_new_int64((int64_t)v));
+    return p;
+}
+
+static json_object *histo_array(const struct series *se, int which)
+{
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < se->n; i++)
+        json_object_array_add(a, pair(se->b[i].key_us, which < 0 ? se->b[i].sessions
+                                                                  : se->b[i].sums[which]));
+    return a;
+}
+
+/* a series on the keys of `all`, 0 where it has none */
+static json_object *aligned(const struct series *all, const struct series *se)
+{
+    json_object *a = json_object_new_array();
+    size_t j = 0;
+    for (size_t i = 0; i < all->n; i++) {
+        while (j < se->n && se->b[j].key_us < all->b[i].key_us)
+            j++;
+        uint64_t v = j < se->n && se->b[j].key_us == all->b[i].key_us ? se->b[j].sessions : 0;
+        json_object_array_add(a, pair(all->b[i].key_us, v));
+    }
+    return a;
+}
+
+json_object *api_graph_build(struct http_request *rq, struct http_reply *rp,
+                             const struct api_query *aq, uint64_t *matched)
+{
+    struct graph g = { .all = { .name = NULL } };
+    const char *stack = rq->params.stack;
+    int64_t width_us = aq->interval_s * 1000000LL;
+    json_object *graph = NULL;
+    int rc;
+    if (stack && !strcmp(stack, "sensor"))
+        rc = store_histogram(rq->st, &aq->q, width_us, true, on_sensor, &g);
+    else
+        rc = store_histogram(rq->st, &aq->q, width_us, false, on_all, &g);
+    if (rc != STORE_OK) {
+        http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
+        goto out;
+    }
+    if (!g.oom && stack && !strcmp(stack, "sensor") && merge_series(&g) < 0)
+        g.oom = 1;
+    if (!g.oom && stack && !strcmp(stack, "segment") && by_segment(rq, rp, aq, &g, width_us) < 0)
+        goto out;
+    if (g.oom) {
+        http_reply_error(rp, 500, -1, "out of memory building the graph");
+        goto out;
+    }
+    uint64_t total = 0, packets = 0, bytes = 0;
+    for (size_t i = 0; i < g.all.n; i++) {
+        total += g.all.b[i].sessions;
+        packets += g.all.b[i].sums[STORE_SUM_SRC_PACKETS] + g.all.b[i].sums[STORE_SUM_DST_PACKETS];
+        bytes += g.all.b[i].sums[STORE_SUM_SRC_BYTES] + g.all.b[i].sums[STORE_SUM_DST_BYTES];
+    }
+    graph = json_object_new_object();
+    json_object_object_add(graph, "xmin", aq->from_us ? json_object_new_int64(aq->from_us / 1000)
+                                                      : NULL);
+    json_object_object_add(graph, "xmax", aq->to_us ? json_object_new_int64(aq->to_us / 1000)
+                                                    : NULL);
+    json_object_object_add(graph, "interval", json_object_new_int64(aq->interval_s));
+    json_object_object_add(graph, "sessionsHisto", histo_array(&g.all, -1));
+    json_object_object_add(graph, "sessionsTotal", json_object_new_int64((int64_t)total));
+    for (size_t i = 0; i < ASH_ARRAY_LEN(histos); i++)
+        json_object_object_add(graph, histos[i].name, histo_array(&g.all, histos[i].sum));
+    json_object_object_add(graph, "network.packetsTotal", json_object_new_int64((int64_t)packets));
+    json_object_object_add(graph, "network.bytesTotal", json_object_new_int64((int64_t)bytes));
+    if (stack) {
+        json_object *st = json_object_new_object(), *arr = json_object_new_array();
+        json_object_object_add(st, "by", json_object_new_string(stack));
+        for (size_t i = 0; i < g.ns; i++) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "name", json_object_new_string(g.s[i].name));
+            json_object_object_add(o, "sessionsHisto", aligned(&g.all, &g.s[i]));
+            json_object_array_add(arr, o);
+        }
+        json_object_object_add(st, "series", arr);
+        json_object_object_add(graph, "stack", st);
+    }
+    *matched = total;
+out:
+    for (size_t i = 0; i < g.ns; i++) {
+        free(g.s[i].name);
+        free(g.s[i].b);
+    }
+    free(g.s);
+    free(g.all.b);
+    return graph;
+}
