@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "clock.h"
 #include "detect.h"
@@ -25,6 +26,7 @@
 #define QUEUE_CAP     16384     /* records between the hook and the detection thread */
 #define TAKE          1024      /* records the thread feeds per lock round trip */
 #define SENSORS_MAX   256
+#define LINKS_MAX     (1 << 20) /* links waiting for the next tick */
 
 struct qrec {
     struct detect_record r;     /* its strings point into the fields below (re-aimed on take) */
@@ -48,6 +50,7 @@ struct alert_out {
     pthread_mutex_t lock;
     pthread_cond_t nonempty, nonfull;
     struct qrec *q_rec;
+    const struct detect_record *run[TAKE];      /* the run being fed (detection thread) */
     size_t q_head, q_n;
     char sensors[SENSORS_MAX][DETECT_NAME_LEN];  /* interned; written before published */
     size_t n_sensors;
@@ -64,6 +67,15 @@ struct alert_out {
     struct pending { struct detect_alert a; bool final; } *pending;
     size_t npending, cap_pending;
     uint64_t dropped;
+    /* links found by the engine (ashiato.linked), put at the next tick like the alerts */
+    struct pending_link {
+        char id_a[40], id_b[40];
+        uint16_t sensor_a, sensor_b;    /* interned in sensors[] */
+        int64_t start_a, start_b;
+    } *links;
+    size_t nlinks, cap_links;
+    uint64_t links_put, links_dropped;
+    int64_t thread_cpu_ns;      /* the detection thread's CPU time, when it ended */
 };
 
 static uint16_t sensor_slot(struct alert_out *o, const char *name)
@@ -164,14 +176,16 @@ static void *detect_thread(void *arg)
         bool tick = o->tick;
         o->tick = false;
         pthread_mutex_unlock(&o->lock);
+        detect_set_wall(o->d, clock_wall_us());      /* when these records arrived, about */
         for (size_t i = 0; i < k; i++) {
             struct qrec *q = &o->q_rec[head + i];
             q->r.session_id = q->id;
             q->r.community_id = q->cid;
             q->r.conn_state = q->state;
             q->r.sensor = o->sensors[q->sensor];
-            detect_feed(o->d, &q->r);
+            o->run[i] = &q->r;
         }
+        detect_feed_batch(o->d, o->run, k);
         if (tick)
             detect_tick(o->d, 0);
         pthread_mutex_lock(&o->lock);
@@ -181,6 +195,9 @@ static void *detect_thread(void *arg)
             pthread_cond_broadcast(&o->nonfull);
     }
     pthread_mutex_unlock(&o->lock);
+    struct timespec cpu;        /* what detection cost, apart from the rest of the process */
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+        o->thread_cpu_ns = cpu.tv_sec * 1000000000LL + cpu.tv_nsec;
     return NULL;
 }
 
@@ -198,6 +215,81 @@ static void webhook_queue(struct alert_out *o, const char *doc)
         return;
     }
     o->q[o->nq++] = (struct post){ body, 0, 0, NULL, NULL };
+}
+
+/* the engine's link sink, on the detection thread: the pair waits for the loop's timer. The
+ * engine names sensors it was given, which the hook interned: found again in sensors[]. */
+static void on_link(const char *id_a, const char *sensor_a, int64_t start_a, const char *id_b,
+                    const char *sensor_b, int64_t start_b, void *ctx)
+{
+    struct alert_out *o = ctx;
+    pthread_mutex_lock(&o->lock);               /* sensors[] grows under it */
+    size_t ns = o->n_sensors;
+    pthread_mutex_unlock(&o->lock);
+    int sa = -1, sb = -1;
+    for (size_t i = 0; i < ns && (sa < 0 || sb < 0); i++) {
+        if (sa < 0 && !strcmp(o->sensors[i], sensor_a))
+            sa = (int)i;
+        if (sb < 0 && !strcmp(o->sensors[i], sensor_b))
+            sb = (int)i;
+    }
+    pthread_mutex_lock(&o->plock);
+    if (sa < 0 || sb < 0 || strlen(id_a) >= 39 || strlen(id_b) >= 39) {
+        o->links_dropped++;     /* an id the queue cut short: never a wrong link */
+        pthread_mutex_unlock(&o->plock);
+        return;
+    }
+    if (o->nlinks == o->cap_links) {
+        size_t nc = o->cap_links ? o->cap_links * 2 : 64;
+        struct pending_link *p = nc <= LINKS_MAX ? realloc(o->links, nc * sizeof *p) : NULL;
+        if (!p) {
+            o->links_dropped++;
+            pthread_mutex_unlock(&o->plock);
+            return;
+        }
+        o->links = p;
+        o->cap_links = nc;
+    }
+    struct pending_link *l = &o->links[o->nlinks++];
+    snprintf(l->id_a, sizeof l->id_a, "%s", id_a);
+    snprintf(l->id_b, sizeof l->id_b, "%s", id_b);
+    l->sensor_a = (uint16_t)sa;
+    l->sensor_b = (uint16_t)sb;
+    l->start_a = start_a;
+    l->start_b = start_b;
+    pthread_mutex_unlock(&o->plock);
+}
+
+/* on the loop's thread: the links found since the last tick, in one store call */
+static void put_links(struct alert_out *o)
+{
+    pthread_mutex_lock(&o->plock);
+    struct pending_link *p = o->links;
+    size_t n = o->nlinks;
+    o->links = NULL;
+    o->nlinks = o->cap_links = 0;
+    pthread_mutex_unlock(&o->plock);
+    if (!n)
+        return;
+    struct store_link *v = calloc(n, sizeof *v);
+    bool ok = false;
+    if (v) {
+        for (size_t i = 0; i < n; i++)      /* sensors[] entries never change once written */
+            v[i] = (struct store_link){ o->sensors[p[i].sensor_a], p[i].id_a,
+                                        o->sensors[p[i].sensor_b], p[i].id_b, p[i].start_a,
+                                        p[i].start_b };
+        ok = store_put_links(o->st, v, n) == STORE_OK;
+        if (!ok)
+            log_warn("alert_out", "store %zu links: %s", n, store_error(o->st));
+    }
+    pthread_mutex_lock(&o->plock);
+    if (ok)
+        o->links_put += n;
+    else
+        o->links_dropped += n;
+    pthread_mutex_unlock(&o->plock);
+    free(v);
+    free(p);
 }
 
 /* the engine's sink, on the detection thread: the alert waits for the loop's timer */
@@ -290,6 +382,7 @@ struct alert_out *alert_out_open(const char *config_path, struct store *st, stru
         goto fail;
     if (!(o->d = detect_new(&o->cfg, on_alert, o, err)))
         goto fail;
+    detect_set_link_sink(o->d, on_link, o);
     if (o->cfg.alert_webhook[0] && !(o->multi = curl_multi_init())) {
         snprintf(err, ASH_ERR_LEN, "alert_out: curl_multi_init failed");
         goto fail;
@@ -358,8 +451,8 @@ static void webhook_drive(struct alert_out *o, int64_t now_ms)
         return;
     for (size_t i = 0; i < o->nq; i++) {
         struct post *p = &o->q[i];
-        if (p->easy || p->due_ms > now_ms)
-            continue;
+        if (!p->body || p->easy || p->due_ms > now_ms)
+            continue;                   /* a finished post's hole, in flight, or not due */
         CURL *e = curl_easy_init();
         if (!e)
             break;
@@ -404,7 +497,14 @@ static void webhook_drive(struct alert_out *o, int64_t now_ms)
         free(p->body);
         p->body = NULL;
     }
-    size_t k = 0;               /* compact: drop finished posts */
+    /* compact (drop finished posts) only when none is in flight: a curl handle's PRIVATE
+     * points at its post's slot, which must not move under it (a moved post was freed
+     * twice: a double free at close) */
+    size_t k = 0, flying = 0;
+    for (size_t i = 0; i < o->nq; i++)
+        flying += o->q[i].easy != NULL;
+    if (flying)
+        return;
     for (size_t i = 0; i < o->nq; i++)
         if (o->q[i].body)
             o->q[k++] = o->q[i];
@@ -437,6 +537,7 @@ void alert_out_tick(void *ctx, int64_t now_ms)
     pthread_cond_signal(&o->nonempty);
     pthread_mutex_unlock(&o->lock);
     put_pending(o);
+    put_links(o);
     webhook_drive(o, now_ms);
 }
 
@@ -451,12 +552,19 @@ void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
         pthread_mutex_unlock(&o->lock);
         pthread_join(o->thread, NULL);
         o->started = false;
+        uint64_t n = detect_stats(o->d).records;
+        log_info("alert_out", "detection thread cpu=%.3f s records=%llu ns_per_record=%.0f",
+                 o->thread_cpu_ns / 1e9, (unsigned long long)n,
+                 n ? (double)o->thread_cpu_ns / (double)n : 0.0);
     }
     if (o->d) {
         if (out)
             alert_out_stats(o, out);
         detect_flush(o->d);
         put_pending(o);
+        put_links(o);
+        log_info("alert_out", "links put=%llu dropped=%llu", (unsigned long long)o->links_put,
+                 (unsigned long long)o->links_dropped);
         if (out)
             out->alerts = detect_stats(o->d).alerts;
     }
@@ -483,6 +591,7 @@ void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
     detect_free(o->d);
     free(o->next);
     free(o->pending);
+    free(o->links);
     free(o->q_rec);
     pthread_mutex_destroy(&o->lock);
     pthread_mutex_destroy(&o->plock);

@@ -384,12 +384,21 @@ int api_session_json(struct http_request *rq, struct http_reply *rp)
         size_t n = json_object_array_length(ids);
         for (size_t i = 0; i < n && i < 64; i++) {
             const char *lid = json_object_get_string(json_object_array_get_idx(ids, i));
+            /* "id@sensor" (store_put_links): that sensor's session; a bare id: every
+             * sensor's session of that id but this one */
+            const char *at = lid ? strchr(lid, '@') : NULL;
+            size_t idlen = lid ? (at ? (size_t)(at - lid) : strlen(lid)) : 0;
+            char one[STORE_ID_MAX + 1];
+            if (!lid || !api_params_id_ok(lid, idlen) || idlen >= sizeof one)
+                continue;
+            memcpy(one, lid, idlen);
+            one[idlen] = '\0';
             struct found f = { .n = 0 };
-            if (!lid || !api_params_id_ok(lid, strlen(lid)) ||
-                store_get_session(rq->st, lid, found_doc, &f) != STORE_OK)
+            if ((at ? store_get_session_of(rq->st, at + 1, one, found_doc, &f)
+                    : store_get_session(rq->st, one, found_doc, &f)) != STORE_OK)
                 continue;
             for (size_t k = 0; k < f.n; k++) {
-                if (!strcmp(lid, rq->id) && !strcmp(doc_sensor(f.docs[k]), self))
+                if (!strcmp(one, rq->id) && !strcmp(doc_sensor(f.docs[k]), self))
                     json_object_put(f.docs[k]);
                 else
                     json_object_array_add(linked, f.docs[k]);

@@ -77,6 +77,37 @@ void *hmap_get(const struct hmap *m, const void *key)
     return found ? m->slots[i].val : NULL;
 }
 
+void hmap_prefetch(const struct hmap *m, const void *key)
+{
+    __builtin_prefetch(&m->slots[key_hash(m, key) & m->mask]);
+}
+
+uint64_t hmap_key_hash(const struct hmap *m, const void *key)
+{
+    return key_hash(m, key);
+}
+
+void hmap_prefetch_hash(const struct hmap *m, uint64_t hash)
+{
+    __builtin_prefetch(&m->slots[hash & m->mask]);
+}
+
+void *hmap_get_hash(const struct hmap *m, const void *key, uint64_t hash)
+{
+    bool found;
+    size_t i = find(m, key, hash, &found);
+    return found ? m->slots[i].val : NULL;
+}
+
+void hmap_prefetch_value(const struct hmap *m, uint64_t h)
+{
+    for (size_t i = h & m->mask; m->slots[i].hash; i = (i + 1) & m->mask)
+        if (m->slots[i].hash == h) {
+            __builtin_prefetch(m->slots[i].val);
+            return;
+        }
+}
+
 static int grow(struct hmap *m)
 {
     size_t n = (m->mask + 1) * 2;

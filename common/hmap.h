@@ -37,6 +37,16 @@ struct hmap *hmap_new(const struct hmap_type *type, size_t max_entries, uint64_t
 void hmap_free(struct hmap *m);          /* the slots only; accepts NULL */
 
 void *hmap_get(const struct hmap *m, const void *key);
+/* Start loading the slot where key's lookup begins (a hint: a later hmap_get of it is faster). */
+void hmap_prefetch(const struct hmap *m, const void *key);
+/* The same with key's hash already taken (hmap_key_hash), and the next step of that hint,
+ * once the slot is loaded: start loading the value of the first slot whose hash matches (its
+ * key is not compared, so no value is read). */
+uint64_t hmap_key_hash(const struct hmap *m, const void *key);
+void hmap_prefetch_hash(const struct hmap *m, uint64_t hash);
+void hmap_prefetch_value(const struct hmap *m, uint64_t hash);
+/* hmap_get with key's hash already taken */
+void *hmap_get_hash(const struct hmap *m, const void *key, uint64_t hash);
 /* Insert key -> val. 0 inserted, 1 replaced an existing key's value (the old key pointer is
  * replaced by this one), HMAP_ERR_FULL at the cap, -1 out of memory. */
 int hmap_put(struct hmap *m, const void *key, void *val);

@@ -97,6 +97,17 @@ struct window_entry *window_get(struct window *w, const void *key)
     return hmap_get(w->map, k);
 }
 
+void window_prefetch(const struct window *w, const void *key)
+{
+    if (w->key_len == 16) {     /* hashed as its 16 bytes: no padded copy needed */
+        hmap_prefetch(w->map, key);
+        return;
+    }
+    uint8_t k[WINDOW_KEY_MAX];
+    padded(w, key, k);
+    hmap_prefetch(w->map, k);
+}
+
 /* An entry's values: up to DENSE_MAX in a plain array searched in order; beyond, an open-
  * addressed table (linear probing, at most half full) so that a busy source's first-contact
  * test stays O(1). Hashes are never 0 (0 marks an empty slot). */
@@ -105,6 +116,35 @@ struct window_entry *window_get(struct window *w, const void *key)
 static bool hashed(const struct window_entry *e)
 {
     return e->cap > DENSE_MAX;
+}
+
+static uint32_t value_hash(uint64_t x)
+{
+    uint32_t h = (uint32_t)(x ^ (x >> 32)) * 2654435761u ^ (uint32_t)(x >> 17);
+    return h + !h;
+}
+
+uint64_t window_key_hash(const struct window *w, const void *key)
+{
+    return w->key_len == 16 ? hmap_key_hash(w->map, key) : 0;
+}
+
+void window_prefetch_step(const struct window *w, const void *key, uint64_t hash, uint64_t x,
+                          int step)
+{
+    if (w->key_len != 16)
+        return;
+    if (step == 0) {
+        hmap_prefetch_hash(w->map, hash);
+        return;
+    }
+    if (step == 1) {
+        hmap_prefetch_value(w->map, hash);
+        return;
+    }
+    const struct window_entry *e = hmap_get_hash(w->map, key, hash);
+    if (e && e->items)
+        __builtin_prefetch(&e->items[e->cap > DENSE_MAX ? (value_hash(x) & (e->cap - 1)) : 0]);
 }
 
 static struct window_item *slot_of(struct window_entry *e, uint32_t h, bool *found)
@@ -198,8 +238,7 @@ int window_add(struct window *w, const void *key, uint64_t x, int64_t t_us, uint
         e->last_us = t_us;
     if (t_us < e->first_us)
         t_us = e->first_us;     /* late record: counted at the entry's start */
-    uint32_t h = (uint32_t)(x ^ (x >> 32)) * 2654435761u ^ (uint32_t)(x >> 17);
-    h += !h;
+    uint32_t h = value_hash(x);
     uint32_t ms = (uint32_t)((t_us - e->first_us) / 1000);
     bool found;
     struct window_item *s = slot_of(e, h, &found);

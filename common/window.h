@@ -60,6 +60,14 @@ void window_free(struct window *w, void (*free_user)(void *user));
 int window_add(struct window *w, const void *key, uint64_t x, int64_t t_us, uint32_t threshold,
                struct window_entry **out);
 struct window_entry *window_get(struct window *w, const void *key);
+/* A hint before a window_add/window_get of key: starts loading its map slot. */
+void window_prefetch(const struct window *w, const void *key);
+/* The same in steps a few adds apart, for a key of key_len 16 whose map hash was taken once
+ * (window_key_hash): step 0 starts loading its map slot, step 1 its entry (the slot loaded),
+ * step 2 the entry's value slot for x (the entry loaded). */
+uint64_t window_key_hash(const struct window *w, const void *key);
+void window_prefetch_step(const struct window *w, const void *key, uint64_t hash, uint64_t x,
+                          int step);
 
 /* Remove entries whose last add is before now_us - span_us; fn (may be NULL) sees each
  * before it goes and frees its user. Returns how many went. */

@@ -676,6 +676,42 @@ int store_put_alert(struct store *st, const Ashiato__Alert *alert)
     return counted(st, st->be->put_alert(st, alert));
 }
 
+static bool link_id_ok(const char *id)
+{
+    size_t n = id ? strnlen(id, STORE_ID_MAX + 1) : 0;
+    if (n == 0 || n > STORE_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)      /* the text form store_id_text gives, so no '@' */
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+              (id[i] >= '0' && id[i] <= '9') || id[i] == '.' || id[i] == '_' || id[i] == ':' ||
+              id[i] == '-'))
+            return false;
+    return true;
+}
+
+int store_put_links(struct store *st, const struct store_link *links, size_t n)
+{
+    if (!st)
+        return STORE_ERR;
+    if (n && !links)
+        return counted(st, store_fail(st, STORE_ERR, "links: NULL"));
+    for (size_t i = 0; i < n; i++) {
+        const struct store_link *l = &links[i];
+        if (!link_id_ok(l->id_a) || !link_id_ok(l->id_b))
+            return counted(st, store_fail(st, STORE_ERR, "links[%zu]: a session id is not "
+                                          "1..%d bytes of [A-Za-z0-9._:-]", i, STORE_ID_MAX));
+        if (check_sensor(st, l->sensor_a) < 0 || check_sensor(st, l->sensor_b) < 0)
+            return counted(st, STORE_ERR);
+        if (l->start_a_us < 0 || l->start_a_us > STORE_TIME_MAX || l->start_b_us < 0 ||
+            l->start_b_us > STORE_TIME_MAX)
+            return counted(st, store_fail(st, STORE_ERR, "links[%zu]: start_us: expected "
+                                          "0..%lld (1970..2100)", i, STORE_TIME_MAX));
+    }
+    if (!n || !st->be->put_links)
+        return STORE_OK;
+    return counted(st, st->be->put_links(st, links, n));
+}
+
 /* ---- reading ----------------------------------------------------------------------- */
 
 static const struct store_query match_all;

@@ -136,6 +136,17 @@ int store_stats_history(struct store *st, int64_t start_us, int64_t end_us, stor
                         void *ctx);
 /* An alert; one per id, a re-put with the same id replaces it (alerts grow while they run). */
 int store_put_alert(struct store *st, const Ashiato__Alert *alert);
+/* Cross-sensor links: session id_a of sensor_a and id_b of sensor_b are one flow seen by two
+ * sensors (detection found it after both were stored). Each stored session then names the
+ * other in ashiato.linked as "id@sensor" (the records themselves are never rewritten: SQLite
+ * keeps them in a table of their own, read back when a document is built; Elasticsearch /
+ * OpenSearch get a partial update of both documents, found by _id "id@sensor" in the index
+ * of their event.start). Putting a link again changes nothing. A session not (yet) stored is skipped. */
+struct store_link {
+    const char *sensor_a, *id_a, *sensor_b, *id_b;
+    int64_t start_a_us, start_b_us;     /* each session's event.start (its index, retention) */
+};
+int store_put_links(struct store *st, const struct store_link *links, size_t n);
 
 /* Reading. Sessions match when event.start lies in [start_us, end_us); a bound of 0 is open.
  * expr is a tree from query_parse() (NULL = match all), compiled by each backend (query_sql.h,

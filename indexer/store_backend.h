@@ -48,6 +48,8 @@ struct store_backend {
     int (*latest_stats)(struct store *st, store_row_fn cb, void *ctx);
     int (*query_alerts)(struct store *st, const struct store_query *q, store_row_fn cb,
                         void *ctx, uint64_t *total);
+    /* optional (NULL: accepted, nothing kept): store_put_links, arguments checked */
+    int (*put_links)(struct store *st, const struct store_link *links, size_t n);
     /* optional: store_stats_history (NULL: STORE_ERR "not supported"); the pruning of stats
      * samples older than before_us (NULL: none) */
     int (*stats_history)(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,

@@ -447,6 +447,148 @@ static int es_put_alert(struct store *st, const Ashiato__Alert *a)
     return rc;
 }
 
+/* Each linked document gets a partial update ("doc" merge) of ashiato.linked: the union of
+ * what it holds (read by _mget) and the new names. No script: a node may run without its
+ * scripting module (the tests' node has none), and the aggregator is the only writer of
+ * links, one call at a time, so read-then-write loses nothing. A document not found (not
+ * stored) is skipped. */
+struct link_target {
+    char index[96], id[ES_DOC_ID_LEN];
+    json_object *add;           /* the names to add: array of strings */
+};
+
+static int link_targets(struct store *st, const struct store_link *links, size_t n,
+                        struct link_target *t, size_t *nt)
+{
+    *nt = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int dir = 0; dir < 2; dir++) {
+            const struct store_link *l = &links[i];
+            char id[ES_DOC_ID_LEN], other[ES_DOC_ID_LEN];
+            snprintf(id, sizeof id, "%s@%s", dir ? l->id_b : l->id_a,
+                     dir ? l->sensor_b : l->sensor_a);
+            snprintf(other, sizeof other, "%s@%s", dir ? l->id_a : l->id_b,
+                     dir ? l->sensor_a : l->sensor_b);
+            size_t k = 0;
+            while (k < *nt && strcmp(t[k].id, id))
+                k++;
+            if (k == *nt) {
+                struct link_target *x = &t[(*nt)++];
+                snprintf(x->id, sizeof x->id, "%s", id);
+                es_index_day(ES(st), "sessions", dir ? l->start_b_us : l->start_a_us, x->index,
+                             sizeof x->index);
+                if (!(x->add = json_object_new_array()))
+                    return store_fail(st, STORE_ERR_RETRY, "elasticsearch: out of memory");
+            }
+            json_object_array_add(t[k].add, json_object_new_string(other));
+        }
+    return STORE_OK;
+}
+
+static bool list_has(json_object *list, const char *s)
+{
+    for (size_t i = 0; i < json_object_array_length(list); i++)
+        if (!strcmp(json_object_get_string(json_object_array_get_idx(list, i)), s))
+            return true;
+    return false;
+}
+
+static int es_put_links(struct store *st, const struct store_link *links, size_t n)
+{
+    struct link_target *t = calloc(2 * n, sizeof *t);
+    json_object *req = json_object_new_object(), *docs = json_object_new_array(), *o = NULL;
+    struct es_call c = { 0 };
+    struct es_bulk bulk;
+    size_t nt = 0;
+    int rc = STORE_OK;
+    es_bulk_init(&bulk, st);
+    if (!t || !req || !docs) {
+        rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: links: out of memory");
+        goto out;
+    }
+    if ((rc = link_targets(st, links, n, t, &nt)) != STORE_OK)
+        goto out;
+    for (size_t k = 0; k < nt; k++) {
+        json_object *d = json_object_new_object(), *src = json_object_new_array();
+        json_object_array_add(src, json_object_new_string("ashiato.linked"));
+        json_object_object_add(d, "_index", json_object_new_string(t[k].index));
+        json_object_object_add(d, "_id", json_object_new_string(t[k].id));
+        json_object_object_add(d, "_source", src);
+        json_object_array_add(docs, d);
+    }
+    json_object_object_add(req, "docs", docs);
+    docs = NULL;
+    size_t len = 0;
+    const char *body = es_json_text(req, &len);
+    c = (struct es_call){ .method = "POST", .path = "/_mget", .body = body, .body_len = len };
+    es_http_any(ES(st)->http, &c);
+    json_object *got;
+    if (!(o = c.status == 200 ? es_call_json(&c) : NULL) ||
+        !json_object_object_get_ex(o, "docs", &got) ||
+        json_object_array_length(got) != nt) {
+        rc = es_fail_call(st, &c, "read linked sessions");
+        goto out;
+    }
+    for (size_t k = 0; k < nt; k++) {
+        json_object *d = json_object_array_get_idx(got, k), *x, *have = NULL;
+        if (!json_object_object_get_ex(d, "found", &x) || !json_object_get_boolean(x))
+            continue;                           /* not stored: skipped */
+        json_object *list = json_object_new_array();
+        if (json_object_object_get_ex(d, "_source", &x) &&
+            json_object_object_get_ex(x, "ashiato", &x) &&
+            json_object_object_get_ex(x, "linked", &have)) {
+            if (json_object_is_type(have, json_type_array)) {
+                for (size_t i = 0; i < json_object_array_length(have); i++) {
+                    json_object *v = json_object_array_get_idx(have, i);
+                    json_object_array_add(list, json_object_get(v));
+                }
+            } else {
+                json_object_array_add(list, json_object_get(have));
+            }
+        }
+        size_t before = json_object_array_length(list);
+        for (size_t i = 0; i < json_object_array_length(t[k].add); i++) {
+            const char *name = json_object_get_string(json_object_array_get_idx(t[k].add, i));
+            if (!list_has(list, name))
+                json_object_array_add(list, json_object_new_string(name));
+        }
+        if (json_object_array_length(list) == before) {
+            json_object_put(list);              /* named already: nothing to write */
+            continue;
+        }
+        json_object *upd = json_object_new_object(), *ash = json_object_new_object();
+        json_object_object_add(ash, "linked", list);
+        json_object_object_add(upd, "doc", json_object_new_object());
+        json_object_object_get_ex(upd, "doc", &x);
+        json_object_object_add(x, "ashiato", ash);
+        size_t ulen = 0;
+        const char *u = es_json_text(upd, &ulen);
+        int e = u ? es_bulk_add(&bulk, "update", t[k].index, t[k].id, -1, u, ulen) : -1;
+        json_object_put(upd);
+        if (e < 0) {
+            rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: links: out of memory");
+            goto out;
+        }
+    }
+    if (bulk.n && (rc = es_bulk_run(st, &bulk)) == STORE_OK)
+        for (size_t i = 0; i < bulk.n; i++)
+            if (!es_item_ok(&bulk.items[i]) && bulk.items[i].status != 404) {
+                rc = store_fail(st, STORE_ERR, "elasticsearch: link update refused: %s",
+                                es_item_reason(&bulk.items[i]));
+                break;
+            }
+out:
+    for (size_t k = 0; t && k < nt; k++)
+        json_object_put(t[k].add);
+    free(t);
+    json_object_put(o);
+    json_object_put(docs);
+    json_object_put(req);
+    es_call_clear(&c);
+    es_bulk_free(&bulk);
+    return rc;
+}
+
 const struct store_backend store_es_backend = {
     .kind = "elasticsearch",
     .open = es_open,
@@ -461,6 +603,7 @@ const struct store_backend store_es_backend = {
     .get_session = es_get_session,
     .delete_older = es_delete_older,
     .query_alerts = es_query_alerts,
+    .put_links = es_put_links,
     .latest_stats = es_latest_stats,
     .stats_history = es_stats_history,
     .delete_stats_older = es_delete_stats_older,

@@ -78,6 +78,13 @@
  * with the five indexes (each carrying the 31-byte key): rejected. IPs as text in the row
  * against integers: 342k against 332k, no difference, so the columns stay readable text (the
  * postings hold them as integers). */
+/* Version 6: cross-sensor links (store_put_links), one row per direction, read back into a
+ * session's ashiato.linked when its document is built (store_sqlite_read.c). */
+#define SCHEMA_LINKS_SQL \
+    "CREATE TABLE IF NOT EXISTS session_links (" \
+    " sensor TEXT NOT NULL, id TEXT NOT NULL, other TEXT NOT NULL, start_us INTEGER NOT NULL," \
+    " PRIMARY KEY (sensor, id, other)) WITHOUT ROWID;" \
+    "CREATE INDEX IF NOT EXISTS session_links_start ON session_links(start_us);"
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS sessions ("
     " id TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
@@ -101,6 +108,7 @@ static const char schema_sql[] =
     " id TEXT PRIMARY KEY, kind TEXT, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
     " source_ip TEXT, sessions INTEGER, summary TEXT, doc TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS alerts_start ON alerts(start_us);"
+    SCHEMA_LINKS_SQL
     /* the sessions per minute and sensor, for histograms (store_sqlite_minutes.c) */
     "CREATE TABLE IF NOT EXISTS session_minutes ("
     " minute INTEGER NOT NULL, sensor TEXT NOT NULL, n INTEGER NOT NULL,"
@@ -162,9 +170,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INS_ALERT] = "INSERT OR REPLACE INTO alerts (id, kind, start_us, end_us, source_ip,"
         " sessions, summary, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     /* every sensor's session of an id (?4 NULL) or one sensor's, see sq_get_session */
-    [ST_GET_DOC] = "SELECT doc, sensor, id FROM sessions WHERE id = ?1 AND (?4 IS NULL OR"
-        " sensor = ?4) ORDER BY start_us, sensor LIMIT " SQ_STR(STORE_GET_MAX),
-    [ST_GET_DOC_DAY] = "SELECT doc, sensor, id FROM sessions WHERE start_us >= ?1 AND"
+    [ST_GET_DOC] = "SELECT doc, sensor, id, " SQ_LINKED_COL " FROM sessions AS s WHERE id = ?1"
+        " AND (?4 IS NULL OR sensor = ?4) ORDER BY start_us, sensor LIMIT " SQ_STR(STORE_GET_MAX),
+    [ST_GET_DOC_DAY] = "SELECT doc, sensor, id, " SQ_LINKED_COL " FROM sessions AS s WHERE"
+        " start_us >= ?1 AND"
         " start_us < ?2 AND id = ?3 AND (?4 IS NULL OR sensor = ?4) ORDER BY start_us, sensor"
         " LIMIT " SQ_STR(STORE_GET_MAX),
     [ST_DEL_SESSIONS] = "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions"
@@ -181,6 +190,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET_NEXT] = "SELECT coalesce((SELECT value FROM store_meta WHERE key = 'next_rowid'),"
         " 1), coalesce((SELECT max(rowid) FROM sessions), 0) + 1",
     [ST_SET_NEXT] = "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('next_rowid', ?1)",
+    [ST_INS_LINK] = "INSERT OR IGNORE INTO session_links (sensor, id, other, start_us) VALUES"
+        " (?1, ?2, ?3, ?4)",
+    [ST_DEL_LINKS] = "DELETE FROM session_links WHERE start_us < ?1",
     [ST_FIND_ROW] = "SELECT rowid FROM sessions WHERE start_us = ?1 AND id = ?2 AND sensor = ?3",
     [ST_UPS_MINUTE] = SQ_MINUTES_UPSERT,
     [ST_DEL_MINUTES] = "DELETE FROM session_minutes WHERE minute < ?1",
@@ -272,9 +284,13 @@ static int migrate_v4(struct sq *s, int version)
 {
     sqlite3_stmt *rows = NULL, *ins = NULL;
     int rc;
+    if (version == 4)
+        return sqlite3_exec(s->db, SCHEMA_LINKS_SQL, NULL, NULL, NULL);
     if ((version == 1 &&
          (rc = sqlite3_exec(s->db, migrate_v1_sql, NULL, NULL, NULL)) != SQLITE_OK) ||
         (rc = sqlite3_exec(s->db, migrate_v3_sql, NULL, NULL, NULL)) != SQLITE_OK ||
+        (version == 3 && (rc = sqlite3_exec(s->db, SCHEMA_LINKS_SQL, NULL, NULL, NULL)) !=
+                             SQLITE_OK) ||
         version == 3)
         return rc;
     if ((rc = sqlite3_exec(s->db, migrate_v2_sql, NULL, NULL, NULL)) != SQLITE_OK ||
@@ -722,6 +738,35 @@ static int sq_put_alert(struct store *st, const Ashiato__Alert *a)
     return rc == SQLITE_OK ? STORE_OK : sq_fail(st, rc, "insert alert");
 }
 
+/* both directions of each link, in one transaction */
+static int sq_put_links(struct store *st, const struct store_link *links, size_t n)
+{
+    struct sq *s = SQ(st);
+    sqlite3_stmt *q = s->st[ST_INS_LINK];
+    char other[STORE_ID_LEN + STORE_SENSOR_MAX + 2];
+    int rc;
+    if ((rc = sq_run(s->st[ST_BEGIN])) != SQLITE_OK)
+        return sq_fail(st, rc, "begin links");
+    for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+        const struct store_link *l = &links[i];
+        for (int dir = 0; dir < 2 && rc == SQLITE_OK; dir++) {
+            const char *sensor = dir ? l->sensor_b : l->sensor_a, *id = dir ? l->id_b : l->id_a;
+            snprintf(other, sizeof other, "%s@%s", dir ? l->id_a : l->id_b,
+                     dir ? l->sensor_a : l->sensor_b);
+            sqlite3_bind_text(q, 1, sensor, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 2, id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 3, other, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 4, dir ? l->start_b_us : l->start_a_us);
+            rc = sq_run(q);
+        }
+    }
+    if (rc == SQLITE_OK && (rc = sq_run(s->st[ST_COMMIT])) == SQLITE_OK)
+        return STORE_OK;
+    int ret = sq_fail(st, rc, "store links");
+    sq_run(s->st[ST_ROLLBACK]);
+    return ret;
+}
+
 const struct store_backend store_sqlite_backend = {
     .kind = "sqlite",
     .open = sq_open,
@@ -738,6 +783,7 @@ const struct store_backend store_sqlite_backend = {
     .put_batches_packed = sq_put_batches_packed,
     .latest_stats = sq_latest_stats,
     .query_alerts = sq_query_alerts,
+    .put_links = sq_put_links,
     .stats_history = sq_stats_history,
     .delete_stats_older = sq_delete_stats_older,
 };

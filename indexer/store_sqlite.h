@@ -18,7 +18,11 @@
 #include <sqlite3.h>
 #include "store_backend.h"
 
-#define SQ_SCHEMA_VERSION 5
+#define SQ_SCHEMA_VERSION 6      /* 5: session_minutes; 6: session_links (store_put_links) */
+/* A session row's links (sessions AS s), newline-separated "id@sensor", NULL for none: the
+ * fourth column of every SELECT whose rows become documents (emit_doc). */
+#define SQ_LINKED_COL "(SELECT group_concat(other, char(10)) FROM session_links AS l" \
+    " WHERE l.sensor = s.sensor AND l.id = s.id)"
 #define SQ_HOUR_US 3600000000LL     /* the postings' time bucket: one hour of event.start */
 
 /* Postings: for each group commit, one row of session_postings per (field, value, hour of
@@ -58,7 +62,7 @@ enum sq_field {
 enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS_SESSION, ST_UPD_SEQ, ST_GET_SEQ, ST_INS_STATS,
        ST_INS_ALERT, ST_GET_DOC, ST_GET_DOC_DAY, ST_DEL_SESSIONS, ST_DEL_STATS, ST_DEL_ALERTS,
        ST_DEL_POSTINGS, ST_INS_POSTING, ST_GET_NEXT, ST_SET_NEXT, ST_FIND_ROW, ST_INS_AT,
-       ST_INS_ROWS, ST_UPS_MINUTE, ST_DEL_MINUTES, ST_COUNT };
+       ST_INS_LINK, ST_DEL_LINKS, ST_INS_ROWS, ST_UPS_MINUTE, ST_DEL_MINUTES, ST_COUNT };
 
 /* Rows per INSERT statement. One statement per record spent ~20% of the insert path opening
  * and closing its b-tree cursors (sqlite3VdbeHalt and cursor allocation, callgrind); 32 rows

@@ -104,8 +104,39 @@ static int emit_doc(struct store *st, sqlite3_stmt *stmt, int col, store_row_fn 
         return store_fail(st, STORE_ERR, "sqlite %s: session %s: stored record of %zu bytes "
                           "does not unpack", SQ(st)->path, sqlite3_column_text(stmt, col + 2)
                           ? (const char *)sqlite3_column_text(stmt, col + 2) : "?", len);
-    size_t n = 0;
+    /* its links (store_put_links) join the record's own for the document only */
+    const char *links = sqlite3_column_count(stmt) > col + 3 &&
+                        sqlite3_column_type(stmt, col + 3) == SQLITE_TEXT
+                        ? (const char *)sqlite3_column_text(stmt, col + 3) : NULL;
+    ProtobufCBinaryData *own = r->linked, *all = NULL;
+    size_t n_own = r->n_linked, n = 0;
+    if (links) {
+        size_t k = 1;
+        for (const char *p = links; *p; p++)
+            k += *p == '\n';
+        if (!(all = calloc(n_own + k, sizeof *all))) {
+            ashiato__session_record__free_unpacked(r, NULL);
+            return store_fail(st, STORE_ERR_RETRY, "out of memory rendering a session");
+        }
+        if (n_own)
+            memcpy(all, own, n_own * sizeof *all);
+        k = n_own;
+        for (const char *p = links; *p;) {
+            size_t m = strcspn(p, "\n");
+            bool dup = false;
+            for (size_t i = 0; i < n_own && !dup; i++)
+                dup = own[i].len == m && !memcmp(own[i].data, p, m);
+            if (!dup && m)
+                all[k++] = (ProtobufCBinaryData){ m, (uint8_t *)p };
+            p += m + (p[m] == '\n');
+        }
+        r->linked = all;
+        r->n_linked = k;
+    }
     char *doc = record_json_render(r, (const char *)sqlite3_column_text(stmt, col + 1), &n);
+    r->linked = own;            /* the unpacked record frees its own */
+    r->n_linked = n_own;
+    free(all);
     ashiato__session_record__free_unpacked(r, NULL);
     if (!doc)
         return store_fail(st, STORE_ERR_RETRY, "out of memory rendering a session");
@@ -178,7 +209,8 @@ int sq_query_sessions(struct store *st, const struct store_query *q, store_row_f
         sql = NULL;
     }
     if (cb) {
-        sql = where_fill(&w, "SELECT doc, sensor, id FROM sessions AS s", q->newest_first
+        sql = where_fill(&w, "SELECT doc, sensor, id, " SQ_LINKED_COL " FROM sessions AS s",
+                         q->newest_first
                          ? " ORDER BY start_us DESC, id DESC, sensor DESC LIMIT ? OFFSET ?"
                          : " ORDER BY start_us ASC, id ASC, sensor ASC LIMIT ? OFFSET ?");
         if (!sql) {
@@ -442,6 +474,9 @@ int sq_delete_older(struct store *st, int64_t before_us, uint64_t *deleted)
     sqlite3_bind_int64(s->st[ST_DEL_STATS], 1, before_us);
     if ((rc = sq_run(s->st[ST_DEL_STATS])) != SQLITE_OK)
         return sq_fail(st, rc, "delete old sensor_stats");
+    sqlite3_bind_int64(s->st[ST_DEL_LINKS], 1, before_us);
+    if ((rc = sq_run(s->st[ST_DEL_LINKS])) != SQLITE_OK)
+        return sq_fail(st, rc, "delete old links");
     sqlite3_bind_int64(s->st[ST_DEL_ALERTS], 1, before_us);
     if ((rc = sq_run(s->st[ST_DEL_ALERTS])) != SQLITE_OK)
         return sq_fail(st, rc, "delete old alerts");

@@ -24,6 +24,7 @@ struct detect *detect_new(const struct detect_config *cfg, detect_sink_fn sink, 
     d->sink_ctx = ctx;
     d->first_us = INT64_MAX;
     d->now_us = INT64_MIN;
+    d->wall_us = INT64_MIN;
     if (!(d->link = detect_link_new(cfg)) || detect_scan_init(d) < 0 || detect_trw_init(d) < 0 ||
         detect_lateral_init(d) < 0 || detect_policy_init(d) < 0 || detect_spike_init(d) < 0) {
         snprintf(err, ASH_ERR_LEN, "detect: out of memory building the detectors");
@@ -59,6 +60,7 @@ void detect_set_placement(struct detect *d, const struct detect_config *cfg)
 {
     detect_config_placement(&d->cfg, cfg);
     d->last_sensor = NULL;      /* its cached segment came from the old [sensors] */
+    detect_spike_placement_changed(d);
 }
 
 /* an open alert of this source (not policy or spike) learns of another sensor's copy */
@@ -117,7 +119,14 @@ static void expire(struct detect *d)
     d->last_expire_us = d->now_us;
 }
 
-void detect_feed(struct detect *d, const struct detect_record *r)
+void detect_set_link_sink(struct detect *d, detect_link_fn fn, void *ctx)
+{
+    d->link_sink = fn;
+    d->link_ctx = ctx;
+}
+
+/* one record; link_hash is its Community ID's hash (detect_link_hash) */
+static void feed(struct detect *d, const struct detect_record *r, uint64_t link_hash)
 {
     d->st.records++;
     if (r->src_packets + r->dst_packets == 0) {
@@ -148,9 +157,13 @@ void detect_feed(struct detect *d, const struct detect_record *r)
     /* Only a flow that two sensors can see needs the link table: with sensors placed on
      * segments' uplinks, one between two different segments (or any flow at a sensor with
      * no segment, or when no sensor is placed). Most records are not, and skip it. */
+    struct detect_link_pair pair = { NULL, -1, 0 };
     if (!c->n_sensors || f.sensor_seg < 0 ||
         (f.src_seg >= 0 && f.dst_seg >= 0 && f.src_seg != f.dst_seg))
-        f.duplicate = detect_link_seen(d->link, r, si, d->now_us);
+        f.duplicate = detect_link_seen(d->link, r, link_hash, si, d->now_us, &pair);
+    if (pair.other_id && d->link_sink && pair.other_sensor >= 0 && r->session_id)
+        d->link_sink(pair.other_id, d->sensor_names[pair.other_sensor], pair.other_start_us,
+                     r->session_id, sn, r->start_us, d->link_ctx);
 
     detect_policy_feed(d, &f);
     detect_spike_feed(d, &f);
@@ -173,6 +186,52 @@ void detect_feed(struct detect *d, const struct detect_record *r)
         expire(d);
 }
 
+void detect_feed(struct detect *d, const struct detect_record *r)
+{
+    feed(d, r, detect_link_hash(r->community_id));
+}
+
+/* Records ahead by PREFETCH_AHEAD have their link-index slot and their source's TRW entry
+ * slot prefetched, so the cache misses of those lookups overlap the work on the records
+ * before them (the misses are most of detection's cost per record). */
+#define PREFETCH_AHEAD 8
+
+void detect_feed_batch(struct detect *d, const struct detect_record *const *r, size_t n)
+{
+    /* ring slots by record number: record i - PREFETCH_AHEAD is fed before record i's go in */
+    uint64_t h[PREFETCH_AHEAD], x[PREFETCH_AHEAD], th[PREFETCH_AHEAD];
+    const char *pf_name = NULL;         /* spike: the sensor of the record prefetched */
+    int pf_index = -1;
+    for (size_t i = 0; i < n + PREFETCH_AHEAD; i++) {
+        if (i >= PREFETCH_AHEAD)
+            feed(d, r[i - PREFETCH_AHEAD], h[(i - PREFETCH_AHEAD) % PREFETCH_AHEAD]);
+        if (i >= 6 && i - 6 < n)        /* TRW: the entry's value slot (entry loaded) */
+            window_prefetch_step(d->trw, r[i - 6]->src, th[(i - 6) % PREFETCH_AHEAD],
+                                 x[(i - 6) % PREFETCH_AHEAD], 2);
+        if (i >= 4 && i - 4 < n) {      /* spike: the bin's slot for the source */
+            const struct detect_record *q = r[i - 4];
+            if (q->sensor != pf_name) {         /* looked up, never registered here */
+                pf_name = q->sensor;
+                pf_index = -1;
+                for (size_t k = 0; q->sensor && k < d->n_sensor_names && pf_index < 0; k++)
+                    if (!strcmp(d->sensor_names[k], q->sensor))
+                        pf_index = (int)k;
+            }
+            detect_spike_prefetch(d, pf_index, q);
+        }
+        if (i >= 3 && i - 3 < n)        /* TRW: the entry (its slot loaded) */
+            window_prefetch_step(d->trw, r[i - 3]->src, th[(i - 3) % PREFETCH_AHEAD], 0, 1);
+        if (i < n) {                    /* the link slot and TRW's map slot */
+            size_t k = i % PREFETCH_AHEAD;
+            h[k] = detect_link_hash(r[i]->community_id);
+            x[k] = detect_trw_value(r[i]);
+            th[k] = window_key_hash(d->trw, r[i]->src);
+            detect_link_prefetch(d->link, h[k]);
+            window_prefetch_step(d->trw, r[i]->src, th[k], 0, 0);
+        }
+    }
+}
+
 void detect_tick(struct detect *d, int64_t now_us)
 {
     if (now_us > d->now_us)
@@ -182,7 +241,14 @@ void detect_tick(struct detect *d, int64_t now_us)
     if (d->now_us - d->last_expire_us >= EXPIRE_EVERY_US)
         expire(d);
     detect_spike_tick(d, d->now_us, false);
+    detect_spike_wall(d);
     detect_alert_send_dirty(d);
+}
+
+void detect_set_wall(struct detect *d, int64_t wall_us)
+{
+    if (wall_us > d->wall_us)
+        d->wall_us = wall_us;
 }
 
 void detect_flush(struct detect *d)

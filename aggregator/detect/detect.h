@@ -162,6 +162,7 @@ typedef void (*detect_sink_fn)(const struct detect_alert *a, bool final, void *c
 struct detect_stats {
     uint64_t records, ignored_zero, linked, attempts_failed, attempts_ok, attempts_unknown;
     uint64_t alerts, alert_updates, cap_hits, late_records;
+    uint64_t wall_judged;       /* spike bins raised on the wall clock (detect_set_wall) */
     size_t bytes;               /* state memory (maps, entries, alerts) */
     size_t sources;             /* per-source entries across detectors */
 };
@@ -179,9 +180,26 @@ void detect_set_placement(struct detect *d, const struct detect_config *cfg);
 
 /* Feed one committed record. */
 void detect_feed(struct detect *d, const struct detect_record *r);
+/* Feed n records in order, as n detect_feed calls would (the same results), with the
+ * lookups of the records ahead prefetched. */
+void detect_feed_batch(struct detect *d, const struct detect_record *const *r, size_t n);
+
+/* The link sink: a record (id_b at sensor_b, starting at start_b_us) that is another
+ * sensor's copy of a flow already counted (id_a at sensor_a): the two name each other
+ * (ashiato.linked). Strings valid during the call only. */
+typedef void (*detect_link_fn)(const char *id_a, const char *sensor_a, int64_t start_a_us,
+                               const char *id_b, const char *sensor_b, int64_t start_b_us,
+                               void *ctx);
+void detect_set_link_sink(struct detect *d, detect_link_fn fn, void *ctx);
 /* Advance to now_us (record time: the newest record time seen, or the wall clock in the
  * aggregator): close spike bins, expire state, send grown alerts. */
 void detect_tick(struct detect *d, int64_t now_us);
+/* The wall clock (us) when the records fed next arrived (the aggregator's; the engine never
+ * reads a clock). With it, detect_tick also judges the spike bins whose end + spike_grace
+ * has passed on the wall clock since their segment's newest record arrived (a spike at the
+ * end of traffic is raised without waiting for newer records); the baselines still move on
+ * record time only. Offline (never called) nothing changes. */
+void detect_set_wall(struct detect *d, int64_t wall_us);
 /* End of input: evaluate what is pending and send every alert as final. */
 void detect_flush(struct detect *d);
 struct detect_stats detect_stats(const struct detect *d);

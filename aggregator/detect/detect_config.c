@@ -127,15 +127,23 @@ int detect_prefix_parse(const char *text, struct detect_prefix *p)
     return 0;
 }
 
+static uint64_t be64(const uint8_t *b)
+{
+    uint64_t v;
+    memcpy(&v, b, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* two masked 64-bit compares (the prefix's host bits are off: detect_prefix_parse) */
 bool detect_prefix_match(const struct detect_prefix *p, const uint8_t addr[16])
 {
-    unsigned full = p->bits / 8, rest = p->bits % 8;
-    if (memcmp(p->addr, addr, full))
-        return false;
-    if (!rest)
-        return true;
-    uint8_t mask = (uint8_t)(0xff00u >> rest);
-    return (addr[full] & mask) == p->addr[full];
+    unsigned bits = p->bits;
+    uint64_t m0 = bits >= 64 ? ~0ULL : bits ? ~0ULL << (64 - bits) : 0;
+    uint64_t m1 = bits >= 128 ? ~0ULL : bits > 64 ? ~0ULL << (128 - bits) : 0;
+    return (be64(addr) & m0) == be64(p->addr) && (be64(addr + 8) & m1) == be64(p->addr + 8);
 }
 
 /* "a, b c" -> each prefix into list; -1 with err on a bad one or too many */

@@ -37,6 +37,7 @@ struct detect {
     void *sink_ctx;
     struct detect_stats st;
     int64_t now_us;             /* newest record time seen */
+    int64_t wall_us;            /* detect_set_wall's, INT64_MIN when never given */
     int64_t first_us;           /* oldest first record time (lateral baseline) */
     int64_t last_expire_us;
     char sensor_names[64][DETECT_NAME_LEN];     /* sensors met, for bit masks */
@@ -46,6 +47,8 @@ struct detect {
     int last_index, last_segment;
     struct detect_alerts alerts;
     struct detect_link *link;
+    detect_link_fn link_sink;
+    void *link_ctx;
     struct window *addr_scan, *port_scan, *dark_scan, *trw, *lateral, *servers, *policy;
     struct detect_spike *spike;
     double trw_up, trw_down, trw_eta1, trw_eta0;   /* TRW's steps and bounds (logs, once) */
@@ -65,11 +68,19 @@ bool detect_addr_discovery(const uint8_t a[16], const struct detect_config *c);
 void detect_outcome(const struct detect_config *c, const struct detect_record *r,
                     struct detect_facts *f);
 
-/* detect_link.c: true when the flow was already counted (another sensor's record) */
+/* detect_link.c: true when the flow was already counted (another sensor's record, then
+ * pair->other_id names that record: valid until the next call; NULL for the same sensor's) */
+struct detect_link_pair {
+    const char *other_id;
+    int other_sensor;           /* index into struct detect's sensor_names */
+    int64_t other_start_us;
+};
 struct detect_link *detect_link_new(const struct detect_config *c);
 void detect_link_free(struct detect_link *l);
-bool detect_link_seen(struct detect_link *l, const struct detect_record *r, int sensor,
-                      int64_t now_us);
+uint64_t detect_link_hash(const char *community_id);
+void detect_link_prefetch(const struct detect_link *l, uint64_t hash);
+bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint64_t hash,
+                      int sensor, int64_t now_us, struct detect_link_pair *pair);
 uint64_t detect_link_full(const struct detect_link *l);
 void detect_link_expire(struct detect_link *l, int64_t now_us);
 size_t detect_link_bytes(const struct detect_link *l);
@@ -92,6 +103,7 @@ int detect_scan_init(struct detect *d);
 void detect_scan_feed(struct detect *d, const struct detect_facts *f);
 int detect_trw_init(struct detect *d);
 void detect_trw_feed(struct detect *d, const struct detect_facts *f);
+uint64_t detect_trw_value(const struct detect_record *r);     /* what TRW counts: the host */
 void detect_trw_close(struct window_entry *e, void *ctx);
 int detect_lateral_init(struct detect *d);
 void detect_lateral_feed(struct detect *d, const struct detect_facts *f);
@@ -101,7 +113,10 @@ int detect_policy_init(struct detect *d);
 void detect_policy_feed(struct detect *d, const struct detect_facts *f);
 int detect_spike_init(struct detect *d);
 void detect_spike_feed(struct detect *d, const struct detect_facts *f);
+void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r);
 void detect_spike_tick(struct detect *d, int64_t now_us, bool flush);
+void detect_spike_wall(struct detect *d);
+void detect_spike_placement_changed(struct detect *d);
 void detect_spike_free(struct detect_spike *s);
 size_t detect_spike_bytes(const struct detect_spike *s);
 

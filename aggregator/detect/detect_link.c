@@ -1,13 +1,19 @@
-/* detect_link.c -- cross-sensor linking for counting: one flow seen by two sensors (same
- * Community ID, starts within link_skew) is counted once; so are the later records of a long
- * session (same sensor, same start).
- * Owns:  a ring of entries in arrival order (fixed size, max_sources) and the hmap from
- *        Community ID to entry; no allocation per record.
+/* detect_link.c -- cross-sensor linking: one flow seen by two sensors (same Community ID,
+ * starts within link_skew) is counted once, and the pair is reported to the link sink (the
+ * aggregator stores it: ashiato.linked); the later records of a long session (same sensor,
+ * same start) are counted once too.
+ * Owns:  a ring of entries in arrival order (fixed size, max_sources, allocated at start) and
+ *        a compact open-addressing index over it: 8-byte slots (a 32-bit fingerprint of the
+ *        Community ID's hash and the entry's insertion number), so a lookup that finds no
+ *        match touches one cache line of the index and no entry. No allocation per record.
  * Never: writes ashiato.linked into records (the store keeps the sensors' bytes as they
- *        came); it only answers "already counted?".
+ *        came); it answers "already counted?" and names the pair to the sink.
  * Trap:  an entry lives LINK_KEEP_US of record time after it arrived, longer than any
  *        sensor's batching delay between the two sensors' records of one flow; when the ring
- *        is full the oldest entry goes early (counted in full). */
+ *        is full the oldest entry goes early (counted in full). Expiry only moves the ring's
+ *        head: an index slot whose insertion number left the ring is dead (a tombstone that
+ *        an insert reuses), and the index is rebuilt from the ring when dead and live slots
+ *        pass 3/4 of it (amortised, sequential), so expiry costs no lookup. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,32 +22,88 @@
 
 #define LINK_KEEP_US (120 * 1000000LL)
 #define CID_LEN 40
+#define ID_LEN 40
+#define INDEX_MIN 4096
 
 struct link_entry {
-    char cid[CID_LEN];
+    uint64_t hash;
     int64_t start_us, seen_us;
-    int sensor;
-    bool used;
+    int32_t sensor;
+    char cid[CID_LEN];
+    char id[ID_LEN];            /* the record's session id, for the link sink */
+};
+
+struct link_slot {
+    uint32_t fp;                /* 0: never used */
+    uint32_t seq;
 };
 
 struct detect_link {
-    struct hmap *map;
     struct link_entry *ring;
-    size_t cap, head, n;        /* oldest at head */
+    size_t cap, n;              /* at most cap (max_sources) live entries, oldest at head */
+    size_t ring_mask;           /* the ring: a power of two >= cap, so that the position
+                                 * seq & ring_mask stays right when seq wraps */
+    uint32_t head;              /* insertion number of the oldest live entry */
+    struct link_slot *index;
+    size_t mask, used;          /* used: slots not empty (live or dead) */
     int64_t skew_us;
     uint64_t full;
 };
 
+static bool live(const struct detect_link *l, uint32_t seq)
+{
+    return (uint32_t)(seq - l->head) < l->n;
+}
+
+static struct link_entry *entry_of(const struct detect_link *l, uint32_t seq)
+{
+    return &l->ring[seq & l->ring_mask];
+}
+
+static uint32_t fingerprint(uint64_t h)
+{
+    uint32_t fp = (uint32_t)(h >> 32);
+    return fp ? fp : 1;
+}
+
+/* lay the index out again with nslots slots (in place when that is its size), from the live
+ * ring entries: the ring alone is the truth, the index only finds its entries */
+static int reindex(struct detect_link *l, size_t nslots)
+{
+    struct link_slot *ni = l->index;
+    if (ni && nslots == l->mask + 1) {
+        memset(ni, 0, nslots * sizeof *ni);
+    } else {
+        if (!(ni = ash_calloc_array(nslots, sizeof *ni)))
+            return -1;
+        free(l->index);
+        l->index = ni;
+        l->mask = nslots - 1;
+    }
+    l->used = l->n;
+    for (size_t k = 0; k < l->n; k++) {
+        uint32_t seq = l->head + (uint32_t)k;
+        const struct link_entry *e = entry_of(l, seq);
+        size_t i = e->hash & l->mask;
+        while (ni[i].fp)
+            i = (i + 1) & l->mask;
+        ni[i] = (struct link_slot){ fingerprint(e->hash), seq };
+    }
+    return 0;
+}
+
 struct detect_link *detect_link_new(const struct detect_config *c)
 {
-    static const struct hmap_type t = { hmap_hash_str, hmap_equal_str };
     struct detect_link *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
     l->skew_us = c->link_skew_us;
-    l->cap = c->max_sources;
-    if (!(l->ring = ash_calloc_array(l->cap, sizeof *l->ring)) ||
-        !(l->map = hmap_new(&t, l->cap, 0x6c696e6b))) {
+    l->cap = c->max_sources ? c->max_sources : 1;
+    size_t ring = 1;
+    while (ring < l->cap)
+        ring *= 2;
+    l->ring_mask = ring - 1;
+    if (!(l->ring = ash_calloc_array(ring, sizeof *l->ring)) || reindex(l, INDEX_MIN) < 0) {
         detect_link_free(l);
         return NULL;
     }
@@ -52,63 +114,113 @@ void detect_link_free(struct detect_link *l)
 {
     if (!l)
         return;
-    hmap_free(l->map);
+    free(l->index);
     free(l->ring);
     free(l);
 }
 
-static void pop(struct detect_link *l)
+uint64_t detect_link_hash(const char *cid)
 {
-    struct link_entry *e = &l->ring[l->head];
-    if (e->used)
-        hmap_remove(l->map, e->cid);
-    e->used = false;
-    l->head = (l->head + 1) % l->cap;
-    l->n--;
+    return cid && cid[0] ? hmap_hash_str(cid, 0x6c696e6b) : 0;
 }
 
-bool detect_link_seen(struct detect_link *l, const struct detect_record *r, int sensor,
-                      int64_t now_us)
+void detect_link_prefetch(const struct detect_link *l, uint64_t hash)
+{
+    __builtin_prefetch(&l->index[hash & l->mask]);
+}
+
+static void copy_id(char dst[ID_LEN], const char *src)
+{
+    size_t n = src ? strnlen(src, ID_LEN - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint64_t hash,
+                      int sensor, int64_t now_us, struct detect_link_pair *pair)
 {
     size_t len;
+    pair->other_id = NULL;
     if (!r->community_id || !r->community_id[0] || (len = strlen(r->community_id)) >= CID_LEN)
         return false;
-    struct link_entry *e = hmap_get(l->map, r->community_id);
-    if (e) {
+    uint32_t fp = fingerprint(hash);
+    size_t i = hash & l->mask, reuse = SIZE_MAX, probes = 0;
+    for (; l->index[i].fp && probes++ <= l->mask; i = (i + 1) & l->mask) {
+        const struct link_slot *s = &l->index[i];
+        if (!live(l, s->seq)) {
+            if (reuse == SIZE_MAX)
+                reuse = i;
+            continue;
+        }
+        if (s->fp != fp)
+            continue;
+        struct link_entry *e = entry_of(l, s->seq);
+        if (e->hash != hash || strcmp(e->cid, r->community_id))
+            continue;
         int64_t d = r->start_us - e->start_us;
         if (d < 0)
             d = -d;
         bool same_sensor = e->sensor == sensor;
-        if ((same_sensor && d == 0) || (!same_sensor && d <= l->skew_us))
+        if (same_sensor && d == 0)
             return true;
+        if (!same_sensor && d <= l->skew_us) {
+            pair->other_id = e->id;
+            pair->other_sensor = e->sensor;
+            pair->other_start_us = e->start_us;
+            return true;
+        }
         e->start_us = r->start_us;      /* a new flow reusing the 5-tuple */
         e->sensor = sensor;
         e->seen_us = now_us;
+        copy_id(e->id, r->session_id);
         return false;
     }
-    if (l->n == l->cap) {
-        pop(l);
+    if (l->n == l->cap) {               /* the oldest goes early: its slot turns dead */
+        l->head++;
+        l->n--;
         l->full++;
     }
-    e = &l->ring[(l->head + l->n) % l->cap];
+    uint32_t seq = l->head + (uint32_t)l->n;
+    struct link_entry *e = entry_of(l, seq);
+    e->hash = hash;
     memcpy(e->cid, r->community_id, len + 1);
+    copy_id(e->id, r->session_id);
     e->start_us = r->start_us;
     e->seen_us = now_us;
     e->sensor = sensor;
-    e->used = hmap_put(l->map, e->cid, e) == 0;
     l->n++;
+    if (reuse == SIZE_MAX && l->index[i].fp) {  /* no room at all (out of memory) */
+        l->n--;
+        l->full++;
+        return false;
+    }
+    if (reuse == SIZE_MAX) {
+        reuse = i;
+        l->used++;
+    }
+    l->index[reuse] = (struct link_slot){ fp, seq };
+    if (l->used * 4 > (l->mask + 1) * 3) {      /* dead and live past 3/4: lay out again */
+        size_t nslots = l->mask + 1;
+        while (l->n * 8 > nslots * 3)            /* live past 3/8: grow */
+            nslots *= 2;
+        if (reindex(l, nslots) < 0)
+            reindex(l, l->mask + 1);    /* out of memory: in place, dead slots emptied */
+    }
     return false;
 }
 
 void detect_link_expire(struct detect_link *l, int64_t now_us)
 {
-    while (l->n && l->ring[l->head].seen_us < now_us - LINK_KEEP_US)
-        pop(l);
+    while (l->n && entry_of(l, l->head)->seen_us < now_us - LINK_KEEP_US) {
+        l->head++;
+        l->n--;
+    }
 }
 
 size_t detect_link_bytes(const struct detect_link *l)
 {
-    return hmap_stats(l->map).bytes + l->cap * sizeof(struct link_entry);
+    return sizeof *l + (l->mask + 1) * sizeof *l->index +
+           (l->ring_mask + 1) * sizeof(struct link_entry);
 }
 
 uint64_t detect_link_full(const struct detect_link *l)

@@ -34,6 +34,15 @@ struct bin {
     int64_t index;              /* bin number since the epoch, -1 unused */
     uint32_t count;
     struct hmap *sources;       /* ip -> struct src_count */
+    bool raised;                /* in the series' alert (what it added, to take back when the
+                                 * bin is judged again with more records) */
+    uint64_t raised_sessions, raised_hosts;
+};
+
+/* the EWMA and the history of the series' judged bins */
+struct baseline {
+    double mean;
+    uint32_t history[SPIKE_HISTORY], n_history, evaluated;
 };
 
 struct series {
@@ -41,8 +50,9 @@ struct series {
     int segment;
     int64_t next;               /* next bin to evaluate; INT64_MIN before the first record */
     int64_t newest_us;
-    double mean;
-    uint32_t history[SPIKE_HISTORY], n_history, evaluated;
+    int64_t newest_wall_us;     /* when newest_us arrived (detect_set_wall), INT64_MIN unknown */
+    int64_t peeked;             /* bins before it were judged on the wall clock already */
+    struct baseline bl;
     struct bin bins[SPIKE_PENDING];
     struct detect_alert *alert; /* open while consecutive bins spike */
     int64_t alert_bin;
@@ -50,6 +60,7 @@ struct series {
 
 struct detect_spike {
     struct series *s[SPIKE_SERIES];
+    struct series *by_sensor[64];       /* by the engine's sensor index, once found */
     size_t n;
     size_t bytes;
 };
@@ -87,6 +98,8 @@ static void bin_clear(struct detect_spike *sp, struct bin *b)
     b->sources = NULL;
     b->count = 0;
     b->index = -1;
+    b->raised = false;
+    b->raised_sessions = b->raised_hosts = 0;
 }
 
 void detect_spike_free(struct detect_spike *sp)
@@ -106,7 +119,48 @@ size_t detect_spike_bytes(const struct detect_spike *sp)
     return sizeof *sp + sp->n * sizeof(struct series) + sp->bytes;
 }
 
+/* The placement changed (SIGHUP): which series each sensor feeds is found again, and each
+ * series' segment number is looked up by its name in the new [segments] (-1: now none). */
+void detect_spike_placement_changed(struct detect *d)
+{
+    struct detect_spike *sp = d->spike;
+    if (!sp)
+        return;
+    memset(sp->by_sensor, 0, sizeof sp->by_sensor);
+    for (size_t i = 0; i < sp->n; i++) {
+        sp->s[i]->segment = -1;
+        for (size_t k = 0; k < d->cfg.n_segments; k++)
+            if (!strcmp(d->cfg.segments[k], sp->s[i]->name))
+                sp->s[i]->segment = (int)k;
+    }
+}
+
+static struct series *series_find(struct detect *d, const struct detect_facts *f);
+
 static struct series *series_for(struct detect *d, const struct detect_facts *f)
+{
+    struct detect_spike *sp = d->spike;
+    if (d->last_index >= 0 && sp->by_sensor[d->last_index])
+        return sp->by_sensor[d->last_index];
+    struct series *s = series_find(d, f);
+    if (s && d->last_index >= 0)
+        sp->by_sensor[d->last_index] = s;   /* until a reload (placement_changed) */
+    return s;
+}
+
+/* a hint for a record fed soon: start loading its bin's slot for its source */
+void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r)
+{
+    const struct series *s = sensor >= 0 && sensor < 64 ? d->spike->by_sensor[sensor] : NULL;
+    if (!s || r->start_us < 0)
+        return;
+    int64_t idx = r->start_us / d->cfg.spike_bin_us;
+    const struct bin *b = &s->bins[idx % SPIKE_PENDING];
+    if (b->index == idx && b->sources)
+        hmap_prefetch(b->sources, r->src);
+}
+
+static struct series *series_find(struct detect *d, const struct detect_facts *f)
 {
     struct detect_spike *sp = d->spike;
     const char *name = f->sensor_seg >= 0 ? d->cfg.segments[f->sensor_seg]
@@ -122,6 +176,8 @@ static struct series *series_for(struct detect *d, const struct detect_facts *f)
     snprintf(s->name, sizeof s->name, "%s", name);
     s->segment = f->sensor_seg;
     s->next = INT64_MIN;
+    s->newest_wall_us = INT64_MIN;
+    s->peeked = INT64_MIN;
     for (int b = 0; b < SPIKE_PENDING; b++)
         s->bins[b].index = -1;
     sp->s[sp->n++] = s;
@@ -141,7 +197,7 @@ static int u32_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double robust_sigma(const struct series *s)
+static double robust_sigma(const struct baseline *s)
 {
     uint32_t v[SPIKE_HISTORY], n = s->n_history < SPIKE_HISTORY ? s->n_history : SPIKE_HISTORY;
     if (n == 0)
@@ -163,7 +219,8 @@ static double robust_sigma(const struct series *s)
     return sigma > poisson ? sigma : poisson;
 }
 
-static void raise_spike(struct detect *d, struct series *s, struct bin *b, double sigma)
+static void raise_spike(struct detect *d, struct series *s, struct bin *b, double sigma,
+                        double mean)
 {
     const struct detect_config *c = &d->cfg;
     int64_t t0 = b->index * c->spike_bin_us;
@@ -175,12 +232,15 @@ static void raise_spike(struct detect *d, struct series *s, struct bin *b, doubl
             v[k++] = sc;
     if (v)
         qsort(v, k, sizeof *v, by_count_desc);
-    double excess = b->count - s->mean, covered = 0;
+    double excess = b->count - mean, covered = 0;
     uint32_t needed = 0;
     while (needed < k && covered < excess)
         covered += v[needed++]->n;
     struct detect_alert *a = s->alert;
-    if (!a || s->alert_bin != b->index - 1) {
+    if (a && b->raised) {       /* judged again (on record time, after the wall clock) */
+        a->sessions -= b->raised_sessions;
+        a->total_hosts -= b->raised_hosts;
+    } else if (!a || s->alert_bin != b->index - 1) {
         if (a)
             detect_alert_close(d, a);
         char key[80];
@@ -191,15 +251,20 @@ static void raise_spike(struct detect *d, struct series *s, struct bin *b, doubl
             return;
         }
         snprintf(a->prefix, sizeof a->prefix, "%s", s->name);
-        a->baseline = s->mean;
+        a->baseline = mean;
         a->sigma = sigma;
         if (s->segment >= 0)
             a->segments = 1ULL << s->segment;
     }
-    s->alert_bin = b->index;
-    a->end_us = t0 + c->spike_bin_us;
+    if (b->index > s->alert_bin)
+        s->alert_bin = b->index;
+    if (t0 + c->spike_bin_us > a->end_us)
+        a->end_us = t0 + c->spike_bin_us;
     a->sessions += b->count;
     a->total_hosts += needed;
+    b->raised = true;
+    b->raised_sessions = b->count;
+    b->raised_hosts = needed;
     for (uint32_t i = 0; i < needed && a->n_sources < c->max_targets; i++) {
         bool dup = false;
         for (uint32_t j = 0; j < a->n_sources && !dup; j++)
@@ -209,35 +274,50 @@ static void raise_spike(struct detect *d, struct series *s, struct bin *b, doubl
             detect_alert_evidence(a, v[i]->first_id, c->max_targets);
         }
     }
-    double score = (b->count - s->mean) / sigma;
+    double score = (b->count - mean) / sigma;
     if (score > a->score)
         a->score = score;
     a->dirty = true;
     free(v);
 }
 
-static void evaluate(struct detect *d, struct series *s, struct bin *b, uint32_t count)
+/* Judge a bin of count sessions against the baseline bl, then fold it into bl. True when it
+ * spiked (*sigma and *mean: the baseline it was judged against). */
+static bool judge(const struct detect_config *c, struct baseline *bl, uint32_t count,
+                  double *sigma, double *mean)
 {
-    const struct detect_config *c = &d->cfg;
     bool spiked = false;
-    if (s->evaluated >= c->spike_warmup_bins) {
-        double sigma = robust_sigma(s);
-        if (count > s->mean + c->spike_sigmas * sigma && count > c->spike_min_count &&
-            count >= c->spike_min_ratio * s->mean) {
-            if (b)
-                raise_spike(d, s, b, sigma);
+    *mean = bl->mean;
+    *sigma = 0;
+    if (bl->evaluated >= c->spike_warmup_bins) {
+        *sigma = robust_sigma(bl);
+        if (count > bl->mean + c->spike_sigmas * *sigma && count > c->spike_min_count &&
+            count >= c->spike_min_ratio * bl->mean) {
             spiked = true;
             /* the baseline takes the bin at its limit, not the spike itself */
-            count = (uint32_t)(s->mean + c->spike_sigmas * sigma);
+            count = (uint32_t)(bl->mean + c->spike_sigmas * *sigma);
         }
     }
-    if (!spiked && s->alert) {
+    bl->mean = bl->evaluated ? c->spike_lambda * count + (1 - c->spike_lambda) * bl->mean
+                             : count;
+    bl->history[bl->n_history++ % SPIKE_HISTORY] = count;
+    bl->evaluated++;
+    return spiked;
+}
+
+/* bin idx (b: its counts, NULL when it had no record) judged on record time, for good */
+static void evaluate(struct detect *d, struct series *s, struct bin *b, int64_t idx,
+                     uint32_t count)
+{
+    double sigma, mean;
+    bool spiked = judge(&d->cfg, &s->bl, count, &sigma, &mean);
+    if (spiked && b)
+        raise_spike(d, s, b, sigma, mean);
+    /* an alert that a later bin (judged on the wall clock) is part of stays open */
+    if (!spiked && s->alert && s->alert_bin < idx) {
         detect_alert_close(d, s->alert);
         s->alert = NULL;
     }
-    s->mean = s->evaluated ? c->spike_lambda * count + (1 - c->spike_lambda) * s->mean : count;
-    s->history[s->n_history++ % SPIKE_HISTORY] = count;
-    s->evaluated++;
 }
 
 /* evaluate every bin of s that ends spike_grace before its newest record (all on flush) */
@@ -259,7 +339,7 @@ static void advance(struct detect *d, struct series *s, bool flush)
             if (!more)
                 break;
         }
-        evaluate(d, s, have ? b : NULL, have ? b->count : 0);
+        evaluate(d, s, have ? b : NULL, s->next, have ? b->count : 0);
         if (have)
             bin_clear(d->spike, b);
         s->next++;
@@ -287,8 +367,10 @@ void detect_spike_feed(struct detect *d, const struct detect_facts *f)
         if (idx >= s->next + SPIKE_PENDING)
             s->next = idx - SPIKE_PENDING + 1;
     }
-    if (f->r->start_us > s->newest_us)
+    if (f->r->start_us > s->newest_us) {
         s->newest_us = f->r->start_us;
+        s->newest_wall_us = d->wall_us;
+    }
     struct bin *b = &s->bins[idx % SPIKE_PENDING];
     if (b->index != idx) {
         bin_clear(d->spike, b);
@@ -332,5 +414,43 @@ void detect_spike_tick(struct detect *d, int64_t now_us, bool flush)
             detect_alert_close(d, d->spike->s[i]->alert);
             d->spike->s[i]->alert = NULL;
         }
+    }
+}
+
+/* The wall clock: a series whose newest record arrived at newest_wall_us is taken to be at
+ * record time newest_us + (wall - newest_wall_us) now (a live sensor's records arrive about
+ * when they start; a file read fast stops moving when its input ends). Its pending bins whose
+ * end + spike_grace has passed on that clock are judged now, each once, on a copy of the
+ * baseline: a spike is raised (and grows later); the baseline itself, and which bins are
+ * pending, still move on record time only, so late records (a sensor back after an hour, its
+ * journal oldest first) still land in their bins, which are judged again then. */
+void detect_spike_wall(struct detect *d)
+{
+    const struct detect_config *c = &d->cfg;
+    if (d->wall_us == INT64_MIN)
+        return;
+    for (size_t i = 0; i < d->spike->n; i++) {
+        struct series *s = d->spike->s[i];
+        if (s->next == INT64_MIN || s->newest_wall_us == INT64_MIN ||
+            d->wall_us <= s->newest_wall_us)
+            continue;
+        int64_t est = s->newest_us + (d->wall_us - s->newest_wall_us);
+        int64_t upto = (est - c->spike_grace_us) / c->spike_bin_us;
+        if (upto > s->next + SPIKE_PENDING)
+            upto = s->next + SPIKE_PENDING;     /* only pending bins can be judged */
+        if (upto <= s->next || upto <= s->peeked)
+            continue;
+        struct baseline bl = s->bl;
+        for (int64_t idx = s->next; idx < upto; idx++) {
+            struct bin *b = &s->bins[idx % SPIKE_PENDING];
+            bool have = b->index == idx;
+            double sigma, mean;
+            bool spiked = judge(c, &bl, have ? b->count : 0, &sigma, &mean);
+            if (spiked && have && idx >= s->peeked) {
+                raise_spike(d, s, b, sigma, mean);
+                d->st.wall_judged++;
+            }
+        }
+        s->peeked = upto;
     }
 }

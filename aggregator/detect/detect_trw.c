@@ -34,6 +34,11 @@ int detect_trw_init(struct detect *d)
     return d->trw ? 0 : -1;
 }
 
+uint64_t detect_trw_value(const struct detect_record *r)
+{
+    return hmap_hash_bytes(r->dst, 16, 1);
+}
+
 void detect_trw_feed(struct detect *d, const struct detect_facts *f)
 {
     const struct detect_record *r = f->r;
@@ -41,7 +46,7 @@ void detect_trw_feed(struct detect *d, const struct detect_facts *f)
     if (!f->attempt || (r->proto != 6 && !f->icmp_failed) || f->outcome == OUTCOME_UNKNOWN)
         return;
     struct window_entry *e;
-    int rc = window_add(d->trw, r->src, hmap_hash_bytes(r->dst, 16, 1), r->start_us, 0, &e);
+    int rc = window_add(d->trw, r->src, detect_trw_value(r), r->start_us, 0, &e);
     if (rc == WINDOW_ERR_FULL)
         d->st.cap_hits++;
     if (rc != WINDOW_NEW)

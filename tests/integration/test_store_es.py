@@ -214,6 +214,11 @@ def test_end_to_end_every_session_once(node, loaded):
     days = collections.Counter()
     for index, _, src in docs:
         sid = src["ashiato"]["session_id"]
+        # detection's cross-sensor links (store_put_links) are the one addition: another
+        # sensor's session of the same flow, as id@sensor
+        src = json.loads(json.dumps(src))
+        for other in src["ashiato"].pop("linked", []):
+            assert other.rsplit("@", 1)[1] != src["observer"]["name"], (sid, other)
         assert src == flat[sid], f"{sid}: stored document differs from the emitted one"
         day = src["event"]["start"][:10].replace("-", ".")
         assert index == f"ashiato-sessions-{day}", (index, src["event"]["start"])

@@ -384,6 +384,141 @@ static void lateral_sweep_once_benign_clients_never(void **s)
     detect_free(d);
 }
 
+/* a mixed stream (a port scan, an address sweep, flows seen by two sensors, a source that
+ * answers, benign clients) of n records into v; strings in the static arrays below */
+static char mix_ids[6000][16], mix_cids[6000][16];
+
+static size_t mixed_stream(struct detect_record *v, size_t n)
+{
+    uint8_t scanner[16], client[16], server[16], dst[16];
+    ip4(scanner, 198, 18, 3, 250);
+    ip4(server, 198, 18, 100, 10);
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = T0 + (int64_t)i * (S / 10);
+        unsigned k = (unsigned)(i % 5);
+        ip4(client, 198, 18, 1 + (unsigned)(i % 6), 20 + (unsigned)(i % 40));
+        ip4(dst, 198, 18, 100, 1 + (unsigned)(i / 5 % 200));
+        if (k == 0)
+            v[i] = tcp("sensor-3", scanner, server, (uint16_t)(1 + i % 1000), "REJ", t);
+        else if (k == 1)
+            v[i] = tcp("sensor-3", scanner, dst, 445, "S0", t);
+        else if (k == 2)
+            v[i] = tcp(i % 2 ? "sensor-1" : "sensor-2", client, server, 22, "SF", t);
+        else
+            v[i] = tcp("sensor-4", client, dst, 80, i % 7 ? "SF" : "S0", t);
+        snprintf(mix_ids[i], sizeof mix_ids[i], "m-%zu", i);
+        snprintf(mix_cids[i], sizeof mix_cids[i], "1:c%zu", k == 2 ? i / 10 : i);
+        v[i].session_id = mix_ids[i];
+        v[i].community_id = mix_cids[i];
+    }
+    return n;
+}
+
+struct links {
+    char a[64][48], b[64][48];
+    size_t n, total;
+};
+
+static void link_sink(const char *id_a, const char *sensor_a, int64_t start_a,
+                      const char *id_b, const char *sensor_b, int64_t start_b, void *ctx)
+{
+    struct links *l = ctx;
+    assert_true(start_a >= T0 && start_b >= start_a - S && start_b <= start_a + S);
+    if (l->n < 64) {
+        snprintf(l->a[l->n], sizeof l->a[0], "%s@%s", id_a, sensor_a);
+        snprintf(l->b[l->n], sizeof l->b[0], "%s@%s", id_b, sensor_b);
+        l->n++;
+    }
+    l->total++;
+}
+
+/* detect_feed_batch (prefetching the records ahead) says what detect_feed says, record by
+ * record: the same stats, the same final alerts, the same links */
+static void batch_feeds_as_single(void **s)
+{
+    (void)s;
+    static struct detect_record v[6000];
+    static struct got g1, g2;
+    static struct links l1, l2;
+    struct detect_config c;
+    campus(&c);
+    size_t n = mixed_stream(v, 6000);
+    struct detect *d1 = engine(&c, &g1), *d2 = engine(&c, &g2);
+    memset(&l1, 0, sizeof l1);
+    memset(&l2, 0, sizeof l2);
+    detect_set_link_sink(d1, link_sink, &l1);
+    detect_set_link_sink(d2, link_sink, &l2);
+    for (size_t i = 0; i < n; i++)
+        detect_feed(d1, &v[i]);
+    const struct detect_record *run[997];
+    for (size_t i = 0; i < n;) {        /* runs of odd sizes, as the queue hands them */
+        size_t k = 0;
+        for (; k < 997 && i < n && k < 1 + i % 997; k++, i++)
+            run[k] = &v[i];
+        detect_feed_batch(d2, run, k);
+    }
+    detect_flush(d1);
+    detect_flush(d2);
+    struct detect_stats a = detect_stats(d1), b = detect_stats(d2);
+    assert_int_equal(a.records, b.records);
+    assert_int_equal(a.linked, b.linked);
+    assert_true(a.linked > 0);
+    assert_int_equal(a.attempts_failed, b.attempts_failed);
+    assert_int_equal(a.attempts_ok, b.attempts_ok);
+    assert_int_equal(a.alerts, b.alerts);
+    assert_int_equal(g1.n, g2.n);
+    assert_true(count_rule(&g1, "port_scan") >= 1 && count_rule(&g1, "address_scan") >= 1);
+    for (size_t i = 0; i < g1.n; i++) {
+        assert_string_equal(g1.v[i].id, g2.v[i].id);
+        assert_int_equal(g1.v[i].sessions, g2.v[i].sessions);
+        assert_int_equal(g1.v[i].total_hosts, g2.v[i].total_hosts);
+        assert_int_equal(g1.v[i].total_ports, g2.v[i].total_ports);
+    }
+    assert_int_equal(l1.total, a.linked);       /* every cross-sensor copy is named */
+    assert_int_equal(l1.total, l2.total);
+    for (size_t i = 0; i < l1.n; i++) {
+        assert_string_equal(l1.a[i], l2.a[i]);
+        assert_string_equal(l1.b[i], l2.b[i]);
+    }
+    detect_free(d1);
+    detect_free(d2);
+}
+
+/* the link sink names both records of a flow seen by two sensors, and nothing else: not the
+ * same sensor's later record, not a copy beyond link_skew */
+static void link_sink_names_pairs(void **s)
+{
+    (void)s;
+    struct detect_config c;
+    struct got g;
+    static struct links l;
+    memset(&l, 0, sizeof l);
+    campus(&c);
+    struct detect *d = engine(&c, &g);
+    detect_set_link_sink(d, link_sink, &l);
+    uint8_t a[16], b[16];
+    ip4(a, 198, 18, 2, 9);
+    ip4(b, 198, 18, 1, 9);
+    struct detect_record r = tcp("sensor-2", a, b, 445, "SF", T0);
+    r.session_id = "first";
+    r.community_id = "1:pair";
+    detect_feed(d, &r);
+    r.sensor = "sensor-2";              /* the same sensor's later record of it */
+    r.session_id = "again";
+    detect_feed(d, &r);
+    r.sensor = "sensor-1";
+    r.session_id = "second";
+    r.start_us = T0 + 200000;
+    detect_feed(d, &r);
+    r.session_id = "late";              /* another flow on the same 5-tuple, 5 s later */
+    r.start_us = T0 + 5 * S;
+    detect_feed(d, &r);
+    assert_int_equal(l.total, 1);
+    assert_string_equal(l.a[0], "first@sensor-2");
+    assert_string_equal(l.b[0], "second@sensor-1");
+    detect_free(d);
+}
+
 static void linked_flow_counts_once(void **s)
 {
     (void)s;
@@ -452,6 +587,98 @@ static void spike_on_record_time(void **s)
     assert_memory_equal(x->sources[0], burst, 16);
     assert_int_equal(x->n_sources, 1);
     assert_int_equal(x->n_evidence, 1);
+    assert_int_equal(detect_stats(d).late_records, 0);
+    detect_free(d);
+}
+
+struct spike_seen {
+    size_t updates, finals;
+    uint64_t sessions;          /* of the dept-1 spike, as last sent */
+    char id[40];
+};
+
+static void spike_sink(const struct detect_alert *a, bool final, void *ctx)
+{
+    struct spike_seen *w = ctx;
+    if (strcmp(a->rule, "session_spike"))
+        return;
+    w->finals += final;
+    w->updates += !final;
+    if (!strcmp(a->prefix, "dept-1")) {
+        if (w->id[0])
+            assert_string_equal(w->id, a->id);  /* one alert that grows, never a second */
+        snprintf(w->id, sizeof w->id, "%s", a->id);
+        w->sessions = a->sessions;
+    }
+}
+
+/* 200 sessions a minute of dept-dept at sensor, minutes [from, to), arriving at wall (each
+ * record's own time + lag when lag >= 0; at now otherwise); a burst of n from one host */
+static void feed_minutes(struct detect *d, const char *sensor, unsigned dept, int from, int to,
+                         int64_t lag, int64_t now, int burst_min, unsigned n)
+{
+    uint8_t cl[16], srv[16], burst[16];
+    ip4(srv, 203, 0, 113, 80);
+    ip4(burst, 198, 18, dept, 66);
+    for (int min = from; min < to; min++) {
+        for (unsigned k = 0; k < 200 + (min == burst_min ? n : 0); k++) {
+            bool b = k >= 200;
+            ip4(cl, 198, 18, dept, 10 + k % 50);
+            int64_t t = T0 + min * 60 * S + (b ? (k - 200) * 20000 : k * 300000);
+            struct detect_record r = tcp(sensor, b ? burst : cl, srv, 443, "SF", t);
+            detect_set_wall(d, lag >= 0 ? t + lag : now);
+            detect_feed(d, &r);
+        }
+        detect_tick(d, 0);
+    }
+}
+
+/* A spike in the last minute of traffic is raised by the wall clock once the bin's end +
+ * spike_grace has passed, with no newer record; the bin stays open to late records (counted
+ * into the same alert), and a sensor back after an hour still has its bins judged on record
+ * time (its spike found, no record late). */
+static void spike_on_wall_clock(void **s)
+{
+    (void)s;
+    struct detect_config c;
+    struct spike_seen w;
+    char err[ASH_ERR_LEN];
+    memset(&w, 0, sizeof w);
+    campus(&c);
+    struct detect *d = detect_new(&c, spike_sink, &w, err);
+    assert_non_null(d);
+    /* sensor-1 live (arrival 2 s after start) for 20 minutes, the burst in minute 19 */
+    feed_minutes(d, "sensor-1", 1, 0, 20, 2 * S, 0, 19, 2000);
+    int64_t bin_end = T0 + 20 * 60 * S;
+    detect_set_wall(d, bin_end + 60 * S);           /* a minute after: not yet */
+    detect_tick(d, 0);
+    assert_int_equal(w.updates, 0);
+    detect_set_wall(d, bin_end + c.spike_grace_us - S);
+    detect_tick(d, 0);
+    assert_int_equal(w.updates, 0);
+    detect_set_wall(d, bin_end + c.spike_grace_us + 3 * S);   /* end + grace (+ the 2 s lag) */
+    detect_tick(d, 0);
+    assert_int_equal(w.updates, 1);
+    assert_int_equal(w.sessions, 2200);
+    assert_int_equal(detect_stats(d).wall_judged, 1);
+    detect_tick(d, 0);                              /* judged once, not at every tick */
+    assert_int_equal(detect_stats(d).wall_judged, 1);
+    /* 100 late records of minute 19 arrive now: still counted, into the same alert */
+    uint8_t cl[16], srv[16];
+    ip4(srv, 203, 0, 113, 80);
+    for (unsigned k = 0; k < 100; k++) {
+        ip4(cl, 198, 18, 1, 200 + k % 20);
+        struct detect_record r = tcp("sensor-1", cl, srv, 443, "SF", T0 + 19 * 60 * S + k * S / 2);
+        detect_feed(d, &r);
+    }
+    /* sensor-4 was offline for that hour: its journal arrives now, oldest first, with a burst
+     * in its minute 15 */
+    int64_t now = bin_end + c.spike_grace_us + 2 * S;
+    feed_minutes(d, "sensor-4", 4, 0, 20, -1, now, 15, 2000);
+    assert_int_equal(detect_stats(d).late_records, 0);
+    detect_flush(d);
+    assert_int_equal(w.finals, 2);                  /* dept-1's and dept-4's */
+    assert_int_equal(w.sessions, 2300);             /* the late ones joined dept-1's alert */
     assert_int_equal(detect_stats(d).late_records, 0);
     detect_free(d);
 }
@@ -567,6 +794,9 @@ int main(void)
         cmocka_unit_test(service_discovery_is_no_attempt),
         cmocka_unit_test(lateral_sweep_once_benign_clients_never),
         cmocka_unit_test(linked_flow_counts_once),
+        cmocka_unit_test(spike_on_wall_clock),
+        cmocka_unit_test(batch_feeds_as_single),
+        cmocka_unit_test(link_sink_names_pairs),
         cmocka_unit_test(spike_on_record_time),
         cmocka_unit_test(address_policy_per_sensor_prefix_hour),
         cmocka_unit_test(approved_sources_are_tagged_not_dropped),

@@ -530,8 +530,52 @@ static void test_h1_other_sensor_cannot_displace_rows(void **state)
     store_close(st);
 }
 
+/* store_put_links: each of two sessions (two sensors) names the other in ashiato.linked, in
+ * store_get_session and store_query_sessions documents; a third names nobody; a link put
+ * twice is kept once; a version-4 database (no session_links) migrates and keeps its rows. */
+static void links_named_in_documents(void **state)
+{
+    char path[256], url[300], v[128];
+    struct store *st = open_fresh(path, NULL);
+    struct rec x[3];
+    const Ashiato__SessionRecord *p[3];
+    three(x, p);
+    assert_int_equal(store_put_batch(st, "s1", NULL, 1, p, 2), STORE_OK);
+    assert_int_equal(store_put_batch(st, "s2", NULL, 1, p + 2, 1), STORE_OK);
+    store_close(st);
+    sqlite3 *db;                        /* back to version 4, as an older binary left it */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE session_links; PRAGMA user_version = 4",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    snprintf(url, sizeof url, "sqlite://%s", path);
+    st = open_url(url, NULL);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 6);
+    struct store_link l = { "s1", "131125-aaaa", "s2", "131125-cccc", T0, T0 + 2 * HOUR + 7 };
+    assert_int_equal(store_put_links(st, &l, 1), STORE_OK);
+    assert_int_equal(store_put_links(st, &l, 1), STORE_OK);        /* again: no change */
+    struct store_link bad = l;
+    bad.id_b = "no@such";
+    assert_int_equal(store_put_links(st, &bad, 1), STORE_ERR);
+    struct rows rows = { 0 };
+    assert_int_equal(store_get_session_of(st, "s1", "131125-aaaa", collect, &rows), STORE_OK);
+    assert_int_equal(rows.n, 1);
+    assert_non_null(strstr(json_at(rows.doc[0], "ashiato.linked", v, sizeof v),
+                           "\"131125-cccc@s2\""));
+    assert_null(strstr(v, "aaaa"));
+    memset(&rows, 0, sizeof rows);
+    struct store_query q = { 0 };
+    assert_int_equal(store_query_sessions(st, &q, collect, &rows, NULL), STORE_OK);
+    assert_int_equal(rows.n, 3);
+    assert_non_null(strstr(rows.doc[0], "\"linked\":[\"131125-cccc@s2\"]"));
+    assert_null(strstr(rows.doc[1], "linked"));
+    assert_non_null(strstr(rows.doc[2], "\"linked\":[\"131125-aaaa@s1\"]"));
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM session_links"), 2);
+    store_close(st);
+}
+
 /* A version-3 database (its unique index (start_us, id) without the sensor) migrates to
- * version 5 at open, keeping its rows (and counting them into session_minutes). */
+ * version 6 at open, keeping its rows (and counting them into session_minutes). */
 static void migrates_v3_to_v5(void **state)
 {
     char path[256], url[300];
@@ -549,7 +593,7 @@ static void migrates_v3_to_v5(void **state)
     sqlite3_close(db);
     snprintf(url, sizeof url, "sqlite://%s", path);
     st = open_url(url, NULL);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 5);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 6);
     assert_int_equal(sql_int(path, "SELECT sum(n) FROM session_minutes"), 3);
     assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name ="
                              " 'sessions_start' AND sql LIKE '%id, sensor)%'"), 1);
@@ -805,6 +849,7 @@ int main(void)
         cmocka_unit_test(group_commit),
         cmocka_unit_test(test_h1_other_sensor_cannot_displace_rows),
         cmocka_unit_test(migrates_v3_to_v5),
+        cmocka_unit_test(links_named_in_documents),
         cmocka_unit_test(locked_database),
         cmocka_unit_test(delete_older),
         cmocka_unit_test(hostile_records),
