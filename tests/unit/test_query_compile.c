@@ -279,7 +279,7 @@ static int alert_id_row(void *ctx, const char *doc, size_t len)
 {
     struct ids *c = ctx;
     json_tokener *tok = json_tokener_new();
-    json_object *o = json_tokener_parse_ex(tok, doc, (int)len), *ev, *id;
+    json_object *o = json_tokener_parse_ex(tok, doc, (int)len), *ev = NULL, *id = NULL;
     json_tokener_free(tok);
     assert_non_null(o);
     assert_true(json_object_object_get_ex(o, "event", &ev) &&
