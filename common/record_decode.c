@@ -298,6 +298,13 @@ static bool want(struct dec *d, const struct field *f, unsigned wt, const char *
                 f->wt, wt);
 }
 
+/* the payload of a length-delimited field, empty for any other wire type (whose val is NULL
+ * and len its number: a cursor over them would point nowhere; want() reports the type) */
+static inline struct cursor field_cursor(const struct field *f)
+{
+    return f->wt == 2 ? cursor_make(f->val, f->len) : cursor_make("", 0);
+}
+
 /* a varint field: its value in f->v (a uint32 field keeps the low 32 bits, as protobuf-c) */
 static inline bool get_varint(struct dec *d, const struct field *f, const char *name)
 {
@@ -458,7 +465,7 @@ static Ashiato__Endpoint *dec_endpoint(struct dec *d, const struct field *in,
                                        const Ashiato__Endpoint *earlier, const char *name)
 {
     static const Ashiato__Endpoint init = ASHIATO__ENDPOINT__INIT;
-    struct cursor c = cursor_make(in->val, in->len);
+    struct cursor c = field_cursor(in);
     const uint8_t *first_unknown = NULL;
     size_t nunknown = 0;
     struct field f;
@@ -503,7 +510,7 @@ static Ashiato__Endpoint *dec_endpoint(struct dec *d, const struct field *in,
 static Ashiato__TcpFlagCounts *dec_flags(struct dec *d, const struct field *in)
 {
     static const Ashiato__TcpFlagCounts init = ASHIATO__TCP_FLAG_COUNTS__INIT;
-    struct cursor c = cursor_make(in->val, in->len);
+    struct cursor c = field_cursor(in);
     const uint8_t *first_unknown = NULL;
     size_t nunknown = 0;
     struct field f;
@@ -540,7 +547,7 @@ static Ashiato__TcpFlagCounts *dec_flags(struct dec *d, const struct field *in)
 static Ashiato__PacketFile *dec_packet_file(struct dec *d, const struct field *in)
 {
     static const Ashiato__PacketFile init = ASHIATO__PACKET_FILE__INIT;
-    struct cursor c = cursor_make(in->val, in->len);
+    struct cursor c = field_cursor(in);
     const uint8_t *first_unknown = NULL;
     size_t nunknown = 0;
     struct field f;

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -60,6 +61,7 @@ class OpenSearchNode:
     def __init__(self, data_dir, port=None, settings=None):
         self.data_dir = Path(data_dir).resolve()
         self.port = port if port else free_port()
+        self.auto_port = not port
         self.settings = dict(settings or {})
         self.proc = None
         self.log_path = self.data_dir / "node.log"
@@ -70,7 +72,22 @@ class OpenSearchNode:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout=180):
-        """Start the node and return once cluster health is yellow."""
+        """Start the node and return once cluster health is yellow. A port picked here is
+        free when picked, not when the JVM binds it: another process may take it in between
+        (seen once after the rollout test's many connections), so a node that exits with
+        "Address already in use" is started again on another free port, up to three times."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except RuntimeError as e:
+                if not (self.auto_port and "Address already in use" in str(e)) or attempt == 2:
+                    raise
+                print(f"opensearch_node: port {self.port} was taken before the node bound it; "
+                      f"trying another", file=sys.stderr)
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout):
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError(f"node already running (pid {self.proc.pid})")
         build()
