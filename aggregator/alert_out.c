@@ -6,7 +6,12 @@
  * Lends: nothing.
  * Never: changes a record or calls back into receive; blocks the loop (the webhook is driven
  *        by the timer through curl_multi_perform).
- * Trap:  the hook's records live only during the call: the engine copies what it keeps. */
+ * Trap:  the hook's records live only during the call. The hook copies each record's bytes as
+ *        the sensor sent them (receive_committed.packed: a memcpy over sequential memory) into
+ *        fixed chunks, one lock round trip per chunk; the detection thread peeks the fields it
+ *        needs from them (common/record_peek.c). Reading the decoded records instead (pointer
+ *        chases into memory gone cold since the decode) cost the ingest thread more than the
+ *        copy (bench/RESULTS.md, aggregator_ingest 2026-12-07). */
 #include "alert_out.h"
 
 #include <curl/curl.h>
@@ -20,18 +25,32 @@
 #include "clock.h"
 #include "detect.h"
 #include "log.h"
+#include "record_peek.h"
 
 #define WEBHOOK_QUEUE 256
 #define PENDING_MAX   4096      /* alerts waiting for the next tick */
-#define QUEUE_CAP     16384     /* records between the hook and the detection thread */
-#define TAKE          1024      /* records the thread feeds per lock round trip */
+#define CHUNK_RECS    1024      /* records per chunk: the thread feeds a chunk per lock trip */
+#define CHUNK_BYTES   (256u << 10)  /* record bytes per chunk */
+#define CHUNKS        16        /* chunks between the hook and the thread (4 MiB of bytes) */
+#define RAW_MAX       (CHUNK_BYTES / 4) /* a bigger record goes in with its detection fields only */
 #define SENSORS_MAX   256
 #define LINKS_MAX     (1 << 20) /* links waiting for the next tick */
 
-struct qrec {
-    struct detect_record r;     /* its strings point into the fields below (re-aimed on take) */
-    char id[40], cid[40], state[8];
-    uint16_t sensor;
+/* records' bytes as the sensors sent them, record i at bytes[off[i], off[i + 1]) */
+struct chunk {
+    uint8_t *bytes;
+    size_t len;
+    uint32_t n;
+    uint32_t off[CHUNK_RECS + 1];
+    uint16_t sensor[CHUNK_RECS];        /* interned in sensors[] */
+};
+
+/* what the detection thread feeds from one chunk: the records, their strings in strs */
+struct run {
+    struct detect_record rec[CHUNK_RECS];
+    const struct detect_record *ptr[CHUNK_RECS];
+    char state[CHUNK_RECS][8];
+    char strs[CHUNK_BYTES + 2 * CHUNK_RECS];    /* ids and Community IDs, NUL-ended */
 };
 
 struct post {
@@ -44,14 +63,18 @@ struct post {
 
 struct alert_out {
     struct detect *d;
-    /* the queue: the hook writes under lock, the detection thread takes */
+    /* the queue: the hook fills a free chunk unlocked and publishes it under the lock, the
+     * detection thread takes published chunks and gives them back */
     pthread_t thread;
     bool started, stop, tick;
     pthread_mutex_t lock;
     pthread_cond_t nonempty, nonfull;
-    struct qrec *q_rec;
-    const struct detect_record *run[TAKE];      /* the run being fed (detection thread) */
-    size_t q_head, q_n;
+    struct chunk *chunks;       /* CHUNKS of them */
+    size_t full[CHUNKS], full_head, full_n;     /* published, in order */
+    size_t free_[CHUNKS], n_free;
+    struct chunk *fill;         /* the hook's, while it fills it (hook thread only) */
+    struct run *run;            /* the detection thread's */
+    uint64_t hook_skipped;      /* records too big for a chunk even as their fields alone */
     char sensors[SENSORS_MAX][DETECT_NAME_LEN];  /* interned; written before published */
     size_t n_sensors;
     pthread_mutex_t plock;      /* pending alerts (from the detection thread) */
@@ -69,7 +92,7 @@ struct alert_out {
     uint64_t dropped;
     /* links found by the engine (ashiato.linked), put at the next tick like the alerts */
     struct pending_link {
-        char id_a[40], id_b[40];
+        char *id_a, *id_b;              /* malloc'd: ids of any length link in full */
         uint16_t sensor_a, sensor_b;    /* interned in sensors[] */
         int64_t start_a, start_b;
     } *links;
@@ -89,110 +112,204 @@ static uint16_t sensor_slot(struct alert_out *o, const char *name)
     return (uint16_t)o->n_sensors++;
 }
 
-static void copy_str(char *dst, size_t cap, const char *src)
+/* 4 or 16 bytes, else zeros (as detect_addr_set leaves them) */
+static void addr_of(uint8_t out[16], const uint8_t *ip, size_t len)
 {
-    size_t n = src ? strnlen(src, cap - 1) : 0;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
+    if (!ip || detect_addr_set(out, ip, len) < 0)
+        memset(out, 0, 16);
 }
 
-static void record_of(const Ashiato__SessionRecord *s, struct qrec *q)
+/* a string of the chunk into the run's strs: NUL-ended, "" when empty */
+static const char *str_of(char **sp, const void *s, size_t n)
 {
-    struct detect_record *r = &q->r;
+    if (!n)
+        return "";
+    char *d = *sp;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *sp += n + 1;
+    return d;
+}
+
+/* one record's bytes into the engine's form; false when it has no source or destination
+ * (never fed, as before the hook copied bytes) */
+static bool record_of(const uint8_t *bytes, size_t len, struct detect_record *r,
+                      char state[8], char **sp)
+{
+    struct record_peek s;
+    if (record_peek(bytes, len, &s) < 0 || !s.has_source || !s.has_destination)
+        return false;
     memset(r, 0, sizeof *r);
-    size_t n = s->id.len < 39 ? s->id.len : 39;
-    bool text = n > 0;
-    for (size_t i = 0; i < n && text; i++)
-        text = s->id.data[i] >= 0x21 && s->id.data[i] < 0x7f;
-    if (text)
-        memcpy(q->id, s->id.data, n);
-    q->id[text ? n : 0] = '\0';
-    copy_str(q->cid, sizeof q->cid, s->community_id);
-    copy_str(q->state, sizeof q->state, s->conn_state);
-    r->start_us = s->start_us;
-    r->end_us = s->end_us > s->start_us ? s->end_us : s->start_us;
-    r->proto = (uint8_t)s->iana_number;
-    if (!s->icmp_quoted_count)      /* an ICMP session's own type is its quote's error */
-        r->icmp_error = (uint8_t)s->icmp_error_type;
-    if (s->source) {
-        detect_addr_set(r->src, s->source->ip.data, s->source->ip.len);
-        r->sport = (uint16_t)s->source->port;
-        r->src_packets = s->source->packets;
-        r->src_bytes = s->source->data_bytes;
-    }
-    if (s->destination) {
-        detect_addr_set(r->dst, s->destination->ip.data, s->destination->ip.len);
-        r->dport = (uint16_t)s->destination->port;
-        r->dst_packets = s->destination->packets;
-        r->dst_bytes = s->destination->data_bytes;
-    }
+    bool text = s.id_len > 0;   /* the whole id, however long (a link names it in full) */
+    for (size_t i = 0; i < s.id_len && text; i++)
+        text = s.id[i] >= 0x21 && s.id[i] < 0x7f;
+    r->session_id = text ? str_of(sp, s.id, s.id_len) : "";
+    r->community_id = str_of(sp, s.community_id, s.community_id_len);
+    size_t n = s.conn_state_len < 7 ? s.conn_state_len : 7;
+    if (n)
+        memcpy(state, s.conn_state, n);
+    state[n] = '\0';
+    r->conn_state = state;
+    r->start_us = s.start_us;
+    r->end_us = s.end_us > s.start_us ? s.end_us : s.start_us;
+    r->proto = (uint8_t)s.iana_number;
+    if (!s.icmp_quoted_count)       /* an ICMP session's own type is its quote's error */
+        r->icmp_error = (uint8_t)s.icmp_error_type;
+    addr_of(r->src, s.source.ip, s.source.ip_len);
+    r->sport = (uint16_t)s.source.port;
+    r->src_packets = s.source.packets;
+    r->src_bytes = s.source.data_bytes;
+    addr_of(r->dst, s.destination.ip, s.destination.ip_len);
+    r->dport = (uint16_t)s.destination.port;
+    r->dst_packets = s.destination.packets;
+    r->dst_bytes = s.destination.data_bytes;
+    return true;
 }
 
-/* the commit hook: copy each record into the queue (waiting while it is full) */
+/* the hook's chunk goes to the detection thread (hook thread) */
+static void publish(struct alert_out *o)
+{
+    if (!o->fill)
+        return;
+    pthread_mutex_lock(&o->lock);
+    o->full[(o->full_head + o->full_n++) % CHUNKS] = (size_t)(o->fill - o->chunks);
+    pthread_cond_signal(&o->nonempty);
+    pthread_mutex_unlock(&o->lock);
+    o->fill = NULL;
+}
+
+/* a free chunk for the hook, waiting while the detection thread holds them all */
+static void take_free(struct alert_out *o)
+{
+    pthread_mutex_lock(&o->lock);
+    while (!o->n_free)
+        pthread_cond_wait(&o->nonfull, &o->lock);
+    o->fill = &o->chunks[o->free_[--o->n_free]];
+    pthread_mutex_unlock(&o->lock);
+    o->fill->n = 0;
+    o->fill->len = 0;
+    o->fill->off[0] = 0;
+}
+
+/* room for len more bytes in the hook's chunk (a new one if needed) */
+static uint8_t *room(struct alert_out *o, size_t len)
+{
+    if (o->fill && (o->fill->n == CHUNK_RECS || o->fill->len + len > CHUNK_BYTES))
+        publish(o);
+    if (!o->fill)
+        take_free(o);
+    return o->fill->bytes + o->fill->len;
+}
+
+static void added(struct alert_out *o, size_t len, uint16_t sensor)
+{
+    struct chunk *c = o->fill;
+    c->sensor[c->n] = sensor;
+    c->len += len;
+    c->off[++c->n] = (uint32_t)c->len;
+}
+
+/* A record whose bytes are not at hand (unpacked by protobuf-c) or too big for a chunk: the
+ * fields detection reads, packed again (rare: the decoded record is read here). */
+static void add_fields(struct alert_out *o, const Ashiato__SessionRecord *s, uint16_t sensor)
+{
+    Ashiato__SessionRecord m = ASHIATO__SESSION_RECORD__INIT;
+    m.id = s->id;
+    m.start_us = s->start_us;
+    m.end_us = s->end_us;
+    m.source = s->source;
+    m.destination = s->destination;
+    m.iana_number = s->iana_number;
+    m.community_id = s->community_id;
+    m.conn_state = s->conn_state;
+    m.icmp_quoted_count = s->icmp_quoted_count;
+    m.icmp_error_type = s->icmp_error_type;
+    size_t len = ashiato__session_record__get_packed_size(&m);
+    if (len > RAW_MAX) {
+        o->hook_skipped++;
+        return;
+    }
+    ashiato__session_record__pack(&m, room(o, len));
+    added(o, len, sensor);
+}
+
+/* the commit hook: copy each record's bytes into chunks (waiting while none is free) */
 static void on_commit(void *ctx, const struct receive_committed *b, size_t n)
 {
     struct alert_out *o = ctx;
-    pthread_mutex_lock(&o->lock);
     for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&o->lock);           /* sensors[] grows under it */
         uint16_t sensor = sensor_slot(o, b[i].sensor ? b[i].sensor : "");
+        pthread_mutex_unlock(&o->lock);
+        const ProtobufCBinaryData *raw = b[i].packed;
         for (size_t j = 0; j < b[i].n_records; j++) {
-            const Ashiato__SessionRecord *s = b[i].records[j];
-            if (!s || !s->source || !s->destination)
-                continue;
-            while (o->q_n == QUEUE_CAP) {
-                pthread_cond_signal(&o->nonempty);
-                pthread_cond_wait(&o->nonfull, &o->lock);
+            if (raw && raw[j].len <= RAW_MAX) {
+                size_t len = raw[j].len;
+                if (len)
+                    memcpy(room(o, len), raw[j].data, len);
+                else
+                    room(o, 0);
+                added(o, len, sensor);
+            } else if (b[i].records[j]) {
+                add_fields(o, b[i].records[j], sensor);
             }
-            struct qrec *q = &o->q_rec[(o->q_head + o->q_n) % QUEUE_CAP];
-            record_of(s, q);
-            q->sensor = sensor;
-            o->q_n++;
         }
     }
-    pthread_cond_signal(&o->nonempty);
-    pthread_mutex_unlock(&o->lock);
+    publish(o);
 }
 
-/* Records are fed where the hook wrote them: the thread takes a run of up to TAKE slots
- * under the lock, feeds them unlocked (the hook writes only past head + q_n, and q_n still
- * counts them), then frees the run. No copy out, one lock round trip per run. */
+/* one chunk's records into the engine (detection thread) */
+static void feed_chunk(struct alert_out *o, const struct chunk *c)
+{
+    struct run *run = o->run;
+    char *sp = run->strs;
+    size_t k = 0;
+    for (uint32_t i = 0; i < c->n; i++) {
+        struct detect_record *r = &run->rec[k];
+        if (!record_of(c->bytes + c->off[i], c->off[i + 1] - c->off[i], r, run->state[k], &sp))
+            continue;
+        r->sensor = o->sensors[c->sensor[i]];
+        run->ptr[k++] = r;
+    }
+    detect_feed_batch(o->d, run->ptr, k);
+}
+
+/* Chunks are fed where the hook wrote them: the thread takes one under the lock, feeds it
+ * unlocked and gives it back. One lock round trip per chunk. */
 static void *detect_thread(void *arg)
 {
     struct alert_out *o = arg;
     pthread_mutex_lock(&o->lock);
     for (;;) {
-        while (!o->q_n && !o->tick && !o->stop && !o->next)
+        while (!o->full_n && !o->tick && !o->stop && !o->next)
             pthread_cond_wait(&o->nonempty, &o->lock);
-        if (o->next) {          /* a reload, between two runs of records */
+        if (o->next) {          /* a reload, between two chunks */
             detect_set_placement(o->d, o->next);
             free(o->next);
             o->next = NULL;
         }
-        if (!o->q_n && o->stop && !o->tick)
+        if (!o->full_n && o->stop && !o->tick)
             break;
-        size_t head = o->q_head, k = o->q_n < TAKE ? o->q_n : TAKE;
-        if (k > QUEUE_CAP - head)
-            k = QUEUE_CAP - head;       /* a run stops at the ring's end */
+        struct chunk *c = NULL;
+        if (o->full_n) {
+            c = &o->chunks[o->full[o->full_head]];
+            o->full_head = (o->full_head + 1) % CHUNKS;
+            o->full_n--;
+        }
         bool tick = o->tick;
         o->tick = false;
         pthread_mutex_unlock(&o->lock);
-        detect_set_wall(o->d, clock_wall_us());      /* when these records arrived, about */
-        for (size_t i = 0; i < k; i++) {
-            struct qrec *q = &o->q_rec[head + i];
-            q->r.session_id = q->id;
-            q->r.community_id = q->cid;
-            q->r.conn_state = q->state;
-            q->r.sensor = o->sensors[q->sensor];
-            o->run[i] = &q->r;
+        if (c) {
+            detect_set_wall(o->d, clock_wall_us());  /* when these records arrived, about */
+            feed_chunk(o, c);
         }
-        detect_feed_batch(o->d, o->run, k);
         if (tick)
             detect_tick(o->d, 0);
         pthread_mutex_lock(&o->lock);
-        o->q_head = (head + k) % QUEUE_CAP;
-        o->q_n -= k;
-        if (k)
-            pthread_cond_broadcast(&o->nonfull);
+        if (c) {
+            o->free_[o->n_free++] = (size_t)(c - o->chunks);
+            pthread_cond_signal(&o->nonfull);
+        }
     }
     pthread_mutex_unlock(&o->lock);
     struct timespec cpu;        /* what detection cost, apart from the rest of the process */
@@ -233,10 +350,12 @@ static void on_link(const char *id_a, const char *sensor_a, int64_t start_a, con
         if (sb < 0 && !strcmp(o->sensors[i], sensor_b))
             sb = (int)i;
     }
+    char *a = sa >= 0 && sb >= 0 ? strdup(id_a) : NULL, *b = a ? strdup(id_b) : NULL;
     pthread_mutex_lock(&o->plock);
-    if (sa < 0 || sb < 0 || strlen(id_a) >= 39 || strlen(id_b) >= 39) {
-        o->links_dropped++;     /* an id the queue cut short: never a wrong link */
+    if (!b) {
+        o->links_dropped++;     /* an unknown sensor, or out of memory */
         pthread_mutex_unlock(&o->plock);
+        free(a);
         return;
     }
     if (o->nlinks == o->cap_links) {
@@ -245,19 +364,30 @@ static void on_link(const char *id_a, const char *sensor_a, int64_t start_a, con
         if (!p) {
             o->links_dropped++;
             pthread_mutex_unlock(&o->plock);
+            free(a);
+            free(b);
             return;
         }
         o->links = p;
         o->cap_links = nc;
     }
     struct pending_link *l = &o->links[o->nlinks++];
-    snprintf(l->id_a, sizeof l->id_a, "%s", id_a);
-    snprintf(l->id_b, sizeof l->id_b, "%s", id_b);
+    l->id_a = a;
+    l->id_b = b;
     l->sensor_a = (uint16_t)sa;
     l->sensor_b = (uint16_t)sb;
     l->start_a = start_a;
     l->start_b = start_b;
     pthread_mutex_unlock(&o->plock);
+}
+
+static void free_links(struct pending_link *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].id_a);
+        free(p[i].id_b);
+    }
+    free(p);
 }
 
 /* on the loop's thread: the links found since the last tick, in one store call */
@@ -269,8 +399,10 @@ static void put_links(struct alert_out *o)
     o->links = NULL;
     o->nlinks = o->cap_links = 0;
     pthread_mutex_unlock(&o->plock);
-    if (!n)
+    if (!n) {
+        free(p);
         return;
+    }
     struct store_link *v = calloc(n, sizeof *v);
     bool ok = false;
     if (v) {
@@ -289,7 +421,7 @@ static void put_links(struct alert_out *o)
         o->links_dropped += n;
     pthread_mutex_unlock(&o->plock);
     free(v);
-    free(p);
+    free_links(p, n);
 }
 
 /* the engine's sink, on the detection thread: the alert waits for the loop's timer */
@@ -389,9 +521,17 @@ struct alert_out *alert_out_open(const char *config_path, struct store *st, stru
     }
     if (o->cfg.alert_syslog)
         openlog("ashiato-aggregator", LOG_PID, LOG_DAEMON);
-    if (!(o->q_rec = ash_calloc_array(QUEUE_CAP, sizeof *o->q_rec))) {
+    if (!(o->chunks = ash_calloc_array(CHUNKS, sizeof *o->chunks)) ||
+        !(o->run = malloc(sizeof *o->run))) {
         snprintf(err, ASH_ERR_LEN, "alert_out: out of memory for the record queue");
         goto fail;
+    }
+    for (size_t i = 0; i < CHUNKS; i++) {
+        if (!(o->chunks[i].bytes = malloc(CHUNK_BYTES))) {
+            snprintf(err, ASH_ERR_LEN, "alert_out: out of memory for the record queue");
+            goto fail;
+        }
+        o->free_[o->n_free++] = i;
     }
     if (pthread_create(&o->thread, NULL, detect_thread, o) != 0) {
         snprintf(err, ASH_ERR_LEN, "alert_out: cannot start the detection thread");
@@ -553,9 +693,10 @@ void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
         pthread_join(o->thread, NULL);
         o->started = false;
         uint64_t n = detect_stats(o->d).records;
-        log_info("alert_out", "detection thread cpu=%.3f s records=%llu ns_per_record=%.0f",
-                 o->thread_cpu_ns / 1e9, (unsigned long long)n,
-                 n ? (double)o->thread_cpu_ns / (double)n : 0.0);
+        log_info("alert_out", "detection thread cpu=%.3f s records=%llu ns_per_record=%.0f "
+                 "skipped=%llu", o->thread_cpu_ns / 1e9, (unsigned long long)n,
+                 n ? (double)o->thread_cpu_ns / (double)n : 0.0,
+                 (unsigned long long)o->hook_skipped);
     }
     if (o->d) {
         if (out)
@@ -591,8 +732,11 @@ void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
     detect_free(o->d);
     free(o->next);
     free(o->pending);
-    free(o->links);
-    free(o->q_rec);
+    free_links(o->links, o->nlinks);
+    for (size_t i = 0; o->chunks && i < CHUNKS; i++)
+        free(o->chunks[i].bytes);
+    free(o->chunks);
+    free(o->run);
     pthread_mutex_destroy(&o->lock);
     pthread_mutex_destroy(&o->plock);
     pthread_cond_destroy(&o->nonempty);

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "ashiato.h"
 
@@ -36,7 +37,7 @@ struct hmap *hmap_new(const struct hmap_type *type, size_t max_entries, uint64_t
     m->type = type;
     m->max_entries = max_entries;
     m->seed = seed;
-    m->slots = ash_calloc_array(16, sizeof *m->slots);
+    m->slots = hmap_big_calloc(16, sizeof *m->slots);
     if (!m->slots) {
         free(m);
         return NULL;
@@ -45,11 +46,39 @@ struct hmap *hmap_new(const struct hmap_type *type, size_t max_entries, uint64_t
     return m;
 }
 
+#define BIG_BYTES ((size_t)2 << 20)
+
+void *hmap_big_calloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size)
+        return NULL;
+    size_t bytes = n * size;
+    if (bytes < BIG_BYTES)
+        return calloc(n ? n : 1, size ? size : 1);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);       /* a hint: without it, 4 KiB pages as calloc's */
+#endif
+    return p;
+}
+
+void hmap_big_free(void *p, size_t n, size_t size)
+{
+    if (!p)
+        return;
+    if (n * size < BIG_BYTES)
+        free(p);
+    else
+        munmap(p, n * size);
+}
+
 void hmap_free(struct hmap *m)
 {
     if (!m)
         return;
-    free(m->slots);
+    hmap_big_free(m->slots, m->mask + 1, sizeof *m->slots);
     free(m);
 }
 
@@ -111,7 +140,7 @@ void hmap_prefetch_value(const struct hmap *m, uint64_t h)
 static int grow(struct hmap *m)
 {
     size_t n = (m->mask + 1) * 2;
-    struct slot *ns = ash_calloc_array(n, sizeof *ns), *old = m->slots;
+    struct slot *ns = hmap_big_calloc(n, sizeof *ns), *old = m->slots;
     if (!ns)
         return -1;
     size_t oldn = m->mask + 1;
@@ -125,7 +154,7 @@ static int grow(struct hmap *m)
             j = (j + 1) & m->mask;
         ns[j] = old[i];
     }
-    free(old);
+    hmap_big_free(old, oldn, sizeof *old);
     return 0;
 }
 

@@ -61,6 +61,12 @@ void *hmap_next(const struct hmap *m, size_t *it, const void **key);
 /* Remove the entry hmap_next just returned, keeping the iteration exact. */
 void hmap_remove_iter(struct hmap *m, size_t *it);
 
+/* Zeroed memory for n elements of size bytes, as calloc; an array of 2 MiB or more is its own
+ * mapping, advised to use huge pages (a random lookup in it then misses the TLB far less
+ * often, and it faults in 2 MiB at a time). Free it with hmap_big_free and the same n, size. */
+void *hmap_big_calloc(size_t n, size_t size);
+void hmap_big_free(void *p, size_t n, size_t size);
+
 /* Hash helpers: seeded, for fixed-size keys and C strings. */
 uint64_t hmap_hash_bytes(const void *p, size_t n, uint64_t seed);
 uint64_t hmap_hash_str(const void *s, uint64_t seed);

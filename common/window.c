@@ -212,14 +212,24 @@ static void purge(struct window *w, struct window_entry *e, int64_t t_us)
     rebuild(w, e, e->cap, cut_ms);
 }
 
+static int add_to(struct window *w, struct window_entry *e, uint64_t x, int64_t t_us,
+                  uint32_t threshold, struct window_entry **out);
+
+int window_add_hash(struct window *w, const void *key, uint64_t hash, uint64_t x, int64_t t_us,
+                    uint32_t threshold, struct window_entry **out)
+{
+    struct window_entry *e = w->key_len == 16 ? hmap_get_hash(w->map, key, hash) : NULL;
+    if (!e)                     /* a new entry (or a padded key): the whole way */
+        return window_add(w, key, x, t_us, threshold, out);
+    return add_to(w, e, x, t_us, threshold, out);
+}
+
 int window_add(struct window *w, const void *key, uint64_t x, int64_t t_us, uint32_t threshold,
                struct window_entry **out)
 {
     uint8_t k[WINDOW_KEY_MAX];
     padded(w, key, k);
     struct window_entry *e = hmap_get(w->map, k);
-    if (!threshold)
-        threshold = w->cfg.threshold;
     if (!e) {
         e = calloc(1, sizeof *e);
         if (!e)
@@ -232,6 +242,14 @@ int window_add(struct window *w, const void *key, uint64_t x, int64_t t_us, uint
             return rc == HMAP_ERR_FULL ? WINDOW_ERR_FULL : -1;
         }
     }
+    return add_to(w, e, x, t_us, threshold, out);
+}
+
+static int add_to(struct window *w, struct window_entry *e, uint64_t x, int64_t t_us,
+                  uint32_t threshold, struct window_entry **out)
+{
+    if (!threshold)
+        threshold = w->cfg.threshold;
     if (out)
         *out = e;
     if (t_us > e->last_us)

@@ -59,6 +59,10 @@ void window_free(struct window *w, void (*free_user)(void *user));
  * is the entry. Returns WINDOW_DUP/NEW/RAISE, WINDOW_ERR_FULL or -1 (out of memory). */
 int window_add(struct window *w, const void *key, uint64_t x, int64_t t_us, uint32_t threshold,
                struct window_entry **out);
+/* The same for a key of key_len 16 whose map hash was taken (window_key_hash): no hashing
+ * again when its entry exists. */
+int window_add_hash(struct window *w, const void *key, uint64_t hash, uint64_t x, int64_t t_us,
+                    uint32_t threshold, struct window_entry **out);
 struct window_entry *window_get(struct window *w, const void *key);
 /* A hint before a window_add/window_get of key: starts loading its map slot. */
 void window_prefetch(const struct window *w, const void *key);

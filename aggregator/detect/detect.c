@@ -125,9 +125,28 @@ void detect_set_link_sink(struct detect *d, detect_link_fn fn, void *ctx)
     d->link_ctx = ctx;
 }
 
-/* one record; link_hash is its Community ID's hash (detect_link_hash) */
-static void feed(struct detect *d, const struct detect_record *r, uint64_t link_hash)
+/* does TRW count r, maybe: its hashes are worth taking ahead (detect_trw_feed decides) */
+static bool trw_maybe(const struct detect_record *r)
 {
+    return r->proto == 6 || r->icmp_error;
+}
+
+static void hashes_of(const struct detect *d, const struct detect_record *r,
+                      struct detect_hashes *h)
+{
+    h->link = detect_link_hash(r->community_id);
+    h->trw = trw_maybe(r);
+    if (h->trw) {
+        h->trw_key = window_key_hash(d->trw, r->src);
+        h->trw_value = detect_trw_value(r);
+    }
+    h->spike = 0;
+}
+
+/* one record, with its hashes */
+static void feed(struct detect *d, const struct detect_record *r, const struct detect_hashes *h)
+{
+    uint64_t link_hash = h->link;
     d->st.records++;
     if (r->src_packets + r->dst_packets == 0) {
         d->st.ignored_zero++;   /* a record with no packets is no attempt */
@@ -138,7 +157,7 @@ static void feed(struct detect *d, const struct detect_record *r, uint64_t link_
     if (r->start_us < d->first_us)
         d->first_us = r->start_us;
     const struct detect_config *c = &d->cfg;
-    struct detect_facts f = { .r = r };
+    struct detect_facts f = { .r = r, .h = h };
     f.src_seg = detect_segment_of(c, r->src);
     f.dst_seg = detect_segment_of(c, r->dst);
     const char *sn = r->sensor ? r->sensor : "";
@@ -188,7 +207,9 @@ static void feed(struct detect *d, const struct detect_record *r, uint64_t link_
 
 void detect_feed(struct detect *d, const struct detect_record *r)
 {
-    feed(d, r, detect_link_hash(r->community_id));
+    struct detect_hashes h;
+    hashes_of(d, r, &h);
+    feed(d, r, &h);
 }
 
 /* Records ahead by PREFETCH_AHEAD have their link-index slot and their source's TRW entry
@@ -199,15 +220,16 @@ void detect_feed(struct detect *d, const struct detect_record *r)
 void detect_feed_batch(struct detect *d, const struct detect_record *const *r, size_t n)
 {
     /* ring slots by record number: record i - PREFETCH_AHEAD is fed before record i's go in */
-    uint64_t h[PREFETCH_AHEAD], x[PREFETCH_AHEAD], th[PREFETCH_AHEAD];
+    struct detect_hashes h[PREFETCH_AHEAD];
     const char *pf_name = NULL;         /* spike: the sensor of the record prefetched */
     int pf_index = -1;
     for (size_t i = 0; i < n + PREFETCH_AHEAD; i++) {
         if (i >= PREFETCH_AHEAD)
-            feed(d, r[i - PREFETCH_AHEAD], h[(i - PREFETCH_AHEAD) % PREFETCH_AHEAD]);
-        if (i >= 6 && i - 6 < n)        /* TRW: the entry's value slot (entry loaded) */
-            window_prefetch_step(d->trw, r[i - 6]->src, th[(i - 6) % PREFETCH_AHEAD],
-                                 x[(i - 6) % PREFETCH_AHEAD], 2);
+            feed(d, r[i - PREFETCH_AHEAD], &h[(i - PREFETCH_AHEAD) % PREFETCH_AHEAD]);
+        if (i >= 6 && i - 6 < n && h[(i - 6) % PREFETCH_AHEAD].trw) {
+            const struct detect_hashes *q = &h[(i - 6) % PREFETCH_AHEAD];
+            window_prefetch_step(d->trw, r[i - 6]->src, q->trw_key, q->trw_value, 2);
+        }
         if (i >= 4 && i - 4 < n) {      /* spike: the bin's slot for the source */
             const struct detect_record *q = r[i - 4];
             if (q->sensor != pf_name) {         /* looked up, never registered here */
@@ -217,17 +239,16 @@ void detect_feed_batch(struct detect *d, const struct detect_record *const *r, s
                     if (!strcmp(d->sensor_names[k], q->sensor))
                         pf_index = (int)k;
             }
-            detect_spike_prefetch(d, pf_index, q);
+            h[(i - 4) % PREFETCH_AHEAD].spike = detect_spike_prefetch(d, pf_index, q);
         }
-        if (i >= 3 && i - 3 < n)        /* TRW: the entry (its slot loaded) */
-            window_prefetch_step(d->trw, r[i - 3]->src, th[(i - 3) % PREFETCH_AHEAD], 0, 1);
+        if (i >= 3 && i - 3 < n && h[(i - 3) % PREFETCH_AHEAD].trw)   /* TRW: the entry */
+            window_prefetch_step(d->trw, r[i - 3]->src, h[(i - 3) % PREFETCH_AHEAD].trw_key, 0, 1);
         if (i < n) {                    /* the link slot and TRW's map slot */
-            size_t k = i % PREFETCH_AHEAD;
-            h[k] = detect_link_hash(r[i]->community_id);
-            x[k] = detect_trw_value(r[i]);
-            th[k] = window_key_hash(d->trw, r[i]->src);
-            detect_link_prefetch(d->link, h[k]);
-            window_prefetch_step(d->trw, r[i]->src, th[k], 0, 0);
+            struct detect_hashes *q = &h[i % PREFETCH_AHEAD];
+            hashes_of(d, r[i], q);
+            detect_link_prefetch(d->link, q->link);
+            if (q->trw)
+                window_prefetch_step(d->trw, r[i]->src, q->trw_key, 0, 0);
         }
     }
 }

@@ -24,6 +24,16 @@ struct detect_facts {
     int icmp_type;              /* -1 unless ICMP/ICMPv6 and recognised */
     bool icmp_failed;           /* an ICMP error answered the attempt: a sure failure */
     bool approved;              /* the source is on the allow-list */
+    const struct detect_hashes *h;  /* hashes taken once for the record */
+};
+
+/* What the engine hashes once per record (detect_feed_batch takes them a few records ahead,
+ * to prefetch with): each detector reuses its own instead of hashing the record again. */
+struct detect_hashes {
+    uint64_t link;              /* detect_link_hash of the Community ID */
+    uint64_t trw_key, trw_value;    /* TRW's source key (window_key_hash), its host value */
+    bool trw;                   /* trw_key and trw_value were taken */
+    uint64_t spike;             /* the spike bins' map hash of the source, 0: not taken */
 };
 
 struct detect_alerts {          /* detect_alert.c: every open alert */
@@ -113,7 +123,7 @@ int detect_policy_init(struct detect *d);
 void detect_policy_feed(struct detect *d, const struct detect_facts *f);
 int detect_spike_init(struct detect *d);
 void detect_spike_feed(struct detect *d, const struct detect_facts *f);
-void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r);
+uint64_t detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r);
 void detect_spike_tick(struct detect *d, int64_t now_us, bool flush);
 void detect_spike_wall(struct detect *d);
 void detect_spike_placement_changed(struct detect *d);

@@ -6,6 +6,9 @@
  *        a compact open-addressing index over it: 8-byte slots (a 32-bit fingerprint of the
  *        Community ID's hash and the entry's insertion number), so a lookup that finds no
  *        match touches one cache line of the index and no entry. No allocation per record.
+ *        A session id names its record in full, however long: up to ID_LEN - 1 characters
+ *        inline, a longer one in a copy of its own (freed when its ring slot is reused), so
+ *        two ids that share their first characters never name each other's records.
  * Never: writes ashiato.linked into records (the store keeps the sensors' bytes as they
  *        came); it answers "already counted?" and names the pair to the sink.
  * Trap:  an entry lives LINK_KEEP_US of record time after it arrived, longer than any
@@ -31,6 +34,7 @@ struct link_entry {
     int32_t sensor;
     char cid[CID_LEN];
     char id[ID_LEN];            /* the record's session id, for the link sink */
+    char *long_id;              /* instead, when the id is ID_LEN or longer (malloc'd) */
 };
 
 struct link_slot {
@@ -48,6 +52,7 @@ struct detect_link {
     size_t mask, used;          /* used: slots not empty (live or dead) */
     int64_t skew_us;
     uint64_t full;
+    size_t long_bytes;          /* held by entries' long_id */
 };
 
 static bool live(const struct detect_link *l, uint32_t seq)
@@ -74,9 +79,10 @@ static int reindex(struct detect_link *l, size_t nslots)
     if (ni && nslots == l->mask + 1) {
         memset(ni, 0, nslots * sizeof *ni);
     } else {
-        if (!(ni = ash_calloc_array(nslots, sizeof *ni)))
+        if (!(ni = hmap_big_calloc(nslots, sizeof *ni)))
             return -1;
-        free(l->index);
+        if (l->index)
+            hmap_big_free(l->index, l->mask + 1, sizeof *l->index);
         l->index = ni;
         l->mask = nslots - 1;
     }
@@ -103,7 +109,7 @@ struct detect_link *detect_link_new(const struct detect_config *c)
     while (ring < l->cap)
         ring *= 2;
     l->ring_mask = ring - 1;
-    if (!(l->ring = ash_calloc_array(ring, sizeof *l->ring)) || reindex(l, INDEX_MIN) < 0) {
+    if (!(l->ring = hmap_big_calloc(ring, sizeof *l->ring)) || reindex(l, INDEX_MIN) < 0) {
         detect_link_free(l);
         return NULL;
     }
@@ -114,8 +120,11 @@ void detect_link_free(struct detect_link *l)
 {
     if (!l)
         return;
-    free(l->index);
-    free(l->ring);
+    for (size_t i = 0; l->ring && i <= l->ring_mask; i++)
+        free(l->ring[i].long_id);
+    if (l->index)
+        hmap_big_free(l->index, l->mask + 1, sizeof *l->index);
+    hmap_big_free(l->ring, l->ring_mask + 1, sizeof *l->ring);
     free(l);
 }
 
@@ -129,11 +138,26 @@ void detect_link_prefetch(const struct detect_link *l, uint64_t hash)
     __builtin_prefetch(&l->index[hash & l->mask]);
 }
 
-static void copy_id(char dst[ID_LEN], const char *src)
+/* the entry's id becomes src's (whole); an id that cannot be kept whole (out of memory) is
+ * kept as "" and never names a record to the link sink */
+static void set_id(struct detect_link *l, struct link_entry *e, const char *src)
 {
-    size_t n = src ? strnlen(src, ID_LEN - 1) : 0;
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
+    if (e->long_id) {
+        l->long_bytes -= strlen(e->long_id) + 1;
+        free(e->long_id);
+        e->long_id = NULL;
+    }
+    size_t n = src ? strlen(src) : 0;
+    if (n < ID_LEN) {
+        memcpy(e->id, src ? src : "", n);
+        e->id[n] = '\0';
+        return;
+    }
+    e->id[0] = '\0';
+    if ((e->long_id = malloc(n + 1))) {
+        memcpy(e->long_id, src, n + 1);
+        l->long_bytes += n + 1;
+    }
 }
 
 bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint64_t hash,
@@ -164,7 +188,7 @@ bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint
         if (same_sensor && d == 0)
             return true;
         if (!same_sensor && d <= l->skew_us) {
-            pair->other_id = e->id;
+            pair->other_id = e->long_id ? e->long_id : e->id;
             pair->other_sensor = e->sensor;
             pair->other_start_us = e->start_us;
             return true;
@@ -172,7 +196,7 @@ bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint
         e->start_us = r->start_us;      /* a new flow reusing the 5-tuple */
         e->sensor = sensor;
         e->seen_us = now_us;
-        copy_id(e->id, r->session_id);
+        set_id(l, e, r->session_id);
         return false;
     }
     if (l->n == l->cap) {               /* the oldest goes early: its slot turns dead */
@@ -184,7 +208,7 @@ bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint
     struct link_entry *e = entry_of(l, seq);
     e->hash = hash;
     memcpy(e->cid, r->community_id, len + 1);
-    copy_id(e->id, r->session_id);
+    set_id(l, e, r->session_id);
     e->start_us = r->start_us;
     e->seen_us = now_us;
     e->sensor = sensor;
@@ -220,7 +244,7 @@ void detect_link_expire(struct detect_link *l, int64_t now_us)
 size_t detect_link_bytes(const struct detect_link *l)
 {
     return sizeof *l + (l->mask + 1) * sizeof *l->index +
-           (l->ring_mask + 1) * sizeof(struct link_entry);
+           (l->ring_mask + 1) * sizeof(struct link_entry) + l->long_bytes;
 }
 
 uint64_t detect_link_full(const struct detect_link *l)

@@ -148,16 +148,20 @@ static struct series *series_for(struct detect *d, const struct detect_facts *f)
     return s;
 }
 
-/* a hint for a record fed soon: start loading its bin's slot for its source */
-void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r)
+/* a hint for a record fed soon: start loading its bin's slot for its source. Returns the
+ * source's hash in the bins' maps (all alike: one type, one seed), 0 when not taken. */
+uint64_t detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r)
 {
     const struct series *s = sensor >= 0 && sensor < 64 ? d->spike->by_sensor[sensor] : NULL;
     if (!s || r->start_us < 0)
-        return;
+        return 0;
     int64_t idx = r->start_us / d->cfg.spike_bin_us;
     const struct bin *b = &s->bins[idx % SPIKE_PENDING];
-    if (b->index == idx && b->sources)
-        hmap_prefetch(b->sources, r->src);
+    if (b->index != idx || !b->sources)
+        return 0;
+    uint64_t h = hmap_key_hash(b->sources, r->src);
+    hmap_prefetch_hash(b->sources, h);
+    return h;
 }
 
 static struct series *series_find(struct detect *d, const struct detect_facts *f)
@@ -383,7 +387,8 @@ void detect_spike_feed(struct detect *d, const struct detect_facts *f)
             d->spike->bytes += hmap_stats(b->sources).bytes;
     }
     if (b->sources) {
-        struct src_count *sc = hmap_get(b->sources, f->r->src);
+        struct src_count *sc = f->h && f->h->spike ? hmap_get_hash(b->sources, f->r->src, f->h->spike)
+                                                   : hmap_get(b->sources, f->r->src);
         if (!sc && (sc = calloc(1, sizeof *sc))) {
             memcpy(sc->ip, f->r->src, 16);
             if (f->r->session_id) {     /* no snprintf: once per source and bin */

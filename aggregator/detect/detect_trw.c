@@ -46,7 +46,10 @@ void detect_trw_feed(struct detect *d, const struct detect_facts *f)
     if (!f->attempt || (r->proto != 6 && !f->icmp_failed) || f->outcome == OUTCOME_UNKNOWN)
         return;
     struct window_entry *e;
-    int rc = window_add(d->trw, r->src, detect_trw_value(r), r->start_us, 0, &e);
+    int rc = f->h && f->h->trw
+                 ? window_add_hash(d->trw, r->src, f->h->trw_key, f->h->trw_value, r->start_us, 0,
+                                   &e)
+                 : window_add(d->trw, r->src, detect_trw_value(r), r->start_us, 0, &e);
     if (rc == WINDOW_ERR_FULL)
         d->st.cap_hits++;
     if (rc != WINDOW_NEW)
