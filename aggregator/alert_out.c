@@ -6,12 +6,10 @@
  * Lends: nothing.
  * Never: changes a record or calls back into receive; blocks the loop (the webhook is driven
  *        by the timer through curl_multi_perform).
- * Trap:  the hook's records live only during the call. The hook copies each record's bytes as
- *        the sensor sent them (receive_committed.packed: a memcpy over sequential memory) into
- *        fixed chunks, one lock round trip per chunk; the detection thread peeks the fields it
- *        needs from them (common/record_peek.c). Reading the decoded records instead (pointer
- *        chases into memory gone cold since the decode) cost the ingest thread more than the
- *        copy (bench/RESULTS.md, aggregator_ingest 2026-12-07). */
+ * Trap:  the hook's records live only during the call. The hook extracts from each one a
+ *        compact fixed event (struct qev: only what detectors read) and its id and Community ID
+ *        (NUL-ended, whole) into fixed chunks, one lock round trip per chunk; the detection
+ *        thread feeds the engine records that point into the chunk (no copy, no parsing). */
 #include "alert_out.h"
 
 #include <curl/curl.h>
@@ -25,32 +23,38 @@
 #include "clock.h"
 #include "detect.h"
 #include "log.h"
-#include "record_peek.h"
 
 #define WEBHOOK_QUEUE 256
 #define PENDING_MAX   4096      /* alerts waiting for the next tick */
 #define CHUNK_RECS    1024      /* records per chunk: the thread feeds a chunk per lock trip */
-#define CHUNK_BYTES   (256u << 10)  /* record bytes per chunk */
-#define CHUNKS        16        /* chunks between the hook and the thread (4 MiB of bytes) */
-#define RAW_MAX       (CHUNK_BYTES / 4) /* a bigger record goes in with its detection fields only */
+#define CHUNK_STRS    (64u << 10)   /* ids and Community IDs per chunk (~56 bytes a record) */
+#define STR_MAX       (CHUNK_STRS / 4)  /* a longer id or Community ID is taken as none */
+#define CHUNKS        16        /* chunks between the hook and the thread (2.6 MiB) */
 #define SENSORS_MAX   256
 #define LINKS_MAX     (1 << 20) /* links waiting for the next tick */
 
-/* records' bytes as the sensors sent them, record i at bytes[off[i], off[i + 1]) */
-struct chunk {
-    uint8_t *bytes;
-    size_t len;
-    uint32_t n;
-    uint32_t off[CHUNK_RECS + 1];
-    uint16_t sensor[CHUNK_RECS];        /* interned in sensors[] */
+/* what the detectors read of one record (detect_record without its pointers) */
+struct qev {
+    int64_t start_us, end_us;
+    uint64_t src_packets, dst_packets, src_bytes, dst_bytes;
+    uint8_t src[16], dst[16];
+    uint16_t sport, dport;
+    uint8_t proto, icmp_error;
+    uint16_t sensor;                    /* interned in sensors[] */
+    uint32_t id, cid;                   /* offsets into the chunk's strs, NUL-ended */
+    char state[8];                      /* conn_state, up to 7 characters */
 };
 
-/* what the detection thread feeds from one chunk: the records, their strings in strs */
+struct chunk {
+    struct qev ev[CHUNK_RECS];
+    uint32_t n, used;                   /* events, bytes of strs */
+    char strs[CHUNK_STRS];
+};
+
+/* what the detection thread feeds from one chunk: records pointing into it */
 struct run {
     struct detect_record rec[CHUNK_RECS];
     const struct detect_record *ptr[CHUNK_RECS];
-    char state[CHUNK_RECS][8];
-    char strs[CHUNK_BYTES + 2 * CHUNK_RECS];    /* ids and Community IDs, NUL-ended */
 };
 
 struct post {
@@ -74,7 +78,7 @@ struct alert_out {
     size_t free_[CHUNKS], n_free;
     struct chunk *fill;         /* the hook's, while it fills it (hook thread only) */
     struct run *run;            /* the detection thread's */
-    uint64_t hook_skipped;      /* records too big for a chunk even as their fields alone */
+    uint64_t long_strings;      /* ids or Community IDs over STR_MAX, taken as none */
     char sensors[SENSORS_MAX][DETECT_NAME_LEN];  /* interned; written before published */
     size_t n_sensors;
     pthread_mutex_t plock;      /* pending alerts (from the detection thread) */
@@ -112,60 +116,6 @@ static uint16_t sensor_slot(struct alert_out *o, const char *name)
     return (uint16_t)o->n_sensors++;
 }
 
-/* 4 or 16 bytes, else zeros (as detect_addr_set leaves them) */
-static void addr_of(uint8_t out[16], const uint8_t *ip, size_t len)
-{
-    if (!ip || detect_addr_set(out, ip, len) < 0)
-        memset(out, 0, 16);
-}
-
-/* a string of the chunk into the run's strs: NUL-ended, "" when empty */
-static const char *str_of(char **sp, const void *s, size_t n)
-{
-    if (!n)
-        return "";
-    char *d = *sp;
-    memcpy(d, s, n);
-    d[n] = '\0';
-    *sp += n + 1;
-    return d;
-}
-
-/* one record's bytes into the engine's form; false when it has no source or destination
- * (never fed, as before the hook copied bytes) */
-static bool record_of(const uint8_t *bytes, size_t len, struct detect_record *r,
-                      char state[8], char **sp)
-{
-    struct record_peek s;
-    if (record_peek(bytes, len, &s) < 0 || !s.has_source || !s.has_destination)
-        return false;
-    memset(r, 0, sizeof *r);
-    bool text = s.id_len > 0;   /* the whole id, however long (a link names it in full) */
-    for (size_t i = 0; i < s.id_len && text; i++)
-        text = s.id[i] >= 0x21 && s.id[i] < 0x7f;
-    r->session_id = text ? str_of(sp, s.id, s.id_len) : "";
-    r->community_id = str_of(sp, s.community_id, s.community_id_len);
-    size_t n = s.conn_state_len < 7 ? s.conn_state_len : 7;
-    if (n)
-        memcpy(state, s.conn_state, n);
-    state[n] = '\0';
-    r->conn_state = state;
-    r->start_us = s.start_us;
-    r->end_us = s.end_us > s.start_us ? s.end_us : s.start_us;
-    r->proto = (uint8_t)s.iana_number;
-    if (!s.icmp_quoted_count)       /* an ICMP session's own type is its quote's error */
-        r->icmp_error = (uint8_t)s.icmp_error_type;
-    addr_of(r->src, s.source.ip, s.source.ip_len);
-    r->sport = (uint16_t)s.source.port;
-    r->src_packets = s.source.packets;
-    r->src_bytes = s.source.data_bytes;
-    addr_of(r->dst, s.destination.ip, s.destination.ip_len);
-    r->dport = (uint16_t)s.destination.port;
-    r->dst_packets = s.destination.packets;
-    r->dst_bytes = s.destination.data_bytes;
-    return true;
-}
-
 /* the hook's chunk goes to the detection thread (hook thread) */
 static void publish(struct alert_out *o)
 {
@@ -187,53 +137,82 @@ static void take_free(struct alert_out *o)
     o->fill = &o->chunks[o->free_[--o->n_free]];
     pthread_mutex_unlock(&o->lock);
     o->fill->n = 0;
-    o->fill->len = 0;
-    o->fill->off[0] = 0;
+    o->fill->used = 0;
 }
 
-/* room for len more bytes in the hook's chunk (a new one if needed) */
-static uint8_t *room(struct alert_out *o, size_t len)
+/* room for one more event with strs bytes of strings in the hook's chunk */
+static void room(struct alert_out *o, size_t strs)
 {
-    if (o->fill && (o->fill->n == CHUNK_RECS || o->fill->len + len > CHUNK_BYTES))
+    if (o->fill && (o->fill->n == CHUNK_RECS || o->fill->used + strs > CHUNK_STRS))
         publish(o);
     if (!o->fill)
         take_free(o);
-    return o->fill->bytes + o->fill->len;
 }
 
-static void added(struct alert_out *o, size_t len, uint16_t sensor)
+static uint32_t put_str(struct chunk *c, const void *s, size_t n)
 {
-    struct chunk *c = o->fill;
-    c->sensor[c->n] = sensor;
-    c->len += len;
-    c->off[++c->n] = (uint32_t)c->len;
+    uint32_t at = c->used;
+    if (n)
+        memcpy(c->strs + at, s, n);
+    c->strs[at + n] = '\0';
+    c->used += (uint32_t)n + 1;
+    return at;
 }
 
-/* A record whose bytes are not at hand (unpacked by protobuf-c) or too big for a chunk: the
- * fields detection reads, packed again (rare: the decoded record is read here). */
-static void add_fields(struct alert_out *o, const Ashiato__SessionRecord *s, uint16_t sensor)
+/* 4 or 16 bytes, else zeros (as detect_addr_set leaves them) */
+static void addr_of(uint8_t out[16], const ProtobufCBinaryData *ip)
 {
-    Ashiato__SessionRecord m = ASHIATO__SESSION_RECORD__INIT;
-    m.id = s->id;
-    m.start_us = s->start_us;
-    m.end_us = s->end_us;
-    m.source = s->source;
-    m.destination = s->destination;
-    m.iana_number = s->iana_number;
-    m.community_id = s->community_id;
-    m.conn_state = s->conn_state;
-    m.icmp_quoted_count = s->icmp_quoted_count;
-    m.icmp_error_type = s->icmp_error_type;
-    size_t len = ashiato__session_record__get_packed_size(&m);
-    if (len > RAW_MAX) {
-        o->hook_skipped++;
-        return;
+    if (!ip->data || detect_addr_set(out, ip->data, ip->len) < 0)
+        memset(out, 0, 16);
+}
+
+/* one record into the hook's chunk: the fields detectors read, the whole id when it is text */
+static void add(struct alert_out *o, const Ashiato__SessionRecord *s, uint16_t sensor)
+{
+    size_t idn = s->id.len;
+    bool text = idn > 0;
+    for (size_t i = 0; i < idn && text; i++)
+        text = s->id.data[i] >= 0x21 && s->id.data[i] < 0x7f;
+    const char *cid = s->community_id ? s->community_id : "";
+    size_t cidn = strlen(cid);
+    if (!text || idn > STR_MAX) {
+        o->long_strings += text;
+        idn = 0;
     }
-    ashiato__session_record__pack(&m, room(o, len));
-    added(o, len, sensor);
+    if (cidn > STR_MAX) {
+        o->long_strings++;
+        cidn = 0;
+    }
+    room(o, idn + cidn + 2);
+    struct chunk *c = o->fill;
+    struct qev *e = &c->ev[c->n++];
+    e->id = put_str(c, s->id.data, idn);
+    e->cid = put_str(c, cid, cidn);
+    const char *cs = s->conn_state ? s->conn_state : "";
+    size_t n = strnlen(cs, sizeof e->state - 1);
+    memcpy(e->state, cs, n);
+    e->state[n] = '\0';
+    e->start_us = s->start_us;
+    e->end_us = s->end_us > s->start_us ? s->end_us : s->start_us;
+    e->proto = (uint8_t)s->iana_number;
+    e->icmp_error = s->icmp_quoted_count ? 0 : (uint8_t)s->icmp_error_type;   /* an ICMP
+                                        * session's own type is its quote's error */
+    e->sensor = sensor;
+    addr_of(e->src, &s->source->ip);
+    e->sport = (uint16_t)s->source->port;
+    e->src_packets = s->source->packets;
+    e->src_bytes = s->source->data_bytes;
+    addr_of(e->dst, &s->destination->ip);
+    e->dport = (uint16_t)s->destination->port;
+    e->dst_packets = s->destination->packets;
+    e->dst_bytes = s->destination->data_bytes;
 }
 
-/* the commit hook: copy each record's bytes into chunks (waiting while none is free) */
+/* the commit hook: each record's event into chunks (waiting while none is free). The record
+ * PREFETCH_AHEAD on has its struct loaded, the one half as far its parts: the decoded records
+ * have gone cold in the cache since the decode. */
+#define PREFETCH_AHEAD 8
+
 static void on_commit(void *ctx, const struct receive_committed *b, size_t n)
 {
     struct alert_out *o = ctx;
@@ -241,37 +220,52 @@ static void on_commit(void *ctx, const struct receive_committed *b, size_t n)
         pthread_mutex_lock(&o->lock);           /* sensors[] grows under it */
         uint16_t sensor = sensor_slot(o, b[i].sensor ? b[i].sensor : "");
         pthread_mutex_unlock(&o->lock);
-        const ProtobufCBinaryData *raw = b[i].packed;
-        for (size_t j = 0; j < b[i].n_records; j++) {
-            if (raw && raw[j].len <= RAW_MAX) {
-                size_t len = raw[j].len;
-                if (len)
-                    memcpy(room(o, len), raw[j].data, len);
-                else
-                    room(o, 0);
-                added(o, len, sensor);
-            } else if (b[i].records[j]) {
-                add_fields(o, b[i].records[j], sensor);
+        const Ashiato__SessionRecord *const *v = b[i].records;
+        size_t nr = b[i].n_records;
+        for (size_t j = 0; j < nr; j++) {
+            if (j + PREFETCH_AHEAD < nr)
+                __builtin_prefetch(v[j + PREFETCH_AHEAD]);
+            if (j + PREFETCH_AHEAD / 2 < nr && v[j + PREFETCH_AHEAD / 2]) {
+                const Ashiato__SessionRecord *q = v[j + PREFETCH_AHEAD / 2];
+                __builtin_prefetch(q->source);
+                __builtin_prefetch(q->destination);
+                __builtin_prefetch(q->id.data);
+                __builtin_prefetch(q->community_id);
             }
+            const Ashiato__SessionRecord *s = v[j];
+            if (s && s->source && s->destination)
+                add(o, s, sensor);
         }
     }
     publish(o);
 }
 
-/* one chunk's records into the engine (detection thread) */
+/* one chunk's events into the engine (detection thread): records pointing into the chunk */
 static void feed_chunk(struct alert_out *o, const struct chunk *c)
 {
     struct run *run = o->run;
-    char *sp = run->strs;
-    size_t k = 0;
     for (uint32_t i = 0; i < c->n; i++) {
-        struct detect_record *r = &run->rec[k];
-        if (!record_of(c->bytes + c->off[i], c->off[i + 1] - c->off[i], r, run->state[k], &sp))
-            continue;
-        r->sensor = o->sensors[c->sensor[i]];
-        run->ptr[k++] = r;
+        const struct qev *e = &c->ev[i];
+        struct detect_record *r = &run->rec[i];
+        r->sensor = o->sensors[e->sensor];
+        r->session_id = c->strs + e->id;
+        r->community_id = c->strs + e->cid;
+        r->conn_state = e->state;
+        r->start_us = e->start_us;
+        r->end_us = e->end_us;
+        memcpy(r->src, e->src, 16);
+        memcpy(r->dst, e->dst, 16);
+        r->sport = e->sport;
+        r->dport = e->dport;
+        r->proto = e->proto;
+        r->src_packets = e->src_packets;
+        r->dst_packets = e->dst_packets;
+        r->src_bytes = e->src_bytes;
+        r->dst_bytes = e->dst_bytes;
+        r->icmp_error = e->icmp_error;
+        run->ptr[i] = r;
     }
-    detect_feed_batch(o->d, run->ptr, k);
+    detect_feed_batch(o->d, run->ptr, c->n);
 }
 
 /* Chunks are fed where the hook wrote them: the thread takes one under the lock, feeds it
@@ -526,13 +520,8 @@ struct alert_out *alert_out_open(const char *config_path, struct store *st, stru
         snprintf(err, ASH_ERR_LEN, "alert_out: out of memory for the record queue");
         goto fail;
     }
-    for (size_t i = 0; i < CHUNKS; i++) {
-        if (!(o->chunks[i].bytes = malloc(CHUNK_BYTES))) {
-            snprintf(err, ASH_ERR_LEN, "alert_out: out of memory for the record queue");
-            goto fail;
-        }
+    for (size_t i = 0; i < CHUNKS; i++)
         o->free_[o->n_free++] = i;
-    }
     if (pthread_create(&o->thread, NULL, detect_thread, o) != 0) {
         snprintf(err, ASH_ERR_LEN, "alert_out: cannot start the detection thread");
         goto fail;
@@ -694,9 +683,9 @@ void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
         o->started = false;
         uint64_t n = detect_stats(o->d).records;
         log_info("alert_out", "detection thread cpu=%.3f s records=%llu ns_per_record=%.0f "
-                 "skipped=%llu", o->thread_cpu_ns / 1e9, (unsigned long long)n,
+                 "long_strings=%llu", o->thread_cpu_ns / 1e9, (unsigned long long)n,
                  n ? (double)o->thread_cpu_ns / (double)n : 0.0,
-                 (unsigned long long)o->hook_skipped);
+                 (unsigned long long)o->long_strings);
     }
     if (o->d) {
         if (out)
@@ -733,8 +722,6 @@ void alert_out_close(struct alert_out *o, struct alert_out_stats *out)
     free(o->next);
     free(o->pending);
     free_links(o->links, o->nlinks);
-    for (size_t i = 0; o->chunks && i < CHUNKS; i++)
-        free(o->chunks[i].bytes);
     free(o->chunks);
     free(o->run);
     pthread_mutex_destroy(&o->lock);

@@ -222,8 +222,7 @@ static void run_commit_hook(struct receive *r, size_t i0, size_t i1)
         if (s->held)
             continue;
         r->hookv[n++] = (struct receive_committed){ s->name, s->epoch, p->batch->seq,
-            (const Ashiato__SessionRecord *const *)p->batch->records, p->batch->n_records,
-            p->packed };
+            (const Ashiato__SessionRecord *const *)p->batch->records, p->batch->n_records };
     }
     if (n)
         r->on_commit(r->commit_ctx, r->hookv, n);

@@ -106,16 +106,12 @@ int receive_send_to_sensor(struct receive *r, const char *name, const uint8_t *d
  *     is over: the hook may use the same store handle (store_put_alert, links), on this
  *     thread; it must not call into receive, and must not block (it runs between the
  *     commit and the acknowledgements: its time is added to every ack's latency).
- *   - packed, when not NULL, is each record's own bytes as the sensor sent them (n_records
- *     long, pointing into the same arena, valid as long as records): copying those is one
- *     sequential memcpy, where reading records[] chases pointers into cold memory.
  * fn NULL removes the hook. */
 struct receive_committed {
     const char *sensor;
     uint64_t epoch, seq;
     const Ashiato__SessionRecord *const *records;
     size_t n_records;
-    const ProtobufCBinaryData *packed;  /* records' bytes, or NULL (protobuf-c's unpack) */
 };
 typedef void (*receive_commit_fn)(void *ctx, const struct receive_committed *batches, size_t n);
 void receive_set_commit_hook(struct receive *r, receive_commit_fn fn, void *ctx);
