@@ -265,8 +265,13 @@ uint64_t hmap_hash_bytes(const void *p, size_t n, uint64_t seed)
         b += 8;
         n -= 8;
     }
-    uint64_t w = 0;
+    uint64_t w = 0;     /* the tail (< 8 bytes) as memcpy would load it, without a call */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)b[i] << (8 * i);
+#else
     memcpy(&w, b, n);
+#endif
     return ash_mix64(h ^ w ^ ((uint64_t)n << 56));
 }
 
