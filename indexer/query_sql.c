@@ -130,7 +130,7 @@ static void p_bound(struct ctx *c, int64_t us)
  * ash_doc, alerts keep theirs as text). */
 static const char *doc_of(const struct field_def *f)
 {
-    return field_catalog_table_of(f)->sql_doc;
+    return field_catalog_sql_doc(f);     /* ashiato.linked: its session_links rows */
 }
 
 /* "a GLOB pattern" for a wildcard: '*' and '?' as they are, '[' taken literally. */

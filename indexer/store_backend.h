@@ -75,6 +75,9 @@ extern const struct store_backend store_null_backend;
 extern const struct store_backend store_es_backend;   /* store_es.c, built with libcurl */
 #endif
 
+/* Count rc in st->counters (retries, errors) and return it (store.c). */
+int store_counted(struct store *st, int rc);
+
 /* Format st->err and return code (for `return store_fail(st, STORE_ERR_RETRY, ...)`). */
 int store_fail(struct store *st, int code, const char *fmt, ...) ASH_PRINTF(3, 4);
 
