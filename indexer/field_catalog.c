@@ -515,6 +515,10 @@ static bool table_rows(const struct field_table *t, char **b, size_t *n, size_t 
                 snprintf(ecs, sizeof ecs, "`%s`", f->ecs);
             if (f->sql)
                 snprintf(sq, sizeof sq, "column `%s`", f->sql);
+            else if (f->flags & FIELD_SEGMAP)
+                snprintf(sq, sizeof sq, "`ip.src`/`ip.dst` by the current map (both stores)");
+            else if (f->flags & FIELD_LINKS)
+                snprintf(sq, sizeof sq, "table `session_links`");
             else
                 snprintf(sq, sizeof sq, "document");
         }
