@@ -15,6 +15,7 @@ both stores: `ashiato.linked == EXISTS!` returns exactly the pair, `ashiato.link
 the one that names it, `ashiato.segments == outside` the lone flow. The OpenSearch test runs under the
 integration lock (flock /tmp/ashiato-itest.lock)."""
 import json
+import signal
 import struct
 import subprocess
 import sys
@@ -154,6 +155,26 @@ def test_links_sqlite_api(tmp_path):
             got = {x["ashiato"]["session_id"] for x in d["data"]}
             assert got == want, (expr, got, want)
             print(f"sqlite: {expr!r}: {len(got)} sessions")
+        # SIGHUP with renamed segments: the same store answers by the new map at once (the
+        # documents are rendered at read, the expression expanded by the map in force)
+        ini.write_text("[segments]\nwest = 198.18.1.0/24\neast = 198.18.2.0/24\n"
+                       "[sensors]\ndept-1 = west\ndept-2 = east\n")
+        st.agg.send_signal(signal.SIGHUP)
+        deadline, got = time.monotonic() + 30, set()
+        while time.monotonic() < deadline:
+            status, d = env.get_json(st.url, "/sessions.json", {
+                "date": -1, "length": 100, "expression": "ashiato.segments == west"})
+            got = {x["ashiato"]["session_id"] for x in d.get("data", [])} if status == 200 else set()
+            if len(got) == 3:
+                break
+            time.sleep(0.3)
+        assert got == {id1, id2, lone}, got
+        segs = {x["ashiato"]["session_id"]: x["ashiato"]["segments"] for x in d["data"]}
+        assert segs == {id1: ["west", "east"], id2: ["west", "east"], lone: ["west", "outside"]}
+        status, d = env.get_json(st.url, "/sessions.json", {
+            "date": -1, "length": 100, "expression": "ashiato.segments == dept-1"})
+        assert status == 200 and d["data"] == [], d
+        print(f"after SIGHUP: {segs}")
         # the records as the sensors wrote them, apart from the link and the segments
         mine = by_port(st.all_sessions())
         for k, d in by_port(docs).items():
@@ -166,6 +187,7 @@ def test_links_sqlite_api(tmp_path):
         st.close()
     log = st.agg_log.read_text()
     assert "links put=1 dropped=0" in log, log[-2000:]
+    assert "reload: store segments=2" in log, log[-2000:]
 
 
 def test_links_opensearch(tmp_path):
