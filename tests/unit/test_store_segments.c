@@ -16,8 +16,11 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include <sqlite3.h>
+
 #include "test_dir.h"
 #include "query_parse.h"
+#include "query_sql.h"
 #include "segmap.h"
 #include "store.h"
 
@@ -385,6 +388,38 @@ static void linked_sessions(void **state)
     assert_int_equal(f->n, NREC - 2);
     store_close(st);
     free(f);
+    /* the query plan: from session_links through the time index, never a scan of sessions */
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/linked.db", tmpdir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(query_sql_register(db), SQLITE_OK);
+    const char *exprs[] = { "ashiato.linked == EXISTS!", "linked == \"131125-seg040@s1\"" };
+    for (size_t k = 0; k < 2; k++) {
+        struct query_error qe;
+        struct query_expr *e = query_parse(exprs[k], &qe);
+        struct query_sql qs = { 0 };
+        assert_non_null(e);
+        assert_int_equal(query_sql_compile(e, 0, 0, &qs), 0);
+        char sql[4096];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN SELECT count(*) FROM sessions AS s "
+                 "WHERE %.*s", (int)qs.len, qs.text);
+        sqlite3_stmt *stmt;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+        query_sql_bind(&qs, stmt, 1);
+        bool rowid = false;
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(stmt, 3);
+            printf("  plan of %s: %s\n", exprs[k], d);
+            assert_false(!strcmp(d, "SCAN s") || !strncmp(d, "SCAN s USING", 12));
+            rowid |= !strncmp(d, "SEARCH s USING INTEGER PRIMARY KEY", 34);
+        }
+        assert_true(rowid);
+        sqlite3_finalize(stmt);
+        query_sql_clear(&qs);
+        query_expr_free(e);
+    }
+    sqlite3_close(db);
 }
 
 static int setup(void **state)
