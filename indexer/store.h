@@ -29,7 +29,7 @@
 #define STORE_ERR_RETRY     -2   /* transient: locked, busy, I/O, disk full, 429, cluster down */
 #define STORE_ERR_NOT_FOUND -3   /* store_get_session: no session with that id */
 
-/* Limits every backend enforces alike (store.c checks them before a backend sees a record). */
+/* Limits every backend enforces alike (store_write.c checks them before a backend sees a record). */
 #define STORE_SENSOR_MAX   255   /* bytes of a sensor identity */
 #define STORE_ID_MAX       128   /* characters of a session id as text (see store_backend.h) */
 #define STORE_GET_MAX       64   /* documents store_get_session() gives for one id at most */
