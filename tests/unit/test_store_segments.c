@@ -326,6 +326,16 @@ static void segments_by_map(void **state)
     assert_int_equal(segmap_live_set(live, m), 0);
     check_documents(st, false);
     check_cases(st, false);
+    /* a bad /regex/ is the store's error; ranges are the parser's */
+    struct query_error qe;
+    struct query_expr *bad = query_parse("ashiato.segments == /dept-(/", &qe);
+    assert_non_null(bad);
+    struct store_query bq = { .expr = bad };
+    assert_int_equal(store_query_sessions(st, &bq, on_doc, NULL, NULL), STORE_ERR);
+    assert_non_null(strstr(store_error(st), "not a valid regular expression"));
+    query_expr_free(bad);
+    assert_null(query_parse("ashiato.segments > dept-1", &qe));
+    assert_non_null(strstr(qe.msg, "< <= > >= apply to numbers and times only"));
     /* ashiato.segments is not countable (its values are the map's, not the documents') */
     struct store_query q = { 0 };
     assert_int_equal(store_count_by(st, &q, "ashiato.segments", on_doc, NULL), STORE_ERR);
