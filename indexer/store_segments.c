@@ -290,6 +290,22 @@ static struct query_expr *copy(struct ctx *c, const struct query_expr *e)
     return o;
 }
 
+struct query_expr *store_segments_condition(const struct segmap *m, bool source, int seg)
+{
+    char err[ASH_ERR_LEN];
+    struct ctx c = { .m = m, .err = err,
+                     .src = field_catalog_find("ip.src", (size_t)-1),
+                     .dst = field_catalog_find("ip.dst", (size_t)-1) };
+    if (!m || !c.src || !c.dst || seg < SEGMAP_OUTSIDE || seg >= (int)m->n_names)
+        return NULL;
+    struct query_expr *e = side(&c, source ? c.src : c.dst, seg);
+    if (c.oom) {
+        query_expr_free(e);
+        return NULL;
+    }
+    return e;
+}
+
 static bool uses_segments(const struct query_expr *e)
 {
     for (; e; e = e->left) {

@@ -23,6 +23,7 @@
 #include "query_sql.h"
 #include "segmap.h"
 #include "store.h"
+#include "store_segments.h"
 
 static char tmpdir[64];
 
@@ -307,6 +308,37 @@ static void put_all(struct store *st)
     assert_int_equal(store_put_batch(st, "s1", NULL, 1, p, NREC), STORE_OK);
 }
 
+/* store_segments_condition (the API's stack=segment): each side's segments partition the
+ * sessions, each part exactly the brute force's, nested three deep included */
+static void check_partition(struct store *st, const struct segmap *m, bool with_dept2)
+{
+    struct found *f = malloc(sizeof *f);
+    assert_non_null(f);
+    for (int side = 0; side < 2; side++) {
+        size_t sum = 0;
+        for (int seg = SEGMAP_OUTSIDE; seg < (int)m->n_names; seg++) {
+            const char *name = seg < 0 ? SEGMAP_OUTSIDE_NAME : m->names[seg];
+            struct query_expr *e = store_segments_condition(m, side == 0, seg);
+            assert_non_null(e);
+            struct store_query q = { .expr = e };
+            memset(f, 0, sizeof *f);
+            assert_int_equal(store_query_sessions(st, &q, on_doc, f, NULL), STORE_OK);
+            for (size_t i = 0; i < NREC; i++) {
+                const char *segs[2];
+                rec_segments(&recs[i], with_dept2, segs);
+                if (f->hit[i] != !strcmp(segs[side], name))
+                    fail_msg("%s of record %zu: %s, condition for %s %d", side ? "dst" : "src",
+                             i, segs[side], name, f->hit[i]);
+            }
+            sum += f->n;
+            query_expr_free(e);
+        }
+        assert_int_equal(sum, NREC);
+    }
+    assert_null(store_segments_condition(m, true, (int)m->n_names));
+    free(f);
+}
+
 /* the map's answers equal the brute force's, for documents and for expressions */
 static void segments_by_map(void **state)
 {
@@ -321,11 +353,13 @@ static void segments_by_map(void **state)
     put_all(st);
     check_documents(st, true);
     check_cases(st, true);
+    check_partition(st, m, true);
     /* a reload (the aggregator's SIGHUP): the same handle follows the new map */
     campus_map(m, false);
     assert_int_equal(segmap_live_set(live, m), 0);
     check_documents(st, false);
     check_cases(st, false);
+    check_partition(st, m, false);
     /* a bad /regex/ is the store's error; ranges are the parser's */
     struct query_error qe;
     struct query_expr *bad = query_parse("ashiato.segments == /dept-(/", &qe);
