@@ -1,13 +1,15 @@
 /* api_graph.c -- sessions.json's graph: sessionsHisto and the packets/bytes histograms
  * (Arkime's shape, keys in ms) from the store's aggregation, and graph.stack, the same
  * buckets split by sensor or by source segment (stack=sensor|segment, docs/api.md).
- * Owns:  the buckets of one request; the segment conditions (query_parse.h trees built
- *        here from the detect config's [segments], never printed and parsed back).
+ * Owns:  the buckets of one request; the segment conditions (query_parse.h trees that
+ *        store_segments_condition builds from the detect config's [segments], never printed
+ *        and parsed back).
  * Never: walks session documents (store_histogram counts and sums in the store); frees the
  *        caller's expression (a segment's tree borrows it as its left branch).
- * Trap:  a source belongs to the segment of its longest matching prefix (as matrix.json and
- *        the detectors say): a segment's condition is "ip.src in its prefixes and not in a
- *        longer prefix of another segment inside them"; "outside" is "in none". */
+ * Trap:  a source belongs to the segment of its longest matching prefix (as matrix.json, the
+ *        detectors and ashiato.segments say): each of a segment's prefixes counts its
+ *        addresses that no longer (or equal, earlier listed) prefix takes, whatever segment
+ *        that one is; "outside" is "in none". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,8 @@
 #include "api_query.h"
 #include "detect.h"
 #include "query_parse.h"
+#include "segmap.h"
+#include "store_segments.h"
 
 /* the graph's histograms: their Arkime names and the store's sums */
 static const struct { const char *name; int sum; } histos[] = {
@@ -143,101 +147,6 @@ static int merge_series(struct graph *g)
 
 /* ---- segments ------------------------------------------------------------------------ */
 
-static void ip_value(struct query_value *v, const struct detect_prefix *p)
-{
-    memset(v, 0, sizeof *v);
-    v->kind = QUERY_V_IP;
-    v->port = -1;
-    v->v4 = detect_addr_is_v4(p->addr);
-    v->prefix = v->v4 ? p->bits - 96 : p->bits;
-    for (int i = 0; i < 16; i++) {
-        int keep = p->bits - i * 8;
-        uint8_t mask = keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
-        v->ip_lo[i] = p->addr[i] & mask;
-        v->ip_hi[i] = v->ip_lo[i] | (uint8_t)~mask;
-    }
-}
-
-/* Does prefix i (of another segment) take sources of prefix j away: longer and inside it, or
- * the same block listed first (the first of equal prefixes wins, as in matrix.json)? */
-static bool takes_from(const struct detect_config *c, size_t i, size_t j)
-{
-    const struct detect_prefix *in = &c->prefixes[i], *out = &c->prefixes[j];
-    return detect_prefix_match(out, in->addr) && (in->bits > out->bits ||
-                                                  (in->bits == out->bits && i < j));
-}
-
-/* The nodes of one segment's condition; the caller's tree is borrowed as `and.left`. */
-struct seg_tree {
-    struct query_expr and, in, not_in, in_other, and2;
-    struct query_value *vin, *vout;
-};
-
-static const struct query_expr *seg_tree(struct seg_tree *t, const struct detect_config *c,
-                                         int seg, const struct query_expr *user, int *oom)
-{
-    const struct field_def *src = field_catalog_find("ip.src", (size_t)-1);
-    memset(t, 0, sizeof *t);
-    t->vin = ash_calloc_array(c->n_prefixes + 2, sizeof *t->vin);
-    t->vout = ash_calloc_array(c->n_prefixes + 1, sizeof *t->vout);
-    if (!t->vin || !t->vout || !src) {
-        *oom = 1;
-        return NULL;
-    }
-    size_t nin = 0, nout = 0;
-    for (size_t i = 0; i < c->n_prefixes; i++) {
-        const struct detect_prefix *p = &c->prefixes[i];
-        if (p->segment < 0)
-            continue;
-        if (seg < 0 || p->segment == seg) {
-            bool lost = false;                          /* an equal block listed before */
-            for (size_t j = 0; j < i && seg >= 0 && !lost; j++)
-                lost = c->prefixes[j].segment >= 0 && c->prefixes[j].segment != seg &&
-                       c->prefixes[j].bits == p->bits && detect_prefix_match(&c->prefixes[j], p->addr);
-            if (!lost)
-                ip_value(&t->vin[nin++], p);
-            continue;
-        }
-        for (size_t j = 0; j < c->n_prefixes; j++)      /* a longer prefix of another */
-            if (c->prefixes[j].segment == seg && takes_from(c, i, j)) {
-                ip_value(&t->vout[nout++], p);
-                break;
-            }
-    }
-    const struct query_expr *cond;
-    t->in = (struct query_expr){ .kind = QUERY_CMP, .pos = -1, .field = src, .op = QUERY_EQ,
-                                 .list = nin > 1, .n = nin, .v = t->vin };
-    if (!nin) {                      /* no prefix: ip.src != 0.0.0.0/0 && ip.src != ::/0 */
-        struct detect_prefix all4 = { .addr = { [10] = 0xff, [11] = 0xff }, .bits = 96 };
-        struct detect_prefix all6 = { .bits = 0 };
-        ip_value(&t->vin[0], &all4);
-        ip_value(&t->vin[1], &all6);
-        t->in.n = 2;
-        t->in.list = true;
-        t->in.op = seg < 0 ? QUERY_EQ : QUERY_NE;
-    }
-    if (seg < 0 && nin) {            /* outside: in no segment's prefix */
-        t->not_in = (struct query_expr){ .kind = QUERY_NOT, .pos = -1, .left = &t->in };
-        cond = &t->not_in;
-    } else if (nout) {
-        t->in_other = (struct query_expr){ .kind = QUERY_CMP, .pos = -1, .field = src,
-                                           .op = QUERY_EQ, .list = nout > 1, .n = nout,
-                                           .v = t->vout };
-        t->not_in = (struct query_expr){ .kind = QUERY_NOT, .pos = -1, .left = &t->in_other };
-        t->and2 = (struct query_expr){ .kind = QUERY_AND, .pos = -1, .left = &t->in,
-                                       .right = &t->not_in };
-        cond = &t->and2;
-    } else {
-        cond = &t->in;
-    }
-    if (!user)
-        return cond;
-    t->and = (struct query_expr){ .kind = QUERY_AND, .pos = -1,
-                                  .left = (struct query_expr *)user,
-                                  .right = (struct query_expr *)cond };
-    return &t->and;
-}
-
 static int by_segment(struct http_request *rq, struct http_reply *rp, const struct api_query *aq,
                       struct graph *g, int64_t width_us)
 {
@@ -258,24 +167,34 @@ static int by_segment(struct http_request *rq, struct http_reply *rp, const stru
         free(c);
         return -1;
     }
+    struct segmap *m = malloc(sizeof *m);
+    if (!m) {
+        http_reply_error(rp, 500, -1, "out of memory");
+        free(c);
+        return -1;
+    }
+    detect_config_segmap(c, m);
     int rc = 0;
     for (int seg = 0; seg <= (int)c->n_segments && rc == 0; seg++) {
         bool outside = seg == (int)c->n_segments;
-        struct seg_tree t;
-        int oom = 0;
-        const struct query_expr *e = seg_tree(&t, c, outside ? -1 : seg, aq->q.expr, &oom);
+        /* the source's segment (store_segments.c: the stores' own rule); the caller's tree is
+         * borrowed as the left branch of an AND on the stack */
+        struct query_expr *cond = store_segments_condition(m, true, outside ? SEGMAP_OUTSIDE
+                                                                           : seg);
+        struct query_expr and = { .kind = QUERY_AND, .pos = -1,
+                                  .left = (struct query_expr *)aq->q.expr, .right = cond };
         struct store_query q = aq->q;
-        q.expr = e;
-        if (oom || !new_series(g, outside ? "outside" : c->segments[seg])) {
+        q.expr = aq->q.expr ? &and : cond;
+        if (!cond || !new_series(g, outside ? "outside" : c->segments[seg])) {
             http_reply_error(rp, 500, -1, "out of memory");
             rc = -1;
         } else if (store_histogram(rq->st, &q, width_us, false, on_segment, g) != STORE_OK) {
             http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
             rc = -1;
         }
-        free(t.vin);
-        free(t.vout);
+        query_expr_free(cond);
     }
+    free(m);
     free(c);
     return rc;
 }

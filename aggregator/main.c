@@ -21,11 +21,13 @@
 #include "alert_out.h"
 #include "auth.h"
 #include "curve.h"
+#include "detect.h"
 #include "event_loop.h"
 #include "http_server.h"
 #include "log.h"
 #include "packet_broker.h"
 #include "receive.h"
+#include "segmap.h"
 #include "store.h"
 
 static volatile sig_atomic_t stop_requested, reload_requested;
@@ -67,6 +69,45 @@ static void reload_detect(const struct aggregator_config *cfg, struct alert_out 
         log_warn("aggregator", "reload: detection config kept: %s", err);
 }
 
+/* The stores' segment map (ashiato.segments in documents and queries) from detect_config's
+ * [segments], at start and on SIGHUP; with no file, none. 0 or -1 with err (the old map
+ * stays in force). */
+static int load_segments(const char *path, struct segmap_live *live, size_t *n,
+                         char err[ASH_ERR_LEN])
+{
+    struct detect_config *dc = malloc(sizeof *dc);
+    struct segmap *m = malloc(sizeof *m);
+    int rc = -1;
+    if (!dc || !m) {
+        snprintf(err, ASH_ERR_LEN, "segments: out of memory");
+        goto out;
+    }
+    detect_config_defaults(dc);
+    if (path && path[0] && detect_config_load(dc, path, err) < 0)
+        goto out;
+    detect_config_segmap(dc, m);
+    if (segmap_live_set(live, m) < 0) {
+        snprintf(err, ASH_ERR_LEN, "segments: out of memory");
+        goto out;
+    }
+    *n = m->n_names;
+    rc = 0;
+out:
+    free(dc);
+    free(m);
+    return rc;
+}
+
+static void reload_segments(const struct aggregator_config *cfg, struct segmap_live *live)
+{
+    char err[ASH_ERR_LEN] = "";
+    size_t n = 0;
+    if (load_segments(cfg->detect_config, live, &n, err) < 0)
+        log_warn("aggregator", "reload: store segments kept: %s", err);
+    else
+        log_info("aggregator", "reload: store segments=%zu (ashiato.segments)", n);
+}
+
 /* what the loop's housekeeping tick looks at */
 struct idle_watch {
     struct event_loop *loop;
@@ -78,6 +119,7 @@ struct idle_watch {
     struct auth *auth;
     struct curve_allow **allow;
     struct alert_out *detect;                /* SIGHUP: detect_config too */
+    struct segmap_live *segments;            /* SIGHUP: the stores' [segments] too */
 };
 
 /* every 100 ms: SIGHUP reloads the allow-list and the detection config; SIGINT/SIGTERM stop the loop, and so does
@@ -93,6 +135,7 @@ static void on_housekeeping(void *ctx, int64_t now_ms)
         reload_requested = 0;
         reload_allow(w->cfg, w->auth, w->allow);
         reload_detect(w->cfg, w->detect);
+        reload_segments(w->cfg, w->segments);
     }
     struct receive_stats rs;
     receive_stats(w->rx, &rs);
@@ -206,6 +249,7 @@ int main(int argc, char **argv)
     struct event_loop *loop = NULL;
     struct alert_out *detect = NULL;
     struct http_server *http = NULL;
+    struct segmap_live *segments = NULL;
     void *zctx = NULL;
     char db_path[1024];
     int status = 1;
@@ -236,6 +280,17 @@ int main(int argc, char **argv)
     struct store_config sc = { 0 };
     if (store_config_fill(&cfg, db_path, &sc, err) < 0)
         goto fail;
+    size_t nseg = 0;
+    if (!(segments = segmap_live_new())) {
+        snprintf(err, sizeof err, "segments: out of memory");
+        goto fail;
+    }
+    if (load_segments(cfg.detect_config, segments, &nseg, err) < 0)
+        goto fail;
+    sc.segments = segments;          /* every handle (ingest, API threads) shares it */
+    if (nseg)
+        log_info("aggregator", "store segments=%zu from %s (ashiato.segments)", nseg,
+                 cfg.detect_config);
     if (!(st = store_open(&sc, err)))
         goto fail;
     log_info("aggregator", "store kind=%s %s%s dead_letter=%s%s%s", store_kind(st),
@@ -290,7 +345,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     struct idle_watch idle = { loop, rx, cfg.exit_after_idle_ms, clock_mono_ms(), 0, &cfg, auth, &allow,
-                                detect };
+                                detect, segments };
     if (cfg.retention_days > 0)
         on_retention(st, 0);         /* at start, then hourly */
     if (event_loop_add_timer(loop, 100, on_housekeeping, &idle) < 0 ||
@@ -331,6 +386,7 @@ out:
     if (zctx)
         zmq_ctx_term(zctx);
     store_close(st);
+    segmap_live_free(segments);      /* after every handle that shares it */
     curve_allow_free(allow);
     config_free(aggregator_config_keys, aggregator_config_nkeys, &cfg);
     return status;

@@ -14,6 +14,7 @@
  * Trap:  the old json-c renderer is the oracle (tests/unit/record_json_jsonc.c): a change to
  *        the document goes into both, and test_record_json and fuzz_record_json compare them. */
 #include "record_json.h"
+#include "segmap.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -241,6 +242,7 @@ struct w {
     char *p, *end;               /* next byte; end of b's capacity less one byte for the '\0' */
     bool bad;                    /* out of memory: the document is dropped at the end */
     bool first;                  /* no member yet in the object being written */
+    const struct segmap *seg;    /* ashiato.segments from this map, or NULL: none */
 };
 
 static __attribute__((noinline)) bool grow(struct w *w, size_t n)
@@ -650,6 +652,29 @@ static void icmp_error(struct w *w, const Ashiato__SessionRecord *r)
     }
 }
 
+/* ashiato.segments: the source's segment, then the destination's (each side with an
+ * address), by the map the document is rendered with */
+static void segments(struct w *w, const Ashiato__SessionRecord *r)
+{
+    const char *names[2] = {
+        r->source ? segmap_name_of(w->seg, r->source->ip.data, r->source->ip.len) : NULL,
+        r->destination ? segmap_name_of(w->seg, r->destination->ip.data,
+                                        r->destination->ip.len) : NULL,
+    };
+    if (!names[0] && !names[1])
+        return;
+    KEY(w, "segments");
+    LIT(w, "[");
+    for (int i = 0, n = 0; i < 2; i++) {
+        if (!names[i])
+            continue;
+        if (n++)
+            LIT(w, ",");
+        text(w, names[i], strlen(names[i]));
+    }
+    LIT(w, "]");
+}
+
 static void ashiato(struct w *w, const Ashiato__SessionRecord *r)
 {
     OPEN(w, "ashiato");
@@ -688,6 +713,7 @@ static void ashiato(struct w *w, const Ashiato__SessionRecord *r)
         LIT(w, "true");
     }
     STR(w, "segment_name", r->segment_name);
+    segments(w, r);
     if (r->packet_pos.len) {
         /* the sensor's store positions, base64 (standard, padded): ashiato pcap reads them */
         KEY(w, "packet_pos");
@@ -717,7 +743,13 @@ static void ashiato(struct w *w, const Ashiato__SessionRecord *r)
 int record_json_append(struct record_json_buf *b, const Ashiato__SessionRecord *r,
                        const char *observer)
 {
-    struct w w = { b, NULL, NULL, false, true };
+    return record_json_append_in(b, r, observer, NULL);
+}
+
+int record_json_append_in(struct record_json_buf *b, const Ashiato__SessionRecord *r,
+                          const char *observer, const struct segmap *seg)
+{
+    struct w w = { b, NULL, NULL, false, true, seg };
     size_t start = b->len;
     if (b->data && b->cap > b->len) {
         w.p = b->data + b->len;
@@ -770,8 +802,14 @@ int record_json_append(struct record_json_buf *b, const Ashiato__SessionRecord *
 
 char *record_json_render(const Ashiato__SessionRecord *r, const char *observer, size_t *len)
 {
+    return record_json_render_in(r, observer, NULL, len);
+}
+
+char *record_json_render_in(const Ashiato__SessionRecord *r, const char *observer,
+                            const struct segmap *seg, size_t *len)
+{
     struct record_json_buf b = { 0 };
-    if (record_json_append(&b, r, observer) < 0) {
+    if (record_json_append_in(&b, r, observer, seg) < 0) {
         record_json_buf_free(&b);
         return NULL;
     }

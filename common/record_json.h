@@ -27,6 +27,16 @@ struct record_json_buf {
 int record_json_append(struct record_json_buf *b, const Ashiato__SessionRecord *r,
                        const char *observer);
 
+/* record_json_render / record_json_append with ashiato.segments: the source's and the
+ * destination's segment names by seg (common/segmap.h; "outside" for an address in none).
+ * seg NULL (or with no segment): no ashiato.segments, as the calls above. The aggregator's
+ * stores render with it; the record itself never carries the names. */
+struct segmap;
+char *record_json_render_in(const Ashiato__SessionRecord *r, const char *observer,
+                            const struct segmap *seg, size_t *len);
+int record_json_append_in(struct record_json_buf *b, const Ashiato__SessionRecord *r,
+                          const char *observer, const struct segmap *seg);
+
 /* Frees b's memory and zeroes it; accepts NULL. */
 void record_json_buf_free(struct record_json_buf *b);
 

@@ -22,6 +22,12 @@
 #define M FIELD_MULTI
 #define F FIELD_FLOAT
 
+/* ashiato.linked in SQLite: the session's rows of session_links (store_put_links) as the
+ * object json_each reads '$.ashiato.linked' from, by the links' primary key (sensor, id) */
+#define LINKED_DOC "(SELECT json_object('ashiato', json_object('linked', " \
+    "json_group_array(l.other))) FROM session_links AS l WHERE l.sensor = s.sensor AND " \
+    "l.id = s.id)"
+
 static const struct field_def catalog[] = {
     /* name, aliases, ecs, type, flags, sql column, posting, port, any, group, help */
     { "ip", "", "", I, FIELD_PSEUDO, NULL, "ip", NULL, { "ip.src", "ip.dst" }, "general",
@@ -153,6 +159,14 @@ static const struct field_def catalog[] = {
       { 0 }, "icmp", "The quoted flow's Community ID: the failed session's communityId" },
     { "icmp.quoted.count", "", "ashiato.icmp_quoted.count", N, 0, NULL, NULL, NULL, { 0 },
       "icmp", "ICMP errors in the record that quoted a packet of the error's receiver" },
+    { "ashiato.segments", "segments", "ashiato.segments", K, M | FIELD_NORANGE | FIELD_SEGMAP,
+      NULL, NULL, NULL, { 0 }, "general",
+      "The source's and the destination's network segment by the aggregator's [segments] "
+      "(longest prefix; \"outside\" for an address in none). Queries use the current map on "
+      "both stores (expanded into ip.src/ip.dst prefixes); see docs/api.md" },
+    { "ashiato.linked", "linked", "ashiato.linked", K, M | FIELD_LINKS, NULL, NULL, NULL, { 0 },
+      "general", "The same flow seen by another sensor, as \"id@sensor\" (cross-sensor links "
+      "found by detection)" },
 };
 
 /* The alert documents as detect_alert_json() writes them (docs/detection.md). A column of
@@ -257,6 +271,11 @@ const struct field_table *field_catalog_table_of(const struct field_def *f)
     if (f >= t->defs && f < t->defs + t->n)
         return t;
     return &field_catalog_sessions;
+}
+
+const char *field_catalog_sql_doc(const struct field_def *f)
+{
+    return (f->flags & FIELD_LINKS) ? LINKED_DOC : field_catalog_table_of(f)->sql_doc;
 }
 
 const char *field_catalog_es(const struct field_def *f, char *buf, size_t len)
@@ -496,6 +515,10 @@ static bool table_rows(const struct field_table *t, char **b, size_t *n, size_t 
                 snprintf(ecs, sizeof ecs, "`%s`", f->ecs);
             if (f->sql)
                 snprintf(sq, sizeof sq, "column `%s`", f->sql);
+            else if (f->flags & FIELD_SEGMAP)
+                snprintf(sq, sizeof sq, "`ip.src`/`ip.dst` by the current map (both stores)");
+            else if (f->flags & FIELD_LINKS)
+                snprintf(sq, sizeof sq, "table `session_links`");
             else
                 snprintf(sq, sizeof sq, "document");
         }

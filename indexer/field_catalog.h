@@ -33,6 +33,11 @@ enum field_type {
 #define FIELD_IPPROTO  0x08u         /* values are IP protocols: "tcp", "6" and "TCP" alike */
 #define FIELD_SUM      0x10u         /* the sum of the two integer fields in `any` */
 #define FIELD_ESKEYWORD 0x20u        /* text in ES: queries use its "<ecs>.keyword" sub-field */
+#define FIELD_SEGMAP   0x40u         /* ashiato.segments: store_segments.c rewrites it into
+                                      * ip.src / ip.dst prefixes of the current segment map
+                                      * before either compiler sees it; not for count_by */
+#define FIELD_LINKS    0x80u         /* ashiato.linked: SQLite reads the session_links rows
+                                      * (field_catalog_sql_doc), not the stored record */
 
 #define FIELD_ANY_MAX 3
 
@@ -75,6 +80,9 @@ char *field_catalog_json_of(const struct field_table *t, size_t *len);
 /* The field ES queries for f: its ecs path, or "<ecs>.keyword" (FIELD_ESKEYWORD) written
  * into buf. */
 const char *field_catalog_es(const struct field_def *f, char *buf, size_t len);
+/* SQLite: the SQL giving the JSON document json_each reads f's ecs path from, for the row
+ * `s`: its table's sql_doc, or for FIELD_LINKS an object built from session_links. */
+const char *field_catalog_sql_doc(const struct field_def *f);
 /* An ip field's port field of the same side (ip:port), in f's table, or NULL. */
 const struct field_def *field_catalog_port(const struct field_def *f);
 

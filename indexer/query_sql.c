@@ -130,7 +130,7 @@ static void p_bound(struct ctx *c, int64_t us)
  * ash_doc, alerts keep theirs as text). */
 static const char *doc_of(const struct field_def *f)
 {
-    return field_catalog_table_of(f)->sql_doc;
+    return field_catalog_sql_doc(f);     /* ashiato.linked: its session_links rows */
 }
 
 /* "a GLOB pattern" for a wildcard: '*' and '?' as they are, '[' taken literally. */
@@ -294,6 +294,18 @@ static void posting(struct ctx *c, const struct field_def *f, const struct query
     sql(c, ")) AND ");
 }
 
+/* ashiato.linked's prefilter, as the postings' for other fields: the rows that have links,
+ * found from session_links (small) through the sessions_start index, since every link row
+ * carries its session's event.start (store.h, store_put_links); the exact condition after it
+ * trims. CROSS JOIN keeps that order (the planner, without statistics, scanned the sessions
+ * index instead). On 1M sessions with 2000 linked (load 16): EXISTS! 1.8 s without, 0.04 s
+ * with; == an id 4.8 s, 0.01 s. */
+static void links_rows(struct ctx *c)
+{
+    sql(c, "s.rowid IN (SELECT x.rowid FROM session_links AS l CROSS JOIN sessions AS x ON "
+        "x.start_us = l.start_us AND x.id = l.id AND x.sensor = l.sensor) AND ");
+}
+
 /* Field f (perhaps pseudo), one value, op not NE. `top`: not under a NOT. */
 static void one_value(struct ctx *c, const struct field_def *f, enum query_op op,
                       const struct query_value *v, bool top)
@@ -302,6 +314,8 @@ static void one_value(struct ctx *c, const struct field_def *f, enum query_op op
     sql(c, "(");
     if (top && postable(f, op, v))
         posting(c, f, v);
+    else if (top && op == QUERY_EQ && (f->flags & FIELD_LINKS))
+        links_rows(c);
     if (!pseudo) {
         leaf(c, f, op, v);
     } else {
@@ -396,6 +410,13 @@ static void node(struct ctx *c, const struct query_expr *e, bool top)
         node(c, e->left, false);
         break;
     case QUERY_EXISTS:
+        if (top && e->op == QUERY_EQ && (e->field->flags & FIELD_LINKS)) {
+            sql(c, "(");
+            links_rows(c);
+            exists(c, e->field);
+            sql(c, ")");
+            break;
+        }
         sql(c, e->op == QUERY_NE ? "NOT " : "");
         exists(c, e->field);
         break;

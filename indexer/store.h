@@ -29,7 +29,7 @@
 #define STORE_ERR_RETRY     -2   /* transient: locked, busy, I/O, disk full, 429, cluster down */
 #define STORE_ERR_NOT_FOUND -3   /* store_get_session: no session with that id */
 
-/* Limits every backend enforces alike (store.c checks them before a backend sees a record). */
+/* Limits every backend enforces alike (store_write.c checks them before a backend sees a record). */
 #define STORE_SENSOR_MAX   255   /* bytes of a sensor identity */
 #define STORE_ID_MAX       128   /* characters of a session id as text (see store_backend.h) */
 #define STORE_GET_MAX       64   /* documents store_get_session() gives for one id at most */
@@ -53,6 +53,13 @@ struct store_config {
     long long bulk_bytes, bulk_ms, inflight;  /* ES bulk sizing; 0 = the backend's default */
     int es_gzip;                 /* ES: gzip request bodies: 0 = to every node but a loopback
                                   * one, 1 = always, -1 = never */
+    /* The aggregator's [segments] (common/segmap.h), or NULL: none. Not owned; it outlives
+     * the handle, and a reload's segmap_live_set reaches every handle that shares it. Session
+     * documents get ashiato.segments (source's and destination's segment) when rendered:
+     * SQLite at read, with the current map; ES in the bulk document, with the map at index
+     * time. `ashiato.segments` in an expression always means the current map, on every
+     * backend (store_segments.c expands it into ip.src / ip.dst prefixes). */
+    struct segmap_live *segments;
 };
 
 /* Counters since store_open(), for stats.json and /metrics. */

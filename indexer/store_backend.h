@@ -1,13 +1,13 @@
-/* store_backend.h -- what a store backend fills in, and the helpers store.c lends to backends
+/* store_backend.h -- what a store backend fills in, and the helpers store*.c lend to backends
  * (like Redis's ConnectionType in src/connection.h). Only indexer/store*.c include this.
  * Owns:  struct store_backend (one const table per backend) and the layout of struct store.
  * Lends: st->cfg to the backend for the life of the handle.
  * Never: seen by callers of store.h.
- * Trap:  store.c validates arguments and records before calling a backend (sensor length,
- *        batch size, record ids, times and keyword lengths, count_by field, that
- *        q->expr is a tree of query_parse.h) and dead-letters
- *        the bad records, so a backend receives only records that store_id_text() accepts
- *        with times in 0..STORE_TIME_MAX; it sets st->err through store_fail(). */
+ * Trap:  store_write.c and store_read.c validate arguments and records before calling a
+ *        backend (sensor length, batch size, record ids, times and keyword lengths, count_by
+ *        field, that q->expr is a tree of query_parse.h, with ashiato.segments expanded) and
+ *        dead-letter the bad records, so a backend receives only records that store_id_text()
+ *        accepts with times in 0..STORE_TIME_MAX; it sets st->err through store_fail(). */
 #ifndef ASHIATO_STORE_BACKEND_H
 #define ASHIATO_STORE_BACKEND_H
 
@@ -29,11 +29,11 @@ struct store_backend {
     int (*put_alert)(struct store *st, const Ashiato__Alert *alert);
     int (*query_sessions)(struct store *st, const struct store_query *q, store_row_fn cb,
                           void *ctx, uint64_t *total);
-    /* field: a catalogue field that is neither pseudo, sum nor time (store.c checks);
+    /* field: a catalogue field that is neither pseudo, sum nor time (store_read.c checks);
      * NULL: by hour of event.start */
     int (*count_by)(struct store *st, const struct store_query *q, const struct field_def *field,
                     store_row_fn cb, void *ctx);
-    /* width_us checked by store.c (1 s..STORE_HISTO_WIDTH_MAX) */
+    /* width_us checked by store_read.c (1 s..STORE_HISTO_WIDTH_MAX) */
     int (*histogram)(struct store *st, const struct store_query *q, int64_t width_us,
                      bool by_sensor, store_histo_fn cb, void *ctx);
     /* sensor NULL: every sensor's session with the id (see store_get_session) */
@@ -66,7 +66,7 @@ struct store {
                                       * inserted/duplicates/dead_lettered by the backend */
     char err[ASH_ERR_LEN];
     char info[256];              /* store_info(): filled by the backend's open(), if at all */
-    int64_t stats_pruned_us;     /* wall clock of the last delete_stats_older (store.c) */
+    int64_t stats_pruned_us;     /* wall clock of the last delete_stats_older (store_write.c) */
 };
 
 extern const struct store_backend store_sqlite_backend;
@@ -74,6 +74,9 @@ extern const struct store_backend store_null_backend;
 #ifdef STORE_HAVE_ES
 extern const struct store_backend store_es_backend;   /* store_es.c, built with libcurl */
 #endif
+
+/* Count rc in st->counters (retries, errors) and return it (store.c). */
+int store_counted(struct store *st, int rc);
 
 /* Format st->err and return code (for `return store_fail(st, STORE_ERR_RETRY, ...)`). */
 int store_fail(struct store *st, int code, const char *fmt, ...) ASH_PRINTF(3, 4);

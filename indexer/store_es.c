@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 #include "record_json.h"
+#include "segmap.h"
 
 void es_session_doc_id(const ProtobufCBinaryData *id, const char *sensor,
                        char out[ES_DOC_ID_LEN])
@@ -269,6 +270,9 @@ static int es_put_batches(struct store *st, const struct store_batch *b, size_t 
     es_bulk_init(&bulk, st);
     if (total && !(from = malloc(total * sizeof *from)))
         return store_fail(st, STORE_ERR_RETRY, "elasticsearch: out of memory");
+    /* ashiato.segments by the map in force now (index time; queries expand the current
+     * map instead: store_segments.c) */
+    const struct segmap *seg = segmap_live_get(st->cfg.segments);
     for (size_t bi = 0; bi < nb; bi++)
         for (size_t i = 0; i < b[bi].n; i++) {
             const Ashiato__SessionRecord *r = b[bi].recs[i];
@@ -276,7 +280,7 @@ static int es_put_batches(struct store *st, const struct store_batch *b, size_t 
             es_session_doc_id(&r->id, b[bi].sensor, id);   /* store.c checked both */
             es_index_day(es, "sessions", r->start_us, index, sizeof index);
             json.len = 0;
-            if (record_json_append(&json, r, b[bi].sensor) < 0 ||
+            if (record_json_append_in(&json, r, b[bi].sensor, seg) < 0 ||
                 es_bulk_add(&bulk, "create", index, id, -1, json.data, json.len) < 0) {
                 rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: out of memory rendering "
                                 "batches[%zu] records[%zu]", bi, i);
@@ -323,6 +327,7 @@ static int es_put_batches(struct store *st, const struct store_batch *b, size_t 
     st->counters.duplicates += dups;
     rc = put_seqs(st, b, nb);
 out:
+    segmap_live_put(seg);
     free(from);
     record_json_buf_free(&json);
     es_bulk_abort(st, &bulk);

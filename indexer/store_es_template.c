@@ -77,6 +77,8 @@ static const char sessions_mapping[] =
         "\"packet_pos\":{\"type\":\"object\",\"enabled\":false},"
         "\"packet_files\":{\"type\":\"object\",\"enabled\":false},"
         "\"segment_name\":{\"type\":\"keyword\"},"
+        /* the map at index time (store.h); queries expand the current map instead */
+        "\"segments\":{\"type\":\"keyword\"},"
         "\"linked\":{\"type\":\"keyword\"}}}"
     "}}";
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "record_json.h"
+#include "segmap.h"
 #include "query_sql.h"
 
 #define SQ_DELETE_CHUNK   10000   /* rows per retention transaction, so writers get turns */
@@ -133,7 +134,11 @@ static int emit_doc(struct store *st, sqlite3_stmt *stmt, int col, store_row_fn 
         r->linked = all;
         r->n_linked = k;
     }
-    char *doc = record_json_render(r, (const char *)sqlite3_column_text(stmt, col + 1), &n);
+    /* ashiato.segments at read, by the current map: the stored bytes stay the sensor's */
+    const struct segmap *seg = segmap_live_get(st->cfg.segments);
+    char *doc = record_json_render_in(r, (const char *)sqlite3_column_text(stmt, col + 1), seg,
+                                      &n);
+    segmap_live_put(seg);
     r->linked = own;            /* the unpacked record frees its own */
     r->n_linked = n_own;
     free(all);

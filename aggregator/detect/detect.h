@@ -92,6 +92,9 @@ int detect_config_load(struct detect_config *c, const char *path, char err[ASH_E
 /* Copy the placement settings ([segments], [sensors], [detect] approved and darknet) from src
  * into dst, leaving dst's other settings as they are. */
 void detect_config_placement(struct detect_config *dst, const struct detect_config *src);
+/* The [segments] of c as a common/segmap.h map (detect_segmap.c): the store's ashiato.segments. */
+struct segmap;
+void detect_config_segmap(const struct detect_config *c, struct segmap *out);
 
 /* "10.1.2.0/24" or "2001:db8::/48" or a bare address into p; 0 or -1. */
 int detect_prefix_parse(const char *text, struct detect_prefix *p);

@@ -6,6 +6,7 @@
 #include "detect.h"
 
 #include "config.h"
+#include "segmap.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -56,16 +57,7 @@ void detect_config_defaults(struct detect_config *c)
 
 int detect_addr_set(uint8_t out[16], const uint8_t *ip, size_t len)
 {
-    if (len == 16) {
-        memcpy(out, ip, 16);
-        return 0;
-    }
-    if (len != 4)
-        return -1;
-    memset(out, 0, 10);
-    out[10] = out[11] = 0xff;
-    memcpy(out + 12, ip, 4);
-    return 0;
+    return segmap_addr(out, ip, len);
 }
 
 bool detect_addr_is_v4(const uint8_t a[16])
@@ -127,23 +119,10 @@ int detect_prefix_parse(const char *text, struct detect_prefix *p)
     return 0;
 }
 
-static uint64_t be64(const uint8_t *b)
-{
-    uint64_t v;
-    memcpy(&v, b, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-/* two masked 64-bit compares (the prefix's host bits are off: detect_prefix_parse) */
+/* the prefix's host bits are off (detect_prefix_parse); common/segmap.c matches */
 bool detect_prefix_match(const struct detect_prefix *p, const uint8_t addr[16])
 {
-    unsigned bits = p->bits;
-    uint64_t m0 = bits >= 64 ? ~0ULL : bits ? ~0ULL << (64 - bits) : 0;
-    uint64_t m1 = bits >= 128 ? ~0ULL : bits > 64 ? ~0ULL << (128 - bits) : 0;
-    return (be64(addr) & m0) == be64(p->addr) && (be64(addr + 8) & m1) == be64(p->addr + 8);
+    return segmap_prefix_match(p->addr, p->bits, addr);
 }
 
 /* "a, b c" -> each prefix into list; -1 with err on a bad one or too many */

@@ -2,13 +2,14 @@
  * API does, for the differential test (test_query_differential.py) and by hand.
  *
  *   query_driver --store URL [--es-prefix P] [--start US] [--end US] [--count-by FIELD]
- *                [--explain] (EXPR | --file FILE)
+ *                [--segments INI] [--docs] [--explain] (EXPR | --file FILE)
  *
  * Each expression (or each line of FILE) gives one JSON line on stdout:
  *   {"expr":"...","total":N,"ids":["...",...]}  (ids in event.start order)
  *   {"expr":"...","error":"...","pos":N}        (a parse error, or "store": the store's)
  * --count-by prints {"expr":"...","buckets":[{"key":..,"count":..},...]} instead; --explain
- * adds "explain":"..." (query_explain()).
+ * adds "explain":"..." (query_explain()); --docs adds "docs":[...] (the whole documents).
+ * --segments INI gives the store the [segments] of that file, as the aggregator does.
  * Owns:  its store handle and parsed trees, one at a time.
  * Never: evaluates an expression itself: every answer comes from the store. */
 #include <errno.h>
@@ -21,11 +22,16 @@
 
 #include "store.h"
 #include "query.h"
+#include "detect.h"
+#include "segmap.h"
 
 struct collect {
     json_object *arr;
     bool docs;                       /* rows are session documents (else count_by buckets) */
+    json_object *whole;              /* --docs: the documents too, or NULL */
 };
+
+static bool want_docs;
 
 static int on_row(void *ctx, const char *doc, size_t len)
 {
@@ -41,6 +47,8 @@ static int on_row(void *ctx, const char *doc, size_t len)
         if (json_object_object_get_ex(o, "ashiato", &a) &&
             json_object_object_get_ex(a, "session_id", &id))
             json_object_array_add(c->arr, json_object_get(id));
+        if (c->whole)
+            json_object_array_add(c->whole, json_object_get(o));
         json_object_put(o);
     }
     return 0;
@@ -49,7 +57,8 @@ static int on_row(void *ctx, const char *doc, size_t len)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: query_driver --store URL [--es-prefix P] [--start US] [--end US]\n"
-               "                    [--count-by FIELD] [--explain] (EXPR | --file FILE)\n"
+               "                    [--count-by FIELD] [--segments INI] [--docs] [--explain]\n"
+               "                    (EXPR | --file FILE)\n"
                "Runs Arkime expressions against the store; one JSON line per expression.\n");
 }
 
@@ -66,7 +75,8 @@ static int run(struct store *st, const char *expr, const struct store_query *bas
         json_object_object_add(out, "pos", json_object_new_int(err.pos));
     } else {
         struct store_query q = *base;
-        struct collect c = { json_object_new_array(), count_by == NULL };
+        struct collect c = { json_object_new_array(), count_by == NULL,
+                             want_docs && !count_by ? json_object_new_array() : NULL };
         uint64_t total = 0;
         q.expr = e;
         int src = count_by ? store_count_by(st, &q, count_by, on_row, &c)
@@ -75,11 +85,14 @@ static int run(struct store *st, const char *expr, const struct store_query *bas
             json_object_object_add(out, "error", json_object_new_string(store_error(st)));
             json_object_object_add(out, "store", json_object_new_boolean(1));
             json_object_put(c.arr);
+            json_object_put(c.whole);
             rc = 1;
         } else {
             if (!count_by)
                 json_object_object_add(out, "total", json_object_new_int64((int64_t)total));
             json_object_object_add(out, count_by ? "buckets" : "ids", c.arr);
+            if (c.whole)
+                json_object_object_add(out, "docs", c.whole);
         }
         if (explain) {
             char *x = query_explain(e);
@@ -98,13 +111,17 @@ int main(int argc, char **argv)
 {
     struct store_config cfg = { 0 };
     struct store_query base = { 0 };
-    const char *file = NULL, *expr = NULL, *count_by = NULL;
+    const char *file = NULL, *expr = NULL, *count_by = NULL, *segments = NULL;
     bool explain = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(a, "--docs") == 0) {
+            want_docs = true;
+        } else if (v && strcmp(a, "--segments") == 0) {
+            segments = v, i++;
         } else if (strcmp(a, "--explain") == 0) {
             explain = true;
         } else if (v && strcmp(a, "--store") == 0) {
@@ -132,9 +149,24 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[ASH_ERR_LEN];
+    struct segmap_live *live = segments ? segmap_live_new() : NULL;
+    if (segments) {              /* as the aggregator's main.c: detect_config's [segments] */
+        static struct detect_config dc;
+        static struct segmap m;
+        detect_config_defaults(&dc);
+        if (!live || detect_config_load(&dc, segments, err) < 0) {
+            fprintf(stderr, "query_driver: %s\n", live ? err : "out of memory");
+            segmap_live_free(live);
+            return 1;
+        }
+        detect_config_segmap(&dc, &m);
+        segmap_live_set(live, &m);
+        cfg.segments = live;
+    }
     struct store *st = store_open(&cfg, err);
     if (!st) {
         fprintf(stderr, "query_driver: %s\n", err);
+        segmap_live_free(live);
         return 1;
     }
     int rc = 0;
@@ -145,6 +177,7 @@ int main(int argc, char **argv)
         if (!f) {
             fprintf(stderr, "query_driver: %s: %s\n", file, strerror(errno));
             store_close(st);
+            segmap_live_free(live);
             return 1;
         }
         char *line = NULL;
@@ -163,5 +196,6 @@ int main(int argc, char **argv)
             fclose(f);
     }
     store_close(st);
+    segmap_live_free(live);
     return rc;
 }

@@ -53,6 +53,10 @@ FIELDS = {
     "host": (KW, ["host.http", "host.dns", "tls.sni"]),
     "ssh.client": (KW, "ashiato.ssh.client"), "ssh.server": (KW, "ashiato.ssh.server"),
     "truncated": (BOOL, "ashiato.truncated"),
+    # computed by the aggregator's store, not written by the sensors: the caller puts them into
+    # the documents first (add_segments here, ashiato.linked from the store's links)
+    "ashiato.segments": (KW, "ashiato.segments"), "segments": (KW, "ashiato.segments"),
+    "ashiato.linked": (KW, "ashiato.linked"), "linked": (KW, "ashiato.linked"),
 }
 # The alert documents' fields (docs/fields.md "Alert fields", docs/detection.md), for
 # select(..., fields=ALERT_FIELDS, key=...): alerts.json expressions.
@@ -321,6 +325,24 @@ def evaluate(e, doc, fields=FIELDS, aliases=None):
     hits = [one_field_match(doc, name, positive, v, fields) for v in vals]
     m = all(hits) if mode == "all" else any(hits)
     return not m if op == "!=" else m
+
+
+def segment_of(ip, segments):
+    """The segment of an address by [segments] (a list of (name, "prefix") in file order): the
+    longest matching prefix, the first listed of equal ones; "outside" when none matches."""
+    addr, best, bits = ipaddress.ip_address(ip), "outside", -1
+    for name, prefix in segments:
+        net = ipaddress.ip_network(prefix, strict=False)
+        if net.version == addr.version and addr in net and net.prefixlen > bits:
+            best, bits = name, net.prefixlen
+    return best
+
+
+def add_segments(doc, segments):
+    """doc with ashiato.segments: [source's segment, destination's segment]"""
+    doc.setdefault("ashiato", {})["segments"] = [
+        segment_of(doc["source"]["ip"], segments), segment_of(doc["destination"]["ip"], segments)]
+    return doc
 
 
 def select(text, docs):

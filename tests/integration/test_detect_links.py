@@ -8,9 +8,14 @@ event-loop tick stores the link. Nothing is mocked.
 Checked, on the SQLite store (the HTTP API: sessions.json and session/<id>.json) and on a real
 OpenSearch node (the session documents in <prefix>-sessions-*, by _id "id@sensor"): each of the
 two sessions names the other in ashiato.linked as "id@sensor", the third names nobody, and the
-records' own fields are as the sensors wrote them. The OpenSearch test runs under the
+records' own fields are as the sensors wrote them. Each document carries ashiato.segments, the
+source's and the destination's segment by the aggregator's [segments] (both segments for the
+linked pair, "outside" for the lone flow's destination), and the query language finds them on
+both stores: `ashiato.linked == EXISTS!` returns exactly the pair, `ashiato.linked == <id>`
+the one that names it, `ashiato.segments == outside` the lone flow. The OpenSearch test runs under the
 integration lock (flock /tmp/ashiato-itest.lock)."""
 import json
+import signal
 import struct
 import subprocess
 import sys
@@ -71,9 +76,9 @@ def _pcap(path, packets):
 
 def captures(work):
     """cap-1.pcap (dept-1's uplink) and cap-2.pcap (dept-2's): the cross flow in both, 80 ms
-    apart; a flow to dept-2's other host only in cap-1 (its sensor is not placed there)."""
+    apart; a flow to an address in no segment only in cap-1."""
     cross = ("198.18.1.10", "198.18.2.20", 40001, 445)
-    alone = ("198.18.1.10", "198.18.2.21", 40002, 22)
+    alone = ("198.18.1.10", "198.18.9.21", 40002, 22)       # to no segment: "outside"
     _pcap(work / "cap-1.pcap", _flow(*cross, T0) + _flow(*alone, T0 + 2))
     _pcap(work / "cap-2.pcap", _flow(*cross, T0 + 0.08))
     ini = work / "aggregator.ini"
@@ -96,8 +101,25 @@ def check_links(docs):
     assert two["ashiato"].get("linked") == [f"{id1}@dept-1"], two["ashiato"]
     assert "linked" not in alone["ashiato"], alone["ashiato"]
     assert one["network"]["community_id"] == two["network"]["community_id"]
-    print(f"linked: {id1}@dept-1 <-> {id2}@dept-2; lone {alone['ashiato']['session_id']}")
+    # both segments on each copy of the cross flow; the lone flow's destination is outside
+    assert one["ashiato"].get("segments") == ["dept-1", "dept-2"], one["ashiato"]
+    assert two["ashiato"].get("segments") == ["dept-1", "dept-2"], two["ashiato"]
+    assert alone["ashiato"].get("segments") == ["dept-1", "outside"], alone["ashiato"]
+    print(f"linked: {id1}@dept-1 <-> {id2}@dept-2 segments {one['ashiato']['segments']}; "
+          f"lone {alone['ashiato']['session_id']} segments {alone['ashiato']['segments']}")
     return id1, id2
+
+
+def queries(id1, id2, lone):
+    """expression -> the session ids it must select (the pair, one of them, the lone flow)"""
+    return {"ashiato.linked == EXISTS!": {id1, id2},
+            "ashiato.linked != EXISTS!": {lone},
+            f'ashiato.linked == "{id2}@dept-2"': {id1},
+            "linked == *@dept-1": {id2},
+            "ashiato.segments == outside": {lone},
+            "ashiato.segments == ]dept-1,dept-2[": {id1, id2},
+            "ashiato.segments != dept-2": {lone},
+            "ashiato.segments == dept-1 && ashiato.linked == EXISTS!": {id1, id2}}
 
 
 def test_links_sqlite_api(tmp_path):
@@ -124,17 +146,48 @@ def test_links_sqlite_api(tmp_path):
         status, two = env.get_json(st.url, f"/session/{id2}.json")
         assert status == 200 and ("dept-1", id1) in [
             (x["observer"]["name"], x["ashiato"]["session_id"]) for x in two["linked"]], two
-        # the records as the sensors wrote them, apart from the link
+        # the query language on both fields, through sessions.json
+        lone = by_port(docs)["dept-1", 22]["ashiato"]["session_id"]
+        for expr, want in queries(id1, id2, lone).items():
+            status, d = env.get_json(st.url, "/sessions.json",
+                                     {"date": -1, "length": 100, "expression": expr})
+            assert status == 200, (expr, d)
+            got = {x["ashiato"]["session_id"] for x in d["data"]}
+            assert got == want, (expr, got, want)
+            print(f"sqlite: {expr!r}: {len(got)} sessions")
+        # SIGHUP with renamed segments: the same store answers by the new map at once (the
+        # documents are rendered at read, the expression expanded by the map in force)
+        ini.write_text("[segments]\nwest = 198.18.1.0/24\neast = 198.18.2.0/24\n"
+                       "[sensors]\ndept-1 = west\ndept-2 = east\n")
+        st.agg.send_signal(signal.SIGHUP)
+        deadline, got = time.monotonic() + 30, set()
+        while time.monotonic() < deadline:
+            status, d = env.get_json(st.url, "/sessions.json", {
+                "date": -1, "length": 100, "expression": "ashiato.segments == west"})
+            got = {x["ashiato"]["session_id"] for x in d.get("data", [])} if status == 200 else set()
+            if len(got) == 3:
+                break
+            time.sleep(0.3)
+        assert got == {id1, id2, lone}, got
+        segs = {x["ashiato"]["session_id"]: x["ashiato"]["segments"] for x in d["data"]}
+        assert segs == {id1: ["west", "east"], id2: ["west", "east"], lone: ["west", "outside"]}
+        status, d = env.get_json(st.url, "/sessions.json", {
+            "date": -1, "length": 100, "expression": "ashiato.segments == dept-1"})
+        assert status == 200 and d["data"] == [], d
+        print(f"after SIGHUP: {segs}")
+        # the records as the sensors wrote them, apart from the link and the segments
         mine = by_port(st.all_sessions())
         for k, d in by_port(docs).items():
             d = json.loads(json.dumps(d))
             d["ashiato"].pop("linked", None)
+            d["ashiato"].pop("segments", None)
             assert d["ashiato"]["session_id"] == mine[k]["ashiato"]["session_id"]
             assert d["network"] == mine[k]["network"] and d["source"] == mine[k]["source"]
     finally:
         st.close()
     log = st.agg_log.read_text()
     assert "links put=1 dropped=0" in log, log[-2000:]
+    assert "reload: store segments=2" in log, log[-2000:]
 
 
 def test_links_opensearch(tmp_path):
@@ -186,5 +239,15 @@ def test_links_opensearch(tmp_path):
         status, res = node.request("POST", "/ashiato-sessions-*/_count",
                                    {"query": {"exists": {"field": "ashiato.linked"}}})
         assert status == 200 and res["count"] == 2, res
+        # the query language on both fields, through store.h (tests/query_driver)
+        lone = by_port([h["_source"] for h in hits])["dept-1", 22]["ashiato"]["session_id"]
+        for expr, want in queries(id1, id2, lone).items():
+            r = subprocess.run([str(BUILD_DIR / "tests" / "query_driver"), "--store", node.url,
+                                "--segments", str(ini), expr], capture_output=True, text=True,
+                               timeout=60)
+            got = json.loads(r.stdout)
+            assert "error" not in got, got
+            assert set(got["ids"]) == want, (expr, got, want)
+            print(f"opensearch: {expr!r}: {len(want)} sessions")
     finally:
         node.stop()

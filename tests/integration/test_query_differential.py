@@ -13,6 +13,14 @@ family, precedence, lists, CIDR and partial IPs, ip:port, wildcards, regex, EXIS
 and the negation of each; values such as a host name are picked from the traffic so that
 most expressions select some sessions but not all.
 
+The aggregator runs with detection and a [segments] map (SEGMENTS: the three departments, a
+lab nested inside one, the campus around them), so the stores' documents carry
+ashiato.segments and the cross-department flows that two sensors saw carry ashiato.linked.
+The oracle computes each document's segments itself (query_oracle.segment_of, Python's
+ipaddress), checks that both stores rendered the same, and takes ashiato.linked from the
+documents each store hands out (the links are the detection's finding, not the query
+language's).
+
 Run under the integration lock: flock /tmp/ashiato-itest.lock ctest -R test_query_differential"""
 import collections
 import json
@@ -35,6 +43,14 @@ DEPTS = (1, 3, 6)                    # the departments whose uplinks s1, s2, s3 
 CAMPUS = "131.206.0.0/16"
 SEED = ("packets == 1 && ip.protocol == tcp && ip.src != 131.206.0.0/16 && "
         "ip.dst != 131.206.0.0/16")
+
+# the aggregator's [segments] and [sensors] (longest prefix wins: lab-3 inside dept-3 inside
+# the campus); the same list, in file order, is the oracle's
+SEGMENTS = [("dept-1", "131.206.1.0/24"), ("dept-3", "131.206.3.0/24"),
+            ("dept-6", "131.206.6.0/24"), ("lab-3", "131.206.3.128/25"),
+            ("campus", "131.206.0.0/16")]
+SEGMENTS_INI = ("[segments]\n" + "".join(f"{n} = {p}\n" for n, p in SEGMENTS) +
+                "[sensors]\n" + "".join(f"{s} = dept-{d}\n" for s, d in zip(SENSORS, DEPTS)))
 
 # {name} placeholders are filled from the traffic (facts() below).
 EXPRESSIONS = [
@@ -137,6 +153,19 @@ EXPRESSIONS = [
     "!port.dst == 53 && ip.protocol == udp",
     "ip.protocol == udp && !port.dst == 53 || node == s3 && !(vlan == 103)",
     "((node == s1 || node == s2) && !(port.dst == 443 || protocols == dns)) || tcpflags.rst == 1",
+    # segments (the current map, expanded into ip.src / ip.dst prefixes) and links
+    "ashiato.segments == dept-1",
+    "ashiato.segments == outside",
+    "segments == [lab-3, dept-6]",
+    "ashiato.segments == ]dept-1,campus[",
+    "ashiato.segments == dept-*",
+    "ashiato.segments == /(lab|camp)[a-z]*-?[0-9]*/",
+    "ashiato.segments != campus",
+    "ashiato.segments == dept-3 && port.dst == 445",
+    "ashiato.linked == EXISTS!",
+    "ashiato.linked == \"{linked_id}\"",
+    "linked == *@s2",
+    "ashiato.segments == dept-6 && ashiato.linked == EXISTS!",
 ]
 
 
@@ -158,7 +187,9 @@ def facts(docs):
     import datetime
     utc = datetime.timezone.utc
     one = starts[len(starts) // 3] // 1000000
+    linked = sorted(x for d in docs for x in d["ashiato"].get("linked", []))
     return {
+        "linked_id": linked[len(linked) // 2] if linked else "none@none",
         "server_ip": server_ip, "server_port": server_port,
         "session_id": docs[len(docs) // 2]["ashiato"]["session_id"],
         "community_id": docs[len(docs) // 3]["network"]["community_id"],
@@ -207,7 +238,10 @@ def run_load(bins, campus, workdir, store):
     sensors' emitted documents, {id: doc}."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = te.free_port()
-    agg = te.Aggregator(bins["agg"], workdir, port, ["--insecure", "--store", store])
+    ini = workdir / "aggregator.ini"
+    ini.write_text(SEGMENTS_INI)
+    agg = te.Aggregator(bins["agg"], workdir, port, ["--insecure", "--store", store,
+                                                     "--detect-config", str(ini)])
     agg.start()
     sensors = [te.Sensor(bins["sensor"], workdir, None, name, campus / f"sensor-{dept}.pcap",
                          f"tcp://127.0.0.1:{port}",
@@ -234,12 +268,37 @@ def run_load(bins, campus, workdir, store):
     return docs
 
 
+def stored_fields(bins, url, docs, tmp_path):
+    """The sensors' documents with what the store adds: ashiato.segments computed here (and
+    checked against the store's own), ashiato.linked as the store hands it out."""
+    path = tmp_path / "all.txt"
+    path.write_text("id == EXISTS!\n")
+    r = subprocess.run([str(bins["driver"]), "--store", url, "--file", str(path), "--docs",
+                        "--segments", str(tmp_path / "aggregator.ini")],
+                       capture_output=True, text=True, timeout=600)
+    got = json.loads(r.stdout.splitlines()[0])
+    assert "error" not in got, got
+    stored = {d["ashiato"]["session_id"]: d for d in got["docs"]}
+    assert set(stored) == set(docs)
+    linked = 0
+    for sid, d in docs.items():
+        query_oracle.add_segments(d, SEGMENTS)
+        assert stored[sid]["ashiato"].get("segments") == d["ashiato"]["segments"], sid
+        if "linked" in stored[sid]["ashiato"]:
+            d["ashiato"]["linked"] = stored[sid]["ashiato"]["linked"]
+            linked += 1
+    print(f"{url}: {len(docs)} documents with the oracle's ashiato.segments, {linked} linked")
+    assert linked >= 2
+    return docs
+
+
 @pytest.fixture(scope="module")
 def sqlite_store(bins, campus, tmp_path_factory):
     work = tmp_path_factory.mktemp("sqlite")
     t0 = time.monotonic()
     docs = run_load(bins, campus, work, f"sqlite://{work / 'sessions.db'}")
     print(f"\nsqlite load: {len(docs)} sessions from 3 sensors in {time.monotonic() - t0:.1f} s")
+    docs = stored_fields(bins, f"sqlite://{work / 'sessions.db'}", docs, work)
     return {"url": f"sqlite://{work / 'sessions.db'}", "docs": docs, "work": work}
 
 
@@ -259,7 +318,8 @@ def os_store(bins, campus, tmp_path_factory):
         status, _ = node.request("POST", "/ashiato-sessions-*/_refresh")
         assert status == 200
         print(f"opensearch load: {len(docs)} sessions in {time.monotonic() - t0:.1f} s")
-        yield {"url": node.url, "docs": docs, "node": node}
+        docs = stored_fields(bins, node.url, docs, work)
+        yield {"url": node.url, "docs": docs, "node": node, "work": work}
     finally:
         node.stop()
 
@@ -267,7 +327,10 @@ def os_store(bins, campus, tmp_path_factory):
 def drive(bins, url, exprs, tmp_path, extra=()):
     path = tmp_path / f"exprs-{abs(hash(url))}.txt"
     path.write_text("".join(e + "\n" for e in exprs))
-    r = subprocess.run([str(bins["driver"]), "--store", url, "--file", str(path), *extra],
+    ini = tmp_path / "segments.ini"                    # the aggregator's map, as it had it
+    ini.write_text(SEGMENTS_INI)
+    r = subprocess.run([str(bins["driver"]), "--store", url, "--file", str(path),
+                        "--segments", str(ini), *extra],
                        capture_output=True, text=True, timeout=900)
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(lines) == len(exprs), f"driver: {r.returncode}\n{r.stderr[-3000:]}"

@@ -1,0 +1,189 @@
+/* store_read.c -- the reading half of store.h: argument checks, then the backend's query,
+ * with `ashiato.segments` expanded by the current segment map (store_segments.c) first.
+ * Owns:  the expanded tree of one call (freed before returning).
+ * Lends: nothing past a call.
+ * Never: touches a database or the network itself; logs.
+ * Trap:  every query entry point that takes a store_query goes through with_segments(), or
+ *        `ashiato.segments` would reach a compiler that reads it from the document. */
+#include "store_backend.h"
+
+#include <stdio.h>
+#include <string.h>
+#include "segmap.h"
+#include "store_segments.h"
+
+#define counted store_counted
+
+/* ---- reading ----------------------------------------------------------------------- */
+
+static const struct store_query match_all;
+
+/* *use = q, with ashiato.segments expanded by the current map into *owned (the caller frees
+ * it with query_expr_free after the backend's call); STORE_ERR with st->err on failure. */
+static int with_segments(struct store *st, const struct store_query *q, struct store_query *use,
+                         struct query_expr **owned)
+{
+    char err[ASH_ERR_LEN];
+    *use = q ? *q : match_all;
+    *owned = NULL;
+    if (!use->expr)
+        return STORE_OK;
+    const struct segmap *m = segmap_live_get(st->cfg.segments);
+    int rc = store_segments_expand(use->expr, m, owned, err);
+    segmap_live_put(m);
+    if (rc < 0)
+        return store_fail(st, STORE_ERR, "%s", err);
+    if (rc > 0)
+        use->expr = *owned;
+    return STORE_OK;
+}
+
+int store_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
+                         void *ctx, uint64_t *total)
+{
+    if (!st)
+        return STORE_ERR;
+    if (total)
+        *total = 0;
+    struct store_query use;
+    struct query_expr *owned;
+    if (with_segments(st, q, &use, &owned) != STORE_OK)
+        return counted(st, STORE_ERR);
+    int rc = st->be->query_sessions(st, &use, cb, ctx, total);
+    query_expr_free(owned);
+    return counted(st, rc);
+}
+
+int store_count_by(struct store *st, const struct store_query *q, const char *field,
+                   store_row_fn cb, void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb)
+        return counted(st, store_fail(st, STORE_ERR, "count_by: no callback"));
+    const struct field_def *f = NULL;
+    if (!(field && strcmp(field, "hour") == 0) &&
+        !(f = field_catalog_find(field, (size_t)-1))) {
+        const char *near[3] = { "", "", "" };
+        field_catalog_nearest(field ? field : "", field ? strlen(field) : 0, near, 3);
+        return counted(st, store_fail(st, STORE_ERR, "count_by: unknown field '%.64s' "
+                                      "(nearest: %s, %s, %s; or hour)", field ? field : "(null)",
+                                      near[0], near[1], near[2]));
+    }
+    if (f && (f->flags & (FIELD_PSEUDO | FIELD_SUM) || f->type == FIELD_TIME))
+        return counted(st, store_fail(st, STORE_ERR, "count_by: %s: cannot count by a %s",
+                                      f->name, f->type == FIELD_TIME ? "time (use hour)" :
+                                      (f->flags & FIELD_SUM) ? "sum" : "field of several fields"));
+    if (f && (f->flags & (FIELD_SEGMAP | FIELD_LINKS)))
+        return counted(st, store_fail(st, STORE_ERR, "count_by: %s: not countable (its values "
+                                      "are not in the stored documents alike on every store; "
+                                      "matrix.json counts sessions between segments)", f->name));
+    struct store_query use;
+    struct query_expr *owned;
+    if (with_segments(st, q, &use, &owned) != STORE_OK)
+        return counted(st, STORE_ERR);
+    int rc = st->be->count_by(st, &use, f, cb, ctx);
+    query_expr_free(owned);
+    return counted(st, rc);
+}
+
+int store_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                    bool by_sensor, store_histo_fn cb, void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb)
+        return counted(st, store_fail(st, STORE_ERR, "histogram: no callback"));
+    if (width_us < 1000000 || width_us > STORE_HISTO_WIDTH_MAX || width_us % 1000000)
+        return counted(st, store_fail(st, STORE_ERR, "histogram: width: expected whole seconds "
+                                      "1..%lld, got %lld us", STORE_HISTO_WIDTH_MAX / 1000000,
+                                      (long long)width_us));
+    struct store_query use;
+    struct query_expr *owned;
+    if (with_segments(st, q, &use, &owned) != STORE_OK)
+        return counted(st, STORE_ERR);
+    int rc = st->be->histogram(st, &use, width_us, by_sensor, cb, ctx);
+    query_expr_free(owned);
+    return counted(st, rc);
+}
+
+int store_latest_stats(struct store *st, store_row_fn cb, void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb || !st->be->latest_stats)
+        return store_fail(st, STORE_ERR, "latest_stats: %s", cb ? "not supported by this store"
+                          " yet" : "no callback");
+    return counted(st, st->be->latest_stats(st, cb, ctx));
+}
+
+int store_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_stats_fn cb,
+                        void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb || !st->be->stats_history)
+        return store_fail(st, STORE_ERR, "stats_history: %s", cb ? "not supported by this store"
+                          : "no callback");
+    return counted(st, st->be->stats_history(st, start_us, end_us, cb, ctx));
+}
+
+int store_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb,
+                       void *ctx, uint64_t *total)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!st->be->query_alerts)
+        return store_fail(st, STORE_ERR, "query_alerts: not supported by this store yet");
+    return counted(st, st->be->query_alerts(st, q ? q : &match_all, cb, ctx, total));
+}
+
+int store_get_session(struct store *st, const char *id, store_row_fn cb, void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb)
+        return counted(st, store_fail(st, STORE_ERR, "get_session: no callback"));
+    size_t len = id ? strnlen(id, STORE_ID_MAX + 1) : 0;
+    if (len == 0 || len > STORE_ID_MAX)
+        return store_fail(st, STORE_ERR_NOT_FOUND, "session id: expected 1..%d characters",
+                          STORE_ID_MAX);
+    return counted(st, st->be->get_session(st, NULL, id, cb, ctx));
+}
+
+int store_get_session_of(struct store *st, const char *sensor, const char *id, store_row_fn cb,
+                         void *ctx)
+{
+    if (!st)
+        return STORE_ERR;
+    if (!cb)
+        return counted(st, store_fail(st, STORE_ERR, "get_session: no callback"));
+    size_t len = id ? strnlen(id, STORE_ID_MAX + 1) : 0;
+    size_t slen = sensor ? strnlen(sensor, STORE_SENSOR_MAX + 1) : 0;
+    if (len == 0 || len > STORE_ID_MAX || slen == 0 || slen > STORE_SENSOR_MAX)
+        return store_fail(st, STORE_ERR_NOT_FOUND, "session id or sensor: expected 1..%d and "
+                          "1..%d characters", STORE_ID_MAX, STORE_SENSOR_MAX);
+    return counted(st, st->be->get_session(st, sensor, id, cb, ctx));
+}
+
+int store_delete_older(struct store *st, int64_t before_us, uint64_t *deleted)
+{
+    uint64_t dummy;
+    if (!st)
+        return STORE_ERR;
+    if (!deleted)
+        deleted = &dummy;
+    *deleted = 0;
+    return counted(st, st->be->delete_older(st, before_us, deleted));
+}
+
+int store_apply_retention(struct store *st, int64_t now_us, uint64_t *deleted)
+{
+    if (deleted)
+        *deleted = 0;
+    if (!st)
+        return STORE_ERR;
+    if (st->cfg.retention_days <= 0)
+        return STORE_OK;
+    return store_delete_older(st, now_us - st->cfg.retention_days * 86400LL * 1000000LL, deleted);
+}
