@@ -1,7 +1,9 @@
 /* api_client.c -- see api_client.h. */
 #include "api_client.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,6 +12,57 @@
 #include <curl/curl.h>
 #include <ini.h>
 #include <json-c/json.h>
+
+/* libcurl, opened on the first API command (see api_client.h). The functions are called
+ * through these pointers only; curl.h gives their types. */
+struct libcurl {
+    void *lib;
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_cleanup)(CURL *);
+    char *(*easy_escape)(CURL *, const char *, int);
+    void (*free)(void *);
+    const char *(*easy_strerror)(CURLcode);
+};
+static struct libcurl lc;
+_Static_assert(sizeof(void *) == sizeof(void (*)(void)), "dlsym results fit a function pointer");
+
+static int libcurl_open(char err[ASH_ERR_LEN])
+{
+    if (lc.lib)
+        return 0;
+    void *lib = dlopen(API_CLIENT_LIBCURL, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(err, ASH_ERR_LEN, "the HTTP API's commands need libcurl, which did not load "
+                 "(%s); install it (Debian: apt install libcurl4)", dlerror());
+        return -1;
+    }
+    static const struct { const char *name; size_t at; } syms[] = {
+        { "curl_easy_init", offsetof(struct libcurl, easy_init) },
+        { "curl_easy_setopt", offsetof(struct libcurl, easy_setopt) },
+        { "curl_easy_perform", offsetof(struct libcurl, easy_perform) },
+        { "curl_easy_getinfo", offsetof(struct libcurl, easy_getinfo) },
+        { "curl_easy_cleanup", offsetof(struct libcurl, easy_cleanup) },
+        { "curl_easy_escape", offsetof(struct libcurl, easy_escape) },
+        { "curl_free", offsetof(struct libcurl, free) },
+        { "curl_easy_strerror", offsetof(struct libcurl, easy_strerror) },
+    };
+    for (size_t i = 0; i < ASH_ARRAY_LEN(syms); i++) {
+        void *f = dlsym(lib, syms[i].name);
+        if (!f) {
+            snprintf(err, ASH_ERR_LEN, "%s: no %s in it (%s)", API_CLIENT_LIBCURL, syms[i].name,
+                     dlerror());
+            dlclose(lib);
+            return -1;
+        }
+        /* POSIX: a dlsym address converts to a function pointer of the same size */
+        memcpy((char *)&lc + syms[i].at, &f, sizeof f);
+    }
+    lc.lib = lib;
+    return 0;
+}
 
 struct ini_ctx {
     struct api_client *c;
@@ -38,6 +91,8 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 int api_client_load(struct api_client *c, char err[ASH_ERR_LEN])
 {
     memset(c, 0, sizeof *c);
+    if (libcurl_open(err) < 0)
+        return -1;
     c->timeout_s = 120;
     char path[1024] = "";
     const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
@@ -134,7 +189,9 @@ int api_client_get(const struct api_client *c, const char *path, const struct ap
                    size_t nparams, FILE *to, struct api_answer *a, char err[ASH_ERR_LEN])
 {
     memset(a, 0, sizeof *a);
-    CURL *h = curl_easy_init();
+    if (libcurl_open(err) < 0)
+        return -1;
+    CURL *h = lc.easy_init();
     if (!h) {
         snprintf(err, ASH_ERR_LEN, "curl: cannot start");
         return -1;
@@ -143,7 +200,7 @@ int api_client_get(const struct api_client *c, const char *path, const struct ap
     size_t ulen = 0;
     FILE *u = open_memstream(&url, &ulen);
     if (!u) {
-        curl_easy_cleanup(h);
+        lc.easy_cleanup(h);
         snprintf(err, ASH_ERR_LEN, "out of memory");
         return -1;
     }
@@ -152,35 +209,35 @@ int api_client_get(const struct api_client *c, const char *path, const struct ap
     for (size_t i = 0; i < nparams; i++) {
         if (!params[i].value)
             continue;
-        char *v = curl_easy_escape(h, params[i].value, 0);
+        char *v = lc.easy_escape(h, params[i].value, 0);
         fprintf(u, "%c%s=%s", sep, params[i].name, v ? v : "");
-        curl_free(v);
+        lc.free(v);
         sep = '&';
     }
     fclose(u);
     struct sink s = { .to = to, .a = a };
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_ANY);
+    lc.easy_setopt(h, CURLOPT_URL, url);
+    lc.easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_ANY);
     if (c->user[0]) {
-        curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
+        lc.easy_setopt(h, CURLOPT_USERNAME, c->user);
+        lc.easy_setopt(h, CURLOPT_PASSWORD, c->password);
     }
     if (c->cafile[0])
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->cafile);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
-    curl_easy_cleanup(h);
+        lc.easy_setopt(h, CURLOPT_CAINFO, c->cafile);
+    lc.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    lc.easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    lc.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    lc.easy_setopt(h, CURLOPT_HEADERDATA, &s);
+    lc.easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
+    lc.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = lc.easy_perform(h);
+    lc.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
+    lc.easy_cleanup(h);
     free(url);
     a->body = s.buf;
     a->len = s.len;
     if (rc != CURLE_OK) {
-        snprintf(err, ASH_ERR_LEN, "%s%s: %s", c->url, path, curl_easy_strerror(rc));
+        snprintf(err, ASH_ERR_LEN, "%s%s: %s", c->url, path, lc.easy_strerror(rc));
         return -1;
     }
     return 0;

@@ -1,18 +1,28 @@
 /* api_client.h -- the CLI's side of the aggregator's HTTP API (libcurl).
- * Owns:  where the URL and credentials come from (~/.config/ashiato/cli.ini section [cli]:
+ * Owns:  libcurl itself: dlopen'ed (API_CLIENT_LIBCURL) by the first api_client_load or
+ *        api_client_get, never linked, so that the commands that do not speak HTTP
+ *        (`pcap --sensor`, keygen, detect, user) start without its ~45 libraries (5.9 ms of
+ *        `ashiato pcap --sensor`'s 8.2 ms, bench/RESULTS.md); the package Depends on it;
+ *        where the URL and credentials come from (~/.config/ashiato/cli.ini section [cli]:
  *        url, user, password; then the environment ASHIATO_URL, ASHIATO_USER,
  *        ASHIATO_PASSWORD, which win; never argv, where other users could read them), the
  *        curl handle (digest or basic, whichever the server offers: CURLAUTH_ANY), and the
  *        answer buffer.
  * Lends: nothing; api_client_get's body is malloc'd and the caller frees it.
  * Never: prints a password; sends credentials in a URL.
- * Trap:  a cli.ini that holds a password and that others can read is refused. */
+ * Trap:  a cli.ini that holds a password and that others can read is refused. libcurl is
+ *        called through function pointers, so curl.h's compile-time check of
+ *        curl_easy_setopt's argument types does not apply: pass longs as (long). It is never
+ *        dlclose'd once loaded. */
 #ifndef ASHIATO_API_CLIENT_H
 #define ASHIATO_API_CLIENT_H
 
 #include <stddef.h>
 #include <stdio.h>
 #include "ashiato.h"
+
+/* the soname opened: libcurl4's (OpenSSL), whatever the headers built against */
+#define API_CLIENT_LIBCURL "libcurl.so.4"
 
 struct api_client {
     char url[1024];              /* http://127.0.0.1:8005 (no trailing slash) */
@@ -22,7 +32,8 @@ struct api_client {
     long timeout_s;
 };
 
-/* Fill c from the file and environment. 0, or -1 with err (no URL, unreadable file). */
+/* Fill c from the file and environment, and load libcurl. 0, or -1 with err (libcurl
+ * missing, no URL, unreadable file). */
 int api_client_load(struct api_client *c, char err[ASH_ERR_LEN]);
 
 struct api_param {
