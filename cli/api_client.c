@@ -266,6 +266,38 @@ void api_answer_error(const struct api_answer *a, const char *what, FILE *out)
     json_object_put(o);
 }
 
+int api_client_fetch(const char *what, const char *path, const struct api_param *params,
+                     size_t nparams, FILE *to, struct api_answer *a)
+{
+    struct api_client c;
+    char err[ASH_ERR_LEN];
+    memset(a, 0, sizeof *a);
+    if (api_client_load(&c, err) < 0 || api_client_get(&c, path, params, nparams, to, a, err) < 0) {
+        fprintf(stderr, "%s: %s\n", what, err);
+        api_answer_free(a);
+        return 1;
+    }
+    if (a->status != 200) {
+        api_answer_error(a, what, stderr);
+        api_answer_free(a);
+        return 2;
+    }
+    return 0;
+}
+
+int api_client_window(const char *since, const char *until, char from[32], char to[32])
+{
+    from[0] = to[0] = '\0';
+    if (!since && !until)
+        return 0;
+    if (since ? api_client_time_arg(since, from) < 0 : snprintf(from, 32, "0") < 0)
+        return -1;
+    if (until ? api_client_time_arg(until, to) < 0
+              : snprintf(to, 32, "%lld", (long long)time(NULL) + 1) < 0)
+        return -1;
+    return 1;
+}
+
 int api_client_time_arg(const char *s, char out[32])
 {
     char *end;

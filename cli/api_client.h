@@ -55,8 +55,17 @@ int api_client_get(const struct api_client *c, const char *path, const struct ap
 void api_answer_free(struct api_answer *a);
 /* One line for a failed answer: the JSON error's message (and position), or the status. */
 void api_answer_error(const struct api_answer *a, const char *what, FILE *out);
+/* api_client_load, api_client_get, and the answer as an exit status: 0 (HTTP 200: a holds
+ * the answer, the caller api_answer_free's it), 1 (no client or a transport error) or 2 (the
+ * server refused: its message); 1 and 2 are said on stderr after "WHAT: ", a freed. */
+int api_client_fetch(const char *what, const char *path, const struct api_param *params,
+                     size_t nparams, FILE *to, struct api_answer *a);
 /* A time for --since/--until: ISO 8601, epoch seconds, or relative "30m", "2h", "7d" ago;
  * the answer in epoch seconds as text. -1 when it is none of those. */
 int api_client_time_arg(const char *s, char out[32]);
+/* --since/--until (either may be NULL) as the API's startTime/stopTime: with either, from
+ * (default 0) and to (default a second from now) and 1; with neither, "" and 0; -1 when a
+ * time is none of api_client_time_arg's. */
+int api_client_window(const char *since, const char *until, char from[32], char to[32]);
 
 #endif
