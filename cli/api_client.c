@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -28,6 +29,23 @@ struct libcurl {
 };
 static struct libcurl lc;
 _Static_assert(sizeof(void *) == sizeof(void (*)(void)), "dlsym results fit a function pointer");
+
+/* The dlopen is declared for packaging tools as an ELF note (https://systemd.io/
+ * ELF_DLOPEN_METADATA/: owner "FDO", type 0x407c0c0a, a JSON list of what is dlopen'ed);
+ * the .deb states it by hand (packaging/packaging.cmake). */
+#define DLOPEN_NOTE_JSON                                                                        \
+    "[{\"feature\":\"http-api\",\"description\":\"the HTTP API's commands (query, alerts, "         \
+    "fields, sensors, pcap EXPR)\",\"priority\":\"required\",\"soname\":[\"" API_CLIENT_LIBCURL \
+    "\"]}]"
+__attribute__((used, section(".note.dlopen"))) _Alignas(4) static const struct {
+    struct {
+        uint32_t n_namesz, n_descsz, n_type;
+    } nhdr;
+    char name[sizeof "FDO"];
+    _Alignas(4) char json[sizeof DLOPEN_NOTE_JSON];
+} dlopen_note = {
+    { sizeof "FDO", sizeof DLOPEN_NOTE_JSON, 0x407c0c0au }, "FDO", DLOPEN_NOTE_JSON,
+};
 
 static int libcurl_open(char err[ASH_ERR_LEN])
 {
