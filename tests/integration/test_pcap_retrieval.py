@@ -620,5 +620,10 @@ def test_cli_sensor_mode_without_libcurl(campus, tmp_path):
         assert r.returncode == 1, (argv, r.returncode, r.stderr)
         assert "need libcurl, which did not load" in r.stderr and "apt install libcurl4" in r.stderr, r.stderr
     assert not (tmp_path / "a.pcap").exists() and not (tmp_path / "a.pcap.part").exists()
+    # the dlopen is declared for packaging tools (the FDO .note.dlopen ELF note)
+    if shutil.which("readelf"):
+        note = subprocess.run(["readelf", "-p", ".note.dlopen", str(CLI)], capture_output=True,
+                              text=True).stdout
+        assert '"soname":["libcurl.so.4"]' in note and '"priority":"required"' in note, note
     print(f"\nashiato pcap --sensor without libcurl: {len(sample)} sessions, {len(got)} packets, "
           f"identical to the run with it; API commands without it: {r.stderr.strip()}")
