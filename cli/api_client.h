@@ -1,8 +1,9 @@
 /* api_client.h -- the CLI's side of the aggregator's HTTP API (libcurl).
  * Owns:  libcurl itself: dlopen'ed (API_CLIENT_LIBCURL) by the first api_client_load or
  *        api_client_get, never linked, so that the commands that do not speak HTTP
- *        (`pcap --sensor`, keygen, detect, user) start without its ~45 libraries (5.9 ms of
- *        `ashiato pcap --sensor`'s 8.2 ms, bench/RESULTS.md); the package Depends on it;
+ *        (`pcap --sensor`, keygen, detect, user) start without it and the 20 libraries only
+ *        it brings (21 of 54 shared objects, ~3 ms of every start: bench/RESULTS.md,
+ *        pcap_retrieval 2026-12-07 09:35); the package Depends on it;
  *        where the URL and credentials come from (~/.config/ashiato/cli.ini section [cli]:
  *        url, user, password; then the environment ASHIATO_URL, ASHIATO_USER,
  *        ASHIATO_PASSWORD, which win; never argv, where other users could read them), the

@@ -575,7 +575,7 @@ def without_libcurl(lib, argv, env=None):
 
 def test_cli_sensor_mode_without_libcurl(campus, tmp_path):
     """`ashiato pcap --sensor` never loads libcurl (cli/api_client.h dlopens it for the HTTP
-    API's commands only, so the direct path starts without its ~45 libraries): with libcurl
+    API's commands only, so the direct path starts without it and the 20 libraries it brings): with libcurl
     made unloadable it still fetches every packet, the loader never even looks for it, and an
     API command run the same way fails with a message that names libcurl. The positive
     control: the loader's trace of an API command does show libcurl."""
