@@ -3,7 +3,8 @@
  * into a store through store_put_batches_packed, as the aggregator puts them. For
  * bench/dataset_10m.sh; bench/api_queries.sh and bench/web_query.sh query what it loads.
  * Owns:  the journal segments it reads (whole files in memory), their unpacked batches and
- *        the originals of the fields it rewrites per copy.
+ *        the originals of the fields it rewrites per copy. It reads segments, packs records
+ *        and times the store's calls as bench/store_replay.c does (journal_replay.h).
  * Never: part of the product or of ctest; invents a session field: every copy is a real
  *        sensor record with only its times and ids moved.
  * Trap:  a copy keeps each id's "YYMMDD-" date prefix consistent with the moved start (the
@@ -32,21 +33,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "journal_replay.h"
 #include "store.h"
 
 #define MAX_SEG 512
-
-static double clock_s(clockid_t id)
-{
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 struct seg {                     /* the batches of one journal segment */
     int block;
@@ -54,42 +44,6 @@ struct seg {                     /* the batches of one journal segment */
     Ashiato__Batch **b;
     size_t n;
 };
-
-/* The batches of one segment file ("ASHJ" u32, payload length u32, seq u64, records u32,
- * crc u32, then the packed Batch: sensor/outbox.c); -1 with a message on stderr. */
-static int load_segment(const char *path, struct seg *s)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f || fseek(f, 0, SEEK_END) != 0) {
-        fprintf(stderr, "dataset_load: %s: cannot read\n", path);
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    long size = ftell(f);
-    uint8_t *buf = size > 0 ? malloc((size_t)size) : NULL;
-    int ok = buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)size, f) == (size_t)size;
-    fclose(f);
-    for (size_t off = 0; ok && off + 24 <= (size_t)size;) {
-        uint32_t len = le32(buf + off + 4);
-        Ashiato__Batch **nv = realloc(s->b, (s->n + 1) * sizeof *s->b);
-        if (le32(buf + off) != 0x4a485341u || len > (size_t)size - off - 24 || !nv) {
-            ok = 0;
-            break;
-        }
-        s->b = nv;
-        if (!(s->b[s->n] = ashiato__batch__unpack(NULL, len, buf + off + 24))) {
-            ok = 0;
-            break;
-        }
-        s->n++;
-        off += 24 + len;
-    }
-    free(buf);
-    if (!ok)
-        fprintf(stderr, "dataset_load: %s: not a journal segment\n", path);
-    return ok ? 0 : -1;
-}
 
 /* days since 1970-01-01 of a civil date, and back (Howard Hinnant's algorithms) */
 static int64_t days_from_civil(int y, unsigned m, unsigned d)
@@ -225,7 +179,7 @@ int main(int argc, char **argv)
         }
         s->block = atoi(argv[a]);
         snprintf(s->sensor, sizeof s->sensor, "%.*s", (int)(c2 - c1 - 1), c1 + 1);
-        if (load_segment(c2 + 1, s) < 0)
+        if (journal_replay_load("dataset_load", c2 + 1, &s->b, &s->n) < 0)
             return 1;
         blocks = s->block + 1 > blocks ? s->block + 1 : blocks;
         for (size_t i = 0; i < s->n; i++)
@@ -300,7 +254,7 @@ int main(int argc, char **argv)
     ProtobufCBinaryData *packed[256] = { 0 };
     size_t packed_cap[256] = { 0 };
     long long total = 0, mark = 0;
-    double el = 0, cpu = 0;
+    struct journal_replay_timer t = { 0 };
     int64_t last = 0;
     /* per segment: where its originals start in org[] */
     size_t org_at[MAX_SEG], at = 0;
@@ -348,51 +302,38 @@ int main(int argc, char **argv)
                         last = r->start_us > last ? r->start_us : last;
                         move_id(&o->id, &r->id, dd, slot);
                         move_id(&o->root_id, &r->root_id, dd, slot);
-                        size_t len = ashiato__session_record__get_packed_size(r);
-                        uint8_t *d = realloc(packed[nb][k].data, len ? len : 1);
-                        if (!d) {
+                        if (journal_replay_pack(r, &packed[nb][k]) < 0) {
                             fprintf(stderr, "dataset_load: out of memory\n");
                             return 1;
                         }
-                        packed[nb][k].data = d;
-                        packed[nb][k].len = ashiato__session_record__pack(r, d);
                     }
                     sb[nb] = (struct store_batch){ segs[g].sensor, NULL, 0,
                         (const Ashiato__SessionRecord *const *)b->records, n };
                     sbp[nb] = packed[nb];
                     total += (long long)n;
                     if (++nb == (size_t)group || total >= target) {
-                        double t = clock_s(CLOCK_MONOTONIC), u = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-                        if (store_put_batches_packed(st, sb, nb, sbp) != STORE_OK) {
-                            fprintf(stderr, "dataset_load: %s\n", store_error(st));
+                        if (journal_replay_put("dataset_load", st, sb, nb, sbp, &t) < 0) {
                             store_close(st);
                             return 1;
                         }
-                        el += clock_s(CLOCK_MONOTONIC) - t;
-                        cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - u;
                         nb = 0;
                         if (total - mark >= 2000000) {
-                            printf("rows=%lld rate=%.0f/s\n", total, (double)total / el);
+                            printf("rows=%lld rate=%.0f/s\n", total, (double)total / t.wall);
                             fflush(stdout);
                             mark = total;
                         }
                     }
                 }
             }
-            if (nb) {
-                double t = clock_s(CLOCK_MONOTONIC), u = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-                if (store_put_batches_packed(st, sb, nb, sbp) != STORE_OK) {
-                    fprintf(stderr, "dataset_load: %s\n", store_error(st));
-                    store_close(st);
-                    return 1;
-                }
-                el += clock_s(CLOCK_MONOTONIC) - t;
-                cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - u;
+            if (nb && journal_replay_put("dataset_load", st, sb, nb, sbp, &t) < 0) {
+                store_close(st);
+                return 1;
             }
         }
     store_close(st);
     printf("records=%lld seconds=%.3f rate=%.0f/s cpu_rate=%.0f/s first_us=%lld last_us=%lld\n",
-           total, el, (double)total / el, (double)total / cpu, (long long)first, (long long)last);
+           total, t.wall, (double)total / t.wall, (double)total / t.cpu, (long long)first,
+           (long long)last);
     if (es)
         curl_global_cleanup();
     return 0;

@@ -3,13 +3,17 @@
 # (the packet service through `ashiato pcap`) against the naive way (tcpdump -r over every
 # file of the store with a 5-tuple BPF), in one run.
 #
-#   bench/pcap_retrieval.sh [-s SESSIONS] [-t NAIVE] [-l LOOPS] [-c] [-d] [-k]
+#   bench/pcap_retrieval.sh [-s SESSIONS] [-t NAIVE] [-l LOOPS] [-B CLI [-N LABEL]] [-c] [-d] [-k]
 #
 #   -s SESSIONS  random sessions fetched with ashiato pcap (default 500)
 #   -t NAIVE     of those, how many are also fetched the naive way (default 10: each reads the
 #                whole store)
 #   -l LOOPS     times the capture is replayed into the store, each an hour later (default 5:
 #                ~6 GiB in 24 files of 256 MiB)
+#   -B CLI       also time this other `ashiato` binary (e.g. an older commit's build) on the same
+#                sessions, fetch by fetch alternating which goes first, and the start of both
+#                (`ashiato --help`, 300 runs each, alternating): a same-machine baseline in one run
+#   -N LABEL     what to call -B's binary in the section (default: baseline)
 #   -c           cold: before each timed fetch (both ways) the store's files are evicted from
 #                the page cache (posix_fadvise DONTNEED), so every answer reads the disk; the
 #                store's writer uses O_DIRECT, so packets written are not in the cache anyway
@@ -38,11 +42,15 @@ LOOPS=5
 DRY=0
 KEEP=0
 COLD=0
-while getopts "s:t:l:cdkh" o; do
+OTHER=
+LABEL=baseline
+while getopts "s:t:l:B:N:cdkh" o; do
     case $o in
         s) SESSIONS=$OPTARG ;;
         t) NAIVE=$OPTARG ;;
         l) LOOPS=$OPTARG ;;
+        B) OTHER=$OPTARG ;;
+        N) LABEL=$OPTARG ;;
         c) COLD=1 ;;
         d) DRY=1 ;;
         k) KEEP=1 ;;
@@ -60,6 +68,7 @@ RESULTS=$ROOT/bench/RESULTS.md
 die() { echo "pcap_retrieval: $*" >&2; exit 1; }
 
 [ -x "$DRIVER" ] && [ -x "$CLI" ] || die "build $DRIVER and $CLI first (or set ASHIATO_BUILD_DIR)"
+[ -z "$OTHER" ] || [ -x "$OTHER" ] || die "-B $OTHER: not an executable"
 command -v tcpdump >/dev/null || die "tcpdump is not installed"
 if ! ls "$CACHE"/sensor-*.pcap >/dev/null 2>&1; then
     mkdir -p "$CACHE"
@@ -90,11 +99,14 @@ for _ in $(seq 1 100); do grep -q ready "$WORK/serve.out" 2>/dev/null && break; 
 grep -q ready "$WORK/serve.out" || die "the driver did not start serving: $(tail -1 "$WORK/serve.log")"
 [ "$COLD" = 1 ] || cat "$WORK"/store/*.pcap > /dev/null   # a warm page cache for both ways
 
-SECTION=$(python3 - "$WORK" "$CLI" "$SESSIONS" "$NAIVE" "$LOOPS" "$PCAP" "$ROOT" "$COLD" <<'EOF'
+SECTION=$(python3 - "$WORK" "$CLI" "$SESSIONS" "$NAIVE" "$LOOPS" "$PCAP" "$ROOT" "$COLD" "$OTHER" \
+    "$LABEL" <<'EOF'
 import datetime, json, os, random, statistics, subprocess, sys, time
 work, cli, n, naive, loops, pcap, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), \
     sys.argv[5], sys.argv[6], sys.argv[7]
 cold = sys.argv[8] == "1"
+other, label = sys.argv[9] or None, sys.argv[10]
+load0 = os.getloadavg()[0]
 
 
 def evict():
@@ -125,19 +137,30 @@ def count(path):
     out = subprocess.run(["tcpdump", "-r", path, "-c", "100000000"], capture_output=True, text=True)
     return len(out.stdout.splitlines())
 
-ours, pk = [], []
-for line in sample:
+clis = [cli] + ([other] if other else [])
+times = {c: [] for c in clis}
+pk = []
+for i, line in enumerate(sample):
     doc = json.loads(line)
-    evict()
-    t = time.perf_counter()
-    r = subprocess.run([cli, "pcap", "--sensor", f"ipc://{work}/ep", "--session-json", line,
-                        "--out", f"{work}/s.pcap"], capture_output=True, text=True)
-    ours.append((time.perf_counter() - t) * 1000)
-    if r.returncode != 0:
-        sys.exit(f"ashiato pcap failed: {r.stderr}")
+    for c in (clis if i % 2 == 0 else clis[::-1]):    # which goes first alternates
+        evict()
+        t = time.perf_counter()
+        r = subprocess.run([c, "pcap", "--sensor", f"ipc://{work}/ep", "--session-json", line,
+                            "--out", f"{work}/s.pcap"], capture_output=True, text=True)
+        times[c].append((time.perf_counter() - t) * 1000)
+        if r.returncode != 0:
+            sys.exit(f"{c} pcap failed: {r.stderr}")
+        if i < 50 and count(f"{work}/s.pcap") != doc["network"]["packets"]:
+            sys.exit(f"{c}: {doc['ashiato']['session_id']}: wrong packet count")
     pk.append(doc["network"]["packets"])
-    if len(ours) <= 50 and count(f"{work}/s.pcap") != doc["network"]["packets"]:
-        sys.exit(f"{doc['ashiato']['session_id']}: wrong packet count")
+ours = times[cli]
+starts = {c: [] for c in clis}
+if other:                                            # process start alone: `ashiato --help`
+    for i in range(300):
+        for c in (clis if i % 2 == 0 else clis[::-1]):
+            t = time.perf_counter()
+            subprocess.run([c, "--help"], stdout=subprocess.DEVNULL, check=True)
+            starts[c].append((time.perf_counter() - t) * 1000)
 theirs = []
 for line in sample[:naive]:
     doc = json.loads(line)
@@ -161,22 +184,37 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 om, op = statistics.median(ours), pct(ours, 99)
 nm, np_ = statistics.median(theirs), pct(theirs, 99)
 out = [f"## pcap_retrieval: {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, commit {commit}", "",
-       f"Machine: {os.cpu_count()} x {cpu}, load average at the end {os.getloadavg()[0]:.2f}. "
+       f"Machine: {os.cpu_count()} x {cpu}, load average at the start {load0:.2f}, at the end "
+       f"{os.getloadavg()[0]:.2f}. "
        f"Store: {size / 2**30:.2f} GiB in {len(files)} files (campusgen {os.path.basename(pcap)} "
        f"x {loops}, 256 MiB files, {len(lines)} sessions), "
        + ("page cache cold: the store's files evicted (posix_fadvise DONTNEED) before each fetch, both ways."
           if cold else "page cache warm."),
-       f"Command: bench/pcap_retrieval.sh -s {n} -t {naive} -l {loops}{' -c' if cold else ''}. Each fetch is a fresh "
+       f"Command: bench/pcap_retrieval.sh -s {n} -t {naive} -l {loops}{' -c' if cold else ''}"
+       f"{f' -B {other} -N {label}' if other else ''}. Each fetch is a fresh "
        "process timed from start to exit: `ashiato pcap --sensor ipc://... --session-json LINE "
        "--out F` against `tcpdump -Z root -V FILELIST -w F '<5-tuple BPF>'`.",
        f"Sessions: {len(ours)} random (seed 1), median {statistics.median(pk):.0f} packets, "
        f"max {max(pk)}; naive on the first {len(theirs)} of them.", "",
        "| way | runs | median ms | p99 ms | max ms |", "| --- | --- | --- | --- | --- |",
-       f"| ashiato pcap | {len(ours)} | {om:.1f} | {op:.1f} | {max(ours):.1f} |",
-       f"| tcpdump -V over all files | {len(theirs)} | {nm:.0f} | {np_:.0f} | {max(theirs):.0f} |",
-       "",
-       f"Ratio naive / ashiato: {nm / om:.0f}x at the median. Targets: median < 20 ms "
-       f"({'met' if om < 20 else 'NOT met'}), p99 < 100 ms ({'met' if op < 100 else 'NOT met'}).", ""]
+       f"| ashiato pcap | {len(ours)} | {om:.1f} | {op:.1f} | {max(ours):.1f} |"]
+if other:
+    b = times[other]
+    out.append(f"| ashiato pcap, {label} | {len(b)} | {statistics.median(b):.1f} | {pct(b, 99):.1f} "
+               f"| {max(b):.1f} |")
+out += [f"| tcpdump -V over all files | {len(theirs)} | {nm:.0f} | {np_:.0f} | {max(theirs):.0f} |",
+        "",
+        f"Ratio naive / ashiato: {nm / om:.0f}x at the median. Targets: median < 20 ms "
+        f"({'met' if om < 20 else 'NOT met'}), p99 < 100 ms ({'met' if op < 100 else 'NOT met'})."]
+if other:
+    b, so, sb = times[other], starts[cli], starts[other]
+    out += [f"Same run, fetch by fetch alternating which goes first: {label} (`{other}`) / this "
+            f"build = {statistics.median(b) / om:.2f}x at the median, {pct(b, 99) / op:.2f}x at "
+            f"p99. Process start alone (`ashiato --help`, {len(so)} runs each, alternating): "
+            f"this build median {statistics.median(so):.2f} ms (p99 {pct(so, 99):.2f}), {label} "
+            f"{statistics.median(sb):.2f} ms (p99 {pct(sb, 99):.2f}): "
+            f"{statistics.median(sb) / statistics.median(so):.2f}x."]
+out.append("")
 print("\n".join(out))
 EOF
 )

@@ -18,62 +18,15 @@
  *             turn batch by batch (as bench/aggregator_ingest.sh runs it)
  * Prints one line per 16 calls ("rows=N rate=R/s" over that stretch) and a final
  * "records=N seconds=S rate=R/s cpu_rate=C/s longest_call_ms=M" (M: the slowest call, e.g. a
- * commit that also checkpointed the WAL). Segment entries: "ASHJ" u32, payload length
- * u32, seq u64, records u32, crc u32, then the packed Batch (sensor/outbox.c). */
+ * commit that also checkpointed the WAL). The segments are read, records packed and calls
+ * timed as bench/dataset_load.c does them (journal_replay.h). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "journal_replay.h"
 #include "store.h"
-
-static double clock_s(clockid_t id)
-{
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Append the batches of one segment file to *v; -1 with a message on stderr. */
-static int load_segment(const char *path, Ashiato__Batch ***v, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f || fseek(f, 0, SEEK_END) != 0) {
-        fprintf(stderr, "store_replay: %s: cannot read\n", path);
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    long size = ftell(f);
-    uint8_t *buf = size > 0 ? malloc((size_t)size) : NULL;
-    int ok = buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)size, f) == (size_t)size;
-    fclose(f);
-    for (size_t off = 0; ok && off + 24 <= (size_t)size;) {
-        uint32_t len = le32(buf + off + 4);
-        Ashiato__Batch **nv = realloc(*v, (*n + 1) * sizeof **v);
-        if (le32(buf + off) != 0x4a485341u || len > (size_t)size - off - 24 || !nv) {
-            ok = 0;
-            break;
-        }
-        *v = nv;
-        if (!((*v)[*n] = ashiato__batch__unpack(NULL, len, buf + off + 24))) {
-            ok = 0;
-            break;
-        }
-        (*n)++;
-        off += 24 + len;
-    }
-    free(buf);
-    if (!ok)
-        fprintf(stderr, "store_replay: %s: not a journal segment\n", path);
-    return ok ? 0 : -1;
-}
 
 /* The sensor name of a segment path: its directory's name after the last '-'. */
 static void sensor_of(const char *path, char out[64])
@@ -122,19 +75,13 @@ static int interleave(Ashiato__Batch **v, int *of, size_t n, int journals)
     return 0;
 }
 
-/* Each record of v packed again into p[i][k] (what the aggregator hands the store as the
- * bytes the sensor sent); -1 when out of memory. */
+/* Each record of v packed again into p[i][k] (journal_replay_pack); -1 out of memory. */
 static int pack_all(Ashiato__Batch **v, size_t n, ProtobufCBinaryData **p)
 {
     for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < v[i]->n_records; k++) {
-            size_t len = ashiato__session_record__get_packed_size(v[i]->records[k]);
-            uint8_t *b = realloc(p[i][k].data, len ? len : 1);
-            if (!b)
+        for (size_t k = 0; k < v[i]->n_records; k++)
+            if (journal_replay_pack(v[i]->records[k], &p[i][k]) < 0)
                 return -1;
-            p[i][k].data = b;
-            p[i][k].len = ashiato__session_record__pack(v[i]->records[k], b);
-        }
     return 0;
 }
 
@@ -179,7 +126,7 @@ int main(int argc, char **argv)
         size_t before = nb;
         char name[64];
         int j = 0;
-        if (load_segment(argv[a], &v, &nb) < 0)
+        if (journal_replay_load("store_replay", argv[a], &v, &nb) < 0)
             return 1;
         sensor_of(argv[a], name);
         while (j < journals && strcmp(jname[j], name) != 0)
@@ -210,8 +157,8 @@ int main(int argc, char **argv)
     struct store_batch sb[256];
     const ProtobufCBinaryData *sbp[256];
     size_t total = 0, calls = 0, mark_rows = 0;
-    double el = 0, cpu = 0, mark_el = 0;          /* time inside the store only */
-    double longest = 0;                           /* the slowest call (a commit's stall) */
+    struct journal_replay_timer t = { 0 };
+    double mark_el = 0;
     for (int round = 0; round < rounds; round++) {
         if (round)
             next_round(v, nb, round);
@@ -229,26 +176,20 @@ int main(int argc, char **argv)
                 sbp[k] = packed[i + k];
                 total += b->n_records;
             }
-            double t = clock_s(CLOCK_MONOTONIC), c = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-            if (store_put_batches_packed(st, sb, k, sbp) != STORE_OK) {
-                fprintf(stderr, "store_replay: %s\n", store_error(st));
+            if (journal_replay_put("store_replay", st, sb, k, sbp, &t) < 0) {
                 store_close(st);
                 return 1;
             }
-            double took = clock_s(CLOCK_MONOTONIC) - t;
-            el += took;
-            longest = took > longest ? took : longest;
-            cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c;
             if (++calls % 16 == 0) {
                 printf("rows=%zu rate=%.0f/s\n", total,
-                       (double)(total - mark_rows) / (el - mark_el));
-                mark_el = el;
+                       (double)(total - mark_rows) / (t.wall - mark_el));
+                mark_el = t.wall;
                 mark_rows = total;
             }
         }
     }
     printf("records=%zu seconds=%.3f rate=%.0f/s cpu_rate=%.0f/s longest_call_ms=%.0f\n", total,
-           el, (double)total / el, (double)total / cpu, longest * 1000);
+           t.wall, (double)total / t.wall, (double)total / t.cpu, t.longest * 1000);
     store_close(st);
     for (size_t i = 0; i < nb; i++) {
         for (size_t k = 0; k < v[i]->n_records; k++)

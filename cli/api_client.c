@@ -1,7 +1,10 @@
 /* api_client.c -- see api_client.h. */
 #include "api_client.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,6 +13,74 @@
 #include <curl/curl.h>
 #include <ini.h>
 #include <json-c/json.h>
+
+/* libcurl, opened on the first API command (see api_client.h). The functions are called
+ * through these pointers only; curl.h gives their types. */
+struct libcurl {
+    void *lib;
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    void (*easy_cleanup)(CURL *);
+    char *(*easy_escape)(CURL *, const char *, int);
+    void (*free)(void *);
+    const char *(*easy_strerror)(CURLcode);
+};
+static struct libcurl lc;
+_Static_assert(sizeof(void *) == sizeof(void (*)(void)), "dlsym results fit a function pointer");
+
+/* The dlopen is declared for packaging tools as an ELF note (https://systemd.io/
+ * ELF_DLOPEN_METADATA/: owner "FDO", type 0x407c0c0a, a JSON list of what is dlopen'ed);
+ * the .deb states it by hand (packaging/packaging.cmake). */
+#define DLOPEN_NOTE_JSON                                                                        \
+    "[{\"feature\":\"http-api\",\"description\":\"the HTTP API's commands (query, alerts, "         \
+    "fields, sensors, pcap EXPR)\",\"priority\":\"required\",\"soname\":[\"" API_CLIENT_LIBCURL \
+    "\"]}]"
+__attribute__((used, section(".note.dlopen"))) _Alignas(4) static const struct {
+    struct {
+        uint32_t n_namesz, n_descsz, n_type;
+    } nhdr;
+    char name[sizeof "FDO"];
+    _Alignas(4) char json[sizeof DLOPEN_NOTE_JSON];
+} dlopen_note = {
+    { sizeof "FDO", sizeof DLOPEN_NOTE_JSON, 0x407c0c0au }, "FDO", DLOPEN_NOTE_JSON,
+};
+
+static int libcurl_open(char err[ASH_ERR_LEN])
+{
+    if (lc.lib)
+        return 0;
+    void *lib = dlopen(API_CLIENT_LIBCURL, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(err, ASH_ERR_LEN, "the HTTP API's commands need libcurl, which did not load "
+                 "(%s); install it (Debian: apt install libcurl4)", dlerror());
+        return -1;
+    }
+    static const struct { const char *name; size_t at; } syms[] = {
+        { "curl_easy_init", offsetof(struct libcurl, easy_init) },
+        { "curl_easy_setopt", offsetof(struct libcurl, easy_setopt) },
+        { "curl_easy_perform", offsetof(struct libcurl, easy_perform) },
+        { "curl_easy_getinfo", offsetof(struct libcurl, easy_getinfo) },
+        { "curl_easy_cleanup", offsetof(struct libcurl, easy_cleanup) },
+        { "curl_easy_escape", offsetof(struct libcurl, easy_escape) },
+        { "curl_free", offsetof(struct libcurl, free) },
+        { "curl_easy_strerror", offsetof(struct libcurl, easy_strerror) },
+    };
+    for (size_t i = 0; i < ASH_ARRAY_LEN(syms); i++) {
+        void *f = dlsym(lib, syms[i].name);
+        if (!f) {
+            snprintf(err, ASH_ERR_LEN, "%s: no %s in it (%s)", API_CLIENT_LIBCURL, syms[i].name,
+                     dlerror());
+            dlclose(lib);
+            return -1;
+        }
+        /* POSIX: a dlsym address converts to a function pointer of the same size */
+        memcpy((char *)&lc + syms[i].at, &f, sizeof f);
+    }
+    lc.lib = lib;
+    return 0;
+}
 
 struct ini_ctx {
     struct api_client *c;
@@ -38,6 +109,8 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 int api_client_load(struct api_client *c, char err[ASH_ERR_LEN])
 {
     memset(c, 0, sizeof *c);
+    if (libcurl_open(err) < 0)
+        return -1;
     c->timeout_s = 120;
     char path[1024] = "";
     const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
@@ -134,7 +207,9 @@ int api_client_get(const struct api_client *c, const char *path, const struct ap
                    size_t nparams, FILE *to, struct api_answer *a, char err[ASH_ERR_LEN])
 {
     memset(a, 0, sizeof *a);
-    CURL *h = curl_easy_init();
+    if (libcurl_open(err) < 0)
+        return -1;
+    CURL *h = lc.easy_init();
     if (!h) {
         snprintf(err, ASH_ERR_LEN, "curl: cannot start");
         return -1;
@@ -143,7 +218,7 @@ int api_client_get(const struct api_client *c, const char *path, const struct ap
     size_t ulen = 0;
     FILE *u = open_memstream(&url, &ulen);
     if (!u) {
-        curl_easy_cleanup(h);
+        lc.easy_cleanup(h);
         snprintf(err, ASH_ERR_LEN, "out of memory");
         return -1;
     }
@@ -152,35 +227,35 @@ int api_client_get(const struct api_client *c, const char *path, const struct ap
     for (size_t i = 0; i < nparams; i++) {
         if (!params[i].value)
             continue;
-        char *v = curl_easy_escape(h, params[i].value, 0);
+        char *v = lc.easy_escape(h, params[i].value, 0);
         fprintf(u, "%c%s=%s", sep, params[i].name, v ? v : "");
-        curl_free(v);
+        lc.free(v);
         sep = '&';
     }
     fclose(u);
     struct sink s = { .to = to, .a = a };
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_ANY);
+    lc.easy_setopt(h, CURLOPT_URL, url);
+    lc.easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_ANY);
     if (c->user[0]) {
-        curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
+        lc.easy_setopt(h, CURLOPT_USERNAME, c->user);
+        lc.easy_setopt(h, CURLOPT_PASSWORD, c->password);
     }
     if (c->cafile[0])
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->cafile);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
-    curl_easy_cleanup(h);
+        lc.easy_setopt(h, CURLOPT_CAINFO, c->cafile);
+    lc.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    lc.easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    lc.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    lc.easy_setopt(h, CURLOPT_HEADERDATA, &s);
+    lc.easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
+    lc.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = lc.easy_perform(h);
+    lc.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
+    lc.easy_cleanup(h);
     free(url);
     a->body = s.buf;
     a->len = s.len;
     if (rc != CURLE_OK) {
-        snprintf(err, ASH_ERR_LEN, "%s%s: %s", c->url, path, curl_easy_strerror(rc));
+        snprintf(err, ASH_ERR_LEN, "%s%s: %s", c->url, path, lc.easy_strerror(rc));
         return -1;
     }
     return 0;
@@ -207,6 +282,38 @@ void api_answer_error(const struct api_answer *a, const char *what, FILE *out)
         fprintf(out, "%s: HTTP %ld\n", what, a->status);
     }
     json_object_put(o);
+}
+
+int api_client_fetch(const char *what, const char *path, const struct api_param *params,
+                     size_t nparams, FILE *to, struct api_answer *a)
+{
+    struct api_client c;
+    char err[ASH_ERR_LEN];
+    memset(a, 0, sizeof *a);
+    if (api_client_load(&c, err) < 0 || api_client_get(&c, path, params, nparams, to, a, err) < 0) {
+        fprintf(stderr, "%s: %s\n", what, err);
+        api_answer_free(a);
+        return 1;
+    }
+    if (a->status != 200) {
+        api_answer_error(a, what, stderr);
+        api_answer_free(a);
+        return 2;
+    }
+    return 0;
+}
+
+int api_client_window(const char *since, const char *until, char from[32], char to[32])
+{
+    from[0] = to[0] = '\0';
+    if (!since && !until)
+        return 0;
+    if (since ? api_client_time_arg(since, from) < 0 : snprintf(from, 32, "0") < 0)
+        return -1;
+    if (until ? api_client_time_arg(until, to) < 0
+              : snprintf(to, 32, "%lld", (long long)time(NULL) + 1) < 0)
+        return -1;
+    return 1;
 }
 
 int api_client_time_arg(const char *s, char out[32])

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "api_client.h"
@@ -26,7 +25,7 @@ static void usage(FILE *out)
         "sensor holding some over that sensor's own connection and merges them in time order.\n"
         "  -i, --id ID           a session id (repeatable)\n"
         "      --since TIME      from: ISO 8601, epoch seconds, or 30m / 2h / 7d ago\n"
-        "      --until TIME      to (default now); without --since every session is searched\n"
+        "      --until TIME      ... and before (default now); with neither, all are searched\n"
         "  -o, --out FILE        the pcap file to write ('-' for stdout)\n"
         "  -h, --help            this text\n"
         "Server and credentials: ~/.config/ashiato/cli.ini or ASHIATO_URL/ASHIATO_USER/ASHIATO_PASSWORD.\n"
@@ -75,14 +74,13 @@ static int api_pcap(int argc, char **argv)
         free(ids);
         return 1;
     }
-    char from[32] = "", to[32] = "", err[ASH_ERR_LEN], part[4096];
-    if ((since && api_client_time_arg(since, from) < 0) || (until && api_client_time_arg(until, to) < 0)) {
+    char from[32], to[32], err[ASH_ERR_LEN], part[4096];
+    int window = api_client_window(since, until, from, to);
+    if (window < 0) {
         fprintf(stderr, "ashiato pcap: --since/--until: expected ISO 8601, epoch seconds or 30m/2h/7d\n");
         free(ids);
         return 1;
     }
-    if (since && !until)
-        snprintf(to, sizeof to, "%lld", (long long)time(NULL) + 1);
     struct api_client cl;
     if (api_client_load(&cl, err) < 0) {
         fprintf(stderr, "ashiato pcap: %s\n", err);
@@ -98,8 +96,8 @@ static int api_pcap(int argc, char **argv)
         return 1;
     }
     struct api_param p[] = {
-        { "ids", ids }, { "expression", expr }, { "date", ids || since ? NULL : "-1" },
-        { "startTime", since ? from : NULL }, { "stopTime", since ? to : NULL },
+        { "ids", ids }, { "expression", expr }, { "date", ids || window ? NULL : "-1" },
+        { "startTime", window ? from : NULL }, { "stopTime", window ? to : NULL },
     };
     struct api_answer a;
     if (api_client_get(&cl, "/sessions.pcap", p, ASH_ARRAY_LEN(p), f, &a, err) < 0) {

@@ -23,22 +23,12 @@ int cmd_fields(int argc, char **argv)
                 "type, ECS field and help (the API's fields.json).\n");
         return out == stdout ? 0 : 1;
     }
-    struct api_client cl;
     struct api_answer a;
-    char err[ASH_ERR_LEN];
-    if (api_client_load(&cl, err) < 0 || api_client_get(&cl, "/fields.json", NULL, 0, NULL, &a, err) < 0) {
-        fprintf(stderr, "ashiato fields: %s\n", err);
-        return 1;
-    }
-    if (a.status != 200) {
-        api_answer_error(&a, "ashiato fields", stderr);
-        api_answer_free(&a);
-        return 2;
-    }
-    if (json) {
-        printf("%s\n", a.body);
-        api_answer_free(&a);
-        return 0;
+    int rc = api_client_fetch("ashiato fields", "/fields.json", NULL, 0, json ? stdout : NULL, &a);
+    if (rc != 0 || json) {
+        if (rc == 0)
+            api_answer_free(&a);
+        return rc;
     }
     json_object *o = json_tokener_parse(a.body ? a.body : "");
     api_answer_free(&a);

@@ -31,22 +31,12 @@ int cmd_sensors(int argc, char **argv)
                 "~/.config/ashiato/cli.ini or ASHIATO_URL/ASHIATO_USER/ASHIATO_PASSWORD.\n");
         return out == stdout ? 0 : 1;
     }
-    struct api_client cl;
     struct api_answer a;
-    char err[ASH_ERR_LEN];
-    if (api_client_load(&cl, err) < 0 || api_client_get(&cl, "/stats.json", NULL, 0, NULL, &a, err) < 0) {
-        fprintf(stderr, "ashiato sensors: %s\n", err);
-        return 1;
-    }
-    if (a.status != 200) {
-        api_answer_error(&a, "ashiato sensors", stderr);
-        api_answer_free(&a);
-        return 2;
-    }
-    if (json) {
-        printf("%s\n", a.body);
-        api_answer_free(&a);
-        return 0;
+    int rc = api_client_fetch("ashiato sensors", "/stats.json", NULL, 0, json ? stdout : NULL, &a);
+    if (rc != 0 || json) {
+        if (rc == 0)
+            api_answer_free(&a);
+        return rc;
     }
     json_object *o = json_tokener_parse(a.body ? a.body : ""), *data, *agg;
     api_answer_free(&a);

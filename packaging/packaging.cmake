@@ -4,9 +4,10 @@
 #   ashiato-cli         ashiato (query, pcap, keygen)
 # Build them with:  cmake --build build && (cd build && cpack -G DEB)
 # Runtime dependencies come from dpkg-shlibdeps (the libraries the binaries link), plus
-# adduser for the maintainer scripts. The version is the project's (CMakeLists.txt
-# project(VERSION)); ASHIATO_PACKAGE_VERSION (set in CMakeLists.txt, also what the binaries
-# print with --version) overrides it (e.g. 0.1.0+site1), as does
+# adduser for the maintainer scripts, plus libcurl4 for the cli: `ashiato` dlopens it for its
+# HTTP API commands (cli/api_client.h), which dpkg-shlibdeps cannot see. The version is the
+# project's (CMakeLists.txt project(VERSION)); ASHIATO_PACKAGE_VERSION (set in CMakeLists.txt,
+# also what the binaries print with --version) overrides it (e.g. 0.1.0+site1), as does
 # `cpack -D CPACK_PACKAGE_VERSION=...` (the binaries then keep the build's version).
 set(PKG_DIR ${CMAKE_CURRENT_LIST_DIR})
 
@@ -55,6 +56,8 @@ set(CPACK_COMPONENT_AGGREGATOR_DESCRIPTION
 set(CPACK_COMPONENT_CLI_DESCRIPTION "ashiato command line: keygen, pcap and queries")
 set(CPACK_DEBIAN_SENSOR_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_AGGREGATOR_PACKAGE_DEPENDS "adduser, procps")   # /bin/kill for ExecReload
+# libcurl.so.4, dlopen'ed (not in NEEDED); 7.19.1: CURLOPT_USERNAME/PASSWORD
+set(CPACK_DEBIAN_CLI_PACKAGE_DEPENDS "libcurl4 (>= 7.19.1)")
 set(CPACK_DEBIAN_SENSOR_PACKAGE_RECOMMENDS "ashiato-cli, ethtool")
 set(CPACK_DEBIAN_AGGREGATOR_PACKAGE_RECOMMENDS "ashiato-cli")
 foreach(comp sensor aggregator)

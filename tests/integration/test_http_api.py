@@ -324,6 +324,19 @@ def test_cli(stack, tmp_path):
     assert r.returncode == 0 and all(n in r.stdout for n in stack.sensors)
     r = subprocess.run([cli, "fields"], env=e, capture_output=True, text=True)
     assert r.returncode == 0 and "ip.src" in r.stdout
+    r = subprocess.run([cli, "fields", "--json"], env=e, capture_output=True, text=True)
+    assert r.returncode == 0 and any(f["exp"] == "ip.src" for f in json.loads(r.stdout))
+    # the table, and the window (cli/api_list.c): --until alone bounds it, as --since does
+    r = subprocess.run([cli, "query", SEED, "--limit", "0"], env=e, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split()[:3] == ["start", "sensor", "src"]
+    assert len(r.stdout.splitlines()) == len(d["data"]) + 1
+    for window, n in ((["--until", "1"], 0), (["--since", "1"], len(d["data"])),
+                      (["--since", "1", "--until", "2"], 0)):
+        r = subprocess.run([cli, "query", SEED, "--format", "json", "--limit", "0", *window], env=e,
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and len(r.stdout.splitlines()) == n, (window, r.stderr)
+    r = subprocess.run([cli, "query", SEED, "--format", "xml"], env=e, capture_output=True, text=True)
+    assert r.returncode == 1 and "expected table, json or csv, got 'xml'" in r.stderr
     bad = dict(e, ASHIATO_PASSWORD="wrong")
     r = subprocess.run([cli, "sensors"], env=bad, capture_output=True, text=True)
     assert r.returncode == 2 and "401" in r.stderr

@@ -555,3 +555,75 @@ def test_bad_requests_answered_not_crashing(campus, tmp_path):
     # the client's own usage errors
     assert subprocess.run([str(CLI), "pcap"], capture_output=True).returncode == 1
     assert subprocess.run([str(CLI), "pcap", "--help"], capture_output=True).returncode == 0
+
+
+def libcurl_path():
+    """the file the loader finds for libcurl.so.4, resolved (None if there is none)"""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.strip().startswith("libcurl.so.4 ") and "=>" in line:
+            return os.path.realpath(line.split("=>")[-1].strip())
+    return None
+
+
+def without_libcurl(lib, argv, env=None):
+    """argv in a private mount namespace whose libcurl.so.4 is /dev/null: it cannot load"""
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                           'mount --bind /dev/null "$0" && exec "$@"', lib, *map(str, argv)],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_cli_sensor_mode_without_libcurl(campus, tmp_path):
+    """`ashiato pcap --sensor` never loads libcurl (cli/api_client.h dlopens it for the HTTP
+    API's commands only, so the direct path starts without it and the 20 libraries it brings): with libcurl
+    made unloadable it still fetches every packet, the loader never even looks for it, and an
+    API command run the same way fails with a message that names libcurl. The positive
+    control: the loader's trace of an API command does show libcurl."""
+    lib = libcurl_path()
+    if lib is None or os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root, unshare and an installed libcurl.so.4 (to hide it)")
+    capture = campus / "sensor-2.pcap"
+    store, sessions = tmp_path / "store", tmp_path / "sessions.json"
+    build_store(capture, store, sessions, "--max-file-size", "256K")
+    docs = load_docs(sessions)
+    sample = docs[:: max(1, len(docs) // 40)]
+    (tmp_path / "sample.json").write_text("".join(json.dumps(d) + "\n" for d in sample))
+    srv = Server(store, tmp_path / "ep.sock", tmp_path / "serve.log")
+    try:
+        # the same fetch with libcurl there (and traced) and with it hidden: the same packets
+        env = dict(os.environ, LD_DEBUG="libs")
+        with_lib = fetch(srv.endpoint, "--session-json", str(tmp_path / "sample.json"),
+                         "--out", str(tmp_path / "with.pcap"))
+        assert with_lib.returncode == 0, with_lib.stderr
+        traced = subprocess.run([str(CLI), "pcap", "--sensor", srv.endpoint, "--session-json",
+                                 str(tmp_path / "sample.json"), "--out", str(tmp_path / "traced.pcap")],
+                                capture_output=True, text=True, timeout=300, env=env)
+        assert traced.returncode == 0, traced.stderr[-2000:]
+        assert "find library=libzmq.so.5" in traced.stderr, "LD_DEBUG=libs traced nothing"
+        assert "libcurl" not in traced.stderr, "ashiato pcap --sensor loaded libcurl"
+        hidden = without_libcurl(lib, [CLI, "pcap", "--sensor", srv.endpoint, "--session-json",
+                                       tmp_path / "sample.json", "--out", tmp_path / "hidden.pcap"])
+        assert hidden.returncode == 0, hidden.stderr
+        got = read_pcap(tmp_path / "hidden.pcap")[1]
+        assert len(got) == sum(d["network"]["packets"] for d in sample) > 0
+        assert got == read_pcap(tmp_path / "with.pcap")[1]
+    finally:
+        srv.stop()
+    # the API commands: libcurl is loaded when they run, and its absence is said plainly
+    api_env = dict(os.environ, ASHIATO_URL="http://127.0.0.1:1", LD_DEBUG="libs")
+    traced = subprocess.run([str(CLI), "query", "ip.src == 10.0.0.1"], capture_output=True,
+                            text=True, timeout=60, env=api_env)
+    assert "find library=libcurl.so.4" in traced.stderr, traced.stderr[-2000:]
+    api_env.pop("LD_DEBUG")
+    for argv in (["query", "ip.src == 10.0.0.1"], ["fields"], ["pcap", "--id", "x", "-o", tmp_path / "a.pcap"]):
+        r = without_libcurl(lib, [CLI, *argv], env=api_env)
+        assert r.returncode == 1, (argv, r.returncode, r.stderr)
+        assert "need libcurl, which did not load" in r.stderr and "apt install libcurl4" in r.stderr, r.stderr
+    assert not (tmp_path / "a.pcap").exists() and not (tmp_path / "a.pcap.part").exists()
+    # the dlopen is declared for packaging tools (the FDO .note.dlopen ELF note)
+    if shutil.which("readelf"):
+        note = subprocess.run(["readelf", "-p", ".note.dlopen", str(CLI)], capture_output=True,
+                              text=True).stdout
+        assert '"soname":["libcurl.so.4"]' in note and '"priority":"required"' in note, note
+    print(f"\nashiato pcap --sensor without libcurl: {len(sample)} sessions, {len(got)} packets, "
+          f"identical to the run with it; API commands without it: {r.stderr.strip()}")

@@ -136,6 +136,9 @@ def test_packages_contents(debs):
                                capture_output=True, text=True).stdout
         assert f"/etc/ashiato/{comp}.ini" in conff
     assert "./usr/bin/ashiato" in contents(f"ashiato-cli_{v}_amd64.deb")
+    # `ashiato` dlopens libcurl (cli/api_client.h): dpkg-shlibdeps cannot see it, so it is stated
+    cli_dep = field(f"ashiato-cli_{v}_amd64.deb", "Depends")
+    assert "libcurl4" in cli_dep, f"ashiato-cli: Depends lacks libcurl4: {cli_dep}"
     print(f"\npackages: {', '.join(names)}; sensor Depends: {field(f'ashiato-sensor_{v}_amd64.deb', 'Depends')}")
 
 
