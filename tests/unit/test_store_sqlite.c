@@ -135,6 +135,21 @@ static long long sql_int(const char *path, const char *sql)
     return v;
 }
 
+/* the text of a query's first column (strdup'd, "" when none) */
+static char *sql_text(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    char *v = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+        v = strdup((const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v ? v : strdup("");
+}
+
 /* three sessions at T0, T0+1h, T0+2h (http, dns, none) */
 static void three(struct rec x[3], const Ashiato__SessionRecord *p[3])
 {
@@ -255,7 +270,10 @@ static void put_get_query(void **state)
      * (test_store_sqlite_postings.c) */
     assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
                              "AND name LIKE 'sessions_%'"), 1);
-    assert_int_equal(sql_int(path, "SELECT count(DISTINCT field) FROM session_postings"), 7);
+    /* 9 codes; none of these records has tags */
+    assert_int_equal(sql_int(path, "SELECT count(DISTINCT field) FROM session_postings"), 8);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM session_postings WHERE field = 9 AND "
+                             "value = 16"), 3);           /* packets = 16, in 3 hours */
     assert_int_equal(sql_int(path, "SELECT count(*) FROM session_postings WHERE field = 1 AND "
                              "value = 179608717"), 3);    /* 10.180.156.141, in 3 hours */
 
@@ -550,7 +568,7 @@ static void links_named_in_documents(void **state)
     sqlite3_close(db);
     snprintf(url, sizeof url, "sqlite://%s", path);
     st = open_url(url, NULL);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 6);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 7);
     struct store_link l = { "s1", "131125-aaaa", "s2", "131125-cccc", T0, T0 + 2 * HOUR + 7 };
     assert_int_equal(store_put_links(st, &l, 1), STORE_OK);
     assert_int_equal(store_put_links(st, &l, 1), STORE_OK);        /* again: no change */
@@ -575,7 +593,7 @@ static void links_named_in_documents(void **state)
 }
 
 /* A version-3 database (its unique index (start_us, id) without the sensor) migrates to
- * version 6 at open, keeping its rows (and counting them into session_minutes). */
+ * version 7 at open, keeping its rows (and counting them into session_minutes). */
 static void migrates_v3_to_v5(void **state)
 {
     char path[256], url[300];
@@ -583,17 +601,31 @@ static void migrates_v3_to_v5(void **state)
     struct rec x[3];
     const Ashiato__SessionRecord *p[3];
     three(x, p);
+    static char *tags[] = { "tcp", "http" };
+    x[0].r.tags = tags;
+    x[0].r.n_tags = 2;
     assert_int_equal(store_put_batch(st, "s1", NULL, 7, p, 3), STORE_OK);
     store_close(st);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM session_postings WHERE field = 8"), 2);
+    /* version 7's postings (packets, tags) are built again from the rows */
+    const char *extra = "SELECT count(*) || ':' || sum(length(rows)) FROM session_postings"
+                        " WHERE field IN (8, 9)";
+    char *want = sql_text(path, extra);
+    assert_true(sql_int(path, "SELECT count(*) FROM session_postings WHERE field = 9") > 0);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "DROP INDEX sessions_start; CREATE UNIQUE INDEX"
                                   " sessions_start ON sessions(start_us, id);"
+                                  " DELETE FROM session_postings WHERE field IN (8, 9);"
                                   " PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     snprintf(url, sizeof url, "sqlite://%s", path);
     st = open_url(url, NULL);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 6);
+    assert_int_equal(sql_int(path, "PRAGMA user_version"), 7);
+    char *have = sql_text(path, extra);
+    assert_string_equal(have, want);
+    free(have);
+    free(want);
     assert_int_equal(sql_int(path, "SELECT sum(n) FROM session_minutes"), 3);
     assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name ="
                              " 'sessions_start' AND sql LIKE '%id, sensor)%'"), 1);
