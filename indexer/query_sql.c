@@ -5,7 +5,11 @@
  * Trap:  a field the row has as a column is compared on the column; any other is read from
  *        the session's rendered document with json_each over its ECS path, so a field with
  *        several values matches when any value does and a missing field has no values (its
- *        EXISTS (...) is false, its NOT EXISTS (...) true). */
+ *        EXISTS (...) is false, its NOT EXISTS (...) true). The postable conditions of the
+ *        top-level AND chain (== on a field with a posting) become ONE session_match() call
+ *        (store_sqlite_match.c intersects them from the smallest) ahead of the exact
+ *        condition of every operand: a superset trimmed by the row, so results never depend
+ *        on the postings (test_query_differential). */
 #include "query_sql.h"
 
 #include <arpa/inet.h>
