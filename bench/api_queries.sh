@@ -16,7 +16,10 @@
 #                aggregator is restarted before the next shape (default 120)
 #   -o LIST      only the shapes of these indices (0-based, comma-separated, SHAPES order)
 #   -d           dry: print the section but do not append it to bench/RESULTS.md
-# Environment: ASHIATO_BUILD_DIR (default build/), and what bench/dataset_10m.sh reads.
+# Environment: ASHIATO_BUILD_DIR (default build/), BENCH_SQLITE_DB (the SQLite file to serve,
+# default <dataset>/sqlite/sessions.db; e.g. a copy migrated to a newer schema, which the
+# store does at its first open, so the cached file stays readable by older binaries), and
+# what bench/dataset_10m.sh reads.
 #
 # The store: bench/dataset_10m.sh (10M sessions over 7 days from real sensor records, cached
 # under /var/cache/ashiato-bench; made on the first run). The API: `ashiato-aggregator
@@ -185,7 +188,10 @@ measure() {     # measure NAME STORE_URL [ES_URL]
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
 [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no)" ] && COMMIT="$COMMIT (with uncommitted changes)"
 if [ $DO_SQLITE -eq 1 ]; then
-    measure sqlite "sqlite://$DATASET/sqlite/sessions.db"
+    SQLITE_DB=${BENCH_SQLITE_DB:-$DATASET/sqlite/sessions.db}
+    [ -f "$SQLITE_DB" ] || die "no $SQLITE_DB"
+    say "SQLite store: $SQLITE_DB (schema $(sqlite3 "$SQLITE_DB" 'PRAGMA user_version'))"
+    measure sqlite "sqlite://$SQLITE_DB"
 fi
 if [ $DO_OS -eq 1 ]; then
     NODE=$DATASET/os-$OS_TARGET

@@ -5,7 +5,11 @@
  * Trap:  a field the row has as a column is compared on the column; any other is read from
  *        the session's rendered document with json_each over its ECS path, so a field with
  *        several values matches when any value does and a missing field has no values (its
- *        EXISTS (...) is false, its NOT EXISTS (...) true). */
+ *        EXISTS (...) is false, its NOT EXISTS (...) true). The postable conditions of the
+ *        top-level AND chain (== on a field with a posting) become ONE session_match() call
+ *        (store_sqlite_match.c intersects them from the smallest) ahead of the exact
+ *        condition of every operand: a superset trimmed by the row, so results never depend
+ *        on the postings (test_query_differential). */
 #include "query_sql.h"
 
 #include <arpa/inet.h>
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "record_json.h"
+#include "store_sqlite.h"
 #include "ashiato.pb-c.h"
 
 struct ctx {
@@ -268,11 +273,10 @@ static bool postable(const struct field_def *f, enum query_op op, const struct q
            (v->kind == QUERY_V_INT && v->lo == v->hi);
 }
 
-static void posting(struct ctx *c, const struct field_def *f, const struct query_value *v)
+/* "?" bound to v as session_match() takes it: an address block as "a/prefix", an integer,
+ * else text. */
+static void posting_value(struct ctx *c, const struct query_value *v)
 {
-    sql(c, "s.rowid IN (SELECT rid FROM session_match(");
-    p_text(c, f->posting, NULL);
-    sql(c, ", ");
     if (v->kind == QUERY_V_IP) {
         char a[INET6_ADDRSTRLEN], *t = malloc(INET6_ADDRSTRLEN + 8);
         if (!t) {
@@ -287,6 +291,14 @@ static void posting(struct ctx *c, const struct field_def *f, const struct query
     } else {
         p_text(c, v->text, NULL);
     }
+}
+
+static void posting(struct ctx *c, const struct field_def *f, const struct query_value *v)
+{
+    sql(c, "s.rowid IN (SELECT rid FROM " SQ_MATCH_FN "(");
+    p_text(c, f->posting, NULL);
+    sql(c, ", ");
+    posting_value(c, v);
     sql(c, ", ");
     p_bound(c, c->start_us);
     sql(c, ", ");
@@ -434,6 +446,61 @@ static void node(struct ctx *c, const struct query_expr *e, bool top)
     }
 }
 
+/* Whether the comparison e is answered by postings, every value of it (== a, or ]a,b[),
+ * fitting in the `room` pairs left. */
+static bool postable_cmp(const struct query_expr *e, size_t room)
+{
+    if (e->kind != QUERY_CMP || e->op != QUERY_EQ || (e->n != 1 && !e->all) || e->n > room)
+        return false;
+    for (size_t i = 0; i < e->n; i++)
+        if (!postable(e->field, QUERY_EQ, &e->v[i]))
+            return false;
+    return true;
+}
+
+/* The whole expression: the postable comparisons of its top-level AND chain (up to
+ * SQ_MATCH_TERMS values) become one session_match() call, which intersects them from the
+ * smallest (store_sqlite_match.c), followed by the exact condition of every operand; with
+ * none, each operand as node() compiles it (an OR's branches with postings of their own). */
+static void top_level(struct ctx *c, const struct query_expr *e)
+{
+    const struct query_expr **items = NULL;
+    size_t n = 0, cap = 0, used = 0;
+    if (!chain(e, QUERY_AND, &items, &n, &cap)) {
+        c->oom = true;
+        free(items);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!postable_cmp(items[i], SQ_MATCH_TERMS - used))
+            continue;
+        for (size_t k = 0; k < items[i]->n; k++, used++) {
+            if (used == 0) {
+                sql(c, "s.rowid IN (SELECT rid FROM " SQ_MATCH_FN "(");
+            } else {
+                sql(c, ", ");
+            }
+            p_text(c, items[i]->field->posting, NULL);
+            sql(c, ", ");
+            posting_value(c, &items[i]->v[k]);
+            if (used == 0) {
+                sql(c, ", ");
+                p_bound(c, c->start_us);
+                sql(c, ", ");
+                p_bound(c, c->end_us);
+            }
+        }
+    }
+    if (used == 0) {
+        node(c, e, true);
+    } else {
+        sql(c, ")) AND (");
+        balanced(c, items, 0, n, QUERY_AND, false);
+        sql(c, ")");
+    }
+    free(items);
+}
+
 int query_sql_compile(const struct query_expr *e, int64_t start_us, int64_t end_us,
                       struct query_sql *q)
 {
@@ -443,7 +510,7 @@ int query_sql_compile(const struct query_expr *e, int64_t start_us, int64_t end_
         snprintf(q->err, sizeof q->err, "query: no expression");
         return -1;
     }
-    node(&c, e, true);
+    top_level(&c, e);
     if (c.oom) {
         snprintf(q->err, sizeof q->err, "query: out of memory compiling to SQL");
         return -1;

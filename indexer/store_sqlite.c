@@ -327,13 +327,20 @@ done:
     return rc;
 }
 
-/* Any older version to 5: to 4 first, then session_minutes built from every stored session
- * (one pass over the table: a one-time cost of about a row scan). */
+/* Any older version to 7: to 4 first, then (before 5) session_minutes built from every
+ * stored session, then (before 7) the postings of packets and tags (one pass over the table
+ * each: a one-time cost of about a row scan; 7's unpacks every record). */
 static int migrate(struct sq *s, int version)
 {
+    sqlite3_stmt *ins = NULL;
     int rc = version < 4 ? migrate_v4(s, version) : SQLITE_OK;
-    if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL)) == SQLITE_OK)
+    if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL)) == SQLITE_OK &&
+        version < 5)
         rc = sq_minutes_rebuild(s->db, 0, 0);
+    if (rc == SQLITE_OK && version < 7 &&
+        (rc = sqlite3_prepare_v2(s->db, stmt_sql[ST_INS_POSTING], -1, &ins, NULL)) == SQLITE_OK)
+        rc = sq_postings_backfill(s->post, s->db, ins, SQ_MIGRATE_ROWS);
+    sqlite3_finalize(ins);
     return rc;
 }
 
@@ -593,7 +600,9 @@ static int put_rows(struct store *st, const char *sensor, const Ashiato__Session
                                 src ? src->ip.len : 0, dst ? dst->ip.data : NULL,
                                 dst ? dst->ip.len : 0, src ? src->port : 0, dst ? dst->port : 0,
                                 sensor, r->protocol,
-                                record_json_transport(r->iana_number, s->rows[i].tbuf)) < 0)
+                                record_json_transport(r->iana_number, s->rows[i].tbuf),
+                                clamp64((src ? src->packets : 0) + (dst ? dst->packets : 0)),
+                                r->tags, r->n_tags) < 0)
             return store_fail(st, STORE_ERR_RETRY, "batches[%zu] records[%zu]: out of memory "
                               "for postings", bi, i0 + i);
         if (sq_agg_add_record(s->minutes, sensor, r) < 0)

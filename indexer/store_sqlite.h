@@ -18,7 +18,8 @@
 #include <sqlite3.h>
 #include "store_backend.h"
 
-#define SQ_SCHEMA_VERSION 6      /* 5: session_minutes; 6: session_links (store_put_links) */
+#define SQ_SCHEMA_VERSION 7      /* 5: session_minutes; 6: session_links (store_put_links);
+                                  * 7: postings of tags and packets */
 /* A session row's links (sessions AS s), newline-separated "id@sensor", NULL for none: the
  * fourth column of every SELECT whose rows become documents (emit_doc). */
 #define SQ_LINKED_COL "(SELECT group_concat(other, char(10)) FROM session_links AS l" \
@@ -36,8 +37,17 @@ enum sq_field {
     SQ_F_SENSOR = 5,                 /* TEXT, the sessions.sensor column */
     SQ_F_PROTOCOL = 6,               /* TEXT, sessions.protocol (network.protocol) if any */
     SQ_F_TRANSPORT = 7,              /* TEXT, sessions.transport ("tcp", "udp", "icmp", "47") */
+    SQ_F_TAG = 8,                    /* TEXT, each of ashiato.protocols (schema 7) */
+    SQ_F_PACKETS = 9,                /* INTEGER, sessions.packets (schema 7) */
     SQ_F_COUNT
 };
+enum { SQ_VT_INT = 1, SQ_VT_TEXT = 2, SQ_VT_BLOB = 3 };  /* a posting value's type in its key */
+
+/* The hour of event.start a posting is filed under (floor, also before 1970). */
+static inline int64_t sq_hour_of(int64_t start_us)
+{
+    return start_us >= 0 ? start_us / SQ_HOUR_US : -((-start_us + SQ_HOUR_US - 1) / SQ_HOUR_US);
+}
 
 /* Source ports are mostly ephemeral: exact postings were 0.48 per session (725,830 rows for
  * 1.5M campus sessions, 152k sessions per CPU-second); one per block of 64 ports 0.009 (14,175
@@ -51,13 +61,18 @@ enum sq_field {
  *          AND start_us >= ?3 AND start_us < ?4 AND <the condition on the column> ...
  *
  * ?1 a field name: src_ip dst_ip ip (either) src_port dst_port port (either) sensor protocol
- * transport; ?2 the value: an IP as text ("10.1.2.3", "2001:db8::1") or as stored, or a CIDR
- * block as text ("10.1.0.0/16", "2001:db8::/32"), a port as an integer, text otherwise;
- * ?3, ?4 (optional, NULL or 0 = open) the event.start bounds in microseconds. Arguments only:
- * other constraints on its hidden columns match nothing. Rows come back as a superset: by time
- * (whole hours) and, for src_port and the source side of port, by value (blocks of 64 ports);
- * exact by value for the other fields. */
+ * transport tags packets protocols (transport, protocol or tags); ?2 the value: an IP as text
+ * ("10.1.2.3", "2001:db8::1") or as stored, or a CIDR block as text ("10.1.0.0/16",
+ * "2001:db8::/32"), a port or packet count as an integer, text otherwise; ?3, ?4 (optional,
+ * NULL or 0 = open) the event.start bounds in microseconds. Up to SQ_MATCH_TERMS - 1 further
+ * (field, value) pairs may follow (?5, ?6, ...): the answer is then the rows that hold every
+ * pair, found from the pair with the fewest postings (session_postings' sizes) and intersected
+ * with the others while they are not much larger (a superset still: the caller keeps every
+ * condition). Arguments only: other constraints on its hidden columns match nothing. Rows come
+ * back as a superset: by time (whole hours) and, for src_port and the source side of port, by
+ * value (blocks of 64 ports); exact by value for the other fields. */
 #define SQ_MATCH_FN "session_match"
+#define SQ_MATCH_TERMS 4
 
 enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS_SESSION, ST_UPD_SEQ, ST_GET_SEQ, ST_INS_STATS,
        ST_INS_ALERT, ST_GET_DOC, ST_GET_DOC_DAY, ST_DEL_SESSIONS, ST_DEL_STATS, ST_DEL_ALERTS,
@@ -160,8 +175,10 @@ void sq_postings_reset(struct sq_postings *p);             /* forget what was ad
 int sq_postings_add_row(struct sq_postings *p, int64_t rowid, int64_t start_us,
                         const uint8_t *sip, size_t siplen, const uint8_t *dip, size_t diplen,
                         uint32_t sport, uint32_t dport, const char *sensor, const char *protocol,
-                        const char *transport);
-/* The same from a stored row's columns (IPs as text, as in the sessions table): migration. */
+                        const char *transport, int64_t packets, char *const *tags,
+                        size_t ntags);
+/* The same from a stored row's columns (IPs as text, as in the sessions table): migration to
+ * version 4; without schema 7's postings (sq_postings_backfill adds those). */
 int sq_postings_add_columns(struct sq_postings *p, int64_t rowid, int64_t start_us,
                             const char *sip, const char *dip, int64_t sport, int64_t dport,
                             const char *sensor, const char *protocol, const char *transport);
@@ -169,7 +186,11 @@ size_t sq_postings_pending(const struct sq_postings *p);   /* rows added since t
 /* Write every posting with ins (ST_INS_POSTING: field, value, hour, first, rows) and reset;
  * SQLITE_OK or the failing step's code (the caller rolls back). */
 int sq_postings_flush(struct sq_postings *p, sqlite3_stmt *ins);
-/* Register session_match() on db; SQLITE_OK or a code. */
+/* Schema 7's postings (packets, tags) of every stored row, flushed with ins every flush_rows
+ * rows (migration); SQLITE_OK or a code. */
+int sq_postings_backfill(struct sq_postings *p, sqlite3 *db, sqlite3_stmt *ins, size_t flush_rows);
+size_t sq_parse_ip(const char *text, uint8_t out[16]);     /* 4 or 16 bytes; 0: not an address */
+/* store_sqlite_match.c: register session_match() on db; SQLITE_OK or a code. */
 int sq_postings_register(sqlite3 *db);
 
 #endif

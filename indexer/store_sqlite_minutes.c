@@ -205,6 +205,84 @@ static void json_sums(const char *text, size_t len, uint64_t sums[STORE_SUM_COUN
     json_object_put(doc);
 }
 
+/* A varint at *p (before end) into *v; false when cut short or longer than 10 bytes. */
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; *p < end && shift < 70; shift += 7) {
+        uint8_t b = *(*p)++;
+        if (shift < 64)
+            *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* Skip a value of wire type wt at *p; false when malformed or a group. */
+static bool skip(const uint8_t **p, const uint8_t *end, unsigned wt)
+{
+    uint64_t v;
+    switch (wt) {
+    case 0: return varint(p, end, &v);
+    case 1: if (end - *p < 8) return false; *p += 8; return true;
+    case 5: if (end - *p < 4) return false; *p += 4; return true;
+    case 2:
+        if (!varint(p, end, &v) || v > (uint64_t)(end - *p))
+            return false;
+        *p += v;
+        return true;
+    default: return false;
+    }
+}
+
+/* The histogram sums of a packed SessionRecord without unpacking it: source (5) and
+ * destination (6), each an Endpoint whose bytes (3), packets (4) and data_bytes (5) are read;
+ * a later copy of either replaces the earlier, as protobuf-c 1.4.1 keeps a later
+ * sub-message's numbers. false on anything unexpected (the caller unpacks instead).
+ * Written by hand for speed: protobuf-c's unpack (allocating every field) was most of a
+ * histogram over `packets == 1`'s 89,742 rows at 10M sessions (bench/RESULTS.md, api_queries
+ * 2026-12-07 "qsql" section). Stored records are ones protobuf-c accepts (store_put checks
+ * them), so the sums agree with unpacking (test_store_histogram compares with a brute force). */
+static bool packed_sums(const uint8_t *p, size_t len, uint64_t sums[STORE_SUM_COUNT])
+{
+    const uint8_t *end = p + len;
+    while (p < end) {
+        uint64_t tag, n;
+        if (!varint(&p, end, &tag) || tag > UINT32_MAX || (tag >> 3) == 0)
+            return false;
+        unsigned field = (unsigned)(tag >> 3), wt = (unsigned)(tag & 7);
+        if ((field != 5 && field != 6) || wt != 2) {
+            if (field == 5 || field == 6 || !skip(&p, end, wt))
+                return false;
+            continue;
+        }
+        if (!varint(&p, end, &n) || n > (uint64_t)(end - p))
+            return false;
+        const uint8_t *q = p, *qend = p + n;
+        uint64_t side[3] = { 0, 0, 0 };              /* bytes, packets, data_bytes */
+        while (q < qend) {
+            uint64_t t, v;
+            if (!varint(&q, qend, &t) || t > UINT32_MAX || (t >> 3) == 0)
+                return false;
+            unsigned f = (unsigned)(t >> 3), w = (unsigned)(t & 7);
+            if (f >= 3 && f <= 5) {
+                if (w != 0 || !varint(&q, qend, &v))
+                    return false;
+                side[f - 3] = v;
+            } else if (!skip(&q, qend, w)) {
+                return false;
+            }
+        }
+        bool src = field == 5;
+        sums[src ? STORE_SUM_SRC_BYTES : STORE_SUM_DST_BYTES] = side[0];
+        sums[src ? STORE_SUM_SRC_PACKETS : STORE_SUM_DST_PACKETS] = side[1];
+        sums[src ? STORE_SUM_SRC_DATA : STORE_SUM_DST_DATA] = side[2];
+        p = qend;
+    }
+    return true;
+}
+
 int sq_agg_rows(struct sq_agg *a, sqlite3_stmt *stmt)
 {
     int rc;
@@ -214,6 +292,12 @@ int sq_agg_rows(struct sq_agg *a, sqlite3_stmt *stmt)
         const void *doc = sqlite3_column_blob(stmt, 2);
         size_t len = (size_t)sqlite3_column_bytes(stmt, 2);
         uint64_t sums[STORE_SUM_COUNT] = { 0 };
+        if (sqlite3_column_type(stmt, 2) == SQLITE_BLOB && packed_sums(doc, len, sums)) {
+            if (sq_agg_add(a, sensor, start, 1, sums) < 0)
+                return SQLITE_NOMEM;
+            continue;
+        }
+        memset(sums, 0, sizeof sums);
         if (sqlite3_column_type(stmt, 2) == SQLITE_BLOB) {
             Ashiato__SessionRecord *r = ashiato__session_record__unpack(NULL, len, doc);
             if (r) {

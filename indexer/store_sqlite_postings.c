@@ -1,11 +1,11 @@
 /* store_sqlite_postings.c -- the SQLite store's postings: which sessions hold a value of a
- * field analysts filter on (IPs, ports, sensor, protocol, transport), per hour of event.start.
+ * field analysts filter on (IPs, ports, sensor, protocol, transport, tags, packets), per hour
+ * of event.start.
  * Owns:  the in-memory builder of one transaction's postings (a hash of (field, value, hour)
  *        and the rowids added under each), their encoding as session_postings rows, and the
- *        table-valued function session_match() that reads them back (store_sqlite.h). Its
- *        field names and types are the field catalogue's (`posting`); only the stored field
- *        codes are this file's.
- * Lends: nothing: session_match's rows are copied out of SQLite before they are returned.
+ *        backfill of schema 7's postings (tags, packets) from stored rows. session_match(),
+ *        which reads them back, is store_sqlite_match.c's.
+ * Lends: nothing.
  * Never: allocates per row once the arrays have grown to a transaction's size; logs.
  * Trap:  session_postings.rows is the row list after `first`, as LEB128 varints of the gap to
  *        the previous rowid (first itself is in the key); a posting with one row has an
@@ -17,8 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
 
-enum { VT_INT = 1, VT_TEXT = 2, VT_BLOB = 3 };     /* the value's SQLite type in the key */
+enum { VT_INT = SQ_VT_INT, VT_TEXT = SQ_VT_TEXT, VT_BLOB = SQ_VT_BLOB };
 
 #define KEY_HEAD 10                  /* field, type, hour (8 bytes, host order) */
 #define KEY_MAX (KEY_HEAD + STORE_KEYWORD_MAX + STORE_SENSOR_MAX)
@@ -211,18 +212,28 @@ static int add_ip(struct sq_postings *p, int field, int64_t hour, const uint8_t 
     return 0;
 }
 
-static int64_t hour_of(int64_t start_us)
+/* Schema 7's postings of one row: its packets and each of its tags (ashiato.protocols). */
+static int add_extra(struct sq_postings *p, int64_t rowid, int64_t h, int64_t packets,
+                     char *const *tags, size_t ntags)
 {
-    return start_us >= 0 ? start_us / SQ_HOUR_US : -((-start_us + SQ_HOUR_US - 1) / SQ_HOUR_US);
+    if (add_int(p, SQ_F_PACKETS, h, packets, rowid) < 0)
+        return -1;
+    for (size_t i = 0; i < ntags; i++)
+        if (add_text(p, SQ_F_TAG, h, tags[i], rowid) < 0)
+            return -1;
+    return 0;
 }
 
 int sq_postings_add_row(struct sq_postings *p, int64_t rowid, int64_t start_us,
                         const uint8_t *sip, size_t siplen, const uint8_t *dip, size_t diplen,
                         uint32_t sport, uint32_t dport, const char *sensor, const char *protocol,
-                        const char *transport)
+                        const char *transport, int64_t packets, char *const *tags,
+                        size_t ntags)
 {
-    int64_t h = hour_of(start_us);
+    int64_t h = sq_hour_of(start_us);
     p->rows++;
+    if (add_extra(p, rowid, h, packets, tags, ntags) < 0)
+        return -1;
     if (add_ip(p, SQ_F_SRC_IP, h, sip, siplen, rowid) < 0 ||
         add_ip(p, SQ_F_DST_IP, h, dip, diplen, rowid) < 0 ||
         add_int(p, SQ_F_SRC_PORT, h, sport >> SQ_SRC_PORT_SHIFT, rowid) < 0 ||
@@ -234,8 +245,7 @@ int sq_postings_add_row(struct sq_postings *p, int64_t rowid, int64_t start_us,
     return 0;
 }
 
-/* text -> 4 or 16 bytes; 0 when not an address */
-static size_t parse_ip(const char *text, uint8_t out[16])
+size_t sq_parse_ip(const char *text, uint8_t out[16])
 {
     if (!text || !*text)
         return 0;
@@ -249,9 +259,68 @@ int sq_postings_add_columns(struct sq_postings *p, int64_t rowid, int64_t start_
                             const char *sensor, const char *protocol, const char *transport)
 {
     uint8_t a[16], b[16];
-    size_t alen = parse_ip(sip, a), blen = parse_ip(dip, b);
-    return sq_postings_add_row(p, rowid, start_us, a, alen, b, blen, (uint32_t)sport,
-                               (uint32_t)dport, sensor, protocol, transport);
+    size_t alen = sq_parse_ip(sip, a), blen = sq_parse_ip(dip, b);
+    int64_t h = sq_hour_of(start_us);
+    p->rows++;
+    if (add_ip(p, SQ_F_SRC_IP, h, a, alen, rowid) < 0 ||
+        add_ip(p, SQ_F_DST_IP, h, b, blen, rowid) < 0 ||
+        add_int(p, SQ_F_SRC_PORT, h, (uint32_t)sport >> SQ_SRC_PORT_SHIFT, rowid) < 0 ||
+        add_int(p, SQ_F_DST_PORT, h, (uint32_t)dport, rowid) < 0 ||
+        add_text(p, SQ_F_SENSOR, h, sensor, rowid) < 0 ||
+        add_text(p, SQ_F_PROTOCOL, h, protocol, rowid) < 0 ||
+        add_text(p, SQ_F_TRANSPORT, h, transport, rowid) < 0)
+        return -1;
+    return 0;
+}
+
+/* The tags of a version 1 row's JSON document (ashiato.protocols) into the postings. */
+static int add_json_tags(struct sq_postings *p, int64_t rowid, int64_t h, const char *doc)
+{
+    json_object *o = doc ? json_tokener_parse(doc) : NULL, *a, *l;
+    int rc = 0;
+    if (o && json_object_object_get_ex(o, "ashiato", &a) &&
+        json_object_object_get_ex(a, "protocols", &l) && json_object_is_type(l, json_type_array))
+        for (size_t i = 0; rc == 0 && i < json_object_array_length(l); i++)
+            rc = add_text(p, SQ_F_TAG, h, json_object_get_string(json_object_array_get_idx(l, i)),
+                          rowid);
+    json_object_put(o);
+    return rc;
+}
+
+int sq_postings_backfill(struct sq_postings *p, sqlite3 *db, sqlite3_stmt *ins, size_t flush_rows)
+{
+    sqlite3_stmt *rows;
+    int rc = sqlite3_prepare_v2(db, "SELECT rowid, start_us, coalesce(packets, 0), doc FROM"
+                                " sessions ORDER BY rowid", -1, &rows, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
+        int64_t rowid = sqlite3_column_int64(rows, 0);
+        int64_t h = sq_hour_of(sqlite3_column_int64(rows, 1));
+        int e = 0;
+        p->rows++;
+        if (sqlite3_column_type(rows, 3) == SQLITE_BLOB) {
+            Ashiato__SessionRecord *r = ashiato__session_record__unpack(
+                NULL, (size_t)sqlite3_column_bytes(rows, 3), sqlite3_column_blob(rows, 3));
+            e = add_extra(p, rowid, h, sqlite3_column_int64(rows, 2), r ? r->tags : NULL,
+                          r ? r->n_tags : 0);
+            ashiato__session_record__free_unpacked(r, NULL);
+        } else {
+            e = add_int(p, SQ_F_PACKETS, h, sqlite3_column_int64(rows, 2), rowid) < 0 ||
+                add_json_tags(p, rowid, h, (const char *)sqlite3_column_text(rows, 3)) < 0 ? -1 : 0;
+        }
+        if (e < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (p->rows >= flush_rows && (rc = sq_postings_flush(p, ins)) != SQLITE_OK)
+            break;
+    }
+    sqlite3_finalize(rows);
+    if (rc == SQLITE_DONE)
+        rc = sq_postings_flush(p, ins);
+    sq_postings_reset(p);
+    return rc;
 }
 
 static size_t put_varint(uint8_t *o, uint64_t v)
@@ -323,384 +392,4 @@ int sq_postings_flush(struct sq_postings *p, sqlite3_stmt *ins)
     }
     sq_postings_reset(p);
     return rc;
-}
-
-/* ---- session_match(field, value, start_us, end_us): the rowids of the postings ---------- */
-
-enum { COL_RID, COL_FIELD, COL_VALUE, COL_START, COL_END };
-
-struct mtab {
-    sqlite3_vtab base;
-    sqlite3 *db;
-    sqlite3_stmt *get;               /* the postings of one field, value and range of hours */
-    sqlite3_stmt *range;             /* the same for a range of values (a CIDR block) */
-};
-
-struct mcur {
-    sqlite3_vtab_cursor base;
-    int64_t *rid;
-    size_t n, i, cap;
-};
-
-static int m_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-                     sqlite3_vtab **out, char **err)
-{
-    int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(rid INTEGER, field HIDDEN, value HIDDEN,"
-                                      " start_us HIDDEN, end_us HIDDEN)");
-    if (rc != SQLITE_OK)
-        return rc;
-    struct mtab *t = sqlite3_malloc(sizeof *t);
-    if (!t)
-        return SQLITE_NOMEM;
-    memset(t, 0, sizeof *t);
-    t->db = db;
-    *out = &t->base;
-    return SQLITE_OK;
-}
-
-static int m_disconnect(sqlite3_vtab *v)
-{
-    struct mtab *t = (struct mtab *)v;
-    sqlite3_finalize(t->get);
-    sqlite3_finalize(t->range);
-    sqlite3_free(t);
-    return SQLITE_OK;
-}
-
-/* field and value are required (equality: the function's arguments), the bounds optional;
- * idxNum bit 1: a start bound, bit 2: an end bound. */
-static int m_best_index(sqlite3_vtab *v, sqlite3_index_info *info)
-{
-    int at[5] = { -1, -1, -1, -1, -1 };
-    for (int i = 0; i < info->nConstraint; i++) {
-        const struct sqlite3_index_constraint *c = &info->aConstraint[i];
-        if (c->iColumn >= COL_FIELD && c->iColumn <= COL_END &&
-            c->op == SQLITE_INDEX_CONSTRAINT_EQ) {
-            if (!c->usable)
-                return SQLITE_CONSTRAINT;
-            at[c->iColumn] = i;
-        }
-    }
-    if (at[COL_FIELD] < 0 || at[COL_VALUE] < 0)
-        return SQLITE_CONSTRAINT;
-    int arg = 1;
-    info->idxNum = 0;
-    for (int col = COL_FIELD; col <= COL_END; col++) {
-        if (at[col] < 0)
-            continue;
-        info->aConstraintUsage[at[col]].argvIndex = arg++;
-        info->aConstraintUsage[at[col]].omit = 1;
-        info->idxNum |= col == COL_START ? 1 : col == COL_END ? 2 : 0;
-    }
-    info->estimatedCost = 100;
-    info->estimatedRows = 1000;
-    return SQLITE_OK;
-}
-
-static int m_open(sqlite3_vtab *v, sqlite3_vtab_cursor **out)
-{
-    struct mcur *c = sqlite3_malloc(sizeof *c);
-    if (!c)
-        return SQLITE_NOMEM;
-    memset(c, 0, sizeof *c);
-    *out = &c->base;
-    return SQLITE_OK;
-}
-
-static int m_close(sqlite3_vtab_cursor *cur)
-{
-    struct mcur *c = (struct mcur *)cur;
-    sqlite3_free(c->rid);
-    sqlite3_free(c);
-    return SQLITE_OK;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int push(struct mcur *c, int64_t r)
-{
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 256;
-        int64_t *n = sqlite3_realloc64(c->rid, cap * sizeof *n);
-        if (!n)
-            return SQLITE_NOMEM;
-        c->rid = n;
-        c->cap = cap;
-    }
-    c->rid[c->n++] = r;
-    return SQLITE_OK;
-}
-
-/* A value as session_postings stores it. */
-struct mval {
-    int type;                        /* VT_INT, VT_TEXT or VT_BLOB */
-    int64_t i;
-    const void *p;
-    int len;
-};
-
-static void bind_mval(sqlite3_stmt *q, int col, const struct mval *v)
-{
-    if (v->type == VT_INT)
-        sqlite3_bind_int64(q, col, v->i);
-    else if (v->type == VT_TEXT)
-        sqlite3_bind_text(q, col, v->p, v->len, SQLITE_STATIC);
-    else
-        sqlite3_bind_blob(q, col, v->p, v->len, SQLITE_STATIC);
-}
-
-/* Append the rowids of the postings of field code f with a value in [*v, *top] (top NULL: =
- * v) and an hour in [lo, hi]. */
-static int collect(struct mtab *t, struct mcur *c, int f, const struct mval *v,
-                   const struct mval *top, int64_t lo, int64_t hi)
-{
-    int rc;
-    sqlite3_stmt **q = top ? &t->range : &t->get;
-    if (!*q && (rc = sqlite3_prepare_v2(t->db, top
-                                        ? "SELECT first, rows FROM session_postings WHERE"
-                                          " field = ?1 AND value >= ?2 AND value <= ?5 AND"
-                                          " hour >= ?3 AND hour <= ?4"
-                                        : "SELECT first, rows FROM session_postings WHERE"
-                                          " field = ?1 AND value = ?2 AND hour >= ?3 AND"
-                                          " hour <= ?4", -1, q, NULL)) != SQLITE_OK)
-        return rc;
-    sqlite3_stmt *get = *q;
-    sqlite3_bind_int(get, 1, f);
-    bind_mval(get, 2, v);
-    sqlite3_bind_int64(get, 3, lo);
-    sqlite3_bind_int64(get, 4, hi);
-    if (top)
-        bind_mval(get, 5, top);
-    while ((rc = sqlite3_step(get)) == SQLITE_ROW) {
-        int64_t r = sqlite3_column_int64(get, 0);
-        const uint8_t *b = sqlite3_column_blob(get, 1);
-        size_t len = (size_t)sqlite3_column_bytes(get, 1);
-        uint64_t gap = 0;
-        unsigned shift = 0;
-        if ((rc = push(c, r)) != SQLITE_OK)
-            break;
-        for (size_t i = 0; i < len && rc == SQLITE_OK; i++) {
-            if (shift < 64)
-                gap |= (uint64_t)(b[i] & 0x7f) << shift;
-            shift += 7;
-            if (b[i] & 0x80)
-                continue;
-            r += (int64_t)gap;
-            rc = push(c, r);
-            gap = 0;
-            shift = 0;
-        }
-        if (rc != SQLITE_OK)
-            break;
-    }
-    sqlite3_reset(get);
-    sqlite3_clear_bindings(get);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-/* "a.b.c.d/n" or "x:..:y/n" -> the block's first and last address (4 or 16 bytes each);
- * 0 when not such a block. */
-static size_t parse_cidr(const char *text, uint8_t lo[16], uint8_t hi[16])
-{
-    const char *slash = text ? strchr(text, '/') : NULL;
-    char addr[64];
-    if (!slash || (size_t)(slash - text) >= sizeof addr)
-        return 0;
-    memcpy(addr, text, (size_t)(slash - text));
-    addr[slash - text] = '\0';
-    size_t len = parse_ip(addr, lo);
-    char *end;
-    long bits = strtol(slash + 1, &end, 10);
-    if (len == 0 || end == slash + 1 || *end || bits < 0 || bits > (long)len * 8)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        long keep = bits - (long)i * 8;
-        uint8_t mask = keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
-        lo[i] &= mask;
-        hi[i] = lo[i] | (uint8_t)~mask;
-    }
-    return len;
-}
-
-/* The stored code of a posting name (field_catalog.c's `posting`), 0 if none: the one
- * mapping that is the postings' own, as it is on disk. */
-static int posting_code(const char *name)
-{
-    static const struct { const char *name; int code; } codes[] = {
-        { "src_ip", SQ_F_SRC_IP }, { "dst_ip", SQ_F_DST_IP }, { "src_port", SQ_F_SRC_PORT },
-        { "dst_port", SQ_F_DST_PORT }, { "sensor", SQ_F_SENSOR },
-        { "protocol", SQ_F_PROTOCOL }, { "transport", SQ_F_TRANSPORT },
-    };
-    for (size_t i = 0; name && i < ASH_ARRAY_LEN(codes); i++)
-        if (strcmp(name, codes[i].name) == 0)
-            return codes[i].code;
-    return 0;
-}
-
-/* The catalogue's field whose posting is `name` (a pseudo-field's stands for its parts':
- * "ip" is src_ip and dst_ip), its codes in f1/f2; NULL when none. */
-static const struct field_def *posting_field(const char *name, int *f1, int *f2)
-{
-    size_t n;
-    const struct field_def *all = field_catalog_all(&n);
-    for (size_t i = 0; name && i < n; i++) {
-        const struct field_def *f = &all[i], *p;
-        if (!f->posting || strcmp(f->posting, name) != 0)
-            continue;
-        *f1 = *f2 = 0;
-        if (!(f->flags & FIELD_PSEUDO)) {
-            *f1 = posting_code(f->posting);
-        } else {
-            for (int k = 0; (p = field_catalog_part(f, k)) != NULL; k++)
-                *(*f1 ? f2 : f1) = posting_code(p->posting);
-        }
-        return *f1 ? f : NULL;
-    }
-    return NULL;
-}
-
-static int m_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
-                    sqlite3_value **argv)
-{
-    struct mcur *c = (struct mcur *)cur;
-    struct mtab *t = (struct mtab *)cur->pVtab;
-    const char *name = (const char *)sqlite3_value_text(argv[0]);
-    sqlite3_value *arg = argv[1];
-    int64_t lo = INT64_MIN, hi = INT64_MAX;
-    int a = 2, rc = SQLITE_OK;
-    uint8_t ip[16];
-    c->n = c->i = 0;
-    if ((idx_num & 1) && sqlite3_value_type(argv[a]) != SQLITE_NULL &&
-        sqlite3_value_int64(argv[a]) > 0)
-        lo = hour_of(sqlite3_value_int64(argv[a]));
-    a += idx_num & 1;
-    if ((idx_num & 2) && sqlite3_value_type(argv[a]) != SQLITE_NULL &&
-        sqlite3_value_int64(argv[a]) > 0)
-        hi = hour_of(sqlite3_value_int64(argv[a]) - 1);
-    int f1, f2;
-    const struct field_def *fd = posting_field(name, &f1, &f2);
-    if (!fd) {
-        char known[160] = "";
-        size_t n;
-        const struct field_def *all = field_catalog_all(&n);
-        for (size_t i = 0; i < n; i++)
-            if (all[i].posting)
-                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
-                         known[0] ? ", " : "", all[i].posting);
-        sqlite3_free(t->base.zErrMsg);
-        t->base.zErrMsg = sqlite3_mprintf(SQ_MATCH_FN ": unknown field '%s' (expected one of "
-                                          "%s)", name ? name : "NULL", known);
-        return SQLITE_ERROR;
-    }
-    const struct { bool ip, num; int f1, f2; } field = {
-        fd->type == FIELD_IP, fd->type == FIELD_INTEGER, f1, f2,
-    };
-    /* the value as stored: an address as its integer or 16-byte blob, a port as an integer;
-     * a value that cannot be one matches nothing */
-    struct mval v = { VT_TEXT, 0, NULL, 0 };
-    int type = sqlite3_value_type(arg);
-    uint8_t ip_hi[16];
-    struct mval top = { 0, 0, NULL, 0 };
-    size_t block = field.ip && type == SQLITE_TEXT
-                   ? parse_cidr((const char *)sqlite3_value_text(arg), ip, ip_hi) : 0;
-    if (block) {                                     /* every address of a CIDR block */
-        v = block == 4 ? (struct mval){ VT_INT, (int64_t)ip[0] << 24 | ip[1] << 16 | ip[2] << 8 |
-                                        ip[3], NULL, 0 } : (struct mval){ VT_BLOB, 0, ip, 16 };
-        top = block == 4 ? (struct mval){ VT_INT, (int64_t)ip_hi[0] << 24 | ip_hi[1] << 16 |
-                                          ip_hi[2] << 8 | ip_hi[3], NULL, 0 }
-                         : (struct mval){ VT_BLOB, 0, ip_hi, 16 };
-    } else if (field.ip && type == SQLITE_TEXT) {
-        size_t len = parse_ip((const char *)sqlite3_value_text(arg), ip);
-        if (len == 0)
-            return SQLITE_OK;
-        v = len == 4 ? (struct mval){ VT_INT, (int64_t)ip[0] << 24 | ip[1] << 16 | ip[2] << 8 |
-                                      ip[3], NULL, 0 }
-                     : (struct mval){ VT_BLOB, 0, ip, 16 };
-    } else if (field.ip && type == SQLITE_BLOB) {
-        v = (struct mval){ VT_BLOB, 0, sqlite3_value_blob(arg), sqlite3_value_bytes(arg) };
-        if (v.len == 4) {
-            const uint8_t *b = v.p;
-            v = (struct mval){ VT_INT, (int64_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3],
-                               NULL, 0 };
-        }
-    } else if (field.ip || field.num) {
-        if (sqlite3_value_numeric_type(arg) != SQLITE_INTEGER)
-            return SQLITE_OK;
-        v = (struct mval){ VT_INT, sqlite3_value_int64(arg), NULL, 0 };
-    } else {
-        v.p = sqlite3_value_text(arg);
-        v.len = sqlite3_value_bytes(arg);
-        if (!v.p)
-            return SQLITE_OK;
-    }
-    const int codes[2] = { field.f1, field.f2 };
-    for (int i = 0; i < 2 && codes[i] && rc == SQLITE_OK; i++) {
-        struct mval w = v;
-        if (codes[i] == SQ_F_SRC_PORT)              /* its postings are per block of ports */
-            w.i = v.i >> SQ_SRC_PORT_SHIFT;
-        rc = collect(t, c, codes[i], &w, block ? &top : NULL, lo, hi);
-    }
-    if (rc != SQLITE_OK || c->n == 0)
-        return rc;
-    qsort(c->rid, c->n, sizeof *c->rid, cmp_i64);
-    size_t w = 0;
-    for (size_t i = 0; i < c->n; i++)
-        if (w == 0 || c->rid[i] != c->rid[w - 1])
-            c->rid[w++] = c->rid[i];
-    c->n = w;
-    return SQLITE_OK;
-}
-
-static int m_next(sqlite3_vtab_cursor *cur)
-{
-    ((struct mcur *)cur)->i++;
-    return SQLITE_OK;
-}
-
-static int m_eof(sqlite3_vtab_cursor *cur)
-{
-    struct mcur *c = (struct mcur *)cur;
-    return c->i >= c->n;
-}
-
-static int m_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
-{
-    struct mcur *c = (struct mcur *)cur;
-    if (col == COL_RID)
-        sqlite3_result_int64(ctx, c->rid[c->i]);
-    else
-        sqlite3_result_null(ctx);
-    return SQLITE_OK;
-}
-
-static int m_rowid(sqlite3_vtab_cursor *cur, sqlite_int64 *rowid)
-{
-    struct mcur *c = (struct mcur *)cur;
-    *rowid = c->rid[c->i];
-    return SQLITE_OK;
-}
-
-static const sqlite3_module match_module = {
-    .iVersion = 0,
-    .xCreate = NULL,                 /* eponymous only: no CREATE VIRTUAL TABLE */
-    .xConnect = m_connect,
-    .xBestIndex = m_best_index,
-    .xDisconnect = m_disconnect,
-    .xDestroy = m_disconnect,
-    .xOpen = m_open,
-    .xClose = m_close,
-    .xFilter = m_filter,
-    .xNext = m_next,
-    .xEof = m_eof,
-    .xColumn = m_column,
-    .xRowid = m_rowid,
-};
-
-int sq_postings_register(sqlite3 *db)
-{
-    return sqlite3_create_module(db, SQ_MATCH_FN, &match_module, NULL);
 }

@@ -45,25 +45,30 @@ static void seed_sql_is_parameterised(void **state)
                                  " && ip.dst != 131.206.0.0/16");
     struct query_sql q = { 0 };
     assert_int_equal(query_sql_compile(e, 0, 0, &q), 0);
+    /* one session_match() of both postable conditions (it intersects them from the smaller),
+     * then every condition exactly */
     assert_string_equal(q.text,
-        "((((coalesce(s.packets = ?, 0))) AND ((s.rowid IN (SELECT rid FROM session_match(?, ?,"
-        " NULL, NULL)) AND coalesce(s.transport = ?, 0)))) AND (NOT ((coalesce(ash_ip(s.src_ip)"
-        " BETWEEN ? AND ?, 0))) AND NOT ((coalesce(ash_ip(s.dst_ip) BETWEEN ? AND ?, 0)))))");
-    assert_int_equal(q.nargs, 8);
-    assert_int_equal(q.args[0].type, SQLITE_INTEGER);
-    assert_int_equal(q.args[0].i, 1);
-    assert_string_equal(q.args[1].p, "transport");
-    assert_string_equal(q.args[2].p, "tcp");
+        "s.rowid IN (SELECT rid FROM session_match(?, ?, NULL, NULL, ?, ?)) AND (((((coalesce("
+        "s.packets = ?, 0))) AND ((coalesce(s.transport = ?, 0)))) AND (NOT ((coalesce(ash_ip("
+        "s.src_ip) BETWEEN ? AND ?, 0))) AND NOT ((coalesce(ash_ip(s.dst_ip) BETWEEN ? AND ?,"
+        " 0))))))");
+    assert_int_equal(q.nargs, 10);
+    assert_string_equal(q.args[0].p, "packets");
+    assert_int_equal(q.args[1].type, SQLITE_INTEGER);
+    assert_int_equal(q.args[1].i, 1);
+    assert_string_equal(q.args[2].p, "transport");
     assert_string_equal(q.args[3].p, "tcp");
-    assert_int_equal(q.args[4].type, SQLITE_BLOB);
-    assert_int_equal(q.args[4].len, 16);
+    assert_int_equal(q.args[4].i, 1);
+    assert_string_equal(q.args[5].p, "tcp");
+    assert_int_equal(q.args[6].type, SQLITE_BLOB);
+    assert_int_equal(q.args[6].len, 16);
     static const uint8_t hi[16] = { [10] = 0xff, 0xff, 131, 206, 255, 255 };
-    assert_memory_equal(q.args[5].p, hi, 16);
+    assert_memory_equal(q.args[7].p, hi, 16);
     query_sql_clear(&q);
     /* with time bounds the postings get them */
     assert_int_equal(query_sql_compile(e, T0, T0 + HOUR, &q), 0);
-    assert_int_equal(q.args[3].i, T0);
-    assert_int_equal(q.args[4].i, T0 + HOUR);
+    assert_int_equal(q.args[2].i, T0);
+    assert_int_equal(q.args[3].i, T0 + HOUR);
     query_sql_clear(&q);
     query_expr_free(e);
 }
@@ -374,6 +379,7 @@ struct rec {
     char id[40];
     uint8_t sip[4], dip[4];
     char *hosts[2];
+    char *tags[2];
 };
 static struct rec recs[NREC];
 static const Ashiato__SessionRecord *ptr[NREC];
@@ -413,6 +419,11 @@ static void make(int i)
     x->dst.ip.data = x->dip;
     x->r.source = &x->src;
     x->r.destination = &x->dst;
+    /* the sensor's tags: the transport, and rdp for some (no network.protocol says so) */
+    x->tags[0] = x->r.iana_number == 17 ? "udp" : "tcp";
+    x->tags[1] = "rdp";
+    x->r.tags = x->tags;
+    x->r.n_tags = i % 7 == 0 ? 2 : 1;
     ptr[i] = &x->r;
 }
 
@@ -437,6 +448,9 @@ static bool want(int which, int i)
     case 4: return (x->src.packets + x->dst.packets) == 1 && x->r.iana_number == 6 &&
                    x->dip[3] != 4;
     case 5: return has_host(x, "a.example") && has_host(x, "b.example");
+    case 6: return i % 7 == 0;
+    case 7: return x->src.packets + x->dst.packets == 2 && x->dst.port == 443;
+    case 8: return i % 7 == 0 && x->sip[3] == 0 && x->dst.port == 445;
     default: return false;
     }
 }
@@ -448,6 +462,9 @@ static const char *const exprs[] = {
     "host.http != a.example",
     "packets == 1 && ip.protocol == tcp && ip.dst != 10.2.0.4 && ip.dst != 10.2.1.4",
     "host == ]a.example,b.example[",
+    "protocols == rdp",
+    "packets == 2 && port.dst == 443",
+    "tags == rdp && ip.src == 10.1.0.0/24 && ip.src == 10.1.0.0 && port.dst == 445",
 };
 
 static int count_row(void *ctx, const char *doc, size_t len)
@@ -504,11 +521,12 @@ static void plans_and_results(void **state)
         sqlite3_bind_text(m, 1, cat[i].posting, -1, SQLITE_STATIC);
         if (cat[i].type == FIELD_IP)
             sqlite3_bind_text(m, 2, "10.0.0.0/8", -1, SQLITE_STATIC);
-        else if (cat[i].type == FIELD_INTEGER)          /* session 0's source port, or 80 */
-            sqlite3_bind_int(m, 2, strcmp(cat[i].posting, "src_port") == 0 ? 40000 : 80);
+        else if (cat[i].type == FIELD_INTEGER)  /* session 0's source port, packets, or 80 */
+            sqlite3_bind_int(m, 2, strcmp(cat[i].posting, "src_port") == 0 ? 40000 :
+                             strcmp(cat[i].posting, "packets") == 0 ? 1 : 80);
         else
             sqlite3_bind_text(m, 2, strcmp(cat[i].posting, "sensor") == 0 ? "s1" :
-                              strcmp(cat[i].posting, "transport") == 0 ? "tcp" : "http", -1,
+                              strcmp(cat[i].posting, "protocol") == 0 ? "http" : "tcp", -1,
                               SQLITE_STATIC);
         if (sqlite3_step(m) != SQLITE_ROW)
             fail_msg("session_match('%s'): %s", cat[i].posting, sqlite3_errmsg(db));
@@ -516,7 +534,7 @@ static void plans_and_results(void **state)
         sqlite3_finalize(m);
         postings++;
     }
-    assert_int_equal(postings, 9);
+    assert_int_equal(postings, 12);
     static const struct { const char *expr; bool scan; } plans[] = {
         { "ip.src == 10.1.0.3 && port.dst == 80", false },
         { "ip == 10.2.1.0/24 && host.http == a.example", false },
@@ -526,6 +544,10 @@ static void plans_and_results(void **state)
         { "network.protocol == smb", false },
         { "packets == 1 && ip.protocol == tcp && ip.src != 10.1.0.0/16 && "
           "ip.dst != 10.1.0.0/16", false },
+        { "protocols == rdp", false },           /* transport, protocol and tags postings */
+        { "tags == rdp && packets == 2", false },
+        { "packets == 1", false },               /* a posting of its own since schema 7 */
+        { "ip.src == 10.1.0.0/24 && port.dst == 3389", false },   /* one session_match */
         { "ip.src != 10.1.0.3", true },          /* a negation alone must read every row */
         { "host.http == a.example", true },      /* no postings for the document's fields */
     };

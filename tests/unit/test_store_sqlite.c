@@ -1,227 +1,9 @@
-/* test_store_sqlite.c -- the store interface (indexer/store.h) on its SQLite and null backends:
- * URLs, put/get/query/count/delete, idempotent re-put, seq semantics, a locked database,
- * hostile records, the dead-letter file, group commit. Databases live in a mkdtemp dir. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <sqlite3.h>
-#include <json-c/json.h>
-
-#include "test_dir.h"
-#include "store.h"
-#include "query_parse.h"
-
-static char tmpdir[64];
-static int dbcount;
-
-/* ---- fixtures ---------------------------------------------------------------------- */
-
-struct rec {
-    Ashiato__SessionRecord r;
-    Ashiato__Endpoint src, dst;
-    uint8_t sip[16], dip[16];
-    char id[64];
-};
-
-#define T0 1385391358000000LL       /* 2013-11-25T14:55:58Z */
-#define HOUR 3600000000LL
-
-static void rec_init(struct rec *x, const char *id, int64_t start_us, const char *proto,
-                     uint32_t iana, uint8_t last_octet)
-{
-    memset(x, 0, sizeof *x);
-    ashiato__session_record__init(&x->r);
-    ashiato__endpoint__init(&x->src);
-    ashiato__endpoint__init(&x->dst);
-    snprintf(x->id, sizeof x->id, "%s", id);
-    x->r.id.data = (uint8_t *)x->id;
-    x->r.id.len = strlen(x->id);
-    x->r.observer_name = "what-the-record-says";
-    x->r.start_us = start_us;
-    x->r.end_us = start_us + 5000;
-    x->r.iana_number = iana;
-    x->r.ip_version = 4;
-    x->r.protocol = (char *)proto;
-    x->r.community_id = "1:5FhVg97ow4NPd5Q5nqaxA/Bx83A=";
-    memcpy(x->sip, (uint8_t[]){ 10, 180, 156, 141 }, 4);
-    memcpy(x->dip, (uint8_t[]){ 10, 180, 156, last_octet }, 4);
-    x->src.ip.data = x->sip;
-    x->src.ip.len = 4;
-    x->src.port = 61450;
-    x->src.packets = 8;
-    x->src.bytes = 692;
-    x->dst.ip.data = x->dip;
-    x->dst.ip.len = 4;
-    x->dst.port = 80;
-    x->dst.packets = 8;
-    x->dst.bytes = 5773;
-    x->r.source = &x->src;
-    x->r.destination = &x->dst;
-}
-
-static struct store *open_url(const char *url, const char *dead_letter)
-{
-    struct store_config cfg = { 0 };
-    char err[ASH_ERR_LEN] = "";
-    snprintf(cfg.url, sizeof cfg.url, "%s", url);
-    if (dead_letter)
-        snprintf(cfg.dead_letter, sizeof cfg.dead_letter, "%s", dead_letter);
-    struct store *st = store_open(&cfg, err);
-    if (!st)
-        fail_msg("store_open(%s): %s", url, err);
-    return st;
-}
-
-/* a fresh database file; its path in path */
-static struct store *open_fresh(char path[256], const char *dead_letter)
-{
-    char url[300];
-    snprintf(path, 256, "%s/t%d.db", tmpdir, ++dbcount);
-    snprintf(url, sizeof url, "sqlite://%s", path);
-    return open_url(url, dead_letter);
-}
-
-/* collects documents handed to a store_row_fn */
-struct rows {
-    int n, stop_after;
-    char doc[16][2048];
-};
-
-static int collect(void *ctx, const char *doc, size_t len)
-{
-    struct rows *r = ctx;
-    if (r->n < 16)
-        snprintf(r->doc[r->n], sizeof r->doc[0], "%.*s", (int)len, doc);
-    r->n++;
-    return r->stop_after && r->n >= r->stop_after;
-}
-
-/* a string at a dotted path of a JSON document, into out ("" if absent) */
-static const char *json_at(const char *doc, const char *path, char *out, size_t outsz)
-{
-    json_object *root = json_tokener_parse(doc), *o = root;
-    char copy[128];
-    snprintf(copy, sizeof copy, "%s", path);
-    out[0] = '\0';
-    for (char *save = NULL, *k = strtok_r(copy, ".", &save); o && k;
-         k = strtok_r(NULL, ".", &save))
-        if (!json_object_object_get_ex(o, k, &o))
-            o = NULL;
-    if (o)
-        snprintf(out, outsz, "%s", json_object_get_string(o));
-    json_object_put(root);
-    return out;
-}
-
-static long long sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *q;
-    long long v = -1;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        v = sqlite3_column_type(q, 0) == SQLITE_NULL ? -2 : sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
-}
-
-/* three sessions at T0, T0+1h, T0+2h (http, dns, none) */
-static void three(struct rec x[3], const Ashiato__SessionRecord *p[3])
-{
-    rec_init(&x[0], "131125-aaaa", T0, "http", 6, 1);
-    rec_init(&x[1], "131125-bbbb", T0 + HOUR, "dns", 17, 2);
-    rec_init(&x[2], "131125-cccc", T0 + 2 * HOUR + 7, "", 6, 3);
-    for (int i = 0; i < 3; i++)
-        p[i] = &x[i].r;
-}
-
-/* ---- tests ------------------------------------------------------------------------- */
-
-static void url_errors(void **state)
-{
-    static const struct { const char *url, *expect; } bad[] = {
-        { "ftp://x", "unknown scheme 'ftp'" },
-        { "/var/lib/x.db", "did you mean sqlite:///var/lib/x.db" },
-        { "relative.db", "no scheme" },
-        { "sqlite:rel.db", "expected sqlite:///abs/path.db or sqlite://relative.db" },
-        { "sqlite://", "expected sqlite:///abs/path.db" },
-        { "null:/x", "the null store takes no path" },
-        { "http://", "no host" },
-        { "http://es:99999", "port: expected 1..65535" },
-        { "http://es:9200,,http://es2:9200", "empty element" },
-        { "http://es:9200,ftp://es2:9200", "must start with http:// or https://" },
-        /* with the Elasticsearch backend built the host does not resolve, without it the
-         * backend is missing: either way an error naming the masked URL */
-        { "https://elastic:s3cret@es:9200", "https://***@es:9200" },
-        { "sqlite:///nonexistent-dir-ashiato/x.db", "unable to open" },
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct store_config cfg = { 0 };
-        char err[ASH_ERR_LEN] = "";
-        snprintf(cfg.url, sizeof cfg.url, "%s", bad[i].url);
-        struct store *st = store_open(&cfg, err);
-        if (st || !strstr(err, bad[i].expect))
-            fail_msg("url %s: expected error containing \"%s\", got \"%s\"", bad[i].url,
-                     bad[i].expect, st ? "(opened)" : err);
-        assert_null(strstr(err, "s3cret"));        /* credentials are masked */
-    }
-    struct store_config cfg = { .batch_max = -1 };
-    char err[ASH_ERR_LEN];
-    assert_null(store_open(&cfg, err));
-    assert_non_null(strstr(err, "batch_max: expected 0..10000000, got -1"));
-    store_close(NULL);                                /* accepted */
-}
-
-static void default_url(void **state)
-{
-    char cwd[512], err[ASH_ERR_LEN];
-    assert_non_null(getcwd(cwd, sizeof cwd));
-    assert_int_equal(chdir(tmpdir), 0);
-    struct store *st = store_open(NULL, err);
-    assert_non_null(st);
-    assert_string_equal(store_kind(st), "sqlite");
-    assert_int_equal(access("ashiato-sessions.db", F_OK), 0);
-    store_close(st);
-    assert_int_equal(chdir(cwd), 0);
-}
-
-static void null_backend(void **state)
-{
-    struct store *st = open_url(" null: ", NULL);
-    struct rec x[3];
-    const Ashiato__SessionRecord *p[3];
-    struct rows rows = { 0 };
-    uint64_t seq = 99, total = 99;
-    three(x, p);
-    assert_string_equal(store_kind(st), "null");
-    assert_int_equal(store_put_batch(st, "s1", NULL, 4, p, 3), STORE_OK);
-    assert_int_equal(store_put_batch(st, "s1", NULL, 2, p, 3), STORE_OK);
-    assert_int_equal(store_sensor_seq(st, "s1", &seq), STORE_OK);
-    assert_int_equal(seq, 4);
-    assert_int_equal(store_sensor_seq(st, "s2", &seq), STORE_OK);
-    assert_int_equal(seq, 0);
-    assert_int_equal(store_query_sessions(st, NULL, collect, &rows, &total), STORE_OK);
-    assert_int_equal(rows.n, 0);
-    assert_int_equal(total, 0);
-    assert_int_equal(store_get_session(st, "131125-aaaa", collect, &rows), STORE_ERR_NOT_FOUND);
-    struct store_counters c;
-    store_counters(st, &c);
-    assert_int_equal(c.batches, 2);
-    assert_int_equal(c.records, 6);
-    store_close(st);
-    st = open_url("null://", NULL);
-    store_close(st);
-}
+/* test_store_sqlite.c -- sessions through the store interface (indexer/store.h) on SQLite:
+ * put/get/query/count/delete, idempotent re-put, seq semantics, another sensor's rows, hostile
+ * records, the dead-letter file, group commit. The database file itself (URLs, the null
+ * backend, schema migration, locking, links, stats and alerts) is test_store_sqlite_file.c's.
+ * Databases live in a mkdtemp dir (store_sqlite_fixtures.h). */
+#include "store_sqlite_fixtures.h"
 
 static void put_get_query(void **state)
 {
@@ -255,7 +37,10 @@ static void put_get_query(void **state)
      * (test_store_sqlite_postings.c) */
     assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
                              "AND name LIKE 'sessions_%'"), 1);
-    assert_int_equal(sql_int(path, "SELECT count(DISTINCT field) FROM session_postings"), 7);
+    /* 9 codes; none of these records has tags */
+    assert_int_equal(sql_int(path, "SELECT count(DISTINCT field) FROM session_postings"), 8);
+    assert_int_equal(sql_int(path, "SELECT count(*) FROM session_postings WHERE field = 9 AND "
+                             "value = 16"), 3);           /* packets = 16, in 3 hours */
     assert_int_equal(sql_int(path, "SELECT count(*) FROM session_postings WHERE field = 1 AND "
                              "value = 179608717"), 3);    /* 10.180.156.141, in 3 hours */
 
@@ -530,140 +315,6 @@ static void test_h1_other_sensor_cannot_displace_rows(void **state)
     store_close(st);
 }
 
-/* store_put_links: each of two sessions (two sensors) names the other in ashiato.linked, in
- * store_get_session and store_query_sessions documents; a third names nobody; a link put
- * twice is kept once; a version-4 database (no session_links) migrates and keeps its rows. */
-static void links_named_in_documents(void **state)
-{
-    char path[256], url[300], v[128];
-    struct store *st = open_fresh(path, NULL);
-    struct rec x[3];
-    const Ashiato__SessionRecord *p[3];
-    three(x, p);
-    assert_int_equal(store_put_batch(st, "s1", NULL, 1, p, 2), STORE_OK);
-    assert_int_equal(store_put_batch(st, "s2", NULL, 1, p + 2, 1), STORE_OK);
-    store_close(st);
-    sqlite3 *db;                        /* back to version 4, as an older binary left it */
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE session_links; PRAGMA user_version = 4",
-                                  NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    snprintf(url, sizeof url, "sqlite://%s", path);
-    st = open_url(url, NULL);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 6);
-    struct store_link l = { "s1", "131125-aaaa", "s2", "131125-cccc", T0, T0 + 2 * HOUR + 7 };
-    assert_int_equal(store_put_links(st, &l, 1), STORE_OK);
-    assert_int_equal(store_put_links(st, &l, 1), STORE_OK);        /* again: no change */
-    struct store_link bad = l;
-    bad.id_b = "no@such";
-    assert_int_equal(store_put_links(st, &bad, 1), STORE_ERR);
-    struct rows rows = { 0 };
-    assert_int_equal(store_get_session_of(st, "s1", "131125-aaaa", collect, &rows), STORE_OK);
-    assert_int_equal(rows.n, 1);
-    assert_non_null(strstr(json_at(rows.doc[0], "ashiato.linked", v, sizeof v),
-                           "\"131125-cccc@s2\""));
-    assert_null(strstr(v, "aaaa"));
-    memset(&rows, 0, sizeof rows);
-    struct store_query q = { 0 };
-    assert_int_equal(store_query_sessions(st, &q, collect, &rows, NULL), STORE_OK);
-    assert_int_equal(rows.n, 3);
-    assert_non_null(strstr(rows.doc[0], "\"linked\":[\"131125-cccc@s2\"]"));
-    assert_null(strstr(rows.doc[1], "linked"));
-    assert_non_null(strstr(rows.doc[2], "\"linked\":[\"131125-aaaa@s1\"]"));
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM session_links"), 2);
-    store_close(st);
-}
-
-/* A version-3 database (its unique index (start_us, id) without the sensor) migrates to
- * version 6 at open, keeping its rows (and counting them into session_minutes). */
-static void migrates_v3_to_v5(void **state)
-{
-    char path[256], url[300];
-    struct store *st = open_fresh(path, NULL);
-    struct rec x[3];
-    const Ashiato__SessionRecord *p[3];
-    three(x, p);
-    assert_int_equal(store_put_batch(st, "s1", NULL, 7, p, 3), STORE_OK);
-    store_close(st);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP INDEX sessions_start; CREATE UNIQUE INDEX"
-                                  " sessions_start ON sessions(start_us, id);"
-                                  " PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    snprintf(url, sizeof url, "sqlite://%s", path);
-    st = open_url(url, NULL);
-    assert_int_equal(sql_int(path, "PRAGMA user_version"), 6);
-    assert_int_equal(sql_int(path, "SELECT sum(n) FROM session_minutes"), 3);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name ="
-                             " 'sessions_start' AND sql LIKE '%id, sensor)%'"), 1);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 3);
-    uint64_t seq = 0;
-    assert_int_equal(store_sensor_seq(st, "s1", &seq), STORE_OK);
-    assert_int_equal(seq, 7);
-    struct rows rows = { 0 };
-    assert_int_equal(store_get_session(st, "131125-bbbb", collect, &rows), STORE_OK);
-    assert_int_equal(rows.n, 1);
-    assert_int_equal(store_put_batch(st, "s1", NULL, 8, p, 3), STORE_OK);     /* re-delivery */
-    assert_int_equal(store_put_batch(st, "s2", NULL, 1, p, 1), STORE_OK);     /* another's */
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM sessions"), 4);
-    uint64_t total = 0;
-    struct store_query q = { .sensor = "s2" };
-    assert_int_equal(store_query_sessions(st, &q, NULL, NULL, &total), STORE_OK);
-    assert_int_equal(total, 1);
-    store_close(st);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void locked_database(void **state)
-{
-    char path[256];
-    struct store *st = open_fresh(path, NULL);
-    struct rec x[3];
-    const Ashiato__SessionRecord *p[3];
-    uint64_t seq, total;
-    sqlite3 *other;
-    three(x, p);
-    assert_int_equal(store_put_batch(st, "s1", NULL, 1, p, 1), STORE_OK);
-
-    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
-    double t = now_s();
-    assert_int_equal(store_put_batch(st, "s1", NULL, 2, p + 1, 2), STORE_ERR_RETRY);
-    assert_true(now_s() - t < 2.0);                     /* quickly, not blocked */
-    assert_non_null(strstr(store_error(st), "locked"));
-    /* readers are not blocked, and nothing of the failed batch is there */
-    assert_int_equal(store_query_sessions(st, NULL, NULL, NULL, &total), STORE_OK);
-    assert_int_equal(total, 1);
-    assert_int_equal(store_sensor_seq(st, "s1", &seq), STORE_OK);
-    assert_int_equal(seq, 1);
-    struct store_counters c;
-    store_counters(st, &c);
-    assert_int_equal(c.retries, 1);
-    /* a reader (the HTTP API) can open the store meanwhile */
-    char url[300];
-    snprintf(url, sizeof url, "sqlite://%s", path);
-    struct store *reader = open_url(url, NULL);
-    assert_int_equal(store_query_sessions(reader, NULL, NULL, NULL, &total), STORE_OK);
-    assert_int_equal(total, 1);
-    store_close(reader);
-
-    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(store_put_batch(st, "s1", NULL, 2, p + 1, 2), STORE_OK);
-    assert_int_equal(store_sensor_seq(st, "s1", &seq), STORE_OK);
-    assert_int_equal(seq, 2);
-    assert_int_equal(store_query_sessions(st, NULL, NULL, NULL, &total), STORE_OK);
-    assert_int_equal(total, 3);
-    sqlite3_close(other);
-    store_close(st);
-}
-
 static void delete_older(void **state)
 {
     char path[256];
@@ -779,81 +430,28 @@ static void hostile_records(void **state)
     store_close(st);
 }
 
-static void stats_and_alerts(void **state)
-{
-    char path[256];
-    struct store *st = open_fresh(path, NULL);
-    Ashiato__SensorStats s = ASHIATO__SENSOR_STATS__INIT;
-    s.sensor = "liar";
-    s.time_us = T0;
-    s.pcap_received = 1000;
-    s.outbox_dropped = 3;
-    assert_int_equal(store_put_stats(st, "s1", &s), STORE_OK);
-    s.pcap_received = 1001;
-    assert_int_equal(store_put_stats(st, "s1", &s), STORE_OK);       /* same time: replaced */
-    assert_int_equal(sql_int(path, "SELECT pcap_received FROM sensor_stats WHERE sensor = 's1'"),
-                     1001);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM sensor_stats"), 1);
-
-    Ashiato__Alert a = ASHIATO__ALERT__INIT;
-    char *sensors[] = { "s1", "s2" };
-    uint8_t ip[] = { 10, 0, 0, 9 };
-    a.id = "scan-1";
-    a.kind = "scan.vertical";
-    a.start_us = T0;
-    a.end_us = T0 + 1000;
-    a.source_ip.data = ip;
-    a.source_ip.len = 4;
-    a.n_sensors = 2;
-    a.sensors = sensors;
-    a.sessions = 100;
-    a.summary = "10.0.0.9 probed 100 ports";
-    assert_int_equal(store_put_alert(st, &a), STORE_OK);
-    a.sessions = 250;
-    assert_int_equal(store_put_alert(st, &a), STORE_OK);              /* grows: replaced */
-    assert_int_equal(sql_int(path, "SELECT sessions FROM alerts WHERE id = 'scan-1' AND "
-                             "source_ip = '10.0.0.9' AND json_extract(doc, "
-                             "'$.ashiato.alert.sessions') = 250"), 250);
-    a.id = "";
-    assert_int_equal(store_put_alert(st, &a), STORE_ERR);
-    assert_non_null(strstr(store_error(st), "alert id"));
-    uint64_t deleted;
-    assert_int_equal(store_delete_older(st, T0 + 1, &deleted), STORE_OK);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM alerts"), 0);
-    assert_int_equal(sql_int(path, "SELECT count(*) FROM sensor_stats"), 0);
-    store_close(st);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    return test_dir_make(tmpdir, sizeof tmpdir, "/tmp", "test_store_sqlite");
+    return fixtures_setup("test_store_sqlite");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    test_dir_remove(tmpdir);
-    return 0;
+    return fixtures_teardown();
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(url_errors),
-        cmocka_unit_test(default_url),
-        cmocka_unit_test(null_backend),
         cmocka_unit_test(put_get_query),
         cmocka_unit_test(count_by),
         cmocka_unit_test(idempotent_and_seq),
         cmocka_unit_test(group_commit),
         cmocka_unit_test(test_h1_other_sensor_cannot_displace_rows),
-        cmocka_unit_test(migrates_v3_to_v5),
-        cmocka_unit_test(links_named_in_documents),
-        cmocka_unit_test(locked_database),
         cmocka_unit_test(delete_older),
         cmocka_unit_test(hostile_records),
-        cmocka_unit_test(stats_and_alerts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
