@@ -98,6 +98,7 @@ struct http_server {
 struct conn_ctx {
     char *uri;
     int64_t t0_us;
+    bool headers_seen;           /* the first call (headers only) was answered MHD_YES */
 };
 
 static __thread struct store *tls_store;
@@ -384,6 +385,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     (void)upload_data;
 
+    /* answer once the whole request is in: a reply queued at the headers-only first call
+     * makes libmicrohttpd close the connection ("Connection: close"), a TCP connect per
+     * request for every keep-alive client */
+    if (cc && !cc->headers_seen) {
+        cc->headers_seen = true;
+        return MHD_YES;
+    }
     if (*upload_data_size) {
         *upload_data_size = 0;   /* a body is not used by any endpoint: drop it */
         return MHD_YES;
