@@ -225,7 +225,8 @@ for st in ("sqlite", f"os-{os_target}"):
         print(f"- load into {'SQLite' if st == 'sqlite' else 'OpenSearch'} ({n:,} sessions) through "
               f"store_put_batches_packed: `{open(p).readline().strip()}`")
 print(f"- client: bench/api_client.py, {runs} timed requests per shape after one warm-up "
-      "(fewer for a shape slower than 3 s, see the runs column), length=50, digest auth; "
+      "(fewer for a shape slower than 3 s, see the runs column), length=50, one digest login per "
+      "client then its login cookie, connections kept alive (the API's and the node's); "
       "OpenSearch rows interleave each API request with its hand-written `_search`")
 for st, label in (("sqlite", "SQLite"), ("os", "OpenSearch")):
     rows = lines(os.path.join(work, f"{st}.lat"))
