@@ -232,6 +232,10 @@ static json_object *aligned(const struct series *all, const struct series *se)
     return a;
 }
 
+static json_object *graph_json(const char *stack, const struct api_query *aq, struct graph *g,
+                               uint64_t *matched);
+static void graph_free(struct graph *g);
+
 json_object *api_graph_build(struct http_request *rq, struct http_reply *rp,
                              const struct api_query *aq, uint64_t *matched)
 {
@@ -256,6 +260,45 @@ json_object *api_graph_build(struct http_request *rq, struct http_reply *rp,
         http_reply_error(rp, 500, -1, "out of memory building the graph");
         goto out;
     }
+    graph = graph_json(stack, aq, &g, matched);
+out:
+    graph_free(&g);
+    return graph;
+}
+
+/* the buckets a store_query_page call handed over (no stack): api_graph_build's answer */
+int api_graph_bucket(void *ctx, const char *series, const struct store_histo_bucket *b)
+{
+    struct api_graph_buckets *gb = ctx;
+    if (gb->n == gb->cap) {
+        size_t cap = gb->cap ? gb->cap * 2 : 64, bytes;
+        struct store_histo_bucket *nb;
+        if (!ash_mul_size(cap, sizeof *nb, &bytes) || !(nb = realloc(gb->b, bytes)))
+            return gb->oom = 1;
+        gb->b = nb;
+        gb->cap = cap;
+    }
+    (void)series;
+    gb->b[gb->n++] = *b;
+    return 0;
+}
+
+json_object *api_graph_of(struct http_reply *rp, const struct api_query *aq,
+                          struct api_graph_buckets *gb, uint64_t *matched)
+{
+    struct graph g = { .all = { .b = gb->b, .n = gb->n, .cap = gb->cap } };
+    if (gb->oom) {
+        http_reply_error(rp, 500, -1, "out of memory building the graph");
+        return NULL;
+    }
+    return graph_json(NULL, aq, &g, matched);
+}
+
+static json_object *graph_json(const char *stack, const struct api_query *aq, struct graph *gp,
+                               uint64_t *matched)
+{
+    struct graph g = *gp;
+    json_object *graph;
     uint64_t total = 0, packets = 0, bytes = 0;
     for (size_t i = 0; i < g.all.n; i++) {
         total += g.all.b[i].sessions;
@@ -287,12 +330,15 @@ json_object *api_graph_build(struct http_request *rq, struct http_reply *rp,
         json_object_object_add(graph, "stack", st);
     }
     *matched = total;
-out:
-    for (size_t i = 0; i < g.ns; i++) {
-        free(g.s[i].name);
-        free(g.s[i].b);
-    }
-    free(g.s);
-    free(g.all.b);
     return graph;
+}
+
+static void graph_free(struct graph *g)
+{
+    for (size_t i = 0; i < g->ns; i++) {
+        free(g->s[i].name);
+        free(g->s[i].b);
+    }
+    free(g->s);
+    free(g->all.b);
 }

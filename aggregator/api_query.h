@@ -34,6 +34,17 @@ bool api_query_in_window(const struct api_query *aq, json_object *doc);
  * filled (503 store, 400 stack=segment without segments, 500 out of memory). */
 json_object *api_graph_build(struct http_request *rq, struct http_reply *rp,
                              const struct api_query *aq, uint64_t *matched);
+/* The graph without a stack from buckets the caller collected with api_graph_bucket (a
+ * store_histo_fn, ctx = the struct; the caller frees b): the JSON api_graph_build answers.
+ * NULL with rp filled (500) when collecting ran out of memory. */
+struct api_graph_buckets {
+    struct store_histo_bucket *b;
+    size_t n, cap;
+    int oom;
+};
+int api_graph_bucket(void *ctx, const char *series, const struct store_histo_bucket *b);
+json_object *api_graph_of(struct http_reply *rp, const struct api_query *aq,
+                          struct api_graph_buckets *gb, uint64_t *matched);
 
 /* The session `id` names: that of ?sensor= (rq->params.sensor) when given, else the one
  * sensor's that holds the id (the earliest if that sensor holds it at several starts).

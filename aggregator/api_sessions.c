@@ -116,15 +116,27 @@ int api_sessions_json(struct http_request *rq, struct http_reply *rp)
         return 0;
     if (resolve_fields(rq->params.fields, &ps.paths, &ps.npaths, rp) < 0)
         goto out;
-    if (!(graph = api_graph_build(rq, rp, &aq, &matched)))
-        goto out;
     ps.page = json_object_new_array();
     struct store_query all = { 0 }, page = aq.q;
     page.offset = (size_t)rq->params.start;
     page.limit = (size_t)rq->params.length;
-    if (store_query_sessions(rq->st, &all, NULL, NULL, &total) != STORE_OK ||
-        ((uint64_t)rq->params.start < matched && rq->params.length > 0 &&
-         store_query_sessions(rq->st, &page, on_doc, &ps, NULL) != STORE_OK)) {
+    if (!rq->params.stack) {         /* one store call: on ES one _search, as by hand */
+        struct api_graph_buckets gb = { .b = NULL };
+        int rc = store_query_page(rq->st, &page, aq.interval_s * 1000000LL,
+                                  page.limit ? on_doc : NULL, &ps, api_graph_bucket, &gb,
+                                  &matched, &total);
+        if (rc == STORE_OK)
+            graph = api_graph_of(rp, &aq, &gb, &matched);
+        free(gb.b);
+        if (rc != STORE_OK)
+            http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
+        if (!graph)
+            goto out;
+    } else if (!(graph = api_graph_build(rq, rp, &aq, &matched))) {
+        goto out;
+    } else if (store_query_sessions(rq->st, &all, NULL, NULL, &total) != STORE_OK ||
+               ((uint64_t)rq->params.start < matched && rq->params.length > 0 &&
+                store_query_sessions(rq->st, &page, on_doc, &ps, NULL) != STORE_OK)) {
         http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
         goto out;
     }

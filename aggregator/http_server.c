@@ -98,6 +98,7 @@ struct http_server {
 struct conn_ctx {
     char *uri;
     int64_t t0_us;
+    bool headers_seen;           /* the first call (headers only) was answered MHD_YES */
 };
 
 static __thread struct store *tls_store;
@@ -384,6 +385,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     (void)upload_data;
 
+    /* a request without a body is answered at the next call, once it is complete: a reply
+     * queued at the headers-only first call makes libmicrohttpd close the connection
+     * ("Connection: close"), a TCP connect per request for every keep-alive client. One
+     * with a body (no endpoint takes one) is still answered at once, its body unread. */
+    if (cc && !cc->headers_seen) {
+        cc->headers_seen = true;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (!MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) &&
+            (!cl || !strcmp(cl, "0")))
+            return MHD_YES;
+    }
     if (*upload_data_size) {
         *upload_data_size = 0;   /* a body is not used by any endpoint: drop it */
         return MHD_YES;

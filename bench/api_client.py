@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """api_client.py -- the measuring client of bench/api_queries.sh: sessions.json latencies per
-query shape (digest auth, one round trip per request once the first challenge is answered),
+query shape (one digest login, then the login cookie: one round trip per request, kept alive),
 the same shapes as hand-written _search bodies sent straight to an OpenSearch node in the same
 run, and requests/s with N concurrent clients.
 
-Owns:  its HTTP sessions (requests.Session, one per thread: requests keeps the digest
-       challenge per thread and answers the next request with nc+1, no extra 401 round trip).
+Owns:  its HTTP sessions (one ApiSession per thread: one digest login, the first request's
+       401 challenge and its answer, then the aggregator's login cookie `ashiato_session`
+       (aggregator/http_session.c) on every request: one round trip, no digest nonce reused
+       on another URI, which libmicrohttpd 0.9.75 refuses; a 401 on the cookie logs in again).
 Never: part of ctest; sends anything but to the URLs it is given (loopback in the bench).
 
   api_client.py latency --url U --user N --password P --spec SPEC.json --runs R [--es URL]
@@ -23,12 +25,15 @@ must equal recordsFiltered. The hand-written body is what sessions.json answers 
 request: the query clause in a bool filter with the time range, the first `length` hits by
 event.start with their _source, hits.total exact, and the graph (a date_histogram at the
 interval the API chose, with the sums of the packets and bytes histograms).
-throughput prints {"clients", "seconds", "requests", "rps", "errors", "p50_ms", "p99_ms"}:
+throughput prints {"clients", "seconds", "requests", "rps", "errors", "digest_logins",
+"p50_ms", "p99_ms"} (digest_logins: requests that went with digest auth, not the cookie):
 each client loops over the selective queries (the kind an analyst sends most) in its own
 order for S seconds (--names A,B: only those shapes).
 """
 import argparse
+import http.cookiejar
 import json
+import re
 import statistics
 import sys
 import threading
@@ -75,10 +80,47 @@ def es_body(spec, q, interval_s):
                            "aggs": sums}}}
 
 
+COOKIE = "ashiato_session"
+
+
+class _NoJar(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie, request):
+        return False
+
+    def return_ok(self, cookie, request):
+        return False
+
+
+class ApiSession:
+    """requests.Session with the aggregator's login cookie: digest once, then the cookie."""
+
+    def __init__(self, user, password):
+        self.s = requests.Session()
+        self.s.cookies.set_policy(_NoJar())             # the token goes only as set below
+        self.auth = HTTPDigestAuth(user, password)
+        self.token = None
+        self.logins = 0
+
+    def get(self, url, timeout):
+        if self.token:
+            r = self.s.get(url, timeout=timeout, headers={"Cookie": f"{COOKIE}={self.token}"})
+            if r.status_code != 401:
+                return r
+            self.token = None                       # expired or evicted: log in again
+        for _ in range(3):                          # a stale nonce: a fresh challenge
+            auth = HTTPDigestAuth(self.auth.username, self.auth.password)
+            r = self.s.get(url, timeout=timeout, auth=auth)
+            self.logins += 1
+            if r.status_code != 401:
+                break
+        m = re.search(COOKIE + r"=([0-9A-Za-z]+)", r.headers.get("Set-Cookie", ""))
+        if r.status_code == 200 and m:
+            self.token = m.group(1)
+        return r
+
+
 def session(args):
-    s = requests.Session()
-    s.auth = HTTPDigestAuth(args.user, args.password)
-    return s
+    return ApiSession(args.user, args.password)
 
 
 TIMEOUT = [600.0]
@@ -165,7 +207,7 @@ def throughput(args, spec):
     qs = [q for q in spec["queries"] if q["kind"] == "selective" and
           (not args.names or q["name"] in args.names.split(","))]
     urls = [args.url + api_path(spec, q) for q in qs]
-    lat, errors, statuses, lock = [], [0], {}, threading.Lock()
+    lat, errors, statuses, lock, logins = [], [0], {}, threading.Lock(), [0]
     barrier = threading.Barrier(args.clients + 1)
     stop_at = [0.0]
 
@@ -183,6 +225,7 @@ def throughput(args, spec):
                 ms, st, _ = timed_get(s, urls[k % len(urls)])
             except requests.exceptions.RequestException:
                 ms, st = 0.0, "timeout"
+                logins[0] += s.logins
                 s = session(args)
             k += 1
             if st == 200:
@@ -190,6 +233,7 @@ def throughput(args, spec):
             else:
                 bad[st] = bad.get(st, 0) + 1
         with lock:
+            logins[0] += s.logins
             lat.extend(mine)
             for k, v in bad.items():
                 errors[0] += v
@@ -207,6 +251,7 @@ def throughput(args, spec):
     el = time.perf_counter() - t0
     print(json.dumps({"clients": args.clients, "shapes": [q["name"] for q in qs], "seconds": round(el, 2), "requests": len(lat),
                       "rps": round(len(lat) / el, 1), "errors": errors[0], "error_statuses": statuses,
+                      "digest_logins": logins[0],
                       "p50_ms": round(statistics.median(lat), 1) if lat else None,
                       "p99_ms": round(pct(lat, 99), 1) if lat else None}), flush=True)
 

@@ -25,9 +25,9 @@
 # under /var/cache/ashiato-bench; made on the first run). The API: `ashiato-aggregator
 # --insecure --listen tcp://127.0.0.1:P --store URL --http-listen 127.0.0.1:H --http-users U
 # --http-audit-log A` (no sensor; default http_threads = 4, digest MD5), a user made with
-# `ashiato user add`. The client: bench/api_client.py (python requests, digest auth; the
-# first request of each client answers the challenge, the next ones go out with nc+1 in one
-# round trip, as curl --anyauth does after its first exchange). Every request asks
+# `ashiato user add`. The client: bench/api_client.py (python requests; each client logs in
+# once with digest auth, then sends the aggregator's login cookie, one round trip per request
+# on a kept-alive connection, as the hand-written _search goes). Every request asks
 # sessions.json for its first 50 sessions (length=50) with startTime/stopTime.
 # Shapes (times: the whole 7 days unless said): see SHAPES below. Selective = few sessions of
 # 10M; target (issue 10): p50 < 100 ms for the selective shapes on SQLite, the one-day
@@ -231,7 +231,8 @@ for st in ("sqlite", f"os-{os_target}"):
         print(f"- load into {'SQLite' if st == 'sqlite' else 'OpenSearch'} ({n:,} sessions) through "
               f"store_put_batches_packed: `{open(p).readline().strip()}`")
 print(f"- client: bench/api_client.py, {runs} timed requests per shape after one warm-up "
-      "(fewer for a shape slower than 3 s, see the runs column), length=50, digest auth; "
+      "(fewer for a shape slower than 3 s, see the runs column), length=50, one digest login per "
+      "client then its login cookie, connections kept alive (the API's and the node's); "
       "OpenSearch rows interleave each API request with its hand-written `_search`")
 for st, label in (("sqlite", "SQLite"), ("os", "OpenSearch")):
     rows = lines(os.path.join(work, f"{st}.lat"))
@@ -262,6 +263,7 @@ for st, label in (("sqlite", "SQLite"), ("os", "OpenSearch")):
     for t in lines(os.path.join(work, f"{st}.tp")):
         print(f"- {label}: {t['clients']} concurrent clients over {t['seconds']} s cycling "
               f"{', '.join(t.get('shapes', []))}: **{t['rps']} requests/s** ({t['requests']} answered, {t['errors']} errors {t.get('error_statuses') or ''}, "
+              f"{t.get('digest_logins', '?')} digest logins, "
               f"latency p50 {t['p50_ms']} ms, p99 {t['p99_ms']} ms)")
     sel = [r for r in rows if r.get("kind") == "selective" and r.get("p50_ms") is not None]
     slow = [r["name"] for r in rows if r.get("slow_single")]

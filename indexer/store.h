@@ -214,6 +214,14 @@ typedef int (*store_histo_fn)(void *ctx, const char *series, const struct store_
  * else one series (NULL). q->offset/q->limit are ignored. */
 int store_histogram(struct store *st, const struct store_query *q, int64_t width_us,
                     bool by_sensor, store_histo_fn cb, void *ctx);
+/* sessions.json's reads in one call: q's page (q->offset, q->limit; cb NULL = none) to cb as
+ * store_query_sessions, q's histogram at width_us to hcb as store_histogram (one series),
+ * *matched = the sessions of q (the histogram's sum), *total = every session stored. ES
+ * asks one _search for the page, the total and the date_histogram together, with the count
+ * of all at the same time; a backend without its own way makes the three calls in turn. */
+int store_query_page(struct store *st, const struct store_query *q, int64_t width_us,
+                     store_row_fn cb, void *ctx, store_histo_fn hcb, void *hctx,
+                     uint64_t *matched, uint64_t *total);
 /* The session of one sensor (its authenticated name, observer.name) with an id; as
  * store_get_session() (below) otherwise (several only if that sensor stored the id at several
  * starts). */

@@ -80,6 +80,49 @@ const char *es_json_text(json_object *o, size_t *len)
                                              JSON_C_TO_STRING_NOSLASHESCAPE, len);
 }
 
+json_object *es_obj1(const char *k, json_object *v)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, k, v);
+    return o;
+}
+
+json_object *es_path(json_object *o, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n && o; i++)
+        if (!json_object_object_get_ex(o, keys[i], &o))
+            return NULL;
+    return o;
+}
+
+void es_sort_add(json_object *arr, const char *field, const char *dir, const char *type)
+{
+    json_object *s = json_object_new_object();
+    json_object_object_add(s, "order", json_object_new_string(dir));
+    json_object_object_add(s, "unmapped_type", json_object_new_string(type));
+    json_object_array_add(arr, es_obj1(field, s));
+}
+
+json_object *es_post(struct store *st, const char *path, json_object *body, long timeout_ms,
+                     const char *what, int *rc)
+{
+    struct es_call c = { .method = "POST", .timeout_ms = timeout_ms };
+    snprintf(c.path, sizeof c.path, "%s", path);
+    if (body && !(c.body = es_json_text(body, &c.body_len))) {
+        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: out of memory", what);
+        return NULL;
+    }
+    es_http_any(ES(st)->http, &c);
+    json_object *o = NULL;
+    if (c.status != 200)
+        *rc = es_fail_call(st, &c, what);
+    else if (!(o = es_call_json(&c)))
+        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: answer is not JSON: %.100s",
+                         what, c.resp);
+    es_call_clear(&c);
+    return o;
+}
+
 /* ---- open / close ------------------------------------------------------------------- */
 
 static void es_close(struct store *st)
@@ -605,6 +648,7 @@ const struct store_backend store_es_backend = {
     .query_sessions = es_query_sessions,
     .count_by = es_count_by,
     .histogram = es_histogram,
+    .query_page = es_query_page,
     .get_session = es_get_session,
     .delete_older = es_delete_older,
     .query_alerts = es_query_alerts,

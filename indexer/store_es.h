@@ -38,6 +38,10 @@
 #define ES_REQUEST_TIMEOUT_MS  60000
 #define ES_PREFIX_DEFAULT      "ashiato"
 #define ES_URLS_MAX            16
+/* sessions.json's recordsTotal (the count of every session) is reused for this long: no
+ * longer than the default refresh_interval, within which a search sees new documents
+ * anyway; it spares each request a search over every index. */
+#define ES_TOTAL_TTL_MS        1000
 #define ES_SPARE_BLOCKS        8             /* blocks of bulk_bytes kept between calls: no
                                               * page faults for fresh memory on every bulk */
 
@@ -68,6 +72,8 @@ struct es {
     size_t nspare;
     int64_t index_day;           /* es_index_day's last answer: day (since 1970), kind, name */
     char index_kind[16], index_name[96];
+    uint64_t total;              /* es_query_page: every session, counted at total_at_ms */
+    int64_t total_at_ms;         /* CLOCK_MONOTONIC ms; 0 = never */
 };
 
 static inline struct es *ES(struct store *st) { return st->impl; }
@@ -207,6 +213,8 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
                       uint64_t *total);
 int es_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
                 store_row_fn cb, void *ctx);
+int es_query_page(struct store *st, const struct store_query *q, int64_t width_us,
+                  store_row_fn cb, void *ctx, store_histo_fn hcb, void *hctx, uint64_t *total);
 int es_histogram(struct store *st, const struct store_query *q, int64_t width_us,
                  bool by_sensor, store_histo_fn cb, void *ctx);
 int es_get_session(struct store *st, const char *sensor, const char *id, store_row_fn cb,
@@ -230,6 +238,18 @@ int es_delete_stats_older(struct store *st, int64_t before_us);
 
 /* Fail with the call's description: STORE_ERR_RETRY when transient, else STORE_ERR. */
 int es_fail_call(struct store *st, const struct es_call *c, const char *what);
+/* The read requests' scaffold (store_es_query.c, store_es_meta.c, store_es_stats.c): POST
+ * body (NULL = none) to path; the parsed answer (caller puts), or NULL with st->err set and
+ * *rc the store code (out of memory, no answer, a status but 200, an answer not JSON).
+ * timeout_ms 0 = ES_REQUEST_TIMEOUT_MS. */
+json_object *es_post(struct store *st, const char *path, json_object *body, long timeout_ms,
+                     const char *what, int *rc);
+/* {k: v} (takes v) */
+json_object *es_obj1(const char *k, json_object *v);
+/* o[keys[0]][keys[1]]...; NULL when one is missing (borrowed) */
+json_object *es_path(json_object *o, const char *const *keys, size_t n);
+/* appends {field: {"order": dir, "unmapped_type": type}} to a sort array */
+void es_sort_add(json_object *arr, const char *field, const char *dir, const char *type);
 /* The _id of a session document: "<id as text>@<sensor>" (see store_es.c's Trap). */
 #define ES_DOC_ID_LEN (STORE_ID_LEN + 1 + STORE_SENSOR_MAX)
 void es_session_doc_id(const ProtobufCBinaryData *id, const char *sensor,

@@ -18,52 +18,6 @@
 
 #define ES_META_WINDOW   10000     /* index.max_result_window */
 
-static json_object *meta_obj1(const char *k, json_object *v)
-{
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, k, v);
-    return o;
-}
-
-static json_object *meta_path(json_object *o, const char *const *keys, size_t n)
-{
-    for (size_t i = 0; i < n && o; i++)
-        if (!json_object_object_get_ex(o, keys[i], &o))
-            return NULL;
-    return o;
-}
-
-/* POST body to path: the parsed answer (caller puts), or NULL with st->err and *rc set. */
-static json_object *meta_post(struct store *st, const char *path, json_object *body,
-                              const char *what, int *rc)
-{
-    struct es_call c = { .method = "POST" };
-    snprintf(c.path, sizeof c.path, "%s", path);
-    c.body = es_json_text(body, &c.body_len);
-    if (!c.body) {
-        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: out of memory", what);
-        return NULL;
-    }
-    es_http_any(ES(st)->http, &c);
-    json_object *o = NULL;
-    if (c.status != 200)
-        *rc = es_fail_call(st, &c, what);
-    else if (!(o = es_call_json(&c)))
-        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: answer is not JSON: %.100s",
-                         what, c.resp);
-    es_call_clear(&c);
-    return o;
-}
-
-/* {"sort":[{"<field>":{"order":dir,"unmapped_type":type}}, ...]} entry */
-static void meta_sort(json_object *arr, const char *field, const char *dir, const char *type)
-{
-    json_object *s = json_object_new_object();
-    json_object_object_add(s, "order", json_object_new_string(dir));
-    json_object_object_add(s, "unmapped_type", json_object_new_string(type));
-    json_object_array_add(arr, meta_obj1(field, s));
-}
-
 int es_query_alerts(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
                     uint64_t *total)
 {
@@ -89,35 +43,35 @@ int es_query_alerts(struct store *st, const struct store_query *q, store_row_fn 
             record_json_time(q->end_us, t);
             json_object_object_add(range, "lt", json_object_new_string(t));
         }
-        json_object_array_add(filters, meta_obj1("range", meta_obj1("event.start", range)));
+        json_object_array_add(filters, es_obj1("range", es_obj1("event.start", range)));
     }
     size_t from = q->offset < ES_META_WINDOW ? q->offset : ES_META_WINDOW;
     size_t size = cb ? ES_META_WINDOW - from : 0;
     if (cb && q->limit && q->limit < size)
         size = q->limit;
     json_object *body = json_object_new_object();
-    json_object_object_add(body, "query", meta_obj1("bool", meta_obj1("filter", filters)));
+    json_object_object_add(body, "query", es_obj1("bool", es_obj1("filter", filters)));
     json_object_object_add(body, "track_total_hits", json_object_new_boolean(1));
     json_object_object_add(body, "from", json_object_new_int64((int64_t)from));
     json_object_object_add(body, "size", json_object_new_int64((int64_t)size));
     json_object *sort = json_object_new_array();
-    meta_sort(sort, "event.start", "desc", "date_nanos");
-    meta_sort(sort, "event.id", "asc", "keyword");
+    es_sort_add(sort, "event.start", "desc", "date_nanos");
+    es_sort_add(sort, "event.id", "asc", "keyword");
     json_object_object_add(body, "sort", sort);
     char path[256];
     snprintf(path, sizeof path, "/%s-alerts-*/_search?filter_path=hits.total.value,"
              "hits.hits._source", ES(st)->prefix);
     int rc = STORE_OK;
-    json_object *ans = meta_post(st, path, body, "search alerts", &rc);
+    json_object *ans = es_post(st, path, body, 0, "search alerts", &rc);
     json_object_put(body);
     if (!ans)
         return rc;
     static const char *const total_path[] = { "hits", "total", "value" };
     static const char *const hits_path[] = { "hits", "hits" };
-    json_object *v = meta_path(ans, total_path, 3);
+    json_object *v = es_path(ans, total_path, 3);
     if (total)
         *total = v ? (uint64_t)json_object_get_int64(v) : 0;
-    json_object *hits = meta_path(ans, hits_path, 2);
+    json_object *hits = es_path(ans, hits_path, 2);
     size_t n = cb && hits && q->offset < ES_META_WINDOW ? json_object_array_length(hits) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *src;

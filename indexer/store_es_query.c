@@ -11,7 +11,8 @@
  *        ashiato.session_id then observer.name, as SQLite's (start_us, id, sensor), for every
  *        id a sensor makes (text ids); a binary id (hex in SQLite and _id, its raw text in
  *        ashiato.session_id) may tie-break differently from SQLite. Terms
- *        aggregations return at most ES_BUCKETS_MAX buckets (search.max_buckets). */
+ *        aggregations return at most ES_BUCKETS_MAX buckets (search.max_buckets). The
+ *        count of every session that es_query_page answers may be up to ES_TOTAL_TTL_MS old. */
 #include "store_es.h"
 
 #include <inttypes.h>
@@ -30,12 +31,6 @@
 
 static json_object *str(const char *s) { return json_object_new_string(s); }
 
-static json_object *obj1(const char *k, json_object *v)
-{
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, k, v);
-    return o;
-}
 
 /* The filter of q as a query object (caller owns); NULL with st->err when the expression does
  * not compile (out of memory). */
@@ -53,7 +48,7 @@ static json_object *filter_of(struct store *st, const struct store_query *q)
             record_json_time(q->end_us, t);
             json_object_object_add(range, "lt", str(t));
         }
-        json_object_array_add(filters, obj1("range", obj1("event.start", range)));
+        json_object_array_add(filters, es_obj1("range", es_obj1("event.start", range)));
     }
     if (q->end_min_us || q->end_max_us) {
         json_object *range = json_object_new_object();
@@ -65,10 +60,10 @@ static json_object *filter_of(struct store *st, const struct store_query *q)
             record_json_time(q->end_max_us, t);
             json_object_object_add(range, "lt", str(t));
         }
-        json_object_array_add(filters, obj1("range", obj1("event.end", range)));
+        json_object_array_add(filters, es_obj1("range", es_obj1("event.end", range)));
     }
     if (q->sensor)
-        json_object_array_add(filters, obj1("term", obj1("observer.name", str(q->sensor))));
+        json_object_array_add(filters, es_obj1("term", es_obj1("observer.name", str(q->sensor))));
     if (q->expr) {
         char err[ASH_ERR_LEN];
         json_object *e = query_es_compile(q->expr, err);
@@ -79,26 +74,7 @@ static json_object *filter_of(struct store *st, const struct store_query *q)
         }
         json_object_array_add(filters, e);
     }
-    return obj1("bool", obj1("filter", filters));
-}
-
-/* POST body to path; the parsed answer (caller puts), or NULL with st->err set and *rc the
- * store code. */
-static json_object *post(struct store *st, const char *path, json_object *body, long timeout_ms,
-                         const char *what, int *rc)
-{
-    struct es_call c = { .method = "POST", .timeout_ms = timeout_ms };
-    snprintf(c.path, sizeof c.path, "%s", path);
-    c.body = body ? es_json_text(body, &c.body_len) : NULL;
-    es_http_any(ES(st)->http, &c);
-    json_object *o = NULL;
-    if (c.status != 200)
-        *rc = es_fail_call(st, &c, what);
-    else if (!(o = es_call_json(&c)))
-        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: answer is not JSON: %.100s",
-                         what, c.resp);
-    es_call_clear(&c);
-    return o;
+    return es_obj1("bool", es_obj1("filter", filters));
 }
 
 static json_object *get_path(json_object *o, const char *a, const char *b, const char *c)
@@ -108,6 +84,34 @@ static json_object *get_path(json_object *o, const char *a, const char *b, const
         if (!json_object_object_get_ex(o, keys[i], &o))
             return NULL;
     return o;
+}
+
+/* The page order: (start, id, sensor), as SQLite's */
+static json_object *sort_of(const char *dir)
+{
+    json_object *sort = json_object_new_array();
+    es_sort_add(sort, "event.start", dir, "date_nanos");
+    es_sort_add(sort, "ashiato.session_id", dir, "keyword");
+    es_sort_add(sort, "observer.name", dir, "keyword");
+    return sort;
+}
+
+/* Hand each hit's _source to cb; STORE_OK, or an error when out of memory. */
+static int hand_hits(struct store *st, json_object *hits, store_row_fn cb, void *ctx)
+{
+    size_t n = hits ? json_object_array_length(hits) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *src;
+        if (!json_object_object_get_ex(json_object_array_get_idx(hits, i), "_source", &src))
+            continue;
+        size_t len = 0;
+        const char *text = es_json_text(src, &len);
+        if (!text)
+            return store_fail(st, STORE_ERR_RETRY, "search sessions: out of memory");
+        if (cb(ctx, text, len))
+            break;
+    }
+    return STORE_OK;
 }
 
 int es_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
@@ -148,24 +152,11 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
                 json_object_object_add(body, "_source", json_object_new_boolean(0));
         }
         json_object_object_add(body, "size", json_object_new_int64((int64_t)size));
-        if (size) {
-            json_object *sort = json_object_new_array(), *s1 = json_object_new_object();
-            json_object *s2 = json_object_new_object();
-            json_object_object_add(s1, "order", str(dir));
-            json_object_object_add(s1, "unmapped_type", str("date_nanos"));
-            json_object_object_add(s2, "order", str(dir));
-            json_object_object_add(s2, "unmapped_type", str("keyword"));
-            json_object_array_add(sort, obj1("event.start", s1));
-            json_object_array_add(sort, obj1("ashiato.session_id", s2));
-            json_object *s3 = json_object_new_object();     /* (start, id, sensor) */
-            json_object_object_add(s3, "order", str(dir));
-            json_object_object_add(s3, "unmapped_type", str("keyword"));
-            json_object_array_add(sort, obj1("observer.name", s3));
-            json_object_object_add(body, "sort", sort);
-        }
+        if (size)
+            json_object_object_add(body, "sort", sort_of(dir));
         if (after)
             json_object_object_add(body, "search_after", json_object_get(after));
-        json_object *ans = post(st, path, body, 0, "search sessions", &rc);
+        json_object *ans = es_post(st, path, body, 0, "search sessions", &rc);
         json_object_put(body);
         if (!ans)
             break;
@@ -217,25 +208,25 @@ int es_count_by(struct store *st, const struct store_query *q, const struct fiel
         json_object_object_add(agg, "field", str("event.start"));
         json_object_object_add(agg, old ? "interval" : "fixed_interval", str("1h"));
         json_object_object_add(agg, "min_doc_count", json_object_new_int(1));
-        agg = obj1("date_histogram", agg);
+        agg = es_obj1("date_histogram", agg);
     } else {
         size_t size = q->limit && q->limit < ES_BUCKETS_MAX ? q->limit : ES_BUCKETS_MAX;
         json_object *order = json_object_new_array();
-        json_object_array_add(order, obj1("_count", str("desc")));
-        json_object_array_add(order, obj1("_key", str("asc")));
+        json_object_array_add(order, es_obj1("_count", str("desc")));
+        json_object_array_add(order, es_obj1("_key", str("asc")));
         json_object_object_add(agg, "field", str(field->ecs));
         json_object_object_add(agg, "size", json_object_new_int64((int64_t)size));
         json_object_object_add(agg, "order", order);
-        agg = obj1("terms", agg);
+        agg = es_obj1("terms", agg);
     }
     json_object_object_add(body, "size", json_object_new_int(0));
     json_object_object_add(body, "track_total_hits", json_object_new_boolean(0));
     json_object_object_add(body, "query", filter);
-    json_object_object_add(body, "aggs", obj1("k", agg));
+    json_object_object_add(body, "aggs", es_obj1("k", agg));
     snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=aggregations.k.buckets.key,"
              "aggregations.k.buckets.doc_count", es->prefix);
     int rc = STORE_OK;
-    json_object *ans = post(st, path, body, 0, "count sessions", &rc);
+    json_object *ans = es_post(st, path, body, 0, "count sessions", &rc);
     json_object_put(body);
     if (!ans)
         return rc;
@@ -302,16 +293,10 @@ static int histo_buckets(json_object *buckets, const char *series, store_histo_f
     return 0;
 }
 
-/* A date_histogram of event.start (epoch-aligned fixed_interval, empty buckets left out, as
- * SQLite), each bucket with the sums; by sensor under a terms aggregation by name. */
-int es_histogram(struct store *st, const struct store_query *q, int64_t width_us,
-                 bool by_sensor, store_histo_fn cb, void *ctx)
+/* The date_histogram of event.start at width_us with the sums of each bucket */
+static json_object *histo_agg(const struct es *es, int64_t width_us)
 {
-    struct es *es = ES(st);
-    char path[256], iv[32];
-    json_object *filter = filter_of(st, q);
-    if (!filter)
-        return STORE_ERR_RETRY;
+    char iv[32];
     bool old = strcmp(es->dist, "elasticsearch") == 0 && es->major == 7 && es->minor < 2;
     snprintf(iv, sizeof iv, "%llds", (long long)(width_us / 1000000));
     json_object *dh = json_object_new_object(), *sums = json_object_new_object();
@@ -319,20 +304,33 @@ int es_histogram(struct store *st, const struct store_query *q, int64_t width_us
     json_object_object_add(dh, old ? "interval" : "fixed_interval", str(iv));
     json_object_object_add(dh, "min_doc_count", json_object_new_int(1));
     for (int j = 0; j < STORE_SUM_COUNT; j++)
-        json_object_object_add(sums, sum_name[j], obj1("sum", obj1("field", str(sum_field[j]))));
-    json_object *h = obj1("date_histogram", dh);
+        json_object_object_add(sums, sum_name[j], es_obj1("sum", es_obj1("field", str(sum_field[j]))));
+    json_object *h = es_obj1("date_histogram", dh);
     json_object_object_add(h, "aggs", sums);
-    json_object *aggs;
+    return h;
+}
+
+/* A date_histogram of event.start (epoch-aligned fixed_interval, empty buckets left out, as
+ * SQLite), each bucket with the sums; by sensor under a terms aggregation by name. */
+int es_histogram(struct store *st, const struct store_query *q, int64_t width_us,
+                 bool by_sensor, store_histo_fn cb, void *ctx)
+{
+    struct es *es = ES(st);
+    char path[256];
+    json_object *filter = filter_of(st, q);
+    if (!filter)
+        return STORE_ERR_RETRY;
+    json_object *h = histo_agg(es, width_us), *aggs;
     if (by_sensor) {
         json_object *terms = json_object_new_object();
         json_object_object_add(terms, "field", str("observer.name"));
         json_object_object_add(terms, "size", json_object_new_int(ES_SENSORS_MAX));
-        json_object_object_add(terms, "order", obj1("_key", str("asc")));
-        json_object *s = obj1("terms", terms);
-        json_object_object_add(s, "aggs", obj1("h", h));
-        aggs = obj1("s", s);
+        json_object_object_add(terms, "order", es_obj1("_key", str("asc")));
+        json_object *s = es_obj1("terms", terms);
+        json_object_object_add(s, "aggs", es_obj1("h", h));
+        aggs = es_obj1("s", s);
     } else {
-        aggs = obj1("h", h);
+        aggs = es_obj1("h", h);
     }
     json_object *body = json_object_new_object();
     json_object_object_add(body, "size", json_object_new_int(0));
@@ -341,7 +339,7 @@ int es_histogram(struct store *st, const struct store_query *q, int64_t width_us
     json_object_object_add(body, "aggs", aggs);
     snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=aggregations", es->prefix);
     int rc = STORE_OK;
-    json_object *ans = post(st, path, body, 0, "histogram", &rc);
+    json_object *ans = es_post(st, path, body, 0, "histogram", &rc);
     json_object_put(body);
     if (!ans)
         return rc;
@@ -362,6 +360,80 @@ int es_histogram(struct store *st, const struct store_query *q, int64_t width_us
     return rc;
 }
 
+/* sessions.json's reads: one _search with the page and the date_histogram as an aggregation
+ * (what a hand-written query does); the count of every session, when the handle's is older
+ * than ES_TOTAL_TTL_MS, sent at the same time on another connection. A page past the result
+ * window goes the long way (search_after). */
+int es_query_page(struct store *st, const struct store_query *q, int64_t width_us,
+                  store_row_fn cb, void *ctx, store_histo_fn hcb, void *hctx, uint64_t *total)
+{
+    struct es *es = ES(st);
+    if (cb && !(q->offset < ES_WINDOW && q->limit <= ES_WINDOW - q->offset)) {
+        int rc = es_histogram(st, q, width_us, false, hcb, hctx);
+        if (rc == STORE_OK)
+            rc = es_query_sessions(st, &(struct store_query){ 0 }, NULL, NULL, total);
+        return rc == STORE_OK ? es_query_sessions(st, q, cb, ctx, NULL) : rc;
+    }
+    json_object *filter = filter_of(st, q);
+    if (!filter)
+        return STORE_ERR_RETRY;
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "query", filter);
+    json_object_object_add(body, "track_total_hits", json_object_new_boolean(0));
+    json_object_object_add(body, "size", json_object_new_int64(cb ? (int64_t)q->limit : 0));
+    if (cb) {
+        json_object_object_add(body, "from", json_object_new_int64((int64_t)q->offset));
+        json_object_object_add(body, "sort", sort_of(q->newest_first ? "desc" : "asc"));
+    }
+    json_object_object_add(body, "aggs", es_obj1("h", histo_agg(es, width_us)));
+    struct es_call c[2] = {
+        { .method = "POST" },
+        { .method = "GET" },
+    };
+    snprintf(c[0].path, sizeof c[0].path, "/%s-sessions-*/_search?filter_path=hits.hits._source,"
+             "aggregations.h.buckets", es->prefix);
+    snprintf(c[1].path, sizeof c[1].path, "/%s-sessions-*/_search?size=0&track_total_hits=true"
+             "&filter_path=hits.total.value", es->prefix);
+    c[0].body = es_json_text(body, &c[0].body_len);
+    char err[ASH_ERR_LEN];
+    int rc = STORE_OK;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    size_t ncalls = es->total_at_ms && now_ms - es->total_at_ms < ES_TOTAL_TTL_MS ? 1 : 2;
+    if (!c[0].body)
+        rc = store_fail(st, STORE_ERR_RETRY, "search sessions: out of memory");
+    else if (es_http_run(es->http, c, 2, 2, err) < 0)
+        rc = store_fail(st, STORE_ERR_RETRY, "%s", err);
+    for (int i = 0; i < 2 && rc == STORE_OK; i++) {
+        if (c[i].status == 0)                   /* no answer: the other nodes in turn */
+            es_http_any(es->http, &c[i]);
+        if (c[i].status != 200)
+            rc = es_fail_call(st, &c[i], i ? "count sessions" : "search sessions");
+    }
+    json_object *ans = NULL, *cnt = NULL, *v;
+    if (rc == STORE_OK && (!(ans = es_call_json(&c[0])) || !(cnt = es_call_json(&c[1]))))
+        rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: search sessions: answer is not "
+                        "JSON: %.100s", ans ? c[1].resp : c[0].resp);
+    if (rc == STORE_OK && ncalls > 1) {
+        v = get_path(cnt, "hits", "total", "value");
+        es->total = v ? (uint64_t)json_object_get_int64(v) : 0;
+        es->total_at_ms = now_ms;
+    }
+    if (rc == STORE_OK) {
+        *total = es->total;
+        if (!histo_buckets(get_path(ans, "aggregations", "h", "buckets"), NULL, hcb, hctx) &&
+            cb)
+            rc = hand_hits(st, get_path(ans, "hits", "hits", NULL), cb, ctx);
+    }
+    json_object_put(ans);
+    json_object_put(cnt);
+    json_object_put(body);
+    es_call_clear(&c[0]);
+    es_call_clear(&c[1]);
+    return rc;
+}
+
 /* By a term query on ashiato.session_id (the _id is "<id>@<sensor>"), and on observer.name
  * for one sensor's; sorted as sq_get_session. A binary id (not text, so hex here) is not in
  * ashiato.session_id as such: it is found only with its sensor, through the _id. */
@@ -377,27 +449,27 @@ int es_get_session(struct store *st, const char *sensor, const char *id, store_r
         snprintf(docid, sizeof docid, "%s@%s", id, sensor);
         json_object_array_add(values, str(docid));
         json_object *either = json_object_new_array();
-        json_object_array_add(either, obj1("ids", obj1("values", values)));
-        json_object *term = obj1("term", obj1("ashiato.session_id", str(id)));
-        json_object_array_add(either, obj1("bool", obj1("filter", term)));
-        json_object *b = obj1("should", either);
+        json_object_array_add(either, es_obj1("ids", es_obj1("values", values)));
+        json_object *term = es_obj1("term", es_obj1("ashiato.session_id", str(id)));
+        json_object_array_add(either, es_obj1("bool", es_obj1("filter", term)));
+        json_object *b = es_obj1("should", either);
         json_object_object_add(b, "minimum_should_match", json_object_new_int(1));
-        json_object_array_add(filter, obj1("bool", b));
-        json_object_array_add(filter, obj1("term", obj1("observer.name", str(sensor))));
+        json_object_array_add(filter, es_obj1("bool", b));
+        json_object_array_add(filter, es_obj1("term", es_obj1("observer.name", str(sensor))));
     } else {
-        json_object_array_add(filter, obj1("term", obj1("ashiato.session_id", str(id))));
+        json_object_array_add(filter, es_obj1("term", es_obj1("ashiato.session_id", str(id))));
     }
     json_object_object_add(s1, "order", str("asc"));
     json_object_object_add(s1, "unmapped_type", str("date_nanos"));
-    json_object_array_add(sort, obj1("event.start", s1));
-    json_object_array_add(sort, obj1("observer.name", str("asc")));
+    json_object_array_add(sort, es_obj1("event.start", s1));
+    json_object_array_add(sort, es_obj1("observer.name", str("asc")));
     json_object_object_add(body, "size", json_object_new_int(STORE_GET_MAX));
-    json_object_object_add(body, "query", obj1("bool", obj1("filter", filter)));
+    json_object_object_add(body, "query", es_obj1("bool", es_obj1("filter", filter)));
     json_object_object_add(body, "sort", sort);
     snprintf(path, sizeof path, "/%s-sessions-*/_search?filter_path=hits.hits._source",
              ES(st)->prefix);
     int rc = STORE_OK;
-    json_object *ans = post(st, path, body, 0, "get session", &rc);
+    json_object *ans = es_post(st, path, body, 0, "get session", &rc);
     json_object_put(body);
     if (!ans)
         return rc;
@@ -480,7 +552,7 @@ static int delete_by_search(struct store *st, const char *name, json_object *que
     json_object_object_add(body, "size", json_object_new_int(ES_PAGE));
     json_object_object_add(body, "_source", json_object_new_boolean(0));
     for (;;) {
-        json_object *ans = post(st, path, body, ES_LONG_MS, "find expired sessions", &rc);
+        json_object *ans = es_post(st, path, body, ES_LONG_MS, "find expired sessions", &rc);
         if (!ans)
             break;
         json_object *hits = get_path(ans, "hits", "hits", NULL), *id;
@@ -532,10 +604,10 @@ static int expire_index(struct store *st, const char *name, const char *field, i
     json_object *range = json_object_new_object(), *body;
     record_json_time(before_us, t);
     json_object_object_add(range, "lt", str(t));
-    body = obj1("query", obj1("range", obj1(field, range)));
+    body = es_obj1("query", es_obj1("range", es_obj1(field, range)));
     snprintf(path, sizeof path, "/%s/_delete_by_query?refresh=true&conflicts=proceed"
              "&filter_path=deleted", name);
-    ans = post(st, path, body, ES_LONG_MS, "delete expired sessions", &rc);
+    ans = es_post(st, path, body, ES_LONG_MS, "delete expired sessions", &rc);
     if (!ans && strstr(st->err, "no handler found"))     /* a node without the reindex module */
         rc = delete_by_search(st, name, body, n);
     json_object_put(body);

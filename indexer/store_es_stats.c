@@ -20,52 +20,6 @@
 #define ES_HISTORY_PAGE  5000
 #define ES_HISTORY_MAX   4000000   /* samples: 8 days of 5 s samples from 28 sensors */
 
-static json_object *meta_obj1(const char *k, json_object *v)
-{
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, k, v);
-    return o;
-}
-
-static json_object *meta_path(json_object *o, const char *const *keys, size_t n)
-{
-    for (size_t i = 0; i < n && o; i++)
-        if (!json_object_object_get_ex(o, keys[i], &o))
-            return NULL;
-    return o;
-}
-
-/* POST body to path: the parsed answer (caller puts), or NULL with st->err and *rc set. */
-static json_object *meta_post(struct store *st, const char *path, json_object *body,
-                              const char *what, int *rc)
-{
-    struct es_call c = { .method = "POST" };
-    snprintf(c.path, sizeof c.path, "%s", path);
-    c.body = es_json_text(body, &c.body_len);
-    if (!c.body) {
-        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: out of memory", what);
-        return NULL;
-    }
-    es_http_any(ES(st)->http, &c);
-    json_object *o = NULL;
-    if (c.status != 200)
-        *rc = es_fail_call(st, &c, what);
-    else if (!(o = es_call_json(&c)))
-        *rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: %s: answer is not JSON: %.100s",
-                         what, c.resp);
-    es_call_clear(&c);
-    return o;
-}
-
-/* {"sort":[{"<field>":{"order":dir,"unmapped_type":type}}, ...]} entry */
-static void meta_sort(json_object *arr, const char *field, const char *dir, const char *type)
-{
-    json_object *s = json_object_new_object();
-    json_object_object_add(s, "order", json_object_new_string(dir));
-    json_object_object_add(s, "unmapped_type", json_object_new_string(type));
-    json_object_array_add(arr, meta_obj1(field, s));
-}
-
 /* "2026-12-07T05:48:49.123456Z" -> microseconds since the epoch; 0 if it is not such a time */
 static int64_t meta_time_us(const char *t)
 {
@@ -100,40 +54,40 @@ int es_latest_stats(struct store *st, store_row_fn cb, void *ctx)
 {
     /* one bucket per sensor (by name), its newest sample */
     json_object *sort = json_object_new_array();
-    meta_sort(sort, "@timestamp", "desc", "date_nanos");
+    es_sort_add(sort, "@timestamp", "desc", "date_nanos");
     json_object *top = json_object_new_object();
     json_object_object_add(top, "size", json_object_new_int(1));
     json_object_object_add(top, "sort", sort);
     json_object *terms = json_object_new_object();
     json_object_object_add(terms, "field", json_object_new_string("observer.name"));
     json_object_object_add(terms, "size", json_object_new_int(ES_STATS_SENSORS));
-    json_object_object_add(terms, "order", meta_obj1("_key", json_object_new_string("asc")));
-    json_object *by = meta_obj1("terms", terms);
-    json_object_object_add(by, "aggs", meta_obj1("last", meta_obj1("top_hits", top)));
+    json_object_object_add(terms, "order", es_obj1("_key", json_object_new_string("asc")));
+    json_object *by = es_obj1("terms", terms);
+    json_object_object_add(by, "aggs", es_obj1("last", es_obj1("top_hits", top)));
     json_object *body = json_object_new_object();
     json_object_object_add(body, "size", json_object_new_int(0));
-    json_object_object_add(body, "aggs", meta_obj1("s", by));
+    json_object_object_add(body, "aggs", es_obj1("s", by));
     char path[256];
     snprintf(path, sizeof path, "/%s-stats-*/_search?filter_path=aggregations.s.buckets.key,"
              "aggregations.s.buckets.last.hits.hits._source", ES(st)->prefix);
     int rc = STORE_OK;
-    json_object *ans = meta_post(st, path, body, "latest stats", &rc);
+    json_object *ans = es_post(st, path, body, 0, "latest stats", &rc);
     json_object_put(body);
     if (!ans)
         return rc;
     static const char *const buckets_path[] = { "aggregations", "s", "buckets" };
     static const char *const src_path[] = { "last", "hits", "hits" };
     static const char *const stats_path[] = { "ashiato", "stats" };
-    json_object *b = meta_path(ans, buckets_path, 3);
+    json_object *b = es_path(ans, buckets_path, 3);
     size_t n = b ? json_object_array_length(b) : 0;
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
         json_object *bucket = json_object_array_get_idx(b, i), *key, *src;
-        json_object *hits = meta_path(bucket, src_path, 3);
+        json_object *hits = es_path(bucket, src_path, 3);
         if (!json_object_object_get_ex(bucket, "key", &key) || !hits ||
             !json_object_array_length(hits) ||
             !json_object_object_get_ex(json_object_array_get_idx(hits, 0), "_source", &src))
             continue;
-        json_object *ts, *stats = meta_path(src, stats_path, 2);
+        json_object *ts, *stats = es_path(src, stats_path, 2);
         int64_t us = json_object_object_get_ex(src, "@timestamp", &ts) ?
             meta_time_us(json_object_get_string(ts)) : 0;
         json_object *o = json_object_new_object();
@@ -187,13 +141,13 @@ int es_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_s
             json_object_object_add(range, "lt", json_object_new_string(t));
         }
         json_object *filters = json_object_new_array();
-        json_object_array_add(filters, meta_obj1("range", meta_obj1("@timestamp", range)));
+        json_object_array_add(filters, es_obj1("range", es_obj1("@timestamp", range)));
         json_object *body = json_object_new_object();
-        json_object_object_add(body, "query", meta_obj1("bool", meta_obj1("filter", filters)));
+        json_object_object_add(body, "query", es_obj1("bool", es_obj1("filter", filters)));
         json_object_object_add(body, "size", json_object_new_int(ES_HISTORY_PAGE));
         json_object *sort = json_object_new_array();
-        meta_sort(sort, "observer.name", "asc", "keyword");
-        meta_sort(sort, "@timestamp", "asc", "date_nanos");
+        es_sort_add(sort, "observer.name", "asc", "keyword");
+        es_sort_add(sort, "@timestamp", "asc", "date_nanos");
         json_object_object_add(body, "sort", sort);
         json_object *src = json_object_new_array();
         for (size_t k = 0; k < ASH_ARRAY_LEN(fields); k++)
@@ -201,13 +155,13 @@ int es_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_s
         json_object_object_add(body, "_source", src);
         if (after)
             json_object_object_add(body, "search_after", json_object_get(after));
-        json_object *ans = meta_post(st, path, body, "stats history", &rc);
+        json_object *ans = es_post(st, path, body, 0, "stats history", &rc);
         json_object_put(body);
         json_object_put(after);
         after = NULL;
         if (!ans)
             break;
-        json_object *hits = meta_path(ans, hits_path, 2);
+        json_object *hits = es_path(ans, hits_path, 2);
         size_t n = hits ? json_object_array_length(hits) : 0;
         for (size_t i = 0; i < n && !stop; i++) {
             json_object *h = json_object_array_get_idx(hits, i), *s, *ts, *srt;
@@ -215,7 +169,7 @@ int es_stats_history(struct store *st, int64_t start_us, int64_t end_us, store_s
                 after = json_object_get(srt);
             if (!json_object_object_get_ex(h, "_source", &s))
                 continue;
-            json_object *x = meta_path(s, stats_path, 2), *name = meta_path(s, name_path, 2);
+            json_object *x = es_path(s, stats_path, 2), *name = es_path(s, name_path, 2);
             struct store_stats_sample smp = {
                 .time_us = json_object_object_get_ex(s, "@timestamp", &ts) ?
                     meta_time_us(json_object_get_string(ts)) : 0,
@@ -240,44 +194,44 @@ int es_delete_stats_older(struct store *st, int64_t before_us)
 {
     /* each sensor's newest sample stays (as on SQLite): its _id, from the latest per sensor */
     json_object *top = json_object_new_object(), *sort = json_object_new_array();
-    meta_sort(sort, "@timestamp", "desc", "date_nanos");
+    es_sort_add(sort, "@timestamp", "desc", "date_nanos");
     json_object_object_add(top, "size", json_object_new_int(1));
     json_object_object_add(top, "sort", sort);
     json_object_object_add(top, "_source", json_object_new_boolean(0));
     json_object *terms = json_object_new_object();
     json_object_object_add(terms, "field", json_object_new_string("observer.name"));
     json_object_object_add(terms, "size", json_object_new_int(ES_STATS_SENSORS));
-    json_object *by = meta_obj1("terms", terms);
-    json_object_object_add(by, "aggs", meta_obj1("last", meta_obj1("top_hits", top)));
+    json_object *by = es_obj1("terms", terms);
+    json_object_object_add(by, "aggs", es_obj1("last", es_obj1("top_hits", top)));
     json_object *body = json_object_new_object();
     json_object_object_add(body, "size", json_object_new_int(0));
-    json_object_object_add(body, "aggs", meta_obj1("s", by));
+    json_object_object_add(body, "aggs", es_obj1("s", by));
     char t[40], path[256];
     snprintf(path, sizeof path, "/%s-stats-*/_search?filter_path=aggregations.s.buckets.last."
              "hits.hits._id", ES(st)->prefix);
     int rc = STORE_OK;
-    json_object *ans = meta_post(st, path, body, "prune stats history: newest", &rc);
+    json_object *ans = es_post(st, path, body, 0, "prune stats history: newest", &rc);
     json_object_put(body);
     if (!ans)
         return rc;
     static const char *const buckets_path[] = { "aggregations", "s", "buckets" };
     static const char *const hits_path[] = { "last", "hits", "hits" };
-    json_object *keep = json_object_new_array(), *b = meta_path(ans, buckets_path, 3), *id;
+    json_object *keep = json_object_new_array(), *b = es_path(ans, buckets_path, 3), *id;
     for (size_t i = 0, n = b ? json_object_array_length(b) : 0; i < n; i++) {
-        json_object *hits = meta_path(json_object_array_get_idx(b, i), hits_path, 3);
+        json_object *hits = es_path(json_object_array_get_idx(b, i), hits_path, 3);
         if (hits && json_object_array_length(hits) &&
             json_object_object_get_ex(json_object_array_get_idx(hits, 0), "_id", &id))
             json_object_array_add(keep, json_object_get(id));
     }
     json_object_put(ans);
     record_json_time(before_us, t);
-    json_object *range = meta_obj1("@timestamp", meta_obj1("lt", json_object_new_string(t)));
+    json_object *range = es_obj1("@timestamp", es_obj1("lt", json_object_new_string(t)));
     json_object *q = json_object_new_object();
-    json_object_object_add(q, "filter", meta_obj1("range", range));
-    json_object_object_add(q, "must_not", meta_obj1("ids", meta_obj1("values", keep)));
-    body = meta_obj1("query", meta_obj1("bool", q));
+    json_object_object_add(q, "filter", es_obj1("range", range));
+    json_object_object_add(q, "must_not", es_obj1("ids", es_obj1("values", keep)));
+    body = es_obj1("query", es_obj1("bool", q));
     snprintf(path, sizeof path, "/%s-stats-*/_delete_by_query?conflicts=proceed", ES(st)->prefix);
-    ans = meta_post(st, path, body, "prune stats history", &rc);
+    ans = es_post(st, path, body, 0, "prune stats history", &rc);
     json_object_put(body);
     json_object_put(ans);
     return rc;

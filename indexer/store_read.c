@@ -107,6 +107,52 @@ int store_histogram(struct store *st, const struct store_query *q, int64_t width
     return counted(st, rc);
 }
 
+struct page_sum {
+    store_histo_fn cb;
+    void *ctx;
+    uint64_t n;
+};
+
+static int page_sum(void *ctx, const char *series, const struct store_histo_bucket *b)
+{
+    struct page_sum *ps = ctx;
+    ps->n += b->sessions;
+    return ps->cb(ps->ctx, series, b);
+}
+
+int store_query_page(struct store *st, const struct store_query *q, int64_t width_us,
+                     store_row_fn cb, void *ctx, store_histo_fn hcb, void *hctx,
+                     uint64_t *matched, uint64_t *total)
+{
+    struct page_sum ps = { .cb = hcb, .ctx = hctx };
+    *matched = *total = 0;
+    if (!st)
+        return STORE_ERR;
+    if (!q)
+        q = &match_all;
+    if (!hcb)
+        return counted(st, store_fail(st, STORE_ERR, "query_page: no histogram callback"));
+    if (cb && !q->limit)
+        return counted(st, store_fail(st, STORE_ERR, "query_page: a page needs a limit"));
+    int rc;
+    if (st->be->query_page) {
+        if (width_us < 1000000 || width_us > STORE_HISTO_WIDTH_MAX || width_us % 1000000)
+            return store_histogram(st, q, width_us, false, hcb, hctx);  /* its message */
+        struct store_query use;
+        struct query_expr *owned;
+        if (with_segments(st, q, &use, &owned) != STORE_OK)
+            return counted(st, STORE_ERR);
+        rc = counted(st, st->be->query_page(st, &use, width_us, cb, ctx, page_sum, &ps, total));
+        query_expr_free(owned);
+    } else if ((rc = store_histogram(st, q, width_us, false, page_sum, &ps)) == STORE_OK &&
+               (rc = store_query_sessions(st, NULL, NULL, NULL, total)) == STORE_OK &&
+               cb && q->offset < ps.n) {
+        rc = store_query_sessions(st, q, cb, ctx, NULL);
+    }
+    *matched = ps.n;
+    return rc;
+}
+
 int store_latest_stats(struct store *st, store_row_fn cb, void *ctx)
 {
     if (!st)

@@ -165,6 +165,74 @@ static void same_query(struct store *sq, struct store *es, const struct store_qu
     rows_free(&b);
 }
 
+struct buckets {
+    struct store_histo_bucket v[4096];
+    size_t n;
+};
+
+static int collect_bucket(void *ctx, const char *series, const struct store_histo_bucket *b)
+{
+    struct buckets *bs = ctx;
+    assert_null(series);
+    assert_true(bs->n < 4096);
+    bs->v[bs->n++] = *b;
+    return 0;
+}
+
+/* store_query_page (on ES one _search with the histogram, the count of all beside it; on
+ * SQLite the three calls in turn) gives the same page, counts and buckets on both, and the
+ * same as store_query_sessions and store_histogram on ES. */
+static void same_page(struct store *sq, struct store *es, const struct store_query *q,
+                      int64_t width_us, const char *what, bool rows)
+{
+    struct rows a = { 0 }, b = { 0 }, c = { 0 };
+    struct buckets *ha = calloc(1, sizeof *ha), *hb = calloc(1, sizeof *hb);
+    struct buckets *hc = calloc(1, sizeof *hc);
+    assert_true(ha && hb && hc);
+    uint64_t ma = 0, mb = 0, ta = 0, tb = 0, tc = 0;
+    int ra = store_query_page(sq, q, width_us, rows ? collect : NULL, &a, collect_bucket, ha,
+                              &ma, &ta);
+    int rb = store_query_page(es, q, width_us, rows ? collect : NULL, &b, collect_bucket, hb,
+                              &mb, &tb);
+    if (ra != STORE_OK || rb != STORE_OK)
+        fail_msg("%s: query_page: sqlite %d (%s), elasticsearch %d (%s)", what, ra,
+                 store_error(sq), rb, store_error(es));
+    if (ma != mb || ta != tb)
+        fail_msg("%s: matched/total %llu/%llu from sqlite, %llu/%llu from elasticsearch", what,
+                 (unsigned long long)ma, (unsigned long long)ta, (unsigned long long)mb,
+                 (unsigned long long)tb);
+    assert_rows_equal(&a, &b, what);
+    if (ha->n != hb->n || memcmp(ha->v, hb->v, ha->n * sizeof ha->v[0]))
+        fail_msg("%s: %zu buckets from sqlite, %zu from elasticsearch, or other sums", what,
+                 ha->n, hb->n);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < hb->n; i++)
+        sum += hb->v[i].sessions;
+    assert_int_equal(sum, mb);
+    /* the separate calls on ES agree */
+    assert_int_equal(store_histogram(es, q, width_us, false, collect_bucket, hc), STORE_OK);
+    assert_int_equal(hc->n, hb->n);
+    assert_memory_equal(hc->v, hb->v, hb->n * sizeof hb->v[0]);
+    assert_int_equal(store_query_sessions(es, &(struct store_query){ 0 }, NULL, NULL, &tc),
+                     STORE_OK);
+    assert_int_equal(tc, tb);
+    if (rows && q->offset < mb) {
+        assert_int_equal(store_query_sessions(es, q, collect, &c, NULL), STORE_OK);
+        assert_rows_equal(&c, &b, what);
+    } else {
+        assert_int_equal(b.n, 0);
+    }
+    if (getenv("ASHIATO_TEST_VERBOSE"))
+        print_message("%s: query_page rows %zu matched %llu total %llu buckets %zu\n", what,
+                      b.n, (unsigned long long)mb, (unsigned long long)tb, hb->n);
+    rows_free(&a);
+    rows_free(&b);
+    rows_free(&c);
+    free(ha);
+    free(hb);
+    free(hc);
+}
+
 static size_t same_counts(struct store *sq, struct store *es, const struct store_query *q,
                           const char *field, const char *what)
 {
@@ -336,6 +404,35 @@ static void scenario_same_answers(void **state)
     q.end_us = x->r[40].start_us;
     q.sensor = NULL;
     same_query(sq, es, &q, "microsecond bounds", true);
+
+    /* sessions.json's reads in one call */
+    memset(&q, 0, sizeof q);
+    q.limit = 50;
+    same_page(sq, es, &q, HOUR, "page: first 50, hourly", true);
+    q.offset = 9990;
+    q.limit = 30;
+    same_page(sq, es, &q, 3600 * 1000000LL * 6, "page: across the 10000 window", true);
+    q.offset = NREC + 5;
+    q.limit = 10;
+    same_page(sq, es, &q, HOUR, "page: past the last match", true);
+    q.offset = 7;
+    q.limit = 25;
+    q.newest_first = true;
+    q.sensor = "s1";
+    q.start_us = T0 + 24 * HOUR + 1;
+    q.end_us = T0 + 48 * HOUR;
+    same_page(sq, es, &q, 60 * 1000000LL, "page: s1 on the second day, newest first", true);
+    q.limit = 0;
+    same_page(sq, es, &q, HOUR, "page: counts only", false);
+    struct buckets *none = calloc(1, sizeof *none);
+    uint64_t m0 = 1, t0 = 1;
+    assert_non_null(none);
+    assert_int_equal(store_query_page(es, &q, 1500000, NULL, NULL, collect_bucket, none, &m0,
+                                      &t0), STORE_ERR);          /* not whole seconds */
+    assert_int_equal(store_query_page(es, &q, HOUR, collect, NULL, collect_bucket, none, &m0,
+                                      &t0), STORE_ERR);          /* a page without a limit */
+    assert_int_equal(none->n, 0);
+    free(none);
 
     static const char *const fields[] = { "observer.name", "network.transport",
                                           "network.protocol", "hour" };

@@ -305,6 +305,74 @@ static void rollup_equals_rows(void **state)
     free(x);
 }
 
+struct page_rows {
+    char *v[64];
+    size_t n;
+};
+
+static int page_row(void *ctx, const char *doc, size_t len)
+{
+    struct page_rows *r = ctx;
+    assert_true(r->n < 64);
+    r->v[r->n] = strndup(doc, len);
+    assert_non_null(r->v[r->n]);
+    r->n++;
+    return 0;
+}
+
+static void page_rows_free(struct page_rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i]);
+    r->n = 0;
+}
+
+/* store_query_page on SQLite (the three calls in turn): the page of store_query_sessions,
+ * the buckets of the brute force, matched = their sum, total = every session */
+static void query_page_equals_parts(void **state)
+{
+    (void)state;
+    char path[256];
+    struct store *st = open_fresh(path);
+    struct rec *x = make(NREC, 6 * 3600 * 1000000LL);
+    put_all(st, x, NREC);
+    struct store_query q = { .start_us = T0 + 17 * MIN + 123456, .end_us = T0 + 5 * 3600000000LL,
+                             .offset = 5, .limit = 20, .sensor = "dept-3" };
+    struct page_rows a = { .n = 0 }, b = { .n = 0 };
+    uint64_t matched = 0, total = 0, n = 0;
+    got.n = 0;
+    assert_int_equal(store_query_page(st, &q, 60000000, page_row, &a, collect, &got, &matched,
+                                      &total), STORE_OK);
+    brute(x, NREC, &q, 60000000, false, NULL, &want);
+    same(&got, &want, "query_page buckets");
+    for (size_t i = 0; i < NREC; i++)
+        n += keeps(&x[i], &q);
+    assert_true(n > 25);
+    assert_int_equal(matched, n);
+    assert_int_equal(total, NREC);
+    assert_int_equal(store_query_sessions(st, &q, page_row, &b, NULL), STORE_OK);
+    assert_int_equal(a.n, 20);
+    assert_int_equal(b.n, 20);
+    for (size_t i = 0; i < a.n; i++)
+        assert_string_equal(a.v[i], b.v[i]);
+    page_rows_free(&a);
+    page_rows_free(&b);
+    q.offset = (size_t)n;                     /* past the last match: no rows, same counts */
+    got.n = 0;
+    assert_int_equal(store_query_page(st, &q, 3600000000LL, page_row, &a, collect, &got,
+                                      &matched, &total), STORE_OK);
+    assert_int_equal(a.n, 0);
+    assert_int_equal(matched, n);
+    q.limit = 0;                              /* a page needs a limit */
+    assert_int_equal(store_query_page(st, &q, 60000000, page_row, &a, collect, &got, &matched,
+                                      &total), STORE_ERR);
+    assert_int_equal(store_query_page(st, &q, 60000000, NULL, NULL, collect, &got, &matched,
+                                      &total), STORE_OK);
+    assert_int_equal(matched, n);
+    store_close(st);
+    free(x);
+}
+
 /* bounding last/both/either: event.end bounds in the store, for the histogram and queries */
 static void end_bounds(void **state)
 {
@@ -435,6 +503,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rollup_equals_rows),
         cmocka_unit_test(end_bounds),
+        cmocka_unit_test(query_page_equals_parts),
         cmocka_unit_test(retention_boundary),
         cmocka_unit_test(migrates_v4),
         cmocka_unit_test(timing),
