@@ -120,6 +120,7 @@ say "base: $BASE sensor records from seeds $SEEDS, ${#SEGS[@]} journal segments"
 # ---- the loader --------------------------------------------------------------------------
 LOADER=$DIR/dataset_load
 if [ ! -x "$LOADER" ] || [ "$ROOT/bench/dataset_load.c" -nt "$LOADER" ] ||
+   [ "$ROOT/bench/journal_replay.h" -nt "$LOADER" ] ||
    [ "$BUILD/indexer/libashiato_indexer.a" -nt "$LOADER" ]; then
     cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$ROOT/indexer" -I"$ROOT/common" \
         -I"$BUILD/proto" "$ROOT/bench/dataset_load.c" "$BUILD/indexer/libashiato_indexer.a" \
