@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 
 #include "ashiato.pb-c.h"
 #include "cursor.h"
+#include "packet_match.h"
 
 #define PCAP_HDR 24
 #define REC_HDR 16
@@ -179,10 +179,12 @@ static int flow_from_json(json_object *doc, struct packet_client_query *q, char 
     for (size_t i = 0; ids && i < json_object_array_length(ids); i++) {
         json_object *v = json_object_array_get_idx(ids, i);
         int64_t id = int_value(v);
-        if (id < 0 || id > 4095 || appendf(vl, sizeof vl, &nv, "vlan %d and ", (int)id) < 0) {
+        if (id < 0 || id > 4095 || q->check_nvlan >= ASH_ARRAY_LEN(q->check_vlan) ||
+            appendf(vl, sizeof vl, &nv, "vlan %d and ", (int)id) < 0) {
             snprintf(err, ASH_ERR_LEN, "network.vlan.id: expected up to 8 ids of 0..4095");
             return -1;
         }
+        q->check_vlan[q->check_nvlan++] = (uint16_t)id;
     }
     const char *pname = proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 132 ? "sctp" : NULL;
     const char *ipv = fam == AF_INET6 ? "ip6" : "ip";
@@ -198,7 +200,11 @@ static int flow_from_json(json_object *doc, struct packet_client_query *q, char 
     /* packets whose ports a filter can see: only those must match the 5-tuple (a tunnelled
      * or fragmented packet of the session is checked by its addresses alone) */
     n = 0;
-    if (rc == 0 && pname && (p1 || p2))
+    q->check_ports = pname && (p1 || p2);
+    q->check_proto = (uint8_t)proto;
+    q->check_port_a = (uint16_t)p1;
+    q->check_port_b = (uint16_t)p2;
+    if (rc == 0 && q->check_ports)
         rc = appendf(q->check_l4, sizeof q->check_l4, &n, "%s((ip and ip[6:2] & 0x1fff = 0) or ip6) "
                      "and (tcp or udp or sctp)", vl);
     snprintf(q->bpf, sizeof q->bpf, "%s", q->check_bpf);
@@ -421,66 +427,43 @@ int packet_client_check(const struct packet_client_query *q, const uint8_t *buf,
         snprintf(err, ASH_ERR_LEN, "the answer is not a pcap file");
         return -1;
     }
-    cursor_skip(&c, 12);
-    uint32_t snap = cursor_le32(&c), link = cursor_le32(&c);
-    if (swap) {
-        snap = __builtin_bswap32(snap);
+    cursor_skip(&c, 16);                      /* version, zone, sigfigs, snaplen */
+    uint32_t link = cursor_le32(&c);
+    if (swap)
         link = __builtin_bswap32(link);
-    }
-    pcap_t *dead = pcap_open_dead((int)(link & 0x0fffffff), snap ? (int)snap : 262144);
-    struct bpf_program flow = { 0 }, l4 = { 0 };
-    bool have_l4 = false;
-    int rc = -1;
-    if (!dead || pcap_compile(dead, &flow, q->check_bpf, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-        snprintf(err, ASH_ERR_LEN, "flow filter '%s': %s", q->check_bpf, dead ? pcap_geterr(dead) : "no memory");
-        goto out;
-    }
-    if (q->check_l4[0]) {
-        if (pcap_compile(dead, &l4, q->check_l4, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-            snprintf(err, ASH_ERR_LEN, "filter '%s': %s", q->check_l4, pcap_geterr(dead));
-            pcap_freecode(&flow);
-            goto out;
-        }
-        have_l4 = true;
-    }
+    struct packet_match m;
+    if (packet_match_init(&m, link, q->check_ports, q->check_proto, q->check_port_a, q->check_port_b,
+                          q->addr_a, q->addr_b, q->addr_len, q->check_vlan, q->check_nvlan, err) < 0)
+        return -1;
     *packets = 0;
     while (cursor_left(&c)) {
-        uint32_t sec = cursor_le32(&c), frac = cursor_le32(&c), incl = cursor_le32(&c), orig = cursor_le32(&c);
+        uint32_t sec = cursor_le32(&c), frac = cursor_le32(&c), incl = cursor_le32(&c);
+        cursor_skip(&c, 4);                   /* the original length: no filter reads it */
         if (swap) {
             sec = __builtin_bswap32(sec);
             frac = __builtin_bswap32(frac);
             incl = __builtin_bswap32(incl);
-            orig = __builtin_bswap32(orig);
         }
         const uint8_t *data = cursor_bytes(&c, incl);
         if (c.bad) {
             snprintf(err, ASH_ERR_LEN, "packet %" PRIu64 ": a record cut short", *packets + 1);
-            goto done;
+            return -1;
         }
         int64_t ts = (int64_t)sec * 1000000 + (nano ? frac / 1000 : frac);
-        struct pcap_pkthdr h = { .caplen = incl, .len = orig };
         if (ts < q->check_start_us || ts > q->check_end_us) {
             snprintf(err, ASH_ERR_LEN, "packet %" PRIu64 " at %" PRId64 " us lies outside the session's "
                      "time range %" PRId64 "..%" PRId64, *packets + 1, ts, q->check_start_us, q->check_end_us);
-            goto done;
+            return -1;
         }
         if (!contains(data, incl, q->addr_a, q->addr_len) || !contains(data, incl, q->addr_b, q->addr_len) ||
-            (have_l4 && pcap_offline_filter(&l4, &h, data) && !pcap_offline_filter(&flow, &h, data))) {
+            (m.ports && packet_match_l4(&m, data, incl) && !packet_match_flow(&m, data, incl))) {
             snprintf(err, ASH_ERR_LEN, "packet %" PRIu64 " is not of the session's flow (%s)",
                      *packets + 1, q->check_bpf);
-            goto done;
+            return -1;
         }
         (*packets)++;
     }
-    rc = 0;
-done:
-    pcap_freecode(&flow);
-    if (have_l4)
-        pcap_freecode(&l4);
-out:
-    if (dead)
-        pcap_close(dead);
-    return rc;
+    return 0;
 }
 
 /* ---- one request ---- */

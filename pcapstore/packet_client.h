@@ -59,6 +59,12 @@ struct packet_client_query {
     char check_l4[512];                       /* outer TCP/UDP with ports visible */
     uint8_t addr_a[16], addr_b[16];
     size_t addr_len;                          /* 4 or 16 */
+    /* the same flow as numbers, for packet_match.h (check_bpf/check_l4 say what it means) */
+    bool check_ports;                         /* check_l4 is set */
+    uint8_t check_proto;
+    uint16_t check_port_a, check_port_b;      /* source.port, destination.port */
+    uint16_t check_vlan[24];                  /* network.vlan.id, as "vlan N and" prefixes */
+    size_t check_nvlan;
     bool by_flow;                             /* no positions: asked by time range and flow */
 };
 
@@ -95,7 +101,8 @@ enum packet_client_status packet_client_fetch(struct packet_client *c, const str
 void packet_client_result_free(struct packet_client_result *r);
 
 /* The check packet_client_fetch applies to an answer of a session query (q->check): every
- * packet of the pcap bytes in the session's time range and of its flow. 0 and *packets, or -1
+ * packet of the pcap bytes in the session's time range and of its flow (packet_match.h: the
+ * verdicts of check_bpf/check_l4 without libpcap; a link type it cannot check is refused). 0 and *packets, or -1
  * and err naming the first packet that fails (or a malformed file). Untrusted bytes. */
 int packet_client_check(const struct packet_client_query *q, const uint8_t *pcap, size_t len,
                         uint64_t *packets, char err[ASH_ERR_LEN]);
