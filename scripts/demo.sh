@@ -37,6 +37,16 @@ for f in "$work"/pcap/sensor-*.pcap; do
     sed -n 's/^allow-list line: //p' >> "$work/keys/allow-list"
 done
 
+# detection's placement: each department's /24 is a segment watched by its sensor (what
+# sample_traffic.py makes), the server segment has no sensor; everything else is "outside"
+{
+  echo "[segments]"
+  for name in "${sensors[@]}"; do echo "dept-${name#sensor-} = 10.20.${name#sensor-}.0/24"; done
+  echo "servers = 10.20.100.0/24"
+  echo "[sensors]"
+  for name in "${sensors[@]}"; do echo "$name = dept-${name#sensor-}"; done
+} > "$work/detect.ini"
+
 # the HTTP API's demo user: a fresh password each run, only its digest on disk
 http=(--http-listen "")
 sensor_serve=()
@@ -47,7 +57,8 @@ if [[ $serve -eq 1 ]]; then
         --http-audit-log "$work/audit.log" --packet-endpoint "ipc://$work/sock/packets")
 fi
 "$bin/ashiato-aggregator" --listen "tcp://127.0.0.1:$port" --key-file "$work/keys/aggregator.key" \
-  --allow-list "$work/keys/allow-list" --store "sqlite://$work/sessions.db" "${http[@]}" \
+  --allow-list "$work/keys/allow-list" --store "sqlite://$work/sessions.db" \
+  --detect-config "$work/detect.ini" "${http[@]}" \
   > "$work/aggregator.log" 2>&1 &
 agg=$!
 pids=()
@@ -93,7 +104,8 @@ fi
 python3 scripts/summarize_store.py "$work/sessions.db"
 cat <<EOF2
 
-Everything above came from $work/sessions.db, written by the aggregator (log: $work/aggregator.log).
+Everything above came from $work/sessions.db, written by the aggregator (log: $work/aggregator.log;
+segments: $work/detect.ini).
 Look further:
   sqlite3 $work/sessions.db "SELECT src_ip, count(*) FROM sessions WHERE packets = 1 AND transport = 'tcp' GROUP BY src_ip ORDER BY 2 DESC LIMIT 5"
   $bin/ashiato-sensor --help        $bin/ashiato-aggregator --help        $bin/ashiato --help

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """summarize_store.py -- what an aggregator's SQLite store holds: sessions per sensor, by
 transport and application, the top talkers, and the 1-packet TCP sessions that DESIGN.md's
-misconfiguration query looks for. Reads only the indexed columns of the sessions table."""
+misconfiguration query looks for, and the alerts detection raised. Reads only the indexed
+columns of the sessions and alerts tables."""
 import sqlite3
 import sys
 
@@ -23,6 +24,10 @@ def main(path):
         print(f"  {ip:20} {n:8}")
     n = q("SELECT count(*) FROM sessions WHERE packets = 1 AND transport = 'tcp'").fetchone()[0]
     print(f"1-packet TCP sessions: {n}")
+    alerts = q("SELECT kind, summary FROM alerts ORDER BY start_us").fetchall()
+    print(f"alerts raised by detection: {len(alerts)}")
+    for kind, summary in alerts:
+        print(f"  {kind:16} {summary}")
     con.close()
 
 
