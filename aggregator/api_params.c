@@ -2,6 +2,7 @@
  * Owns:  percent-decoding, the parameter table and each value's check.
  * Never: trusts a length or a digit it has not read through the cursor. */
 #include "api_params.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -67,16 +68,6 @@ static int integer(const char *name, const char *v, long long lo, long long hi, 
     return 0;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 int api_params_time(const char *s, int64_t *us)
 {
     char *end;
@@ -112,7 +103,7 @@ int api_params_time(const char *s, int64_t *us)
         p++;
     if (*p || y < 1970 || y > 2100 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
         return -1;
-    int64_t days = days_from_civil(y, mo, d);
+    int64_t days = clock_days_from_civil(y, mo, d);
     *us = ((days * 86400 + h * 3600 + mi * 60 + se) * 1000000LL) + frac_us;
     return 0;
 }

@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "journal_replay.h"
+#include "clock.h"
 #include "store.h"
 
 #define MAX_SEG 512
@@ -44,30 +45,6 @@ struct seg {                     /* the batches of one journal segment */
     Ashiato__Batch **b;
     size_t n;
 };
-
-/* days since 1970-01-01 of a civil date, and back (Howard Hinnant's algorithms) */
-static int64_t days_from_civil(int y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
 
 static int64_t day_of_us(int64_t us)
 {
@@ -89,7 +66,7 @@ static void move_id(const ProtobufCBinaryData *orig, ProtobufCBinaryData *out, i
         int y = 2000 + (t[0] - '0') * 10 + (t[1] - '0');
         unsigned m = (unsigned)((t[2] - '0') * 10 + (t[3] - '0'));
         unsigned d = (unsigned)((t[4] - '0') * 10 + (t[5] - '0'));
-        civil_from_days(days_from_civil(y, m, d) + days, &y, &m, &d);
+        clock_civil_from_days(clock_days_from_civil(y, m, d) + days, &y, &m, &d);
         unsigned yy = (unsigned)(y % 100);
         char p[7] = { (char)('0' + yy / 10), (char)('0' + yy % 10), (char)('0' + m / 10),
                       (char)('0' + m % 10), (char)('0' + d / 10), (char)('0' + d % 10), 0 };
@@ -132,7 +109,7 @@ static int es_prepare(const char *url, int64_t d0, int64_t d1)
         unsigned m, dd;
         char u[1200];
         long status = 0;
-        civil_from_days(d, &y, &m, &dd);
+        clock_civil_from_days(d, &y, &m, &dd);
         snprintf(u, sizeof u, "%s/ashiato-sessions-%04d.%02u.%02u", url, y, m, dd);
         curl_easy_setopt(c, CURLOPT_URL, u);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");

@@ -4,6 +4,7 @@
  * Never: reads past the bytes it is given; logs.
  * Trap:  times are UTC and the year is kept to 1970..2099 (the stores' range). */
 #include "query_value.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -167,16 +168,6 @@ char *query_value_ipproto(const char *s)
     return strdup(low);
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 /* A time: "2021/09/28 13:00:00" or ISO "2021-09-28T13:00:00[.123456][Z]" (UTC), epoch
  * seconds, or relative to now: -1h, +30m, -2d, -1w, -90s (units s m h d w). */
 bool query_value_time(const char *s, int64_t now_us, int64_t *out)
@@ -239,7 +230,7 @@ bool query_value_time(const char *s, int64_t now_us, int64_t *out)
     if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 ||
         y < 1970 || y > 2099)
         return false;
-    *out = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000000LL) + frac;
+    *out = ((clock_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000000LL) + frac;
     return true;
 }
 

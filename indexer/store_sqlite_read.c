@@ -9,6 +9,7 @@
  *        same text the sensor's --emit-json writes. A row of schema version 1 holds its JSON
  *        text and is handed out as it is. */
 #include "store_sqlite.h"
+#include "clock.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -377,17 +378,6 @@ int sq_histogram(struct store *st, const struct store_query *q, int64_t width_us
     return rc;
 }
 
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 /* The sessions of an id (of one sensor, or of all when sensor is NULL), by start_us then
  * sensor. Without an index on id alone (see schema_sql), an id that starts "YYMMDD-", the UTC
  * day of event.start, as ashiato-sensor's and Arkime's ids do, is looked for on that day (20YY,
@@ -411,7 +401,7 @@ int sq_get_session(struct store *st, const char *sensor, const char *id, store_r
     for (int century = 2000; century >= 1900 && !found && ret == STORE_OK; century -= 100) {
         if (dated) {
             q = s->st[ST_GET_DOC_DAY];
-            int64_t day = days_from_civil(century + yy, mm, dd);
+            int64_t day = clock_days_from_civil(century + yy, mm, dd);
             sqlite3_bind_int64(q, 1, day * 86400000000LL);
             sqlite3_bind_int64(q, 2, (day + 1) * 86400000000LL);
             sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);

@@ -3,27 +3,13 @@
  *        wire contract.
  * Never: allocates; runs per packet (once per emitted session). */
 #include "session_record.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "community_id.h"
 #include "decode.h"
-
-/* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm): gmtime_r and strftime
- * were 7% of the sensor's instructions at one call per record. */
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
 
 void session_record_id(const char *sensor, const struct session *s, unsigned segment,
                        char out[SESSION_ID_LEN])
@@ -59,7 +45,7 @@ void session_record_id(const char *sensor, const struct session *s, unsigned seg
     int64_t days = secs / 86400 - (secs % 86400 < 0);
     int y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    clock_civil_from_days(days, &y, &m, &d);   /* not gmtime_r: 7% of the sensor's instructions */
     unsigned yy = (unsigned)(((y % 100) + 100) % 100);
     char *o = out;
     *o++ = (char)('0' + yy / 10);
