@@ -90,7 +90,24 @@ if [[ $serve -eq 1 ]]; then
       sleep 0.2
     done
   done
-  sleep 1
+  # the sensors stay up, so their last sessions and detection's alerts land a few seconds
+  # later: wait (at most 20 s) until the stored sessions and alerts stop changing for 3 s
+  python3 - "$work/sessions.db" <<'EOF_WAIT'
+import sqlite3, sys, time
+last, still = None, 0
+for _ in range(40):
+    time.sleep(0.5)
+    try:
+        con = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=2)
+        now = con.execute("SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM alerts)").fetchone()
+        con.close()
+    except sqlite3.Error:
+        continue
+    still = still + 1 if now == last else 0
+    last = now
+    if still >= 6:
+        break
+EOF_WAIT
 else
   for p in "${pids[@]}"; do wait "$p" || status=1; done
   kill -TERM $agg; wait $agg || true
