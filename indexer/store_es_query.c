@@ -427,7 +427,10 @@ int es_query_page(struct store *st, const struct store_query *q, int64_t width_u
         return STORE_ERR_RETRY;
     json_object *body = json_object_new_object();
     json_object_object_add(body, "query", filter);
-    json_object_object_add(body, "track_total_hits", json_object_new_boolean(0));
+    /* true, though the count is not read: the histogram visits every match anyway, and
+     * false made the node slower on the 10M node (took p50 22.5 -> 18.5 ms for packets == 1,
+     * 32 -> 27 ms for port.dst == 3389; bench/RESULTS.md "osdoc") */
+    json_object_object_add(body, "track_total_hits", json_object_new_boolean(1));
     json_object_object_add(body, "size", json_object_new_int64(cb ? (int64_t)q->limit : 0));
     if (cb) {
         json_object_object_add(body, "from", json_object_new_int64((int64_t)q->offset));
