@@ -172,3 +172,19 @@ def test_matrix_nested_prefixes_and_sighup(tmp_path):
     finally:
         st.close()
     assert env.no_sanitizer_report(st.logs()), st.logs()[-3000:]
+
+
+def test_no_map_answers_404_and_400(tmp_path):
+    """Without a segment map: matrix.json 404, stack=segment 400, each saying why."""
+    users = tmp_path / "users"
+    env.add_user(BIN / "ashiato", users, "alice", "secret")
+    st = env.Stack(BIN, tmp_path / "run", [], users)
+    try:
+        status, d = env.get_json(st.url, "/matrix.json", {"date": -1})
+        assert status == 404 and "no segments configured" in d["error"], (status, d)
+        status, d = env.get_json(st.url, "/sessions.json", {"date": -1, "stack": "segment"})
+        assert status == 400 and "no segments configured" in d["error"], (status, d)
+        print(f"no map: matrix.json 404, stack=segment 400 ({d['error']})")
+    finally:
+        st.close()
+    assert env.no_sanitizer_report(st.logs()), st.logs()[-3000:]
