@@ -9,8 +9,9 @@
  * Never: knows a field name or a document's shape (record_json.c does); allocates except to
  *        grow the buffer; keeps state between documents; logs.
  * Trap:  after json_writer_room(w, n) is true the caller may write n bytes through w->p
- *        unchecked, and no more. Running out of memory sets w->bad for good and later writes
- *        do nothing, so a document is checked once, at its end (as a cursor is read). The
+ *        unchecked, and no more. Running out of memory sets w->bad for good: the buffer
+ *        never grows again (writes that still fit go on, into text the caller drops), so a
+ *        document is checked once, at its end, as a cursor is read. The
  *        small writers are inline here on purpose: each key's memcpy of a constant length
  *        becomes moves (record_json.c's hot path, bench/RESULTS.md "es_bulk"). */
 #ifndef ASHIATO_JSON_WRITER_H
