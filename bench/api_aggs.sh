@@ -94,7 +94,7 @@ SHAPES=(
     "unique.txt, port.dst == 3389, date=-1|/unique.txt?field=ip.dst&counts=1&date=-1&expression=port.dst%20%3D%3D%203389"
     "spigraph.json, port.dst == 3389, date=-1|/spigraph.json?field=ip.dst&date=-1&expression=port.dst%20%3D%3D%203389"
 )
-median() { sort -n | awk '{a[NR] = $1} END {print NR ? (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) : "-"}'; }
+median() { sort -n | awk '{a[NR] = $1} END {print NR ? sprintf("%.3f", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) : "-"}'; }
 
 run() {         # run TAG BINARY RUNS WARM -> $WORK/TAG.<i> per shape: one time a line
     local tag=$1 bin=$2 runs=$3 warm=$4 i r line
@@ -132,7 +132,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
     echo "## api_aggs: $(date -u '+%Y-%m-%d %H:%M') UTC, commit $COMMIT"
     echo
     echo "Machine: $(nproc) x $CPU, load average at the start $LOAD0, at the end $LOAD1."
-    echo "Store: a /tmp copy of the 10M-session SQLite file (schema $(sqlite3 "$WORK/sessions.db" 'PRAGMA user_version' 2>/dev/null || echo '?'), $(du -h "$WORK/sessions.db" | cut -f1)), page cache warm. Command: bench/api_aggs.sh -n $RUNS${OTHER:+ -b $RUNS_B -B $OTHER}. One day = $(date -u -d @"$DAY" '+%Y-%m-%d') (startTime/stopTime), field ip.dst, curl --digest time_total."
+    echo "Store: a /tmp copy of the 10M-session SQLite file (schema $(sqlite3 "$WORK/sessions.db" 'PRAGMA user_version' 2>/dev/null || echo '?'), $(du -h "$WORK/sessions.db" | cut -f1)), page cache warm. Command: bench/api_aggs.sh -n $RUNS${OTHER:+ -b $RUNS_B -B $OTHER}. One day = $(date -u -d @"$DAY" '+%Y-%m-%d') (startTime/stopTime, $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["recordsFiltered"])' "$WORK/answer.new.1") sessions; port.dst == 3389 over all days: $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["recordsFiltered"])' "$WORK/answer.new.3") sessions), field ip.dst, curl --digest time_total."
     echo
     echo "| request | this build: runs | median s | ${OTHER:+${OTHER_NAME:-$OTHER}: runs | median s | ratio |}"
     echo "| --- | --- | --- |${OTHER:+ --- | --- | --- |}"
@@ -141,7 +141,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
         row="| ${SHAPES[$i]%%|*} | $(wc -l < "$WORK/new.$i") | $n |"
         if [ -n "$OTHER" ]; then
             o=$(median < "$WORK/old.$i")
-            row+=" $(wc -l < "$WORK/old.$i") | $o | $(awk -v a="$o" -v b="$n" 'BEGIN {printf "%.0fx", a / b}') |"
+            row+=" $(wc -l < "$WORK/old.$i") | $o | $(awk -v a="$o" -v b="$n" 'BEGIN {printf "%.1fx", a / b}') |"
         fi
         echo "$row"
     done
