@@ -207,7 +207,7 @@ static int count_buckets(struct store *st, const struct store_query *q, const st
     }
     if (rc == STORE_OK && bs->oom)
         rc = STORE_ERR_RETRY;
-    if (rc == STORE_OK)
+    if (rc == STORE_OK && bs->n > 1)
         qsort(bs->a, bs->n, sizeof *bs->a, cmp_kv);
     return rc;
 }
