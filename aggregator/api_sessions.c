@@ -45,27 +45,40 @@ static void copy_path(json_object *doc, json_object *out, const char *path)
         json_object_object_add(out, p, json_object_get(v));
 }
 
-static int on_doc(void *ctx, const char *text, size_t len)
+/* The store lends doc parsed (store_doc_fn): a whole document is kept by reference, not
+ * copied; fields= builds a new one of those paths. */
+static int on_doc(void *ctx, json_object *doc)
 {
     struct pass *ps = ctx;
-    json_tokener *tok = json_tokener_new();
-    json_object *doc = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
-    json_tokener_free(tok);
-    if (!doc)
-        return 0;                    /* a stored document that does not parse is skipped */
-    json_object *keep = doc;
+    json_object *keep;
     if (ps->paths) {
         keep = json_object_new_object();
         for (size_t i = 0; i < ps->npaths; i++)
             copy_path(doc, keep, ps->paths[i]);
     } else {
-        json_object_get(doc);
+        keep = json_object_get(doc);
     }
     json_object *id = api_doc_get(doc, "ashiato.session_id");
     if (id && !json_object_object_get_ex(keep, "id", NULL))
         json_object_object_add(keep, "id", json_object_new_string(json_object_get_string(id)));
     json_object_array_add(ps->page, keep);
-    json_object_put(doc);
+    return 0;
+}
+
+/* q->fields: the paths of fields= and the id's, so ES sends only those (NULL: whole
+ * documents); the caller frees *want. -1 when out of memory. */
+static int want_fields(struct store_query *q, char (*paths)[128], size_t n, const char ***want)
+{
+    *want = NULL;
+    if (!paths)
+        return 0;
+    if (!(*want = ash_calloc_array(n + 1, sizeof **want)))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        (*want)[i] = paths[i];
+    (*want)[n] = "ashiato.session_id";
+    q->fields = *want;
+    q->nfields = n + 1;
     return 0;
 }
 
@@ -112,6 +125,7 @@ int api_sessions_json(struct http_request *rq, struct http_reply *rp)
     struct pass ps = { .page = NULL };
     uint64_t total = 0, matched = 0;
     json_object *graph = NULL;
+    const char **want = NULL;
     if (api_query_build(rq, rp, &aq) < 0)
         return 0;
     if (resolve_fields(rq->params.fields, &ps.paths, &ps.npaths, rp) < 0)
@@ -120,6 +134,10 @@ int api_sessions_json(struct http_request *rq, struct http_reply *rp)
     struct store_query all = { 0 }, page = aq.q;
     page.offset = (size_t)rq->params.start;
     page.limit = (size_t)rq->params.length;
+    if (want_fields(&page, ps.paths, ps.npaths, &want) < 0) {
+        http_reply_error(rp, 500, -1, "fields: out of memory");
+        goto out;
+    }
     if (!rq->params.stack) {         /* one store call: on ES one _search, as by hand */
         struct api_graph_buckets gb = { .b = NULL };
         int rc = store_query_page(rq->st, &page, aq.interval_s * 1000000LL,
@@ -136,7 +154,7 @@ int api_sessions_json(struct http_request *rq, struct http_reply *rp)
         goto out;
     } else if (store_query_sessions(rq->st, &all, NULL, NULL, &total) != STORE_OK ||
                ((uint64_t)rq->params.start < matched && rq->params.length > 0 &&
-                store_query_sessions(rq->st, &page, on_doc, &ps, NULL) != STORE_OK)) {
+                store_query_docs(rq->st, &page, on_doc, &ps, NULL) != STORE_OK)) {
         http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
         goto out;
     }
@@ -152,6 +170,7 @@ int api_sessions_json(struct http_request *rq, struct http_reply *rp)
 out:
     json_object_put(graph);
     json_object_put(ps.page);
+    free(want);
     free(ps.paths);
     api_query_free(&aq);
     return 0;
@@ -222,14 +241,9 @@ static int join_fn(void *ctx, json_object *v)
     return 0;
 }
 
-static int on_csv_doc(void *ctx, const char *text, size_t len)
+static int on_csv_doc(void *ctx, json_object *doc)
 {
     struct csv *c = ctx;
-    json_tokener *tok = json_tokener_new();
-    json_object *doc = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
-    json_tokener_free(tok);
-    if (!doc)
-        return 0;
     if (api_query_in_window(c->aq, doc)) {
         uint64_t idx = c->matched++;
         if (idx >= (uint64_t)c->p->start && idx < (uint64_t)(c->p->start + c->p->length)) {
@@ -244,7 +258,6 @@ static int on_csv_doc(void *ctx, const char *text, size_t len)
             put(c, "\r\n", 2);
         }
     }
-    json_object_put(doc);
     return c->err;
 }
 
@@ -287,7 +300,7 @@ int api_sessions_csv(struct http_request *rq, struct http_reply *rp)
         }
     }
     put(&c, "\r\n", 2);
-    if (store_query_sessions(rq->st, &aq.q, on_csv_doc, &c, NULL) != STORE_OK && !c.err) {
+    if (store_query_docs(rq->st, &aq.q, on_csv_doc, &c, NULL) != STORE_OK && !c.err) {
         http_reply_error(rp, 503, -1, "store: %s", store_error(rq->st));
         goto out;
     }

@@ -6,7 +6,8 @@
  *        An empty URL means STORE_URL_DEFAULT. Backends fill the table in store_backend.h;
  *        callers never ask which one they got (store_kind() is for logs and /metrics).
  * Lends: store_error() and store_kind() strings, valid until the next call on the handle;
- *        the json_doc given to a store_row_fn, valid only during that call.
+ *        the json_doc given to a store_row_fn and the document given to a store_doc_fn,
+ *        valid only during that call (a store_doc_fn may keep a reference of its own).
  * Never: logs, prints or exits; keeps a pointer to the caller's records or config.
  * Trap:  a handle is not thread-safe: give each thread its own (SQLite in WAL mode lets one
  *        writer and any number of readers work side by side), and a store_row_fn must not
@@ -168,15 +169,34 @@ struct store_query {
     const struct query_expr *expr;
     size_t offset, limit;
     bool newest_first;
+    /* The document paths the caller will read (ECS, dotted: "source.ip", "ashiato"), NULL =
+     * all. Only a hint: a backend may hand documents that hold just these (ES asks the node
+     * for these _source fields alone, as Arkime does) or whole ones (SQLite); a caller that
+     * sets it reads nothing else. */
+    const char *const *fields;
+    size_t nfields;
 };
 
 /* Called once per row with a JSON document (not NUL-terminated); nonzero stops the scan. */
 typedef int (*store_row_fn)(void *ctx, const char *json_doc, size_t len);
 
+/* Called once per row with the document already parsed (json-c's json_object), lent for the
+ * call: the callback may take its own reference (json_object_get) to keep it, and may change
+ * it once it holds one; the store drops its own reference when the callback returns. Nonzero
+ * stops the scan. A backend that holds parsed documents (ES: the node's answer) hands them as
+ * they are, with no text in between; the others parse the text they would give a
+ * store_row_fn (a row that does not parse is skipped). */
+struct json_object;
+typedef int (*store_doc_fn)(void *ctx, struct json_object *doc);
+
 /* Session documents in event.start order (ties by id). cb may be NULL to only count; total
  * (may be NULL) receives the number of matches before offset/limit. */
 int store_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb,
                          void *ctx, uint64_t *total);
+/* store_query_sessions with each document parsed (store_doc_fn): the same documents, in the
+ * same order, on every backend. */
+int store_query_docs(struct store *st, const struct store_query *q, store_doc_fn cb,
+                     void *ctx, uint64_t *total);
 /* Buckets of the matching sessions by one field: any field of the catalogue by its Arkime or
  * ECS name ("node", "observer.name", "ip.protocol", "port.dst", "host.dns", ...) except
  * pseudo-fields (ip, port, host, protocols), sums (databytes) and times, or "hour". Sessions
@@ -215,12 +235,13 @@ typedef int (*store_histo_fn)(void *ctx, const char *series, const struct store_
 int store_histogram(struct store *st, const struct store_query *q, int64_t width_us,
                     bool by_sensor, store_histo_fn cb, void *ctx);
 /* sessions.json's reads in one call: q's page (q->offset, q->limit; cb NULL = none) to cb as
- * store_query_sessions, q's histogram at width_us to hcb as store_histogram (one series),
+ * store_query_docs, q's histogram at width_us to hcb as store_histogram (one series),
  * *matched = the sessions of q (the histogram's sum), *total = every session stored. ES
- * asks one _search for the page, the total and the date_histogram together, with the count
- * of all at the same time; a backend without its own way makes the three calls in turn. */
+ * asks one _search for the page and the date_histogram together (the count of all beside
+ * it on another connection when the handle's is older than 1 s); a backend without its own
+ * way makes the three calls in turn. */
 int store_query_page(struct store *st, const struct store_query *q, int64_t width_us,
-                     store_row_fn cb, void *ctx, store_histo_fn hcb, void *hctx,
+                     store_doc_fn cb, void *ctx, store_histo_fn hcb, void *hctx,
                      uint64_t *matched, uint64_t *total);
 /* The session of one sensor (its authenticated name, observer.name) with an id; as
  * store_get_session() (below) otherwise (several only if that sensor stored the id at several

@@ -36,10 +36,14 @@ struct store_backend {
     /* width_us checked by store_read.c (1 s..STORE_HISTO_WIDTH_MAX) */
     int (*histogram)(struct store *st, const struct store_query *q, int64_t width_us,
                      bool by_sensor, store_histo_fn cb, void *ctx);
-    /* optional (NULL: histogram, query_sessions of all, query_sessions of q's page in turn):
+    /* optional (NULL: query_sessions with each row's text parsed, store_read.c):
+     * store_query_docs, for a backend that holds the documents parsed already */
+    int (*query_docs)(struct store *st, const struct store_query *q, store_doc_fn cb,
+                      void *ctx, uint64_t *total);
+    /* optional (NULL: histogram, query_sessions of all, query_docs of q's page in turn):
      * store_query_page with hcb already wrapped to sum *matched; q->limit > 0 when cb */
     int (*query_page)(struct store *st, const struct store_query *q, int64_t width_us,
-                      store_row_fn cb, void *ctx, store_histo_fn hcb, void *hctx,
+                      store_doc_fn cb, void *ctx, store_histo_fn hcb, void *hctx,
                       uint64_t *total);
     /* sensor NULL: every sensor's session with the id (see store_get_session) */
     int (*get_session)(struct store *st, const char *sensor, const char *id, store_row_fn cb,

@@ -646,6 +646,7 @@ const struct store_backend store_es_backend = {
     .put_stats = es_put_stats,
     .put_alert = es_put_alert,
     .query_sessions = es_query_sessions,
+    .query_docs = es_query_docs,
     .count_by = es_count_by,
     .histogram = es_histogram,
     .query_page = es_query_page,

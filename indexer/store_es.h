@@ -211,10 +211,13 @@ static inline bool es_item_ok(const struct es_item *it)
 
 int es_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
                       uint64_t *total);
+/* es_query_sessions handing each hit's _source as the answer's parser made it */
+int es_query_docs(struct store *st, const struct store_query *q, store_doc_fn cb, void *ctx,
+                  uint64_t *total);
 int es_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
                 store_row_fn cb, void *ctx);
 int es_query_page(struct store *st, const struct store_query *q, int64_t width_us,
-                  store_row_fn cb, void *ctx, store_histo_fn hcb, void *hctx, uint64_t *total);
+                  store_doc_fn cb, void *ctx, store_histo_fn hcb, void *hctx, uint64_t *total);
 int es_histogram(struct store *st, const struct store_query *q, int64_t width_us,
                  bool by_sensor, store_histo_fn cb, void *ctx);
 int es_get_session(struct store *st, const char *sensor, const char *id, store_row_fn cb,

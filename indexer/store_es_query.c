@@ -3,7 +3,8 @@
  * date_histogram aggregations), one session by id, and retention (whole old indices dropped,
  * the boundary index trimmed by delete-by-query).
  * Owns:  the query DSL of these reads; nothing across calls.
- * Lends: each row's JSON to the caller's store_row_fn for the duration of the call.
+ * Lends: each row's JSON to the caller's store_row_fn, or its _source as parsed to a
+ *        store_doc_fn, for the duration of the call.
  * Never: reads the sequence index (store_es.c does); deletes an index whose name it cannot
  *        parse as one of ours.
  * Trap:  searches are near real time: a session is found after the index refreshes (1 s by
@@ -96,25 +97,55 @@ static json_object *sort_of(const char *dir)
     return sort;
 }
 
-/* Hand each hit's _source to cb; STORE_OK, or an error when out of memory. */
-static int hand_hits(struct store *st, json_object *hits, store_row_fn cb, void *ctx)
+/* Where the hits go: each _source as text to a store_row_fn, or as parsed to a store_doc_fn
+ * (no text in between: the node's answer is parsed once). */
+struct sink {
+    store_row_fn row;
+    store_doc_fn doc;
+    void *ctx;
+};
+
+/* Hand one _source to the sink: 0 go on, 1 the callback stopped, -1 out of memory. */
+static int sink_one(const struct sink *k, json_object *src)
+{
+    if (k->doc)
+        return k->doc(k->ctx, src) != 0;
+    size_t len = 0;
+    const char *text = es_json_text(src, &len);
+    if (!text)
+        return -1;
+    return k->row(k->ctx, text, len) != 0;
+}
+
+/* Hand each hit's _source to the sink; STORE_OK, or an error when out of memory. */
+static int hand_hits(struct store *st, json_object *hits, const struct sink *k)
 {
     size_t n = hits ? json_object_array_length(hits) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *src;
         if (!json_object_object_get_ex(json_object_array_get_idx(hits, i), "_source", &src))
             continue;
-        size_t len = 0;
-        const char *text = es_json_text(src, &len);
-        if (!text)
+        int r = sink_one(k, src);
+        if (r < 0)
             return store_fail(st, STORE_ERR_RETRY, "search sessions: out of memory");
-        if (cb(ctx, text, len))
+        if (r)
             break;
     }
     return STORE_OK;
 }
 
-int es_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
+/* "_source": {"includes": q->fields} when the caller named the paths it reads */
+static void source_of(json_object *body, const struct store_query *q)
+{
+    if (!q->fields || !q->nfields)
+        return;
+    json_object *inc = json_object_new_array();
+    for (size_t i = 0; i < q->nfields; i++)
+        json_object_array_add(inc, str(q->fields[i]));
+    json_object_object_add(body, "_source", es_obj1("includes", inc));
+}
+
+static int query_hits(struct store *st, const struct store_query *q, const struct sink *k,
                       uint64_t *total)
 {
     struct es *es = ES(st);
@@ -122,6 +153,7 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
     const char *dir = q->newest_first ? "desc" : "asc";
     size_t skip = q->offset, want = q->limit ? q->limit : SIZE_MAX;
     bool window = q->limit && q->offset < ES_WINDOW && q->limit <= ES_WINDOW - q->offset;
+    bool any = k->row || k->doc;
     json_object *after = NULL;
     bool first = true;
     if (window)
@@ -140,16 +172,19 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
         json_object_object_add(body, "query", filter);
         json_object_object_add(body, "track_total_hits", json_object_new_boolean(first));
         size_t size;
-        if (!cb) {
+        if (!any) {
             size = 0;
         } else if (window) {         /* one page: from/size */
             size = q->limit;
             json_object_object_add(body, "from", json_object_new_int64((int64_t)q->offset));
+            source_of(body, q);
         } else {                     /* search_after pages; skipped rows without _source */
             size_t left = skip ? skip : want;
             size = left < ES_PAGE ? left : ES_PAGE;
             if (skip)
                 json_object_object_add(body, "_source", json_object_new_boolean(0));
+            else
+                source_of(body, q);
         }
         json_object_object_add(body, "size", json_object_new_int64((int64_t)size));
         if (size)
@@ -172,10 +207,11 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
             if (skip) {
                 skip--;
             } else if (json_object_object_get_ex(h, "_source", &src)) {
-                size_t len = 0;
-                const char *text = es_json_text(src, &len);
+                int r = sink_one(k, src);
                 want--;
-                if (!text || cb(ctx, text, len) || want == 0) {
+                if (r < 0)
+                    rc = store_fail(st, STORE_ERR_RETRY, "search sessions: out of memory");
+                if (r || want == 0) {
                     stop = true;
                     break;
                 }
@@ -186,11 +222,23 @@ int es_query_sessions(struct store *st, const struct store_query *q, store_row_f
             }
         }
         json_object_put(ans);
-        if (!cb || window || stop)
+        if (!any || window || stop)
             break;
     }
     json_object_put(after);
     return rc;
+}
+
+int es_query_sessions(struct store *st, const struct store_query *q, store_row_fn cb, void *ctx,
+                      uint64_t *total)
+{
+    return query_hits(st, q, &(struct sink){ .row = cb, .ctx = ctx }, total);
+}
+
+int es_query_docs(struct store *st, const struct store_query *q, store_doc_fn cb, void *ctx,
+                  uint64_t *total)
+{
+    return query_hits(st, q, &(struct sink){ .doc = cb, .ctx = ctx }, total);
 }
 
 int es_count_by(struct store *st, const struct store_query *q, const struct field_def *field,
@@ -365,14 +413,14 @@ int es_histogram(struct store *st, const struct store_query *q, int64_t width_us
  * than ES_TOTAL_TTL_MS, sent at the same time on another connection. A page past the result
  * window goes the long way (search_after). */
 int es_query_page(struct store *st, const struct store_query *q, int64_t width_us,
-                  store_row_fn cb, void *ctx, store_histo_fn hcb, void *hctx, uint64_t *total)
+                  store_doc_fn cb, void *ctx, store_histo_fn hcb, void *hctx, uint64_t *total)
 {
     struct es *es = ES(st);
     if (cb && !(q->offset < ES_WINDOW && q->limit <= ES_WINDOW - q->offset)) {
         int rc = es_histogram(st, q, width_us, false, hcb, hctx);
         if (rc == STORE_OK)
             rc = es_query_sessions(st, &(struct store_query){ 0 }, NULL, NULL, total);
-        return rc == STORE_OK ? es_query_sessions(st, q, cb, ctx, NULL) : rc;
+        return rc == STORE_OK ? es_query_docs(st, q, cb, ctx, NULL) : rc;
     }
     json_object *filter = filter_of(st, q);
     if (!filter)
@@ -384,6 +432,7 @@ int es_query_page(struct store *st, const struct store_query *q, int64_t width_u
     if (cb) {
         json_object_object_add(body, "from", json_object_new_int64((int64_t)q->offset));
         json_object_object_add(body, "sort", sort_of(q->newest_first ? "desc" : "asc"));
+        source_of(body, q);
     }
     json_object_object_add(body, "aggs", es_obj1("h", histo_agg(es, width_us)));
     struct es_call c[2] = {
@@ -400,19 +449,22 @@ int es_query_page(struct store *st, const struct store_query *q, int64_t width_u
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* the count of all only when the handle's is stale: it costs the node a search and
+     * this thread a second transfer (bench/RESULTS.md "osdoc") */
     size_t ncalls = es->total_at_ms && now_ms - es->total_at_ms < ES_TOTAL_TTL_MS ? 1 : 2;
     if (!c[0].body)
         rc = store_fail(st, STORE_ERR_RETRY, "search sessions: out of memory");
-    else if (es_http_run(es->http, c, 2, 2, err) < 0)
+    else if (es_http_run(es->http, c, ncalls, 2, err) < 0)
         rc = store_fail(st, STORE_ERR_RETRY, "%s", err);
-    for (int i = 0; i < 2 && rc == STORE_OK; i++) {
+    for (size_t i = 0; i < ncalls && rc == STORE_OK; i++) {
         if (c[i].status == 0)                   /* no answer: the other nodes in turn */
             es_http_any(es->http, &c[i]);
         if (c[i].status != 200)
             rc = es_fail_call(st, &c[i], i ? "count sessions" : "search sessions");
     }
     json_object *ans = NULL, *cnt = NULL, *v;
-    if (rc == STORE_OK && (!(ans = es_call_json(&c[0])) || !(cnt = es_call_json(&c[1]))))
+    if (rc == STORE_OK && (!(ans = es_call_json(&c[0])) ||
+                           (ncalls > 1 && !(cnt = es_call_json(&c[1])))))
         rc = store_fail(st, STORE_ERR_RETRY, "elasticsearch: search sessions: answer is not "
                         "JSON: %.100s", ans ? c[1].resp : c[0].resp);
     if (rc == STORE_OK && ncalls > 1) {
@@ -424,7 +476,8 @@ int es_query_page(struct store *st, const struct store_query *q, int64_t width_u
         *total = es->total;
         if (!histo_buckets(get_path(ans, "aggregations", "h", "buckets"), NULL, hcb, hctx) &&
             cb)
-            rc = hand_hits(st, get_path(ans, "hits", "hits", NULL), cb, ctx);
+            rc = hand_hits(st, get_path(ans, "hits", "hits", NULL),
+                           &(struct sink){ .doc = cb, .ctx = ctx });
     }
     json_object_put(ans);
     json_object_put(cnt);

@@ -1,14 +1,18 @@
 /* store_read.c -- the reading half of store.h: argument checks, then the backend's query,
- * with `ashiato.segments` expanded by the current segment map (store_segments.c) first.
- * Owns:  the expanded tree of one call (freed before returning).
+ * with `ashiato.segments` expanded by the current segment map (store_segments.c) first; the
+ * parsed documents of store_query_docs for a backend that has only text.
+ * Owns:  the expanded tree of one call (freed before returning); the json_tokener and each
+ *        document parsed for a store_doc_fn (dropped when the callback returns).
  * Lends: nothing past a call.
  * Never: touches a database or the network itself; logs.
  * Trap:  every query entry point that takes a store_query goes through with_segments(), or
  *        `ashiato.segments` would reach a compiler that reads it from the document. */
 #include "store_backend.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <json-c/json.h>
 #include "segmap.h"
 #include "store_segments.h"
 
@@ -50,6 +54,58 @@ int store_query_sessions(struct store *st, const struct store_query *q, store_ro
     if (with_segments(st, q, &use, &owned) != STORE_OK)
         return counted(st, STORE_ERR);
     int rc = st->be->query_sessions(st, &use, cb, ctx, total);
+    query_expr_free(owned);
+    return counted(st, rc);
+}
+
+/* A store_row_fn that parses each row and hands the document to a store_doc_fn. */
+struct parsed {
+    store_doc_fn cb;
+    void *ctx;
+    json_tokener *tok;
+};
+
+static int parse_row(void *ctx, const char *text, size_t len)
+{
+    struct parsed *p = ctx;
+    json_tokener_reset(p->tok);
+    json_object *doc = json_tokener_parse_ex(p->tok, text, len > INT_MAX ? INT_MAX : (int)len);
+    if (!doc || json_tokener_get_error(p->tok) != json_tokener_success) {
+        json_object_put(doc);
+        return 0;                    /* a stored document that does not parse is skipped */
+    }
+    int stop = p->cb(p->ctx, doc);
+    json_object_put(doc);
+    return stop;
+}
+
+/* the backend's query_docs, else its query_sessions through parse_row (q expanded) */
+static int query_docs(struct store *st, const struct store_query *q, store_doc_fn cb,
+                      void *ctx, uint64_t *total)
+{
+    if (st->be->query_docs || !cb)
+        return st->be->query_docs ? st->be->query_docs(st, q, cb, ctx, total)
+                                  : st->be->query_sessions(st, q, NULL, NULL, total);
+    struct parsed p = { .cb = cb, .ctx = ctx, .tok = json_tokener_new() };
+    if (!p.tok)
+        return store_fail(st, STORE_ERR_RETRY, "query: out of memory");
+    int rc = st->be->query_sessions(st, q, parse_row, &p, total);
+    json_tokener_free(p.tok);
+    return rc;
+}
+
+int store_query_docs(struct store *st, const struct store_query *q, store_doc_fn cb,
+                     void *ctx, uint64_t *total)
+{
+    if (!st)
+        return STORE_ERR;
+    if (total)
+        *total = 0;
+    struct store_query use;
+    struct query_expr *owned;
+    if (with_segments(st, q, &use, &owned) != STORE_OK)
+        return counted(st, STORE_ERR);
+    int rc = query_docs(st, &use, cb, ctx, total);
     query_expr_free(owned);
     return counted(st, rc);
 }
@@ -121,7 +177,7 @@ static int page_sum(void *ctx, const char *series, const struct store_histo_buck
 }
 
 int store_query_page(struct store *st, const struct store_query *q, int64_t width_us,
-                     store_row_fn cb, void *ctx, store_histo_fn hcb, void *hctx,
+                     store_doc_fn cb, void *ctx, store_histo_fn hcb, void *hctx,
                      uint64_t *matched, uint64_t *total)
 {
     struct page_sum ps = { .cb = hcb, .ctx = hctx };
@@ -147,7 +203,7 @@ int store_query_page(struct store *st, const struct store_query *q, int64_t widt
     } else if ((rc = store_histogram(st, q, width_us, false, page_sum, &ps)) == STORE_OK &&
                (rc = store_query_sessions(st, NULL, NULL, NULL, total)) == STORE_OK &&
                cb && q->offset < ps.n) {
-        rc = store_query_sessions(st, q, cb, ctx, NULL);
+        rc = store_query_docs(st, q, cb, ctx, NULL);
     }
     *matched = ps.n;
     return rc;

@@ -128,6 +128,16 @@ static int collect(void *ctx, const char *doc, size_t len)
     return 0;
 }
 
+/* a store_doc_fn: the lent document as json-c writes it (the text a store_row_fn gets) */
+static int collect_doc(void *ctx, json_object *doc)
+{
+    size_t len = 0;
+    const char *t = json_object_to_json_string_length(doc, JSON_C_TO_STRING_PLAIN |
+                                                      JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    assert_non_null(t);
+    return collect(ctx, t, len);
+}
+
 static void rows_free(struct rows *r)
 {
     for (size_t i = 0; i < r->n; i++)
@@ -190,10 +200,10 @@ static void same_page(struct store *sq, struct store *es, const struct store_que
     struct buckets *hc = calloc(1, sizeof *hc);
     assert_true(ha && hb && hc);
     uint64_t ma = 0, mb = 0, ta = 0, tb = 0, tc = 0;
-    int ra = store_query_page(sq, q, width_us, rows ? collect : NULL, &a, collect_bucket, ha,
-                              &ma, &ta);
-    int rb = store_query_page(es, q, width_us, rows ? collect : NULL, &b, collect_bucket, hb,
-                              &mb, &tb);
+    int ra = store_query_page(sq, q, width_us, rows ? collect_doc : NULL, &a, collect_bucket,
+                              ha, &ma, &ta);
+    int rb = store_query_page(es, q, width_us, rows ? collect_doc : NULL, &b, collect_bucket,
+                              hb, &mb, &tb);
     if (ra != STORE_OK || rb != STORE_OK)
         fail_msg("%s: query_page: sqlite %d (%s), elasticsearch %d (%s)", what, ra,
                  store_error(sq), rb, store_error(es));
@@ -219,6 +229,9 @@ static void same_page(struct store *sq, struct store *es, const struct store_que
     if (rows && q->offset < mb) {
         assert_int_equal(store_query_sessions(es, q, collect, &c, NULL), STORE_OK);
         assert_rows_equal(&c, &b, what);
+        rows_free(&c);
+        assert_int_equal(store_query_docs(es, q, collect_doc, &c, NULL), STORE_OK);
+        assert_rows_equal(&c, &b, what);
     } else {
         assert_int_equal(b.n, 0);
     }
@@ -231,6 +244,76 @@ static void same_page(struct store *sq, struct store *es, const struct store_que
     free(ha);
     free(hb);
     free(hc);
+}
+
+/* the value at a dotted path of nested objects, or NULL */
+static json_object *at_path(json_object *o, const char *path)
+{
+    char key[128];
+    while (o && *path) {
+        size_t l = strcspn(path, ".");
+        snprintf(key, sizeof key, "%.*s", (int)l, path);
+        if (!json_object_object_get_ex(o, key, &o))
+            return NULL;
+        path += l + (path[l] == '.');
+    }
+    return o;
+}
+
+struct docs {
+    json_object *v[64];
+    size_t n;
+};
+
+static int keep_doc(void *ctx, json_object *doc)
+{
+    struct docs *d = ctx;
+    assert_true(d->n < 64);
+    d->v[d->n++] = json_object_get(doc);
+    return 0;
+}
+
+/* q->fields set: SQLite hands whole documents, ES only those paths (_source includes, in
+ * store_query_page and store_query_docs alike); the values at the paths agree document by
+ * document, and ES's documents hold no other top-level key. */
+static void same_fields(struct store *sq, struct store *es, const struct store_query *q,
+                        const char *what)
+{
+    struct docs d[3] = { { .n = 0 }, { .n = 0 }, { .n = 0 } };    /* sqlite, es page, es docs */
+    struct buckets *h = calloc(1, sizeof *h);
+    uint64_t m = 0, t = 0;
+    assert_non_null(h);
+    assert_int_equal(store_query_docs(sq, q, keep_doc, &d[0], NULL), STORE_OK);
+    assert_int_equal(store_query_page(es, q, 3600 * 1000000LL, keep_doc, &d[1], collect_bucket,
+                                      h, &m, &t), STORE_OK);
+    assert_int_equal(store_query_docs(es, q, keep_doc, &d[2], NULL), STORE_OK);
+    assert_true(d[0].n > 0 && d[0].n == d[1].n && d[0].n == d[2].n);
+    for (size_t i = 0; i < d[0].n; i++) {
+        for (size_t f = 0; f < q->nfields; f++)
+            for (int k = 1; k < 3; k++)
+                if (!json_object_equal(at_path(d[0].v[i], q->fields[f]),
+                                       at_path(d[k].v[i], q->fields[f])))
+                    fail_msg("%s: document %zu, %s: sqlite %s, es %s", what, i, q->fields[f],
+                             json_object_to_json_string(at_path(d[0].v[i], q->fields[f])),
+                             json_object_to_json_string(at_path(d[k].v[i], q->fields[f])));
+        for (int k = 1; k < 3; k++) {
+            json_object_object_foreach(d[k].v[i], key, val) {
+                size_t kl = strlen(key), f = 0;
+                (void)val;
+                while (f < q->nfields && !(strncmp(q->fields[f], key, kl) == 0 &&
+                                           strchr(".", q->fields[f][kl])))  /* '.' or NUL */
+                    f++;
+                if (f == q->nfields)
+                    fail_msg("%s: document %zu from es holds '%s', not asked for", what, i, key);
+            }
+            assert_true(json_object_object_length(d[k].v[i]) <
+                        json_object_object_length(d[0].v[i]));
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < d[k].n; i++)
+            json_object_put(d[k].v[i]);
+    free(h);
 }
 
 static size_t same_counts(struct store *sq, struct store *es, const struct store_query *q,
@@ -424,13 +507,22 @@ static void scenario_same_answers(void **state)
     same_page(sq, es, &q, 60 * 1000000LL, "page: s1 on the second day, newest first", true);
     q.limit = 0;
     same_page(sq, es, &q, HOUR, "page: counts only", false);
+    static const char *const some[] = { "source.ip", "destination.port", "event.start",
+                                        "ashiato.session_id", "network.protocol" };
+    q.limit = 40;
+    q.fields = some;
+    q.nfields = ASH_ARRAY_LEN(some);
+    same_fields(sq, es, &q, "fields: s1 on the second day, newest first");
+    q.fields = NULL;
+    q.nfields = 0;
+    q.limit = 0;
     struct buckets *none = calloc(1, sizeof *none);
     uint64_t m0 = 1, t0 = 1;
     assert_non_null(none);
     assert_int_equal(store_query_page(es, &q, 1500000, NULL, NULL, collect_bucket, none, &m0,
                                       &t0), STORE_ERR);          /* not whole seconds */
-    assert_int_equal(store_query_page(es, &q, HOUR, collect, NULL, collect_bucket, none, &m0,
-                                      &t0), STORE_ERR);          /* a page without a limit */
+    assert_int_equal(store_query_page(es, &q, HOUR, collect_doc, NULL, collect_bucket, none,
+                                      &m0, &t0), STORE_ERR);     /* a page without a limit */
     assert_int_equal(none->n, 0);
     free(none);
 
