@@ -131,16 +131,19 @@ static bool trw_maybe(const struct detect_record *r)
     return r->proto == 6 || r->icmp_error;
 }
 
-static void hashes_of(const struct detect *d, const struct detect_record *r,
-                      struct detect_hashes *h)
+uint64_t detect_source_hash(const uint8_t src[16])
+{
+    uint64_t h = hmap_hash_bytes(src, 16, DETECT_SRC_SEED);
+    return h ? h : 1;
+}
+
+static void hashes_of(const struct detect_record *r, struct detect_hashes *h)
 {
     h->link = detect_link_hash(r->community_id);
+    h->src = detect_source_hash(r->src);
     h->trw = trw_maybe(r);
-    if (h->trw) {
-        h->trw_key = window_key_hash(d->trw, r->src);
+    if (h->trw)
         h->trw_value = detect_trw_value(r);
-    }
-    h->spike = 0;
 }
 
 /* one record, with its hashes */
@@ -208,7 +211,7 @@ static void feed(struct detect *d, const struct detect_record *r, const struct d
 void detect_feed(struct detect *d, const struct detect_record *r)
 {
     struct detect_hashes h;
-    hashes_of(d, r, &h);
+    hashes_of(r, &h);
     feed(d, r, &h);
 }
 
@@ -228,7 +231,7 @@ void detect_feed_batch(struct detect *d, const struct detect_record *const *r, s
             feed(d, r[i - PREFETCH_AHEAD], &h[(i - PREFETCH_AHEAD) % PREFETCH_AHEAD]);
         if (i >= 6 && i - 6 < n && h[(i - 6) % PREFETCH_AHEAD].trw) {
             const struct detect_hashes *q = &h[(i - 6) % PREFETCH_AHEAD];
-            window_prefetch_step(d->trw, r[i - 6]->src, q->trw_key, q->trw_value, 2);
+            window_prefetch_step(d->trw, r[i - 6]->src, q->src, q->trw_value, 2);
         }
         if (i >= 4 && i - 4 < n) {      /* spike: the bin's slot for the source */
             const struct detect_record *q = r[i - 4];
@@ -239,16 +242,16 @@ void detect_feed_batch(struct detect *d, const struct detect_record *const *r, s
                     if (!strcmp(d->sensor_names[k], q->sensor))
                         pf_index = (int)k;
             }
-            h[(i - 4) % PREFETCH_AHEAD].spike = detect_spike_prefetch(d, pf_index, q);
+            detect_spike_prefetch(d, pf_index, q, h[(i - 4) % PREFETCH_AHEAD].src);
         }
         if (i >= 3 && i - 3 < n && h[(i - 3) % PREFETCH_AHEAD].trw)   /* TRW: the entry */
-            window_prefetch_step(d->trw, r[i - 3]->src, h[(i - 3) % PREFETCH_AHEAD].trw_key, 0, 1);
+            window_prefetch_step(d->trw, r[i - 3]->src, h[(i - 3) % PREFETCH_AHEAD].src, 0, 1);
         if (i < n) {                    /* the link slot and TRW's map slot */
             struct detect_hashes *q = &h[i % PREFETCH_AHEAD];
-            hashes_of(d, r[i], q);
+            hashes_of(r[i], q);
             detect_link_prefetch(d->link, q->link);
             if (q->trw)
-                window_prefetch_step(d->trw, r[i]->src, q->trw_key, 0, 0);
+                window_prefetch_step(d->trw, r[i]->src, q->src, 0, 0);
         }
     }
 }

@@ -28,13 +28,19 @@ struct detect_facts {
 };
 
 /* What the engine hashes once per record (detect_feed_batch takes them a few records ahead,
- * to prefetch with): each detector reuses its own instead of hashing the record again. */
+ * to prefetch with): each detector reuses them instead of hashing the record again. */
 struct detect_hashes {
     uint64_t link;              /* detect_link_hash of the Community ID */
-    uint64_t trw_key, trw_value;    /* TRW's source key (window_key_hash), its host value */
-    bool trw;                   /* trw_key and trw_value were taken */
-    uint64_t spike;             /* the spike bins' map hash of the source, 0: not taken */
+    uint64_t src;               /* detect_source_hash: every table keyed on the source alone */
+    uint64_t trw_value;         /* TRW's host value (detect_trw_value), when trw */
+    bool trw;                   /* TRW may count the record: trw_value was taken */
 };
+
+/* The source's hash, one for every table keyed on the source address alone (TRW's and the
+ * lateral window's maps, made with DETECT_SRC_SEED, and the spike bins' source tables), so a
+ * record's source is hashed once. Never 0 (as hmap's hashes). */
+#define DETECT_SRC_SEED 0x737263ULL
+uint64_t detect_source_hash(const uint8_t src[16]);
 
 struct detect_alerts {          /* detect_alert.c: every open alert */
     struct detect_alert **v;
@@ -123,7 +129,8 @@ int detect_policy_init(struct detect *d);
 void detect_policy_feed(struct detect *d, const struct detect_facts *f);
 int detect_spike_init(struct detect *d);
 void detect_spike_feed(struct detect *d, const struct detect_facts *f);
-uint64_t detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r);
+void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r,
+                           uint64_t src_hash);
 void detect_spike_tick(struct detect *d, int64_t now_us, bool flush);
 void detect_spike_wall(struct detect *d);
 void detect_spike_placement_changed(struct detect *d);
