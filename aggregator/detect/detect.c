@@ -144,6 +144,7 @@ static void hashes_of(const struct detect_record *r, struct detect_hashes *h)
     h->trw = trw_maybe(r);
     if (h->trw)
         h->trw_value = detect_trw_value(r);
+    h->trw_entry = NULL;
 }
 
 /* one record, with its hashes */
@@ -230,8 +231,9 @@ void detect_feed_batch(struct detect *d, const struct detect_record *const *r, s
         if (i >= PREFETCH_AHEAD)
             feed(d, r[i - PREFETCH_AHEAD], &h[(i - PREFETCH_AHEAD) % PREFETCH_AHEAD]);
         if (i >= 6 && i - 6 < n && h[(i - 6) % PREFETCH_AHEAD].trw) {
-            const struct detect_hashes *q = &h[(i - 6) % PREFETCH_AHEAD];
-            window_prefetch_step(d->trw, r[i - 6]->src, q->src, q->trw_value, 2);
+            struct detect_hashes *q = &h[(i - 6) % PREFETCH_AHEAD];   /* found: kept */
+            q->trw_entry = window_prefetch_entry(d->trw, r[i - 6]->src, q->src, q->trw_value);
+            q->trw_gen = window_generation(d->trw);
         }
         if (i >= 4 && i - 4 < n) {      /* spike: the bin's slot for the source */
             const struct detect_record *q = r[i - 4];
@@ -243,6 +245,7 @@ void detect_feed_batch(struct detect *d, const struct detect_record *const *r, s
                         pf_index = (int)k;
             }
             detect_spike_prefetch(d, pf_index, q, h[(i - 4) % PREFETCH_AHEAD].src);
+            detect_link_prefetch_entry(d->link, h[(i - 4) % PREFETCH_AHEAD].link);
         }
         if (i >= 3 && i - 3 < n && h[(i - 3) % PREFETCH_AHEAD].trw)   /* TRW: the entry */
             window_prefetch_step(d->trw, r[i - 3]->src, h[(i - 3) % PREFETCH_AHEAD].src, 0, 1);

@@ -34,6 +34,8 @@ struct detect_hashes {
     uint64_t src;               /* detect_source_hash: every table keyed on the source alone */
     uint64_t trw_value;         /* TRW's host value (detect_trw_value), when trw */
     bool trw;                   /* TRW may count the record: trw_value was taken */
+    struct window_entry *trw_entry; /* the source's TRW entry found ahead (NULL: look it up) */
+    uint64_t trw_gen;           /* the TRW window's generation when it was found */
 };
 
 /* The source's hash, one for every table keyed on the source address alone (TRW's and the
@@ -95,6 +97,7 @@ struct detect_link *detect_link_new(const struct detect_config *c);
 void detect_link_free(struct detect_link *l);
 uint64_t detect_link_hash(const char *community_id);
 void detect_link_prefetch(const struct detect_link *l, uint64_t hash);
+void detect_link_prefetch_entry(const struct detect_link *l, uint64_t hash);
 bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint64_t hash,
                       int sensor, int64_t now_us, struct detect_link_pair *pair);
 uint64_t detect_link_full(const struct detect_link *l);

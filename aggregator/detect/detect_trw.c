@@ -46,10 +46,12 @@ void detect_trw_feed(struct detect *d, const struct detect_facts *f)
     if (!f->attempt || (r->proto != 6 && !f->icmp_failed) || f->outcome == OUTCOME_UNKNOWN)
         return;
     struct window_entry *e;
-    int rc = f->h->trw ? window_add_hash(d->trw, r->src, f->h->src, f->h->trw_value, r->start_us,
-                                         0, &e)
-                       : window_add_hash(d->trw, r->src, f->h->src, detect_trw_value(r),
-                                         r->start_us, 0, &e);
+    const struct detect_hashes *h = f->h;
+    int rc = h->trw_entry && h->trw_gen == window_generation(d->trw)
+                 ? window_add_entry(d->trw, h->trw_entry, h->trw_value, r->start_us, 0, &e)
+             : h->trw ? window_add_hash(d->trw, r->src, h->src, h->trw_value, r->start_us, 0, &e)
+                      : window_add_hash(d->trw, r->src, h->src, detect_trw_value(r), r->start_us,
+                                        0, &e);
     if (rc == WINDOW_ERR_FULL)
         d->st.cap_hits++;
     if (rc != WINDOW_NEW)
