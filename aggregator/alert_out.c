@@ -29,7 +29,13 @@
 #define CHUNK_RECS    1024      /* records per chunk: the thread feeds a chunk per lock trip */
 #define CHUNK_STRS    (64u << 10)   /* ids and Community IDs per chunk (~56 bytes a record) */
 #define STR_MAX       (CHUNK_STRS / 4)  /* a longer id or Community ID is taken as none */
-#define CHUNKS        16        /* chunks between the hook and the thread (2.6 MiB) */
+/* Chunks between the hook and the thread: room for a whole group commit's records
+ * (RECEIVE_GROUP_RECORDS_DEFAULT, 64 chunks) and more, 13.8 MiB. With fewer, the hook of
+ * every big group waits for the thread to feed the group's first chunks, and the ingest
+ * thread (no acks meanwhile, so the sensors too) stands still while detection runs:
+ * detection and ingest then take turns instead of sharing the cores. */
+#define CHUNKS        80
+_Static_assert(CHUNKS * CHUNK_RECS > RECEIVE_GROUP_RECORDS_DEFAULT, "a whole group fits");
 #define SENSORS_MAX   256
 #define LINKS_MAX     (1 << 20) /* links waiting for the next tick */
 
