@@ -480,8 +480,10 @@ static void put(struct alert_out *o, const struct detect_alert *a, bool final)
     al.sensors = sensors;
     al.sessions = a->sessions;
     al.summary = (char *)a->message;
-    for (uint32_t i = 0; i < a->n_evidence; i++)
-        ids[i] = (ProtobufCBinaryData){ strlen(a->evidence[i]), (uint8_t *)a->evidence[i] };
+    for (uint32_t i = 0; i < a->n_evidence; i++) {
+        const char *id = detect_alert_evidence_id(a, i);
+        ids[i] = (ProtobufCBinaryData){ strlen(id), (uint8_t *)id };
+    }
     al.n_session_ids = a->n_evidence;
     al.session_ids = ids;
     al.doc = doc;

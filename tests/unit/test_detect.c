@@ -106,6 +106,8 @@ static void lateral_sweep_once_benign_clients_never(void **s)
     assert_true(x->n_sensors >= 4);
     assert_true(x->successes >= 3 && x->failures >= 30);
     assert_int_equal(x->total_hosts, 30);
+    /* its id whole: "lateral_movement-" and 24 hex digits (cut to 39 in a 40-byte field) */
+    assert_int_equal(strlen(x->id), strlen("lateral_movement-") + 24);
     for (size_t i = 0; i < g.n; i++)        /* the benign clients raised nothing */
         assert_true(!memcmp(g.v[i].source, sweeper, 16));
     detect_free(d);
