@@ -29,14 +29,14 @@
 #define CID_LEN 40
 #define ID_LEN 40
 #define INDEX_MIN 4096
-/* The index is laid out again when dead and live slots pass USED_NUM/USED_DEN of it, grown
- * while live ones pass LIVE_NUM/LIVE_DEN: most lookups miss (a new flow), and a miss walks
- * the whole probe chain (1.5 slots a lookup at 3/4 and 3/8 over the ingest benchmark's
- * journals, 0.74 at 1/2 and 1/4, the same 8 MiB at the default max_sources) */
+/* The index is laid out again when dead and live slots pass USED_NUM/USED_DEN of it; live
+ * ones are at most 1/LIVE_DEN of it: it is allocated at start for max_sources live slots
+ * (16 MiB at the default), so it never grows in the middle of the records. Most lookups miss
+ * (a new flow), and a miss walks the whole probe chain: 1.5 slots a lookup at 3/4 used and
+ * 3/8 live over the ingest benchmark's journals, 0.53 at 1/2 and 1/8. */
 #define USED_NUM 1
 #define USED_DEN 2
-#define LIVE_NUM 1
-#define LIVE_DEN 4
+#define LIVE_DEN 8
 
 struct link_entry {
     uint64_t hash;
@@ -112,6 +112,15 @@ static int reindex(struct detect_link *l, size_t nslots)
     return 0;
 }
 
+/* the index's size for cap live entries: a power of two, at least LIVE_DEN * cap */
+static size_t index_slots(size_t cap)
+{
+    size_t n = INDEX_MIN;
+    while (n / LIVE_DEN < cap && n <= SIZE_MAX / 4 && n < ((size_t)1 << 32))
+        n *= 2;
+    return n;
+}
+
 struct detect_link *detect_link_new(const struct detect_config *c)
 {
     struct detect_link *l = calloc(1, sizeof *l);
@@ -124,7 +133,8 @@ struct detect_link *detect_link_new(const struct detect_config *c)
         ring *= 2;
     l->ring_mask = ring - 1;
     if (!(l->ring = hmap_big_calloc(ring, sizeof *l->ring)) ||
-        !(l->scratch = hmap_big_calloc(l->cap, sizeof *l->scratch)) || reindex(l, INDEX_MIN) < 0) {
+        !(l->scratch = hmap_big_calloc(l->cap, sizeof *l->scratch)) ||
+        reindex(l, index_slots(l->cap)) < 0) {
         detect_link_free(l);
         return NULL;
     }
@@ -257,13 +267,8 @@ bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint
         l->used++;
     }
     l->index[reuse] = (struct link_slot){ fp, seq };
-    if (l->used * USED_DEN > (l->mask + 1) * USED_NUM) {    /* dead and live: lay out again */
-        size_t nslots = l->mask + 1;
-        while (l->n * LIVE_DEN > nslots * LIVE_NUM && nslots <= UINT32_MAX / 2)   /* grow */
-            nslots *= 2;
-        if (reindex(l, nslots) < 0)
-            reindex(l, l->mask + 1);    /* out of memory: in place, dead slots emptied */
-    }
+    if (l->used * USED_DEN > (l->mask + 1) * USED_NUM)     /* dead and live: lay out again */
+        reindex(l, l->mask + 1);        /* in place: no allocation */
     return false;
 }
 
