@@ -20,6 +20,7 @@ struct detect *detect_new(const struct detect_config *cfg, detect_sink_fn sink, 
         return NULL;
     }
     d->cfg = *cfg;
+    detect_segidx_build(&d->segidx, &d->cfg);
     d->sink = sink;
     d->sink_ctx = ctx;
     d->first_us = INT64_MAX;
@@ -59,6 +60,7 @@ void detect_free(struct detect *d)
 void detect_set_placement(struct detect *d, const struct detect_config *cfg)
 {
     detect_config_placement(&d->cfg, cfg);
+    detect_segidx_build(&d->segidx, &d->cfg);
     d->last_sensor = NULL;      /* its cached segment came from the old [sensors] */
     detect_spike_placement_changed(d);
 }
@@ -162,8 +164,8 @@ static void feed(struct detect *d, const struct detect_record *r, const struct d
         d->first_us = r->start_us;
     const struct detect_config *c = &d->cfg;
     struct detect_facts f = { .r = r, .h = h };
-    f.src_seg = detect_segment_of(c, r->src);
-    f.dst_seg = detect_segment_of(c, r->dst);
+    f.src_seg = detect_segidx_of(&d->segidx, r->src);
+    f.dst_seg = detect_segidx_of(&d->segidx, r->dst);
     const char *sn = r->sensor ? r->sensor : "";
     if (!d->last_sensor || (sn != d->last_sensor && strcmp(sn, d->last_sensor))) {
         d->last_index = detect_sensor_index(d, sn);
@@ -176,7 +178,7 @@ static void feed(struct detect *d, const struct detect_record *r, const struct d
     if (si >= 0 && r->start_us > d->sensor_newest[si])
         d->sensor_newest[si] = r->start_us;
     f.approved = detect_in_list(c->approved, c->n_approved, r->src);
-    detect_outcome(c, r, &f);
+    detect_outcome(c, &d->segidx, r, &f);
     /* Only a flow that two sensors can see needs the link table: with sensors placed on
      * segments' uplinks, one between two different segments (or any flow at a sensor with
      * no segment, or when no sensor is placed). Most records are not, and skip it. */

@@ -12,6 +12,22 @@ enum detect_outcome { OUTCOME_UNKNOWN = 0, OUTCOME_SUCCESS, OUTCOME_FAILURE };
 
 #define SEG_OUTSIDE (-1)
 
+/* detect_segment.c: the [segments] prefixes compiled for lookups (detect_segidx_build, at
+ * detect_new and each placement change): one hash probe per distinct prefix length, longest
+ * first, instead of a pass over every prefix; the same answers as detect_segment_of and
+ * detect_addr_discovery (test_detect `segment_index_is_linear`). */
+#define SEGIDX_SLOTS 1024       /* >= 2 x DETECT_MAX_PREFIXES: at most half full */
+struct detect_segidx {
+    uint8_t lens[129];          /* distinct prefix lengths, longest first */
+    size_t n_lens;
+    uint8_t bcast[32];          /* those of IPv4 prefixes with a directed broadcast (/0../30) */
+    size_t n_bcast;
+    struct segidx_slot { uint8_t net[16]; uint8_t bits, used; int16_t segment; } slot[SEGIDX_SLOTS];
+};
+void detect_segidx_build(struct detect_segidx *x, const struct detect_config *c);
+int detect_segidx_of(const struct detect_segidx *x, const uint8_t a[16]);
+bool detect_segidx_discovery(const struct detect_segidx *x, const uint8_t a[16]);
+
 /* What the engine works out once per record, for every detector. */
 struct detect_facts {
     const struct detect_record *r;
@@ -70,6 +86,7 @@ struct detect {
     struct window *addr_scan, *port_scan, *dark_scan, *trw, *lateral, *servers, *policy;
     struct detect_spike *spike;
     double trw_up, trw_down, trw_eta1, trw_eta0;   /* TRW's steps and bounds (logs, once) */
+    struct detect_segidx segidx;                   /* cfg's [segments], compiled */
 };
 
 /* detect.c: the sensor's index (< 64) among those met, -1 past 64 */
@@ -83,8 +100,8 @@ bool detect_addr_private(const uint8_t a[16]);
 bool detect_addr_discovery(const uint8_t a[16], const struct detect_config *c);
 
 /* detect_outcome.c */
-void detect_outcome(const struct detect_config *c, const struct detect_record *r,
-                    struct detect_facts *f);
+void detect_outcome(const struct detect_config *c, const struct detect_segidx *x,
+                    const struct detect_record *r, struct detect_facts *f);
 
 /* detect_link.c: true when the flow was already counted (another sensor's record, then
  * pair->other_id names that record: valid until the next call; NULL for the same sensor's) */
