@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,13 @@
 #define CHUNK_RECS    1024      /* records per chunk: the thread feeds a chunk per lock trip */
 #define CHUNK_STRS    (64u << 10)   /* ids and Community IDs per chunk (~56 bytes a record) */
 #define STR_MAX       (CHUNK_STRS / 4)  /* a longer id or Community ID is taken as none */
-#define CHUNKS        16        /* chunks between the hook and the thread (2.6 MiB) */
+/* Chunks between the hook and the thread: room for a whole group commit's records
+ * (RECEIVE_GROUP_RECORDS_DEFAULT, 64 chunks) and more, 13.8 MiB. With fewer, the hook of
+ * every big group waits for the thread to feed the group's first chunks, and the ingest
+ * thread (no acks meanwhile, so the sensors too) stands still while detection runs:
+ * detection and ingest then take turns instead of sharing the cores. */
+#define CHUNKS        80
+_Static_assert(CHUNKS * CHUNK_RECS > RECEIVE_GROUP_RECORDS_DEFAULT, "a whole group fits");
 #define SENSORS_MAX   256
 #define LINKS_MAX     (1 << 20) /* links waiting for the next tick */
 
@@ -208,10 +215,39 @@ static void add(struct alert_out *o, const Ashiato__SessionRecord *s, uint16_t s
     e->dst_bytes = s->destination->data_bytes;
 }
 
-/* the commit hook: each record's event into chunks (waiting while none is free). The record
- * PREFETCH_AHEAD on has its struct loaded, the one half as far its parts: the decoded records
- * have gone cold in the cache since the decode. */
-#define PREFETCH_AHEAD 8
+/* the commit hook: each record's event into chunks (waiting while none is free). The
+ * decoded records have gone cold in the cache since the decode (a group is tens of MiB of
+ * them), and each takes several lines: the record PREFETCH_AHEAD on has the lines of its
+ * struct that add() reads loaded (0, 1, 2 and 6 of protobuf-c's 448 bytes), the one half as
+ * far its parts (the endpoints' two lines each, their addresses, the id, Community ID and
+ * conn_state), and the chunk's slots ahead are loaded for writing. */
+#define PREFETCH_AHEAD 16
+
+static void prefetch_record(const Ashiato__SessionRecord *q)
+{
+    const char *p = (const char *)q;
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + offsetof(Ashiato__SessionRecord, community_id));
+    __builtin_prefetch(p + offsetof(Ashiato__SessionRecord, conn_state));
+    __builtin_prefetch(p + offsetof(Ashiato__SessionRecord, icmp_error_type));
+}
+
+static void prefetch_parts(const Ashiato__SessionRecord *q)
+{
+    if (q->source) {
+        __builtin_prefetch(q->source);
+        __builtin_prefetch(&q->source->data_bytes);
+        __builtin_prefetch(q->source->ip.data);
+    }
+    if (q->destination) {
+        __builtin_prefetch(q->destination);
+        __builtin_prefetch(&q->destination->data_bytes);
+        __builtin_prefetch(q->destination->ip.data);
+    }
+    __builtin_prefetch(q->id.data);
+    __builtin_prefetch(q->community_id);
+    __builtin_prefetch(q->conn_state);
+}
 
 static void on_commit(void *ctx, const struct receive_committed *b, size_t n)
 {
@@ -223,14 +259,15 @@ static void on_commit(void *ctx, const struct receive_committed *b, size_t n)
         const Ashiato__SessionRecord *const *v = b[i].records;
         size_t nr = b[i].n_records;
         for (size_t j = 0; j < nr; j++) {
-            if (j + PREFETCH_AHEAD < nr)
-                __builtin_prefetch(v[j + PREFETCH_AHEAD]);
-            if (j + PREFETCH_AHEAD / 2 < nr && v[j + PREFETCH_AHEAD / 2]) {
-                const Ashiato__SessionRecord *q = v[j + PREFETCH_AHEAD / 2];
-                __builtin_prefetch(q->source);
-                __builtin_prefetch(q->destination);
-                __builtin_prefetch(q->id.data);
-                __builtin_prefetch(q->community_id);
+            if (j + PREFETCH_AHEAD < nr && v[j + PREFETCH_AHEAD])
+                prefetch_record(v[j + PREFETCH_AHEAD]);
+            if (j + PREFETCH_AHEAD / 2 < nr && v[j + PREFETCH_AHEAD / 2])
+                prefetch_parts(v[j + PREFETCH_AHEAD / 2]);
+            const struct chunk *c = o->fill;
+            if (c && c->n + PREFETCH_AHEAD < CHUNK_RECS) {
+                __builtin_prefetch(&c->ev[c->n + PREFETCH_AHEAD], 1);
+                if (c->used + 1024 < CHUNK_STRS)
+                    __builtin_prefetch(c->strs + c->used + 1024, 1);
             }
             const Ashiato__SessionRecord *s = v[j];
             if (s && s->source && s->destination)
@@ -474,8 +511,10 @@ static void put(struct alert_out *o, const struct detect_alert *a, bool final)
     al.sensors = sensors;
     al.sessions = a->sessions;
     al.summary = (char *)a->message;
-    for (uint32_t i = 0; i < a->n_evidence; i++)
-        ids[i] = (ProtobufCBinaryData){ strlen(a->evidence[i]), (uint8_t *)a->evidence[i] };
+    for (uint32_t i = 0; i < a->n_evidence; i++) {
+        const char *id = detect_alert_evidence_id(a, i);
+        ids[i] = (ProtobufCBinaryData){ strlen(id), (uint8_t *)id };
+    }
     al.n_session_ids = a->n_evidence;
     al.session_ids = ids;
     al.doc = doc;

@@ -2,10 +2,12 @@
  * (Arkime's shape, keys in ms) from the store's aggregation, and graph.stack, the same
  * buckets split by sensor or by source segment (stack=sensor|segment, docs/api.md).
  * Owns:  the buckets of one request; the segment conditions (query_parse.h trees that
- *        store_segments_condition builds from the detect config's [segments], never printed
+ *        store_segments_condition builds from the aggregator's segment map, never printed
  *        and parsed back).
  * Never: walks session documents (store_histogram counts and sums in the store); frees the
- *        caller's expression (a segment's tree borrows it as its left branch).
+ *        caller's expression (a segment's tree borrows it as its left branch); reads the
+ *        detect config or keeps a map: the map is the aggregator's one (http_server_segments:
+ *        read at start and on SIGHUP, the stores' own), held for one request.
  * Trap:  a source belongs to the segment of its longest matching prefix (as matrix.json, the
  *        detectors and ashiato.segments say): each of a segment's prefixes counts its
  *        addresses that no longer (or equal, earlier listed) prefix takes, whatever segment
@@ -15,7 +17,6 @@
 #include <string.h>
 
 #include "api_query.h"
-#include "detect.h"
 #include "query_parse.h"
 #include "segmap.h"
 #include "store_segments.h"
@@ -150,33 +151,15 @@ static int merge_series(struct graph *g)
 static int by_segment(struct http_request *rq, struct http_reply *rp, const struct api_query *aq,
                       struct graph *g, int64_t width_us)
 {
-    const char *path = http_server_detect_config(rq->srv);
-    char err[ASH_ERR_LEN];
-    if (!path || !path[0]) {
-        http_reply_error(rp, 400, -1, "stack=segment: no segments configured (detect_config)");
-        return -1;
-    }
-    struct detect_config *c = calloc(1, sizeof *c);
-    if (!c) {
-        http_reply_error(rp, 500, -1, "out of memory");
-        return -1;
-    }
-    detect_config_defaults(c);
-    if (detect_config_load(c, path, err) < 0) {
-        http_reply_error(rp, 500, -1, "stack=segment: %s", err);
-        free(c);
-        return -1;
-    }
-    struct segmap *m = malloc(sizeof *m);
+    const struct segmap *m = segmap_live_get(http_server_segments(rq->srv));
     if (!m) {
-        http_reply_error(rp, 500, -1, "out of memory");
-        free(c);
+        http_reply_error(rp, 400, -1, "stack=segment: no segments configured (detect_config "
+                         "with [segments])");
         return -1;
     }
-    detect_config_segmap(c, m);
     int rc = 0;
-    for (int seg = 0; seg <= (int)c->n_segments && rc == 0; seg++) {
-        bool outside = seg == (int)c->n_segments;
+    for (int seg = 0; seg <= (int)m->n_names && rc == 0; seg++) {
+        bool outside = seg == (int)m->n_names;
         /* the source's segment (store_segments.c: the stores' own rule); the caller's tree is
          * borrowed as the left branch of an AND on the stack */
         struct query_expr *cond = store_segments_condition(m, true, outside ? SEGMAP_OUTSIDE
@@ -185,7 +168,7 @@ static int by_segment(struct http_request *rq, struct http_reply *rp, const stru
                                   .left = (struct query_expr *)aq->q.expr, .right = cond };
         struct store_query q = aq->q;
         q.expr = aq->q.expr ? &and : cond;
-        if (!cond || !new_series(g, outside ? "outside" : c->segments[seg])) {
+        if (!cond || !new_series(g, outside ? SEGMAP_OUTSIDE_NAME : m->names[seg])) {
             http_reply_error(rp, 500, -1, "out of memory");
             rc = -1;
         } else if (store_histogram(rq->st, &q, width_us, false, on_segment, g) != STORE_OK) {
@@ -194,8 +177,7 @@ static int by_segment(struct http_request *rq, struct http_reply *rp, const stru
         }
         query_expr_free(cond);
     }
-    free(m);
-    free(c);
+    segmap_live_put(m);
     return rc;
 }
 

@@ -1,12 +1,16 @@
 /* api_matrix.c -- matrix.json: sessions between network segments, for the page's segment
  * matrix (rows = source segment, columns = destination segment).
- * Owns:  the segment lookup (longest prefix of the detect config's [segments]; "outside"
- *        when none), the per-pair counts (sessions, failed sessions, distinct destination
- *        hosts), the baseline pass that marks pairs never seen before the window, and the
- *        expression that selects one pair's sessions.
- * Never: changes the detect config (it is read per request, as the detectors read it);
- *        answers without a window when a baseline is asked (new needs a "before").
- * Trap:  the baseline pass is a second scan of the store: baseline=N hours before the window.
+ * Owns:  the per-pair counts (sessions, failed sessions, distinct destination hosts), the
+ *        baseline pass that marks pairs never seen before the window, and the expression
+ *        that selects one pair's sessions.
+ * Never: keeps a segment map of its own or reads the detect config: the map is the
+ *        aggregator's one (http_server_segments: read at start and on SIGHUP, the map the
+ *        stores render and expand ashiato.segments by), held for one request; answers
+ *        without a window when a baseline is asked (new needs a "before").
+ * Trap:  an address belongs to its LONGEST matching prefix (common/segmap.h), so a pair's
+ *        expression is store_segments_condition's exact tree printed, never "ip.src == [the
+ *        segment's prefixes]" (that takes in a nested prefix of another segment).
+ *        The baseline pass is a second scan of the store: baseline=N hours before the window.
  *        "failed" is Zeek's no-answer/refused family of conn_state: S0 REJ RSTOS0 RSTRH SH SHR. */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -14,9 +18,11 @@
 #include <string.h>
 
 #include "api_query.h"
-#include "detect.h"
+#include "query_parse.h"
+#include "segmap.h"
+#include "store_segments.h"
 
-#define NSEG_MAX (DETECT_MAX_SEGMENTS + 1)     /* + "outside" */
+#define NSEG_MAX (SEGMAP_MAX_SEGMENTS + 1)     /* + "outside" */
 #define HOUR_US  3600000000LL
 
 struct cell {
@@ -26,34 +32,28 @@ struct cell {
 };
 
 struct matrix {
-    struct detect_config cfg;
+    const struct segmap *map;    /* the map in force, held for the request */
     struct api_query *aq;
     struct cell *cells;          /* NSEG_MAX * NSEG_MAX, index src * NSEG_MAX + dst */
-    size_t nseg;                 /* cfg.n_segments + 1: the last is "outside" */
+    size_t nseg;                 /* map->n_names + 1: the last is "outside" */
     uint64_t matched;
     bool baseline_pass;
 };
 
-static int segment_of(const struct matrix *m, const char *ip)
+/* the row/column of an address in text: its segment's index, or the last for "outside" */
+static size_t segment_of(const struct matrix *m, const char *ip)
 {
     uint8_t raw[16], a[16];
     size_t len = 4;
     if (inet_pton(AF_INET, ip, raw) != 1) {
         if (inet_pton(AF_INET6, ip, raw) != 1)
-            return (int)m->nseg - 1;
+            return m->nseg - 1;
         len = 16;
     }
-    if (detect_addr_set(a, raw, len) < 0)
-        return (int)m->nseg - 1;
-    int best = -1, bits = -1;
-    for (size_t i = 0; i < m->cfg.n_prefixes; i++) {
-        const struct detect_prefix *p = &m->cfg.prefixes[i];
-        if (p->segment >= 0 && p->bits > bits && detect_prefix_match(p, a)) {
-            best = p->segment;
-            bits = p->bits;
-        }
-    }
-    return best >= 0 ? best : (int)m->nseg - 1;
+    if (segmap_addr(a, raw, len) < 0)
+        return m->nseg - 1;
+    int s = segmap_find(m->map, a);
+    return s >= 0 && (size_t)s < m->map->n_names ? (size_t)s : m->nseg - 1;
 }
 
 static bool failed_state(const char *cs)
@@ -75,8 +75,8 @@ static int on_doc(void *ctx, const char *text, size_t len)
         return 0;
     json_object *s = api_doc_get(doc, "source.ip"), *d = api_doc_get(doc, "destination.ip");
     if (s && d && (m->baseline_pass || api_query_in_window(m->aq, doc))) {
-        int si = segment_of(m, json_object_get_string(s));
-        int di = segment_of(m, json_object_get_string(d));
+        size_t si = segment_of(m, json_object_get_string(s));
+        size_t di = segment_of(m, json_object_get_string(d));
         struct cell *c = &m->cells[si * NSEG_MAX + di];
         if (m->baseline_pass)
             c->before = true;
@@ -98,51 +98,45 @@ static int on_doc(void *ctx, const char *text, size_t len)
 
 static const char *seg_name(const struct matrix *m, size_t i)
 {
-    return i + 1 == m->nseg ? "outside" : m->cfg.segments[i];
+    return i + 1 == m->nseg ? SEGMAP_OUTSIDE_NAME : m->map->names[i];
 }
 
-/* "ip.src == [p1,p2]" for a segment, "ip.src != [every prefix]" for outside. */
-static void seg_clause(const struct matrix *m, size_t seg, const char *field, char *out, size_t cap)
+/* The expression of one pair: "(expression) && " when one was asked, then the source's and
+ * the destination's exact longest-prefix conditions (store_segments.c), printed. A new
+ * string (free), or NULL when out of memory. */
+static char *pair_expression(const struct matrix *m, size_t si, size_t di, const char *x)
 {
-    bool outside = seg + 1 == m->nseg;
-    size_t n = (size_t)snprintf(out, cap, "%s %s [", field, outside ? "!=" : "==");
-    bool any = false;
-    for (size_t i = 0; i < m->cfg.n_prefixes && n < cap; i++) {
-        const struct detect_prefix *p = &m->cfg.prefixes[i];
-        if (p->segment < 0 || (!outside && (size_t)p->segment != seg))
-            continue;
-        char a[48];
-        detect_addr_text(p->addr, a);
-        unsigned bits = detect_addr_is_v4(p->addr) ? p->bits - 96u : p->bits;
-        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s/%u", any ? "," : "", a, bits);
-        any = true;
+    int s = si + 1 == m->nseg ? SEGMAP_OUTSIDE : (int)si;
+    int d = di + 1 == m->nseg ? SEGMAP_OUTSIDE : (int)di;
+    struct query_expr *src = store_segments_condition(m->map, true, s);
+    struct query_expr *dst = store_segments_condition(m->map, false, d);
+    struct query_expr both = { .kind = QUERY_AND, .pos = -1, .left = src, .right = dst };
+    char *out = NULL;
+    int need = src && dst ? query_expr_print(&both, NULL, 0) : -1;
+    size_t xl = x ? strlen(x) + 6 : 0, cap = (size_t)need + xl + 1;
+    if (need >= 0 && (out = malloc(cap))) {
+        size_t n = x ? (size_t)snprintf(out, cap, "(%s) && ", x) : 0;
+        query_expr_print(&both, out + n, cap - n);
     }
-    if (n < cap)
-        snprintf(out + n, cap - n, "]");
-    if (!any)
-        snprintf(out, cap, "%s != 0.0.0.0/0", field);   /* a segment with no prefix: none */
+    query_expr_free(src);
+    query_expr_free(dst);
+    return out;
 }
 
 int api_matrix_json(struct http_request *rq, struct http_reply *rp)
 {
     struct api_query aq = { 0 };
     struct matrix *m = calloc(1, sizeof *m);
-    char err[ASH_ERR_LEN];
-    const char *path = http_server_detect_config(rq->srv);
     if (!m || !(m->cells = calloc((size_t)NSEG_MAX * NSEG_MAX, sizeof *m->cells))) {
         http_reply_error(rp, 500, -1, "out of memory");
         goto out;
     }
-    detect_config_defaults(&m->cfg);
-    if (!path || !path[0]) {
-        http_reply_error(rp, 404, -1, "matrix.json: no segments configured (detect_config)");
+    if (!(m->map = segmap_live_get(http_server_segments(rq->srv)))) {
+        http_reply_error(rp, 404, -1, "matrix.json: no segments configured (detect_config "
+                         "with [segments])");
         goto out;
     }
-    if (detect_config_load(&m->cfg, path, err) < 0) {
-        http_reply_error(rp, 503, -1, "matrix.json: %s", err);
-        goto out;
-    }
-    m->nseg = m->cfg.n_segments + 1;
+    m->nseg = m->map->n_names + 1;
     if (api_query_build(rq, rp, &aq) < 0)
         goto out;
     m->aq = &aq;
@@ -160,6 +154,8 @@ int api_matrix_json(struct http_request *rq, struct http_reply *rp)
             goto out;
         }
     }
+    const char *x = rq->params.expression && rq->params.expression[0] ? rq->params.expression
+                                                                       : NULL;
     json_object *o = json_object_new_object(), *segs = json_object_new_array(),
                 *cells = json_object_new_array(), *exprs = json_object_new_object();
     for (size_t i = 0; i < m->nseg; i++)
@@ -177,18 +173,19 @@ int api_matrix_json(struct http_request *rq, struct http_reply *rp)
             json_object_object_add(e, "hosts", json_object_new_int(c->hosts ? json_object_object_length(c->hosts) : 0));
             json_object_object_add(e, "new", json_object_new_boolean(baseline && !c->before));
             json_object_array_add(cells, e);
-            char a[2048], b[2048], key[2 * DETECT_NAME_LEN + 2];
-            seg_clause(m, si, "ip.src", a, sizeof a);
-            seg_clause(m, di, "ip.dst", b, sizeof b);
+            char key[2 * SEGMAP_NAME_LEN + 2];
             snprintf(key, sizeof key, "%s|%s", seg_name(m, si), seg_name(m, di));
-            const char *x = rq->params.expression && rq->params.expression[0] ? rq->params.expression : NULL;
-            size_t need = strlen(a) + strlen(b) + (x ? strlen(x) : 0) + 16;
-            char *full = malloc(need);
-            if (full) {
-                snprintf(full, need, "%s%s%s%s && %s", x ? "(" : "", x ? x : "", x ? ") && " : "", a, b);
-                json_object_object_add(exprs, key, json_object_new_string(full));
-                free(full);
+            char *full = pair_expression(m, si, di, x);
+            if (!full) {
+                json_object_put(o);
+                json_object_put(segs);
+                json_object_put(cells);
+                json_object_put(exprs);
+                http_reply_error(rp, 500, -1, "out of memory");
+                goto out;
             }
+            json_object_object_add(exprs, key, json_object_new_string(full));
+            free(full);
         }
     json_object_object_add(o, "recordsFiltered", json_object_new_int64((int64_t)m->matched));
     json_object_object_add(o, "segments", segs);
@@ -201,8 +198,10 @@ out:
     if (m && m->cells)
         for (size_t i = 0; i < (size_t)NSEG_MAX * NSEG_MAX; i++)
             json_object_put(m->cells[i].hosts);
-    if (m)
+    if (m) {
+        segmap_live_put(m->map);
         free(m->cells);
+    }
     free(m);
     api_query_free(&aq);
     return 0;

@@ -62,7 +62,11 @@ void http_server_stats(struct http_server *srv, struct http_shared_stats *out);
 const char *http_server_packet_endpoint(const struct http_server *srv);
 long long http_server_pcap_timeout_ms(const struct http_server *srv);
 void *http_server_zctx(const struct http_server *srv);
-const char *http_server_detect_config(const struct http_server *srv);   /* "" = none */
+/* The aggregator's segment map (main.c reads detect_config's [segments] at start and on
+ * SIGHUP; the stores render and expand ashiato.segments by the same one): segmap_live_get
+ * for the map in force (NULL: none), segmap_live_put when done. NULL when there is none. */
+struct segmap_live;
+struct segmap_live *http_server_segments(const struct http_server *srv);
 
 /* Endpoints (api_*.c). */
 int api_sessions_json(struct http_request *rq, struct http_reply *rp);

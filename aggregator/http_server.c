@@ -85,7 +85,6 @@ struct http_server {
     struct store_config store_cfg;
     char packet_endpoint[256];
     long long pcap_timeout_ms;
-    char detect_config[1024];    /* matrix.json's segments */
     void *zctx;
     FILE *audit;
     pthread_mutex_t lock;        /* audit, stores[], stats */
@@ -622,7 +621,6 @@ int http_server_start(struct http_server **out, const struct aggregator_config *
     srv->zctx = zctx;
     srv->store_cfg = *store;
     srv->pcap_timeout_ms = cfg->http_pcap_timeout_ms;
-    snprintf(srv->detect_config, sizeof srv->detect_config, "%s", cfg->detect_config);
     srv->stats.started_us = now_us();
     snprintf(srv->packet_endpoint, sizeof srv->packet_endpoint, "%s", cfg->packet_endpoint);
     snprintf(srv->realm, sizeof srv->realm, "%s", cfg->http_realm);
@@ -765,7 +763,7 @@ void *http_server_zctx(const struct http_server *srv)
     return srv->zctx;
 }
 
-const char *http_server_detect_config(const struct http_server *srv)
+struct segmap_live *http_server_segments(const struct http_server *srv)
 {
-    return srv->detect_config;
+    return srv->store_cfg.segments;
 }

@@ -7,10 +7,9 @@
  *        the arena only with no envelope pending. A stream's `queued` runs ahead of
  *        `committed` while its batches wait; every path that drops pending batches must
  *        pull `queued` back, or the sensor's resends would be ignored as already queued. */
-#include "receive.h"
+#include "receive_internal.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,76 +23,6 @@
 #include "receive_arena.h"
 #include "record_decode.h"
 #include "wire.h"
-
-#define STREAM_KEY_LEN 160
-#define ROUTING_ID_MAX 256
-
-/* ---- streams, the pending group -------------------------------------------------------- */
-
-struct stream {
-    char name[128];                  /* authenticated sensor name */
-    char key[STREAM_KEY_LEN];        /* name#epoch: the store's sequence key */
-    uint64_t epoch, committed;
-    uint64_t queued;                 /* highest seq in the pending group, else committed */
-    uint8_t rid[ROUTING_ID_MAX];
-    size_t rid_len;
-    bool ack_due;                    /* committed moved in this flush: send one ack */
-    bool held;                       /* a batch of this stream failed in this flush */
-    char reason[256];                /* for the next ack: why reason_seq was refused or lost
-                                      * records ("" = nothing to say) */
-    uint64_t reason_seq;
-    bool reason_refused;
-    int64_t last_refusal_ack_ms;     /* refusals are answered at most once a second */
-    time_t last_identity_log;        /* refusals are logged at most once per 10 s a stream */
-    uint64_t identity_refused, identity_logged;
-};
-
-/* where each authenticated sensor was last heard from: packet requests go back that way */
-struct route {
-    char name[128];
-    uint8_t rid[ROUTING_ID_MAX];
-    size_t rid_len;
-};
-
-struct pending {
-    Ashiato__Batch *batch;           /* in the arena */
-    const ProtobufCBinaryData *packed;  /* in the arena: each record's bytes, or NULL */
-    size_t stream;                   /* index into streams (they may move on realloc) */
-    size_t bad_times, first_bad;     /* records with a time outside 1970..2100, the first */
-};
-
-struct receive {
-    struct receive_config cfg;
-    struct store *st;
-    void *sock, *mon;
-    struct stream *streams;
-    size_t nstreams;
-    struct pending *pend;
-    size_t npend, pend_cap, pend_records;
-    struct store_batch *sb;          /* store_put_batches_packed arguments, pend_cap long */
-    const ProtobufCBinaryData **sbp;
-    struct receive_arena arena;
-    ProtobufCAllocator alloc;
-    struct receive_stats stats;
-    time_t last_refusal_log[4];      /* [0] key not allowed, [1] plaintext, [2] wrong server
-                                      * key, [3] other handshake failures */
-    time_t last_retry_log, last_bad_log;
-    uint64_t bad_logged;             /* stats.bad_messages at the last "rejected" line */
-    struct route *routes;
-    size_t nroutes;
-    receive_response_fn on_response;
-    void *response_ctx;
-    receive_commit_fn on_commit;
-    void *commit_ctx;
-    struct receive_committed *hookv; /* on_commit's argument, pend_cap long */
-    dev_t store_dev;                 /* the store file as opened (cfg.store_path) */
-    ino_t store_ino;
-    time_t last_lost_log, last_drop_log;
-    int64_t last_tick_ms;
-    /* the current ingest burst, for the debug line the benchmark reads */
-    struct timespec burst_start, burst_last;
-    uint64_t burst_records, burst_groups;
-};
 
 static double elapsed_s(const struct timespec *a, const struct timespec *b)
 {
@@ -127,234 +56,6 @@ static struct stream *stream_get(struct receive *r, const char *name, uint64_t e
     log_info("receive", "sensor stream name=%s epoch=%" PRIu64 " committed=%" PRIu64, name, epoch,
              s->committed);
     return s;
-}
-
-/* An ack of what is committed, with the stream's pending reason (then cleared). */
-static void send_ack(struct receive *r, struct stream *s)
-{
-    Ashiato__Ack ack = ASHIATO__ACK__INIT;
-    Ashiato__Envelope env = ASHIATO__ENVELOPE__INIT;
-    uint8_t buf[64 + sizeof s->reason];
-    ack.seq = s->committed;
-    ack.epoch = s->epoch;
-    ack.credit = (uint32_t)r->cfg.credit;
-    if (s->reason[0]) {
-        ack.reason = s->reason;
-        ack.reason_seq = s->reason_seq;
-        ack.refused = s->reason_refused;
-    }
-    env.body_case = ASHIATO__ENVELOPE__BODY_ACK;
-    env.ack = &ack;
-    size_t len = ashiato__envelope__pack(&env, buf);
-    zmq_send(r->sock, s->rid, s->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(r->sock, buf, len, ZMQ_DONTWAIT);
-    s->reason[0] = '\0';
-}
-
-static void set_reason(struct stream *s, uint64_t seq, bool refused, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void set_reason(struct stream *s, uint64_t seq, bool refused, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->reason, sizeof s->reason, fmt, ap);
-    va_end(ap);
-    s->reason_seq = seq;
-    s->reason_refused = refused;
-}
-
-/* ---- the store file (M7) ----------------------------------------------------------------
- * SQLite keeps writing into its open file after the file (or its directory) is unlinked:
- * every ack would then promise data that is gone. Compare the path's device and inode with
- * the ones taken at open. */
-static bool store_file_ok(struct receive *r)
-{
-    if (!r->cfg.store_path[0])
-        return true;
-    if (r->stats.store_lost)
-        return false;
-    struct stat sb;
-    char now[96];
-    int rc = stat(r->cfg.store_path, &sb);
-    if (rc == 0 && sb.st_dev == r->store_dev && sb.st_ino == r->store_ino)
-        return true;
-    if (rc == 0)
-        snprintf(now, sizeof now, "now device %ju inode %ju", (uintmax_t)sb.st_dev,
-                 (uintmax_t)sb.st_ino);
-    else
-        snprintf(now, sizeof now, "now %s", strerror(errno));
-    r->stats.store_lost = true;
-    r->last_lost_log = time(NULL);
-    log_error("receive", "store file %s was removed or replaced (opened as device %ju inode "
-              "%ju, %s): the store writes into a file nobody can read; acknowledging nothing "
-              "more (sensors keep their batches): restart the aggregator", r->cfg.store_path,
-              (uintmax_t)r->store_dev, (uintmax_t)r->store_ino, now);
-    return false;
-}
-
-/* ---- committing ------------------------------------------------------------------------ */
-
-static void mark_committed(struct receive *r, const struct pending *p)
-{
-    struct stream *s = &r->streams[p->stream];
-    s->committed = p->batch->seq;
-    s->ack_due = true;
-    r->stats.batches++;
-    r->stats.records += p->batch->n_records;
-    r->burst_records += p->batch->n_records;
-    if (p->bad_times) {
-        const Ashiato__SessionRecord *rec = p->batch->records[p->first_bad];
-        set_reason(s, p->batch->seq, false, "%zu record(s) with a time outside 1970..2100 "
-                   "dead-lettered by the aggregator, the first records[%zu] start_us=%" PRId64
-                   " end_us=%" PRId64, p->bad_times, p->first_bad, rec->start_us, rec->end_us);
-    }
-}
-
-/* The post-commit hook: pend[i0, i1) of the streams not held were just committed. */
-static void run_commit_hook(struct receive *r, size_t i0, size_t i1)
-{
-    if (!r->on_commit)
-        return;
-    size_t n = 0;
-    for (size_t i = i0; i < i1; i++) {
-        const struct pending *p = &r->pend[i];
-        const struct stream *s = &r->streams[p->stream];
-        if (s->held)
-            continue;
-        r->hookv[n++] = (struct receive_committed){ s->name, s->epoch, p->batch->seq,
-            (const Ashiato__SessionRecord *const *)p->batch->records, p->batch->n_records };
-    }
-    if (n)
-        r->on_commit(r->commit_ctx, r->hookv, n);
-}
-
-/* The store refused p for good, alone: commit its seq with no records, so that one bad
- * record (no dead-letter file) cannot hold the sensor's stream forever, and tell the sensor
- * why. STORE_OK, or the store's code when even that failed (the stream is then held). */
-static int drop_batch(struct receive *r, const struct pending *p)
-{
-    struct stream *s = &r->streams[p->stream];
-    char why[200];
-    snprintf(why, sizeof why, "%s", store_error(r->st));
-    const struct store_batch empty = { s->name, s->key, p->batch->seq, NULL, 0 };
-    int rc = store_put_batches(r->st, &empty, 1);
-    if (rc != STORE_OK)
-        return rc;
-    s->committed = p->batch->seq;
-    s->ack_due = true;
-    r->stats.dropped_batches++;
-    r->stats.dropped_records += p->batch->n_records;
-    set_reason(s, p->batch->seq, false, "batch dropped (%zu records): the store refused it "
-               "for good: %s", p->batch->n_records, why);
-    time_t now = time(NULL);
-    if (now - r->last_drop_log >= 10) {
-        r->last_drop_log = now;
-        log_warn("receive", "store refused batch for good, dropped sensor=%s seq=%" PRIu64
-                 " records=%zu: %s (dropped batches so far: %" PRIu64 "; set dead_letter to "
-                 "keep such records)", s->name, p->batch->seq, p->batch->n_records, why,
-                 r->stats.dropped_batches);
-    }
-    return STORE_OK;
-}
-
-static void log_retry(struct receive *r, const struct stream *s, uint64_t seq)
-{
-    time_t now = time(NULL);
-    r->stats.store_retries++;
-    if (now - r->last_retry_log >= 10) {
-        r->last_retry_log = now;
-        log_warn("receive", "store busy, holding acks sensor=%s seq=%" PRIu64 ": %s", s->name,
-                 seq, store_error(r->st));
-    }
-}
-
-/* Commit pend[i0, i1) in one transaction (the batches of held streams left out: what came
- * before them is not committed). A refusal for good may come from one batch: then put them
- * one by one, in arrival order; a stream whose batch fails holds back its later batches. */
-static void commit_range(struct receive *r, size_t i0, size_t i1)
-{
-    size_t n = 0;
-    for (size_t i = i0; i < i1; i++) {
-        const struct pending *p = &r->pend[i];
-        const struct stream *s = &r->streams[p->stream];
-        if (s->held)
-            continue;
-        r->sbp[n] = p->packed;
-        r->sb[n++] = (struct store_batch){ s->name, s->key, p->batch->seq,
-            (const Ashiato__SessionRecord *const *)p->batch->records, p->batch->n_records };
-    }
-    if (n == 0)
-        return;
-    int rc = store_put_batches_packed(r->st, r->sb, n, r->sbp);
-    if (rc == STORE_OK) {
-        for (size_t i = i0; i < i1; i++)
-            if (!r->streams[r->pend[i].stream].held)
-                mark_committed(r, &r->pend[i]);
-        r->stats.groups++;
-        run_commit_hook(r, i0, i1);
-        return;
-    }
-    if (rc == STORE_ERR && n == 1) {
-        for (size_t i = i0; i < i1; i++)
-            if (!r->streams[r->pend[i].stream].held) {
-                rc = drop_batch(r, &r->pend[i]);
-                break;
-            }
-        if (rc == STORE_OK)
-            return;
-    }
-    if (rc == STORE_ERR_RETRY || n == 1) {
-        for (size_t i = i0; i < i1; i++) {
-            struct stream *s = &r->streams[r->pend[i].stream];
-            if (s->held)
-                continue;
-            s->held = true;
-            if (rc == STORE_ERR_RETRY) {
-                log_retry(r, s, r->pend[i].batch->seq);
-            } else {
-                r->stats.store_errors++;
-                log_error("receive", "store refused batch sensor=%s seq=%" PRIu64 ": %s (kept "
-                          "in the sensor's journal)", s->name, r->pend[i].batch->seq,
-                          store_error(r->st));
-            }
-        }
-        return;
-    }
-    for (size_t i = i0; i < i1; i++)
-        commit_range(r, i, i + 1);
-}
-
-/* Commit the pending group, in transactions of at most group_records records (a bigger
- * batch alone), then acknowledge: one cumulative ack per stream that moved. Whatever was
- * not committed is dropped unacknowledged (the sensors resend it). Leaves nothing pending
- * and the arena reset. */
-static void flush(struct receive *r)
-{
-    if (r->npend && store_file_ok(r)) {
-        size_t i0 = 0, records = 0;
-        for (size_t i = 0; i < r->npend; i++) {
-            size_t n = r->pend[i].batch->n_records;
-            if (i > i0 && records + n > (size_t)r->cfg.group_records) {
-                commit_range(r, i0, i);
-                i0 = i;
-                records = 0;
-            }
-            records += n;
-        }
-        commit_range(r, i0, r->npend);
-        clock_gettime(CLOCK_MONOTONIC, &r->burst_last);
-        r->burst_groups++;
-    }
-    for (size_t i = 0; i < r->nstreams; i++) {
-        struct stream *s = &r->streams[i];
-        if (s->ack_due)
-            send_ack(r, s);
-        s->ack_due = s->held = false;
-        s->queued = s->committed;
-    }
-    r->npend = 0;
-    r->pend_records = 0;
-    receive_arena_reset(&r->arena);
 }
 
 /* ---- the records' own bytes ---------------------------------------------------------
@@ -391,13 +92,13 @@ static bool identity_refused(struct receive *r, struct stream *s, const Ashiato_
     char where[48] = "";
     if (what[0] == 'o')
         snprintf(where, sizeof where, " of records[%zu]", at);
-    set_reason(s, b->seq, true, "batch refused: %s%s is '%.64s', but this sensor's key is "
+    receive_set_reason(s, b->seq, true, "batch refused: %s%s is '%.64s', but this sensor's key is "
                "allowed as '%.64s' (--name must match the allow-list name)", what, where, found,
                s->name);
     int64_t now_ms = clock_mono_ms();
     if (now_ms - s->last_refusal_ack_ms >= 1000) {
         s->last_refusal_ack_ms = now_ms;
-        send_ack(r, s);
+        receive_send_ack(r, s);
     }
     time_t now = time(NULL);
     if (now - s->last_identity_log >= 10) {
@@ -423,12 +124,12 @@ static void handle_batch(struct receive *r, const char *name, const uint8_t *rid
     if (b->seq <= s->queued) {        /* a resend of something committed or pending */
         r->stats.duplicates++;
         if (b->seq <= s->committed)
-            send_ack(r, s);           /* pending ones are acked by their commit */
+            receive_send_ack(r, s);           /* pending ones are acked by their commit */
         return;
     }
     if (b->prev_seq > s->queued) {    /* something before it is missing */
         r->stats.gaps++;
-        send_ack(r, s);
+        receive_send_ack(r, s);
         return;
     }
     if (identity_refused(r, s, b))
@@ -615,7 +316,7 @@ static void handle_message(struct receive *r)
      * arena beside it (a campus record of ~220 packed bytes takes ~1 KiB unpacked). */
     if (r->npend && (r->pend_records >= (size_t)r->cfg.group_records ||
                      zmq_msg_size(&body) > (RECEIVE_ARENA_LIMIT - r->arena.bytes) / 8))
-        flush(r);
+        receive_flush(r);
     const char *user = zmq_msg_gets(&body, "User-Id");
     const ProtobufCBinaryData *raw = NULL;
     Ashiato__Envelope *env = unpack(r, zmq_msg_data(&body), zmq_msg_size(&body), &raw, err);
@@ -761,7 +462,7 @@ static void on_socket(void *ctx)
             break;
         handle_message(r);
     }
-    flush(r);
+    receive_flush(r);
 }
 
 static void on_monitor(void *ctx)
@@ -781,7 +482,7 @@ static void on_tick(void *ctx, int64_t now_ms)
 {
     struct receive *r = ctx;
     r->last_tick_ms = now_ms;
-    if (!store_file_ok(r) && time(NULL) - r->last_lost_log >= 60) {
+    if (!receive_store_file_ok(r) && time(NULL) - r->last_lost_log >= 60) {
         r->last_lost_log = time(NULL);
         log_error("receive", "store file %s is gone or replaced: acknowledging nothing "
                   "(restart the aggregator)", r->cfg.store_path);

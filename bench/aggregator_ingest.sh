@@ -9,6 +9,11 @@
 #            null, sqlite, sqlite with credit 32, capture, capture+outbox, store alone; even
 #            rounds the reverse)
 #   -d       dry: print the section but do not append it to bench/RESULTS.md
+#   -B DIR   A/B of the detectors instead: ingest only, detectors on and off, null store and
+#            SQLite, with this build's aggregator and with DIR/bin/ashiato-aggregator (a base
+#            build, e.g. a frozen copy of build/ at the commit compared against), alternating
+#            build and case round by round; a section of its own (on/off ratio per build,
+#            the aggregator's CPU and its detection thread's ns per record)
 # Environment: ASHIATO_BUILD_DIR (default build/: bin/ashiato-sensor, -aggregator, ashiato),
 # ASHIATO_SHARED_DIR (default ../shared: campusgen.py comes from its tools/).
 #
@@ -39,10 +44,12 @@ set -euo pipefail
 
 RUNS=3
 DRY=0
-while getopts "n:dh" o; do
+BASE=""
+while getopts "n:dB:h" o; do
     case $o in
         n) RUNS=$OPTARG ;;
         d) DRY=1 ;;
+        B) BASE=$OPTARG ;;
         h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) exit 2 ;;
     esac
@@ -61,6 +68,11 @@ say() { echo "aggregator_ingest: $*" >&2; }
 for b in "$SENSOR" "$AGG" "$CLI"; do
     [ -x "$b" ] || die "no binary at $b (build first, or set ASHIATO_BUILD_DIR)"
 done
+AGG_BIN=$AGG                # the aggregator start_agg runs (-B switches it per case)
+if [ -n "$BASE" ]; then
+    BASE=$(cd "$BASE" && pwd)
+    [ -x "$BASE/bin/ashiato-aggregator" ] || die "no aggregator at $BASE/bin (-B)"
+fi
 [ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
 
 WORK=$(mktemp -d /tmp/ashiato-ingest.XXXXXX)
@@ -127,7 +139,7 @@ start_agg() {
     local store=$1 log=$2
     shift 2
     PORT=$(free_port)
-    "$AGG" "${AGG_ARGS[@]}" --listen "tcp://127.0.0.1:$PORT" --store "$store" --log-level debug \
+    "$AGG_BIN" "${AGG_ARGS[@]}" --listen "tcp://127.0.0.1:$PORT" --store "$store" --log-level debug \
         "$@" 2> "$log" &
     AGG_PID=$!
     PIDS+=("$AGG_PID")
@@ -177,7 +189,8 @@ ingest() {
         local stored=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from sessions").fetchone()[0])' "$w/sessions.db")
         [ "$stored" = "$TOTAL" ] || die "$name: $stored sessions in the database, $TOTAL sent"
     fi
-    echo "$name $(awk -v r="$recs" -v s="$secs" 'BEGIN {printf "%.0f", r / s}') $cpu $secs $load" >> "$WORK/runs"
+    local dns=$(sed -n 's/.*detection thread cpu=.* ns_per_record=\([0-9]*\).*/\1/p' "$w/agg.log" | tail -1)
+    echo "$name $(awk -v r="$recs" -v s="$secs" 'BEGIN {printf "%.0f", r / s}') $cpu $secs $load ${dns:--}" >> "$WORK/runs"
     say "$name: $recs records in $secs s, aggregator CPU $cpu s (load $load)"
     rm -rf "$w"
 }
@@ -228,6 +241,68 @@ replay() {
     rm -rf "$w"
 }
 
+median() { tr ' ' '\n' | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$3" | tr '\n' ' ' | sed 's/ $//'; }
+DIRTY=""
+[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] && DIRTY=" (with uncommitted changes)"
+rel() { echo "${1//$ROOT\//}"; }
+
+# ---- -B: the detectors on and off, this build against a base build ----------------------
+if [ -n "$BASE" ]; then
+    ab_round() {    # one case per build and store, in the order given
+        local b
+        for b in "$@"; do
+            AGG_BIN=$([ "$b" = base ] && echo "$BASE/bin/ashiato-aggregator" || echo "$AGG")
+            if ((r % 2)); then
+                ingest "null@$b" null:; ingest "null-nodetect@$b" null: -c "$WORK/nodetect.ini"
+                ingest "sqlite@$b" "sqlite://@DB@"; ingest "sqlite-nodetect@$b" "sqlite://@DB@" -c "$WORK/nodetect.ini"
+            else
+                ingest "sqlite-nodetect@$b" "sqlite://@DB@" -c "$WORK/nodetect.ini"; ingest "sqlite@$b" "sqlite://@DB@"
+                ingest "null-nodetect@$b" null: -c "$WORK/nodetect.ini"; ingest "null@$b" null:
+            fi
+        done
+    }
+    LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+    for ((r = 1; r <= RUNS; r++)); do
+        say "A/B round $r/$RUNS"
+        if ((r % 2)); then ab_round base new; else ab_round new base; fi
+    done
+    LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+    section=$(
+        echo "## aggregator_ingest A/B: detectors on / off $(date -u +%Y-%m-%dT%H:%MZ)"
+        echo
+        echo "- new: commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$DIRTY, binaries from $(rel "$BUILD")/bin; base: $(rel "$BASE")/bin"
+        echo "- machine: $(nproc) CPUs, shared: load average $LOAD0 before, $LOAD1 after (1-minute value per run below)"
+        echo "- load: the three journals above ($TOTAL session records); each case as in the ingest table (CurveZMQ, credit 8), \`-c nodetect.ini\` for off; $RUNS runs per case, the builds and the cases alternating round by round"
+        echo
+        echo "| build | store | on: median sessions/s | off | on / off | runs on / off, round by round (load) | median aggregator CPU s on / off | CPU on - off per record | detection thread ns/record (median, runs) |"
+        echo "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |"
+        for b in base new; do
+            for st in null sqlite; do
+                on=$(col "$st@$b" 2 "$WORK/runs" | median); off=$(col "$st-nodetect@$b" 2 "$WORK/runs" | median)
+                con=$(col "$st@$b" 3 "$WORK/runs" | median); coff=$(col "$st-nodetect@$b" 3 "$WORK/runs" | median)
+                rounds=$(paste -d' ' <(awk -v n="$st@$b" '$1 == n {print $2, $5}' "$WORK/runs") \
+                                     <(awk -v n="$st-nodetect@$b" '$1 == n {print $2, $5}' "$WORK/runs") |
+                         awk '{printf "%s%d / %d = %.2f (%s-%s)", sep, $1, $3, $1 / $3, $2, $4; sep = "; "}')
+                dns=$(col "$st@$b" 6 "$WORK/runs")
+                printf "| %s | %s | %.0f | %.0f | **%.2f** | %s | %s / %s | %.0f ns | %s (%s) |\n" "$b" "$st" "$on" "$off" \
+                    "$(awk -v a="$on" -v b="$off" 'BEGIN {print a / b}')" "$rounds" "$con" "$coff" \
+                    "$(awk -v a="$con" -v b="$coff" -v t="$TOTAL" 'BEGIN {print (a - b) * 1e9 / t}')" \
+                    "$(echo "$dns" | median)" "$dns"
+            done
+        done
+        echo
+        echo "Target (issue 11): on / off >= 0.80 in the same run."
+        echo
+    )
+    echo "$section"
+    if [ $DRY -eq 0 ]; then
+        printf '%s\n\n' "$section" >> "$RESULTS"
+        say "appended to $RESULTS"
+    fi
+    exit 0
+fi
+
 cat "$PCAP" > /dev/null                      # warm the page cache
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= RUNS; r++)); do
@@ -248,8 +323,6 @@ for ((r = 1; r <= RUNS; r++)); do
 done
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
-median() { tr ' ' '\n' | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-col() { awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$3" | tr '\n' ' ' | sed 's/ $//'; }
 RATE_NULL=$(col null 2 "$WORK/runs" | median); RATE_SQL=$(col sqlite 2 "$WORK/runs" | median)
 RATE_SQL32=$(col sqlite-credit32 2 "$WORK/runs" | median)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -258,9 +331,6 @@ W_PLAIN=$(col plain 2 "$WORK/cap" | median); W_OB=$(col outbox 2 "$WORK/cap" | m
 C_PLAIN=$(col plain 3 "$WORK/cap" | median); C_OB=$(col outbox 3 "$WORK/cap" | median)
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}'; }
 
-DIRTY=""
-[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] && DIRTY=" (with uncommitted changes)"
-rel() { echo "${1//$ROOT\//}"; }
 section=$(
     echo "## aggregator_ingest $(date -u +%Y-%m-%dT%H:%MZ)"
     echo

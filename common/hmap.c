@@ -61,6 +61,12 @@ void *hmap_big_calloc(size_t n, size_t size)
 #ifdef MADV_HUGEPAGE
     madvise(p, bytes, MADV_HUGEPAGE);       /* a hint: without it, 4 KiB pages as calloc's */
 #endif
+#ifdef MADV_POPULATE_WRITE
+    /* fault it in now, writable: a first lookup (a read) would map the shared huge zero page
+     * and the first insert then fault again to copy it, each 2 MiB page twice and in the
+     * middle of the records. A kernel without it (before 5.14) faults on first use, as before. */
+    madvise(p, bytes, MADV_POPULATE_WRITE);
+#endif
     return p;
 }
 

@@ -63,7 +63,8 @@ void hmap_remove_iter(struct hmap *m, size_t *it);
 
 /* Zeroed memory for n elements of size bytes, as calloc; an array of 2 MiB or more is its own
  * mapping, advised to use huge pages (a random lookup in it then misses the TLB far less
- * often, and it faults in 2 MiB at a time). Free it with hmap_big_free and the same n, size. */
+ * often, and it faults in 2 MiB at a time), faulted in writable at once (MADV_POPULATE_WRITE)
+ * rather than page by page on first use. Free it with hmap_big_free and the same n, size. */
 void *hmap_big_calloc(size_t n, size_t size);
 void hmap_big_free(void *p, size_t n, size_t size);
 

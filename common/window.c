@@ -15,6 +15,7 @@ struct window {
     struct hmap *map;
     uint64_t dropped_values;
     size_t item_bytes;
+    uint64_t generation;        /* moves when window_expire removes entries */
 };
 
 
@@ -142,9 +143,23 @@ void window_prefetch_step(const struct window *w, const void *key, uint64_t hash
         hmap_prefetch_value(w->map, hash);
         return;
     }
-    const struct window_entry *e = hmap_get_hash(w->map, key, hash);
+    window_prefetch_entry(w, key, hash, x);
+}
+
+struct window_entry *window_prefetch_entry(const struct window *w, const void *key,
+                                           uint64_t hash, uint64_t x)
+{
+    if (w->key_len != 16)
+        return NULL;
+    struct window_entry *e = hmap_get_hash(w->map, key, hash);
     if (e && e->items)
         __builtin_prefetch(&e->items[e->cap > DENSE_MAX ? (value_hash(x) & (e->cap - 1)) : 0]);
+    return e;
+}
+
+uint64_t window_generation(const struct window *w)
+{
+    return w->generation;
 }
 
 static struct window_item *slot_of(struct window_entry *e, uint32_t h, bool *found)
@@ -221,6 +236,12 @@ int window_add_hash(struct window *w, const void *key, uint64_t hash, uint64_t x
     struct window_entry *e = w->key_len == 16 ? hmap_get_hash(w->map, key, hash) : NULL;
     if (!e)                     /* a new entry (or a padded key): the whole way */
         return window_add(w, key, x, t_us, threshold, out);
+    return add_to(w, e, x, t_us, threshold, out);
+}
+
+int window_add_entry(struct window *w, struct window_entry *e, uint64_t x, int64_t t_us,
+                     uint32_t threshold, struct window_entry **out)
+{
     return add_to(w, e, x, t_us, threshold, out);
 }
 
@@ -304,6 +325,8 @@ size_t window_expire(struct window *w, int64_t now_us,
         entry_free(w, e);
         n++;
     }
+    if (n)
+        w->generation++;
     return n;
 }
 

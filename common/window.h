@@ -72,6 +72,15 @@ void window_prefetch(const struct window *w, const void *key);
 uint64_t window_key_hash(const struct window *w, const void *key);
 void window_prefetch_step(const struct window *w, const void *key, uint64_t hash, uint64_t x,
                           int step);
+/* Step 2 above that also returns the entry it found (NULL: none yet), for window_add_entry
+ * a few adds later. The entry stays valid while window_generation() is unchanged (only
+ * window_expire removes entries, and it moves the generation when it does). */
+struct window_entry *window_prefetch_entry(const struct window *w, const void *key,
+                                           uint64_t hash, uint64_t x);
+uint64_t window_generation(const struct window *w);
+/* window_add for the entry of key, found already (window_prefetch_entry, same generation). */
+int window_add_entry(struct window *w, struct window_entry *e, uint64_t x, int64_t t_us,
+                     uint32_t threshold, struct window_entry **out);
 
 /* Remove entries whose last add is before now_us - span_us; fn (may be NULL) sees each
  * before it goes and frees its user. Returns how many went. */

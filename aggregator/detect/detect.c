@@ -20,6 +20,7 @@ struct detect *detect_new(const struct detect_config *cfg, detect_sink_fn sink, 
         return NULL;
     }
     d->cfg = *cfg;
+    detect_segidx_build(&d->segidx, &d->cfg);
     d->sink = sink;
     d->sink_ctx = ctx;
     d->first_us = INT64_MAX;
@@ -59,6 +60,7 @@ void detect_free(struct detect *d)
 void detect_set_placement(struct detect *d, const struct detect_config *cfg)
 {
     detect_config_placement(&d->cfg, cfg);
+    detect_segidx_build(&d->segidx, &d->cfg);
     d->last_sensor = NULL;      /* its cached segment came from the old [sensors] */
     detect_spike_placement_changed(d);
 }
@@ -131,16 +133,20 @@ static bool trw_maybe(const struct detect_record *r)
     return r->proto == 6 || r->icmp_error;
 }
 
-static void hashes_of(const struct detect *d, const struct detect_record *r,
-                      struct detect_hashes *h)
+uint64_t detect_source_hash(const uint8_t src[16])
+{
+    uint64_t h = hmap_hash_bytes(src, 16, DETECT_SRC_SEED);
+    return h ? h : 1;
+}
+
+static void hashes_of(const struct detect_record *r, struct detect_hashes *h)
 {
     h->link = detect_link_hash(r->community_id);
+    h->src = detect_source_hash(r->src);
     h->trw = trw_maybe(r);
-    if (h->trw) {
-        h->trw_key = window_key_hash(d->trw, r->src);
+    if (h->trw)
         h->trw_value = detect_trw_value(r);
-    }
-    h->spike = 0;
+    h->trw_entry = NULL;
 }
 
 /* one record, with its hashes */
@@ -158,8 +164,8 @@ static void feed(struct detect *d, const struct detect_record *r, const struct d
         d->first_us = r->start_us;
     const struct detect_config *c = &d->cfg;
     struct detect_facts f = { .r = r, .h = h };
-    f.src_seg = detect_segment_of(c, r->src);
-    f.dst_seg = detect_segment_of(c, r->dst);
+    f.src_seg = detect_segidx_of(&d->segidx, r->src);
+    f.dst_seg = detect_segidx_of(&d->segidx, r->dst);
     const char *sn = r->sensor ? r->sensor : "";
     if (!d->last_sensor || (sn != d->last_sensor && strcmp(sn, d->last_sensor))) {
         d->last_index = detect_sensor_index(d, sn);
@@ -172,7 +178,7 @@ static void feed(struct detect *d, const struct detect_record *r, const struct d
     if (si >= 0 && r->start_us > d->sensor_newest[si])
         d->sensor_newest[si] = r->start_us;
     f.approved = detect_in_list(c->approved, c->n_approved, r->src);
-    detect_outcome(c, r, &f);
+    detect_outcome(c, &d->segidx, r, &f);
     /* Only a flow that two sensors can see needs the link table: with sensors placed on
      * segments' uplinks, one between two different segments (or any flow at a sensor with
      * no segment, or when no sensor is placed). Most records are not, and skip it. */
@@ -208,7 +214,7 @@ static void feed(struct detect *d, const struct detect_record *r, const struct d
 void detect_feed(struct detect *d, const struct detect_record *r)
 {
     struct detect_hashes h;
-    hashes_of(d, r, &h);
+    hashes_of(r, &h);
     feed(d, r, &h);
 }
 
@@ -227,8 +233,9 @@ void detect_feed_batch(struct detect *d, const struct detect_record *const *r, s
         if (i >= PREFETCH_AHEAD)
             feed(d, r[i - PREFETCH_AHEAD], &h[(i - PREFETCH_AHEAD) % PREFETCH_AHEAD]);
         if (i >= 6 && i - 6 < n && h[(i - 6) % PREFETCH_AHEAD].trw) {
-            const struct detect_hashes *q = &h[(i - 6) % PREFETCH_AHEAD];
-            window_prefetch_step(d->trw, r[i - 6]->src, q->trw_key, q->trw_value, 2);
+            struct detect_hashes *q = &h[(i - 6) % PREFETCH_AHEAD];   /* found: kept */
+            q->trw_entry = window_prefetch_entry(d->trw, r[i - 6]->src, q->src, q->trw_value);
+            q->trw_gen = window_generation(d->trw);
         }
         if (i >= 4 && i - 4 < n) {      /* spike: the bin's slot for the source */
             const struct detect_record *q = r[i - 4];
@@ -239,16 +246,17 @@ void detect_feed_batch(struct detect *d, const struct detect_record *const *r, s
                     if (!strcmp(d->sensor_names[k], q->sensor))
                         pf_index = (int)k;
             }
-            h[(i - 4) % PREFETCH_AHEAD].spike = detect_spike_prefetch(d, pf_index, q);
+            detect_spike_prefetch(d, pf_index, q, h[(i - 4) % PREFETCH_AHEAD].src);
+            detect_link_prefetch_entry(d->link, h[(i - 4) % PREFETCH_AHEAD].link);
         }
         if (i >= 3 && i - 3 < n && h[(i - 3) % PREFETCH_AHEAD].trw)   /* TRW: the entry */
-            window_prefetch_step(d->trw, r[i - 3]->src, h[(i - 3) % PREFETCH_AHEAD].trw_key, 0, 1);
+            window_prefetch_step(d->trw, r[i - 3]->src, h[(i - 3) % PREFETCH_AHEAD].src, 0, 1);
         if (i < n) {                    /* the link slot and TRW's map slot */
             struct detect_hashes *q = &h[i % PREFETCH_AHEAD];
-            hashes_of(d, r[i], q);
+            hashes_of(r[i], q);
             detect_link_prefetch(d->link, q->link);
             if (q->trw)
-                window_prefetch_step(d->trw, r[i]->src, q->trw_key, 0, 0);
+                window_prefetch_step(d->trw, r[i]->src, q->src, 0, 0);
         }
     }
 }

@@ -127,9 +127,10 @@ void detect_addr_text(const uint8_t a[16], char out[48]);
 
 /* ---- alerts ---- */
 #define DETECT_TARGETS_MAX 64
+#define DETECT_EVIDENCE_BYTES 4096      /* evidence ids, each whole and NUL-ended */
 
 struct detect_alert {
-    char id[40];                /* stable while the alert grows */
+    char id[48];                /* stable while the alert grows: "rule-" and 24 hex digits */
     const char *rule;           /* address_scan, port_scan, scanner, lateral_movement,
                                  * session_spike, address_policy */
     uint8_t source[16];
@@ -147,8 +148,14 @@ struct detect_alert {
     bool outside;               /* "outside" is among the segments */
     char sensors[16][DETECT_NAME_LEN];
     uint32_t n_sensors;
-    char evidence[DETECT_TARGETS_MAX][40];
+    /* the evidence sessions' ids (detect_alert_evidence_id), whole however long: side by
+     * side in evidence_ids (inside the struct: an alert is copied by value, by its sinks and
+     * across threads, so it owns no heap memory); an id that no longer fits is not kept
+     * (never cut: a cut id would name no session) */
+    uint16_t evidence_at[DETECT_TARGETS_MAX];
     uint32_t n_evidence;
+    uint32_t evidence_len;      /* bytes of evidence_ids in use */
+    char evidence_ids[DETECT_EVIDENCE_BYTES];
     uint64_t sessions, successes, failures;
     double score;
     bool approved;
@@ -206,6 +213,9 @@ void detect_set_wall(struct detect *d, int64_t wall_us);
 /* End of input: evaluate what is pending and send every alert as final. */
 void detect_flush(struct detect *d);
 struct detect_stats detect_stats(const struct detect *d);
+
+/* The i-th evidence session id of a (i < a->n_evidence), NUL-ended, whole. */
+const char *detect_alert_evidence_id(const struct detect_alert *a, uint32_t i);
 
 /* Render an alert as its ECS JSON document (one line, no newline); malloc'd, NULL if out of
  * memory. cfg names the segments. */

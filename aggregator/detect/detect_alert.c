@@ -91,12 +91,24 @@ void detect_alert_sensor(struct detect_alert *a, const char *sensor)
     }
 }
 
+_Static_assert(DETECT_EVIDENCE_BYTES <= UINT16_MAX + 1, "evidence offsets fit evidence_at");
+
 void detect_alert_evidence(struct detect_alert *a, const char *id, uint32_t max)
 {
     if (!id || !id[0] || a->n_evidence >= max || a->n_evidence >= DETECT_TARGETS_MAX)
         return;
-    snprintf(a->evidence[a->n_evidence++], sizeof a->evidence[0], "%s", id);
+    size_t n = strlen(id) + 1;
+    if (n > sizeof a->evidence_ids - a->evidence_len)
+        return;                 /* whole or not at all */
+    memcpy(a->evidence_ids + a->evidence_len, id, n);
+    a->evidence_at[a->n_evidence++] = (uint16_t)a->evidence_len;
+    a->evidence_len += (uint32_t)n;
     a->dirty = true;
+}
+
+const char *detect_alert_evidence_id(const struct detect_alert *a, uint32_t i)
+{
+    return a->evidence_ids + a->evidence_at[i];
 }
 
 /* A record that belongs to the alert: times, sensor, evidence, counts, segments. */
@@ -299,7 +311,7 @@ char *detect_alert_json(const struct detect_alert *a, const struct detect_config
     json_object_object_add(ash, "score", json_object_new_double(a->score));
     arr = json_object_new_array();
     for (uint32_t i = 0; i < a->n_evidence; i++)
-        json_object_array_add(arr, str(a->evidence[i]));
+        json_object_array_add(arr, str(detect_alert_evidence_id(a, i)));
     json_object_object_add(ash, "evidence", arr);
     o = json_object_new_object();
     json_object_object_add(o, "hosts", json_object_new_int64((int64_t)a->total_hosts));

@@ -12,6 +12,22 @@ enum detect_outcome { OUTCOME_UNKNOWN = 0, OUTCOME_SUCCESS, OUTCOME_FAILURE };
 
 #define SEG_OUTSIDE (-1)
 
+/* detect_segment.c: the [segments] prefixes compiled for lookups (detect_segidx_build, at
+ * detect_new and each placement change): one hash probe per distinct prefix length, longest
+ * first, instead of a pass over every prefix; the same answers as detect_segment_of and
+ * detect_addr_discovery (test_detect `segment_index_is_linear`). */
+#define SEGIDX_SLOTS 1024       /* >= 2 x DETECT_MAX_PREFIXES: at most half full */
+struct detect_segidx {
+    uint8_t lens[129];          /* distinct prefix lengths, longest first */
+    size_t n_lens;
+    uint8_t bcast[32];          /* those of IPv4 prefixes with a directed broadcast (/0../30) */
+    size_t n_bcast;
+    struct segidx_slot { uint8_t net[16]; uint8_t bits, used; int16_t segment; } slot[SEGIDX_SLOTS];
+};
+void detect_segidx_build(struct detect_segidx *x, const struct detect_config *c);
+int detect_segidx_of(const struct detect_segidx *x, const uint8_t a[16]);
+bool detect_segidx_discovery(const struct detect_segidx *x, const uint8_t a[16]);
+
 /* What the engine works out once per record, for every detector. */
 struct detect_facts {
     const struct detect_record *r;
@@ -28,13 +44,21 @@ struct detect_facts {
 };
 
 /* What the engine hashes once per record (detect_feed_batch takes them a few records ahead,
- * to prefetch with): each detector reuses its own instead of hashing the record again. */
+ * to prefetch with): each detector reuses them instead of hashing the record again. */
 struct detect_hashes {
     uint64_t link;              /* detect_link_hash of the Community ID */
-    uint64_t trw_key, trw_value;    /* TRW's source key (window_key_hash), its host value */
-    bool trw;                   /* trw_key and trw_value were taken */
-    uint64_t spike;             /* the spike bins' map hash of the source, 0: not taken */
+    uint64_t src;               /* detect_source_hash: every table keyed on the source alone */
+    uint64_t trw_value;         /* TRW's host value (detect_trw_value), when trw */
+    bool trw;                   /* TRW may count the record: trw_value was taken */
+    struct window_entry *trw_entry; /* the source's TRW entry found ahead (NULL: look it up) */
+    uint64_t trw_gen;           /* the TRW window's generation when it was found */
 };
+
+/* The source's hash, one for every table keyed on the source address alone (TRW's and the
+ * lateral window's maps, made with DETECT_SRC_SEED, and the spike bins' source tables), so a
+ * record's source is hashed once. Never 0 (as hmap's hashes). */
+#define DETECT_SRC_SEED 0x737263ULL
+uint64_t detect_source_hash(const uint8_t src[16]);
 
 struct detect_alerts {          /* detect_alert.c: every open alert */
     struct detect_alert **v;
@@ -62,6 +86,7 @@ struct detect {
     struct window *addr_scan, *port_scan, *dark_scan, *trw, *lateral, *servers, *policy;
     struct detect_spike *spike;
     double trw_up, trw_down, trw_eta1, trw_eta0;   /* TRW's steps and bounds (logs, once) */
+    struct detect_segidx segidx;                   /* cfg's [segments], compiled */
 };
 
 /* detect.c: the sensor's index (< 64) among those met, -1 past 64 */
@@ -75,8 +100,8 @@ bool detect_addr_private(const uint8_t a[16]);
 bool detect_addr_discovery(const uint8_t a[16], const struct detect_config *c);
 
 /* detect_outcome.c */
-void detect_outcome(const struct detect_config *c, const struct detect_record *r,
-                    struct detect_facts *f);
+void detect_outcome(const struct detect_config *c, const struct detect_segidx *x,
+                    const struct detect_record *r, struct detect_facts *f);
 
 /* detect_link.c: true when the flow was already counted (another sensor's record, then
  * pair->other_id names that record: valid until the next call; NULL for the same sensor's) */
@@ -89,6 +114,7 @@ struct detect_link *detect_link_new(const struct detect_config *c);
 void detect_link_free(struct detect_link *l);
 uint64_t detect_link_hash(const char *community_id);
 void detect_link_prefetch(const struct detect_link *l, uint64_t hash);
+void detect_link_prefetch_entry(const struct detect_link *l, uint64_t hash);
 bool detect_link_seen(struct detect_link *l, const struct detect_record *r, uint64_t hash,
                       int sensor, int64_t now_us, struct detect_link_pair *pair);
 uint64_t detect_link_full(const struct detect_link *l);
@@ -123,7 +149,8 @@ int detect_policy_init(struct detect *d);
 void detect_policy_feed(struct detect *d, const struct detect_facts *f);
 int detect_spike_init(struct detect *d);
 void detect_spike_feed(struct detect *d, const struct detect_facts *f);
-uint64_t detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r);
+void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r,
+                           uint64_t src_hash);
 void detect_spike_tick(struct detect *d, int64_t now_us, bool flush);
 void detect_spike_wall(struct detect *d);
 void detect_spike_placement_changed(struct detect *d);

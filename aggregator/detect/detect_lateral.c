@@ -34,7 +34,7 @@ int detect_lateral_init(struct detect *d)
                                  c->max_sources };
     struct window_config lat = { c->lateral_window_us, UINT32_MAX, 1024, c->max_sources };
     d->servers = window_new(&srv, sizeof(struct detect_key), 0x73727672);
-    d->lateral = window_new(&lat, 16, 0x6c6174);
+    d->lateral = window_new(&lat, 16, DETECT_SRC_SEED);   /* key hash: detect_source_hash */
     return d->servers && d->lateral ? 0 : -1;
 }
 
@@ -66,15 +66,17 @@ void detect_lateral_feed(struct detect *d, const struct detect_facts *f)
     server_key(&k, r);
     bool admin = r->proto == 6 && admin_port(c, r->dport);
     bool known = false;
-    if (admin) {
+    if (admin && f->outcome == OUTCOME_SUCCESS) {  /* learn: this host answers this port */
+        /* one lookup: known is what the entry said before this add (a raise now is this
+         * client's doing, so not known yet; an entry refused at the cap was not there) */
+        struct window_entry *se = NULL;
+        int rc = window_add(d->servers, &k, hmap_hash_bytes(r->src, 16, 2), r->start_us, 0, &se);
+        if (rc == WINDOW_ERR_FULL)
+            d->st.cap_hits++;
+        known = rc != WINDOW_ERR_FULL && rc != WINDOW_RAISE && se && se->raised;
+    } else if (admin) {
         struct window_entry *se = window_get(d->servers, &k);
         known = se && se->raised;
-        if (f->outcome == OUTCOME_SUCCESS) {    /* learn: this host answers this port */
-            int rc = window_add(d->servers, &k, hmap_hash_bytes(r->src, 16, 2), r->start_us, 0,
-                                NULL);
-            if (rc == WINDOW_ERR_FULL)
-                d->st.cap_hits++;
-        }
     }
     if (f->dst_seg < 0 || f->dst_seg == f->src_seg)
         return;
@@ -83,7 +85,8 @@ void detect_lateral_feed(struct detect *d, const struct detect_facts *f)
     if (!evidence)
         return;
     struct window_entry *e;
-    int rc = window_add(d->lateral, r->src, hmap_hash_bytes(r->dst, 16, 3), r->start_us, 0, &e);
+    int rc = window_add_hash(d->lateral, r->src, f->h->src, hmap_hash_bytes(r->dst, 16, 3),
+                             r->start_us, 0, &e);
     if (rc == WINDOW_ERR_FULL)
         d->st.cap_hits++;
     if (rc < 0)

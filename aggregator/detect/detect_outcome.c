@@ -114,14 +114,15 @@ static uint64_t code(const char *s)
 #define C3(a, b, c) (C2(a, b) << 8 | (c))
 #define C4(a, b, c, d) (C3(a, b, c) << 8 | (d))
 
-void detect_outcome(const struct detect_config *c, const struct detect_record *r,
-                    struct detect_facts *f)
+void detect_outcome(const struct detect_config *c, const struct detect_segidx *x,
+                    const struct detect_record *r, struct detect_facts *f)
 {
+    (void)c;
     const char *cs = r->conn_state ? r->conn_state : "";
     f->outcome = OUTCOME_UNKNOWN;
     f->attempt = false;
     f->icmp_type = -1;
-    f->discovery = detect_addr_discovery(r->dst, c) ||
+    f->discovery = detect_segidx_discovery(x, r->dst) ||
                    (r->proto == 17 && (discovery_port(r->dport) || discovery_port(r->sport)));
     if (r->proto == 6) {
         /* success: the responder answered the SYN (SYN-ACK) or sent data; failure: S0, REJ,

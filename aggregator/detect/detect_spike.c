@@ -24,16 +24,25 @@
 #define SPIKE_HISTORY  30
 #define SPIKE_SOURCES  4096     /* per-source counts kept per bin */
 
+/* a bin's count for one source: a slot of the bin's open-addressing table (linear probing,
+ * found by detect_source_hash; n == 0 marks an empty slot) */
 struct src_count {
     uint8_t ip[16];
     uint32_t n;
-    char first_id[40];          /* the source's first session in the bin: evidence */
+    uint32_t first_id;          /* the source's first session in the bin (evidence): its id at
+                                 * this offset of the bin's ids, whole; NO_ID when none */
 };
+
+#define NO_ID UINT32_MAX
+#define SOURCES_MIN 64          /* the table's first size (slots, a power of two) */
 
 struct bin {
     int64_t index;              /* bin number since the epoch, -1 unused */
     uint32_t count;
-    struct hmap *sources;       /* ip -> struct src_count */
+    struct src_count *src;      /* the sources' table: n_slots slots, n_src used */
+    uint32_t n_slots, n_src;
+    char *ids;                  /* the first ids, NUL-ended, side by side */
+    size_t ids_len, ids_cap;
     bool raised;                /* in the series' alert (what it added, to take back when the
                                  * bin is judged again with more records) */
     uint64_t raised_sessions, raised_hosts;
@@ -65,18 +74,6 @@ struct detect_spike {
     size_t bytes;
 };
 
-static uint64_t ip_hash(const void *k, uint64_t seed)
-{
-    return hmap_hash_bytes(k, 16, seed);
-}
-
-static bool ip_equal(const void *a, const void *b)
-{
-    return memcmp(a, b, 16) == 0;
-}
-
-static const struct hmap_type ip_type = { ip_hash, ip_equal };
-
 int detect_spike_init(struct detect *d)
 {
     d->spike = calloc(1, sizeof *d->spike);
@@ -85,17 +82,13 @@ int detect_spike_init(struct detect *d)
 
 static void bin_clear(struct detect_spike *sp, struct bin *b)
 {
-    if (b->sources) {
-        size_t it = 0;
-        struct src_count *c;
-        while ((c = hmap_next(b->sources, &it, NULL))) {
-            free(c);
-            sp->bytes -= sizeof *c;
-        }
-        sp->bytes -= hmap_stats(b->sources).bytes;
-        hmap_free(b->sources);
-    }
-    b->sources = NULL;
+    sp->bytes -= b->n_slots * sizeof *b->src + b->ids_cap;
+    free(b->src);
+    free(b->ids);
+    b->src = NULL;
+    b->ids = NULL;
+    b->n_slots = b->n_src = 0;
+    b->ids_len = b->ids_cap = 0;
     b->count = 0;
     b->index = -1;
     b->raised = false;
@@ -148,20 +141,67 @@ static struct series *series_for(struct detect *d, const struct detect_facts *f)
     return s;
 }
 
-/* a hint for a record fed soon: start loading its bin's slot for its source. Returns the
- * source's hash in the bins' maps (all alike: one type, one seed), 0 when not taken. */
-uint64_t detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r)
+/* a hint for a record fed soon: start loading its bin's slot for its source */
+void detect_spike_prefetch(const struct detect *d, int sensor, const struct detect_record *r,
+                           uint64_t src_hash)
 {
     const struct series *s = sensor >= 0 && sensor < 64 ? d->spike->by_sensor[sensor] : NULL;
     if (!s || r->start_us < 0)
-        return 0;
+        return;
     int64_t idx = r->start_us / d->cfg.spike_bin_us;
     const struct bin *b = &s->bins[idx % SPIKE_PENDING];
-    if (b->index != idx || !b->sources)
-        return 0;
-    uint64_t h = hmap_key_hash(b->sources, r->src);
-    hmap_prefetch_hash(b->sources, h);
-    return h;
+    if (b->index == idx && b->src)
+        __builtin_prefetch(&b->src[src_hash & (b->n_slots - 1)]);
+}
+
+/* the slot of ip in b's table: its own, or the empty one where it goes */
+static struct src_count *source_slot(const struct bin *b, const uint8_t ip[16], uint64_t hash)
+{
+    uint32_t m = b->n_slots - 1, i = (uint32_t)hash & m;
+    while (b->src[i].n && memcmp(b->src[i].ip, ip, 16))
+        i = (i + 1) & m;
+    return &b->src[i];
+}
+
+/* b's table at n_slots slots (the sources laid out again); -1 when out of memory */
+static int sources_resize(struct detect_spike *sp, struct bin *b, uint32_t n_slots)
+{
+    struct src_count *old = b->src;
+    uint32_t old_n = b->n_slots;
+    if (!(b->src = calloc(n_slots, sizeof *b->src))) {
+        b->src = old;
+        return -1;
+    }
+    b->n_slots = n_slots;
+    for (uint32_t i = 0; i < old_n; i++)
+        if (old[i].n)
+            *source_slot(b, old[i].ip, detect_source_hash(old[i].ip)) = old[i];
+    free(old);
+    sp->bytes += (n_slots - old_n) * sizeof *b->src;
+    return 0;
+}
+
+/* keep id (whole) among b's first ids: its offset, NO_ID when none or out of memory */
+static uint32_t keep_id(struct detect_spike *sp, struct bin *b, const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (!n || b->ids_len + n + 1 >= NO_ID)
+        return NO_ID;
+    if (b->ids_len + n + 1 > b->ids_cap) {
+        size_t cap = b->ids_cap ? b->ids_cap * 2 : 4096;
+        while (cap < b->ids_len + n + 1)
+            cap *= 2;
+        char *ni = realloc(b->ids, cap);
+        if (!ni)
+            return NO_ID;
+        sp->bytes += cap - b->ids_cap;
+        b->ids = ni;
+        b->ids_cap = cap;
+    }
+    uint32_t at = (uint32_t)b->ids_len;
+    memcpy(b->ids + at, id, n + 1);
+    b->ids_len += n + 1;
+    return at;
 }
 
 static struct series *series_find(struct detect *d, const struct detect_facts *f)
@@ -229,11 +269,11 @@ static void raise_spike(struct detect *d, struct series *s, struct bin *b, doubl
     const struct detect_config *c = &d->cfg;
     int64_t t0 = b->index * c->spike_bin_us;
     /* sources sorted by their count in the bin, until they cover the excess */
-    size_t n = b->sources ? hmap_count(b->sources) : 0, it = 0, k = 0;
-    struct src_count **v = n ? calloc(n, sizeof *v) : NULL, *sc;
-    if (v)
-        while ((sc = hmap_next(b->sources, &it, NULL)) && k < n)
-            v[k++] = sc;
+    size_t n = b->n_src, k = 0;
+    struct src_count **v = n ? calloc(n, sizeof *v) : NULL;
+    for (uint32_t i = 0; v && i < b->n_slots && k < n; i++)
+        if (b->src[i].n)
+            v[k++] = &b->src[i];
     if (v)
         qsort(v, k, sizeof *v, by_count_desc);
     double excess = b->count - mean, covered = 0;
@@ -275,7 +315,8 @@ static void raise_spike(struct detect *d, struct series *s, struct bin *b, doubl
             dup = !memcmp(a->sources[j], v[i]->ip, 16);
         if (!dup) {
             memcpy(a->sources[a->n_sources++], v[i]->ip, 16);
-            detect_alert_evidence(a, v[i]->first_id, c->max_targets);
+            if (v[i]->first_id != NO_ID)
+                detect_alert_evidence(a, b->ids + v[i]->first_id, c->max_targets);
         }
     }
     double score = (b->count - mean) / sigma;
@@ -352,6 +393,33 @@ static void advance(struct detect *d, struct series *s, bool flush)
     }
 }
 
+/* the record's source counted in its bin (at most SPIKE_SOURCES sources a bin: more are
+ * counted in cap_hits, as the bin's total still counts them) */
+static void count_source(struct detect *d, struct bin *b, const struct detect_facts *f)
+{
+    struct detect_spike *sp = d->spike;
+    if (!b->src && sources_resize(sp, b, SOURCES_MIN) < 0)
+        return;
+    struct src_count *sc = source_slot(b, f->r->src, f->h->src);
+    if (sc->n) {
+        sc->n++;
+        return;
+    }
+    if (b->n_src >= SPIKE_SOURCES) {
+        d->st.cap_hits++;
+        return;
+    }
+    if ((b->n_src + 1) * 4 > b->n_slots * 3) {      /* past 3/4: grow, then find the slot */
+        if (sources_resize(sp, b, b->n_slots * 2) < 0)
+            return;
+        sc = source_slot(b, f->r->src, f->h->src);
+    }
+    memcpy(sc->ip, f->r->src, 16);
+    sc->n = 1;
+    sc->first_id = keep_id(sp, b, f->r->session_id);
+    b->n_src++;
+}
+
 void detect_spike_feed(struct detect *d, const struct detect_facts *f)
 {
     const struct detect_config *c = &d->cfg;
@@ -381,32 +449,7 @@ void detect_spike_feed(struct detect *d, const struct detect_facts *f)
         b->index = idx;
     }
     b->count++;
-    if (!b->sources) {
-        b->sources = hmap_new(&ip_type, SPIKE_SOURCES, 0x73706b);
-        if (b->sources)
-            d->spike->bytes += hmap_stats(b->sources).bytes;
-    }
-    if (b->sources) {
-        struct src_count *sc = f->h && f->h->spike ? hmap_get_hash(b->sources, f->r->src, f->h->spike)
-                                                   : hmap_get(b->sources, f->r->src);
-        if (!sc && (sc = calloc(1, sizeof *sc))) {
-            memcpy(sc->ip, f->r->src, 16);
-            if (f->r->session_id) {     /* no snprintf: once per source and bin */
-                size_t n = strnlen(f->r->session_id, sizeof sc->first_id - 1);
-                memcpy(sc->first_id, f->r->session_id, n);
-            }
-            size_t before = hmap_stats(b->sources).bytes;
-            if (hmap_put(b->sources, sc->ip, sc) != 0) {
-                free(sc);
-                sc = NULL;
-                d->st.cap_hits++;
-            } else {
-                d->spike->bytes += sizeof *sc + hmap_stats(b->sources).bytes - before;
-            }
-        }
-        if (sc)
-            sc->n++;
-    }
+    count_source(d, b, f);
     advance(d, s, false);
 }
 

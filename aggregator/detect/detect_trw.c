@@ -26,7 +26,7 @@ int detect_trw_init(struct detect *d)
 {
     const struct detect_config *c = &d->cfg;
     struct window_config w = { c->trw_memory_us, UINT32_MAX, 1024, c->max_sources };
-    d->trw = window_new(&w, 16, 0x747277);
+    d->trw = window_new(&w, 16, DETECT_SRC_SEED);   /* its key hash is detect_source_hash */
     d->trw_up = log((1 - c->trw_theta1) / (1 - c->trw_theta0));     /* failure */
     d->trw_down = log(c->trw_theta1 / c->trw_theta0);               /* success */
     d->trw_eta1 = log(c->trw_beta / c->trw_alpha);
@@ -46,10 +46,12 @@ void detect_trw_feed(struct detect *d, const struct detect_facts *f)
     if (!f->attempt || (r->proto != 6 && !f->icmp_failed) || f->outcome == OUTCOME_UNKNOWN)
         return;
     struct window_entry *e;
-    int rc = f->h && f->h->trw
-                 ? window_add_hash(d->trw, r->src, f->h->trw_key, f->h->trw_value, r->start_us, 0,
-                                   &e)
-                 : window_add(d->trw, r->src, detect_trw_value(r), r->start_us, 0, &e);
+    const struct detect_hashes *h = f->h;
+    int rc = h->trw_entry && h->trw_gen == window_generation(d->trw)
+                 ? window_add_entry(d->trw, h->trw_entry, h->trw_value, r->start_us, 0, &e)
+             : h->trw ? window_add_hash(d->trw, r->src, h->src, h->trw_value, r->start_us, 0, &e)
+                      : window_add_hash(d->trw, r->src, h->src, detect_trw_value(r), r->start_us,
+                                        0, &e);
     if (rc == WINDOW_ERR_FULL)
         d->st.cap_hits++;
     if (rc != WINDOW_NEW)

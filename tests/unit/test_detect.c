@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "detect.h"
+#include "detect_internal.h"
 #include "detect_test_util.h"
 
 static void config_keys_and_errors(void **s)
@@ -106,6 +107,8 @@ static void lateral_sweep_once_benign_clients_never(void **s)
     assert_true(x->n_sensors >= 4);
     assert_true(x->successes >= 3 && x->failures >= 30);
     assert_int_equal(x->total_hosts, 30);
+    /* its id whole: "lateral_movement-" and 24 hex digits (cut to 39 in a 40-byte field) */
+    assert_int_equal(strlen(x->id), strlen("lateral_movement-") + 24);
     for (size_t i = 0; i < g.n; i++)        /* the benign clients raised nothing */
         assert_true(!memcmp(g.v[i].source, sweeper, 16));
     detect_free(d);
@@ -212,6 +215,60 @@ static void million_sources_bounded(void **s)
     detect_free(d);
 }
 
+/* the compiled segment index (one probe per prefix length) answers what the linear
+ * definitions answer: overlapping IPv4 and IPv6 prefixes, the same prefix under two segments
+ * (the first listed wins), /1, /32 and /128, directed broadcasts; addresses drawn around the
+ * prefixes and anywhere */
+static void segment_index_is_linear(void **s)
+{
+    (void)s;
+    static const char *const segs[][2] = {
+        { "wide", "10.0.0.0/8, 2001:db8::/32" }, { "mid", "10.1.0.0/16, 2001:db8:1::/48" },
+        { "narrow", "10.1.2.0/24, 10.1.3.0/25, 2001:db8:1:2::/64" },
+        { "again", "10.1.2.0/24, 192.0.2.7/32" }, { "hosts", "2001:db8:1:2::5/128" },
+        { "odd", "172.16.0.0/12, 100.64.0.0/10, 198.18.0.0/15" }, { "half6", "8000::/1" },
+    };
+    struct detect_config c;
+    char err[ASH_ERR_LEN];
+    detect_config_defaults(&c);
+    for (size_t i = 0; i < ASH_ARRAY_LEN(segs); i++)
+        assert_int_equal(detect_config_set(&c, "segments", segs[i][0], segs[i][1], err), 0);
+    struct detect_segidx *x = malloc(sizeof *x);
+    assert_non_null(x);
+    detect_segidx_build(x, &c);
+    uint64_t st = 42;
+    size_t inside = 0, outside = 0, bcast = 0;
+    for (int n = 0; n < 200000; n++) {
+        uint8_t a[16];
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t r = st >> 11;
+        const struct detect_prefix *p = &c.prefixes[r % c.n_prefixes];
+        memcpy(a, p->addr, 16);                 /* near a prefix: its bits, then noise */
+        unsigned keep = (unsigned)(r >> 8) % 129;
+        for (unsigned b = keep; b < 128; b++)
+            if ((r >> (b % 53)) & 1 || (r >> 50) == 7)    /* now and then all ones */
+                a[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+            else
+                a[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+        if ((r & 7) == 0) {                     /* or anywhere, IPv4 or IPv6 */
+            uint8_t v[16];
+            for (int k = 0; k < 16; k++)
+                v[k] = (uint8_t)(st >> (k * 4));
+            detect_addr_set(a, v, (r & 8) ? 16 : 4);
+        }
+        int want = detect_segment_of(&c, a);
+        assert_int_equal(detect_segidx_of(x, a), want);
+        bool d = detect_addr_discovery(a, &c);
+        assert_int_equal(detect_segidx_discovery(x, a), d);
+        inside += want >= 0;
+        outside += want < 0;
+        bcast += d;
+    }
+    /* every answer was exercised */
+    assert_true(inside > 50000 && outside > 10000 && bcast > 1000);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +277,7 @@ int main(void)
         cmocka_unit_test(address_policy_per_sensor_prefix_hour),
         cmocka_unit_test(approved_sources_are_tagged_not_dropped),
         cmocka_unit_test(million_sources_bounded),
+        cmocka_unit_test(segment_index_is_linear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

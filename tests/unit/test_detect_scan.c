@@ -2,7 +2,7 @@
  * the real engine (no mock): outcomes keyed on the initiator, backscatter and zero-packet
  * records never counted, address and port scans (one alert that grows, thresholds, slow
  * probes leaving the window), TRW (and a source that changes behaviour), service discovery
- * never an attempt. */
+ * never an attempt, evidence ids of any length kept whole. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -191,6 +191,77 @@ static void service_discovery_is_no_attempt(void **s)
     detect_free(d);
 }
 
+/* ids of i characters: "s" then digits of i and of k, padded with 'x' */
+static void long_id(char *out, size_t len, unsigned k)
+{
+    snprintf(out, len + 1, "s%zu-%u-", len, k);
+    size_t n = strlen(out);
+    memset(out + n, 'x', len - n);
+    out[len] = '\0';
+}
+
+/* evidence session ids of 40 characters and more are kept whole (an id cut short names no
+ * session, and the analyst could not fetch it); ids that no longer fit are left out, never
+ * cut; the alert's own id is whole too */
+static void evidence_ids_whole(void **s)
+{
+    (void)s;
+    static const size_t lens[] = { 39, 40, 41, 100, 300 };
+    static char ids[40][301];
+    struct detect_config c;
+    struct got g;
+    detect_config_defaults(&c);
+    struct detect *d = engine(&c, &g);
+    uint8_t a[16], b[16];
+    ip4(a, 203, 0, 113, 7);
+    ip4(b, 198, 51, 100, 7);
+    for (unsigned p = 1; p <= 40; p++) {
+        struct detect_record r = tcp("s", a, b, (uint16_t)p, "S0", T0 + p * S);
+        long_id(ids[p - 1], lens[p % 5], p);
+        r.session_id = ids[p - 1];
+        detect_feed(d, &r);
+    }
+    detect_flush(d);
+    const struct detect_alert *x = find_rule(&g, "port_scan");
+    assert_non_null(x);
+    assert_int_equal(x->n_evidence, 20);        /* max_targets */
+    size_t longest = 0;
+    for (uint32_t i = 0; i < x->n_evidence; i++) {
+        const char *id = detect_alert_evidence_id(x, i);
+        bool fed = false;
+        for (unsigned p = 0; p < 40 && !fed; p++)
+            fed = !strcmp(id, ids[p]);
+        assert_true(fed);                       /* whole: equal to a fed record's id */
+        if (strlen(id) > longest)
+            longest = strlen(id);
+    }
+    assert_int_equal(longest, 300);
+    assert_int_equal(strlen(x->id), strlen("port_scan-") + 24);
+    char *doc = detect_alert_json(x, &c);
+    assert_non_null(doc);
+    for (uint32_t i = 0; i < x->n_evidence; i++)
+        assert_non_null(strstr(doc, detect_alert_evidence_id(x, i)));
+    free(doc);
+    detect_free(d);
+
+    /* ids of 1000 characters: as many as fit in DETECT_EVIDENCE_BYTES, each whole */
+    static char big[40][1001];
+    d = engine(&c, &g);
+    for (unsigned p = 1; p <= 40; p++) {
+        struct detect_record r = tcp("s", a, b, (uint16_t)p, "S0", T0 + p * S);
+        long_id(big[p - 1], 1000, p);
+        r.session_id = big[p - 1];
+        detect_feed(d, &r);
+    }
+    detect_flush(d);
+    x = find_rule(&g, "port_scan");
+    assert_non_null(x);
+    assert_int_equal(x->n_evidence, DETECT_EVIDENCE_BYTES / 1001);
+    for (uint32_t i = 0; i < x->n_evidence; i++)
+        assert_int_equal(strlen(detect_alert_evidence_id(x, i)), 1000);
+    detect_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +271,7 @@ int main(void)
         cmocka_unit_test(backscatter_and_zero_packets_never_count),
         cmocka_unit_test(trw_flags_and_changes_behaviour),
         cmocka_unit_test(service_discovery_is_no_attempt),
+        cmocka_unit_test(evidence_ids_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

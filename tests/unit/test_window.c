@@ -1,5 +1,6 @@
 /* test_window.c -- common/window.c: distinct counting, the threshold raised once, the sliding
- * window (old values do not count), duplicates, expiry through the callback, the key cap. */
+ * window (old values do not count), duplicates, expiry through the callback, the key cap, an
+ * entry found ahead (window_prefetch_entry, window_add_entry, window_generation). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -104,6 +105,41 @@ static void values_beyond_max_distinct_are_counted(void **s)
     window_free(w, NULL);
 }
 
+/* an entry found ahead (window_prefetch_entry) takes adds as window_add would, and stays
+ * valid while window_generation does not move: only an expiry that removes entries moves it */
+static void entry_found_ahead(void **s)
+{
+    (void)s;
+    const struct window_config c = { 1000000, 3, 16, 0 };
+    struct window *w = window_new(&c, 16, 9), *ref = window_new(&c, 16, 9);
+    uint8_t k[16] = { 1, 2, 3 };
+    uint64_t h = window_key_hash(w, k);
+    assert_null(window_prefetch_entry(w, k, h, 5));          /* no entry yet */
+    assert_int_equal(window_add_hash(w, k, h, 5, 100, 0, NULL), WINDOW_NEW);
+    assert_int_equal(window_add(ref, k, 5, 100, 0, NULL), WINDOW_NEW);
+    uint64_t gen = window_generation(w);
+    struct window_entry *e = window_prefetch_entry(w, k, h, 6);
+    assert_non_null(e);
+    assert_ptr_equal(e, window_get(w, k));
+    static const uint64_t xs[] = { 6, 5, 7, 8 };
+    for (size_t i = 0; i < 4; i++) {
+        struct window_entry *o1, *o2;
+        assert_int_equal(window_add_entry(w, e, xs[i], 200 + (int64_t)i, 0, &o1),
+                         window_add(ref, k, xs[i], 200 + (int64_t)i, 0, &o2));
+        assert_ptr_equal(o1, e);
+        assert_int_equal(o1->distinct, o2->distinct);
+        assert_int_equal(o1->total, o2->total);
+        assert_int_equal(o1->raised, o2->raised);
+    }
+    assert_int_equal(window_expire(w, 500000, NULL, NULL), 0);   /* nothing went */
+    assert_int_equal(window_generation(w), gen);
+    assert_int_equal(window_expire(w, 5000000, NULL, NULL), 1);
+    assert_true(window_generation(w) != gen);                  /* e is gone: look it up */
+    assert_null(window_prefetch_entry(w, k, h, 5));
+    window_free(w, NULL);
+    window_free(ref, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -112,6 +148,7 @@ int main(void)
         cmocka_unit_test(own_threshold_per_add),
         cmocka_unit_test(expiry_and_cap),
         cmocka_unit_test(values_beyond_max_distinct_are_counted),
+        cmocka_unit_test(entry_found_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
