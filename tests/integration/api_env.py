@@ -19,6 +19,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 
 
@@ -277,3 +279,32 @@ def session_packets(capture_records, doc):
 
 def no_sanitizer_report(text):
     return not any(m in text for m in SANITIZER_MARKS)
+
+
+def segment_of(ip, segments):
+    """longest prefix; of equal prefixes the first listed; "outside" in none"""
+    a, best, bits = ipaddress.ip_address(ip), "outside", -1
+    for name, nets in segments:
+        for n in nets:
+            if a.version == n.version and a in n and n.prefixlen > bits:
+                best, bits = name, n.prefixlen
+    return best
+
+
+def wait_all_sessions(st):
+    """Until every session the sensors wrote is stored and every sensor has exited: their
+    count (stable over two looks). The sensors are api_env.Stack's."""
+    want = None
+    for _ in range(600):
+        try:
+            total = sum(len(st.sessions(n)) for n in st.sensors)
+        except ValueError:
+            total = -1
+        status, d = get_json(st.url, "/sessions.json", {"date": -1, "length": 0})
+        if status == 200 and d["recordsTotal"] == total > 0 and all(
+                p.poll() is not None for p in st.sensors.values()):
+            if want == total:
+                return total
+            want = total
+        time.sleep(0.5)
+    pytest.fail("sessions never all arrived:\n" + st.logs()[-3000:])

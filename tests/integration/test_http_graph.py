@@ -72,32 +72,6 @@ def brute(docs, ids, lo, hi, iv):
     return out
 
 
-def segment_of(ip, segments):
-    a, best, bits = ipaddress.ip_address(ip), "outside", -1
-    for name, nets in segments:
-        for n in nets:
-            if a in n and n.prefixlen > bits:
-                best, bits = name, n.prefixlen
-    return best
-
-
-def wait_all(st):
-    want = None
-    for _ in range(600):
-        try:
-            total = sum(len(st.sessions(n)) for n in st.sensors)
-        except ValueError:
-            total = -1
-        status, d = env.get_json(st.url, "/sessions.json", {"date": -1, "length": 0})
-        if status == 200 and d["recordsTotal"] == total > 0 and all(
-                p.poll() is not None for p in st.sensors.values()):
-            if want == total:
-                return total
-            want = total
-        time.sleep(0.5)
-    pytest.fail("sessions never all arrived:\n" + st.logs()[-3000:])
-
-
 def cases(docs):
     """(params, lo_us, hi_us, interval) of the windows asked: all time, 20 minutes cut inside a
     second (1 s buckets), 100 minutes cut inside minutes (by minute and by hour)"""
@@ -146,7 +120,7 @@ def check_graph(st, docs, params, lo, hi, iv, expr, stack=None, segments=None):
             split = lambda x: x["observer"]["name"]
         else:
             names = [name for name, _ in segments] + ["outside"]
-            split = lambda x: segment_of(x["source"]["ip"], segments)
+            split = lambda x: env.segment_of(x["source"]["ip"], segments)
         assert [x["name"] for x in s["series"]] == names, q
         total = [0] * len(keys)
         for ser in s["series"]:
@@ -203,7 +177,7 @@ def test_graph_sqlite_and_session_by_sensor(campus):
     st = env.Stack(BIN, work / "sqlite", caps, users, serve=False,
                    extra_agg=["--detect-config", str(ini)])
     try:
-        total = wait_all(st)
+        total = env.wait_all_sessions(st)
         docs = st.all_sessions()
         graphs, ms = graphs_of(st, docs, segments)
         print(f"sqlite: {len(graphs)} graphs equal to the brute force over {total} sessions; "
@@ -267,7 +241,7 @@ def test_graph_opensearch_equals_sqlite(campus):
         st = env.Stack(BIN, work / "opensearch", caps, users, serve=False, store=node.url,
                        extra_agg=["--detect-config", str(ini)])
         try:
-            total = wait_all(st)
+            total = env.wait_all_sessions(st)
             docs = st.all_sessions()
             graphs, ms = graphs_of(st, docs, segments)
             print(f"opensearch: {len(graphs)} graphs equal to the brute force over {total} "

@@ -42,43 +42,16 @@ def write_map(path, segments):
     return [(n, [ipaddress.ip_network(x) for x in p]) for n, p in segments]
 
 
-def segment_of(ip, segments):
-    """longest prefix; of equal prefixes the first listed; "outside" in none"""
-    a, best, bits = ipaddress.ip_address(ip), "outside", -1
-    for name, nets in segments:
-        for n in nets:
-            if a.version == n.version and a in n and n.prefixlen > bits:
-                best, bits = name, n.prefixlen
-    return best
-
-
 def brute(docs, segments):
     """{(src segment, dst segment): [sessions, failed, {destination hosts}]}"""
     out = {}
     for d in docs:
-        k = (segment_of(d["source"]["ip"], segments), segment_of(d["destination"]["ip"], segments))
+        k = (env.segment_of(d["source"]["ip"], segments), env.segment_of(d["destination"]["ip"], segments))
         c = out.setdefault(k, [0, 0, set()])
         c[0] += 1
         c[1] += d.get("ashiato", {}).get("conn_state") in FAILED
         c[2].add(d["destination"]["ip"])
     return out
-
-
-def wait_all(st):
-    want = None
-    for _ in range(600):
-        try:
-            total = sum(len(st.sessions(n)) for n in st.sensors)
-        except ValueError:
-            total = -1
-        status, d = env.get_json(st.url, "/sessions.json", {"date": -1, "length": 0})
-        if status == 200 and d["recordsTotal"] == total > 0 and all(
-                p.poll() is not None for p in st.sensors.values()):
-            if want == total:
-                return total
-            want = total
-        time.sleep(0.5)
-    pytest.fail("sessions never all arrived:\n" + st.logs()[-3000:])
 
 
 def check_matrix(st, docs, segments):
@@ -128,7 +101,7 @@ def test_matrix_nested_prefixes_and_sighup(tmp_path):
     st = env.Stack(BIN, tmp_path / "run", sorted(camp.glob("sensor-*.pcap")), users, serve=False,
                    extra_agg=["--detect-config", str(ini)])
     try:
-        total = wait_all(st)
+        total = env.wait_all_sessions(st)
         docs = st.all_sessions()
         m, want = check_matrix(st, docs, first)
         # the nested case is really there: department hosts in their /24, others in the /16
@@ -139,7 +112,7 @@ def test_matrix_nested_prefixes_and_sighup(tmp_path):
         print("campus|campus: " + m["expressions"]["campus|campus"])
         names, series = stack_names(st)
         assert names == [n for n, _ in first] + ["outside"]
-        by_src = Counter(segment_of(x["source"]["ip"], first) for x in docs)
+        by_src = Counter(env.segment_of(x["source"]["ip"], first) for x in docs)
         assert {s["name"]: sum(c for _, c in s["sessionsHisto"]) for s in series} == \
             {n: by_src.get(n, 0) for n in names}
 
