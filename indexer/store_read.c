@@ -83,9 +83,10 @@ static int parse_row(void *ctx, const char *text, size_t len)
 static int query_docs(struct store *st, const struct store_query *q, store_doc_fn cb,
                       void *ctx, uint64_t *total)
 {
-    if (st->be->query_docs || !cb)
-        return st->be->query_docs ? st->be->query_docs(st, q, cb, ctx, total)
-                                  : st->be->query_sessions(st, q, NULL, NULL, total);
+    if (st->be->query_docs)
+        return st->be->query_docs(st, q, cb, ctx, total);
+    if (!cb)
+        return st->be->query_sessions(st, q, NULL, NULL, total);
     struct parsed p = { .cb = cb, .ctx = ctx, .tok = json_tokener_new() };
     if (!p.tok)
         return store_fail(st, STORE_ERR_RETRY, "query: out of memory");
